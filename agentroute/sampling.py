@@ -1,0 +1,57 @@
+"""Next-token choice: greedy, or temperature / top-k / top-p sampling with a seeded generator.
+
+The filtering uses transformers' own logits warpers so it behaves exactly as ``generate()`` does.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import torch
+from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+from agentroute.errors import GenerationError
+
+
+@dataclass
+class Sampler:
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+    _generator: torch.Generator | None = field(default=None, init=False, repr=False)
+    _warpers: LogitsProcessorList | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.temperature is None or self.temperature < 0:
+            raise GenerationError(f"temperature must be >= 0 (0 means greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise GenerationError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k is None or self.top_k < 0:
+            raise GenerationError(f"top_k must be >= 0 (0 disables it), got {self.top_k}")
+        if self.greedy:
+            return
+        # Record the seed actually used so a sampled reply can be reproduced from its trace.
+        if self.seed is None:
+            self.seed = random.SystemRandom().randrange(2**31)
+        self._generator = torch.Generator().manual_seed(int(self.seed))
+        warpers = [TemperatureLogitsWarper(self.temperature)]
+        if self.top_k:
+            warpers.append(TopKLogitsWarper(self.top_k))
+        if self.top_p < 1.0:
+            warpers.append(TopPLogitsWarper(self.top_p))
+        self._warpers = LogitsProcessorList(warpers)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def __call__(self, logits: torch.Tensor, input_ids: torch.Tensor | None = None) -> int:
+        """Pick the next token from logits of shape [1, vocab]."""
+        if self.greedy:
+            return int(logits.argmax(dim=-1))
+        scores = self._warpers(input_ids, logits.float())
+        probs = torch.softmax(scores, dim=-1)
+        # Sample on the CPU generator so the result does not depend on the device's RNG state.
+        return int(torch.multinomial(probs.cpu(), 1, generator=self._generator))
