@@ -74,7 +74,7 @@ class RoutedModel:
         seed: int | None = None,
         stop: Sequence[str] | None = None,
         prefill: PrefillMode = "full",
-        reuse_prefix: bool = True,
+        reuse_prefix: bool | None = None,
     ) -> GenerationResult:
         """Generate a reply with ``program`` (default: every layer).
 
@@ -82,6 +82,11 @@ class RoutedModel:
         prompt's hidden states stay exact); ``"program"`` runs the program for both. A program
         that loops a layer always prefills with itself, since each repetition needs its own keys
         and values for the prompt.
+
+        ``reuse_prefix`` (default: on, except for int8) keeps the KV of the longest prompt prefix
+        shared with the previous call. It is off by default for int8 because LLM.int8 picks its
+        outlier columns over all rows of a chunk, so a prefix encoded in an earlier chunk differs
+        numerically from a cold prefill and greedy output could drift from stock ``generate()``.
         """
         return self.generate_ids(
             self.encode(messages_or_prompt),
@@ -107,7 +112,7 @@ class RoutedModel:
         seed: int | None = None,
         stop: Sequence[str] | None = None,
         prefill: PrefillMode = "full",
-        reuse_prefix: bool = True,
+        reuse_prefix: bool | None = None,
     ) -> GenerationResult:
         """``generate`` on already-tokenised prompt ids."""
         decode_program = self.program(program)
@@ -115,6 +120,8 @@ class RoutedModel:
         sampler = Sampler(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
         prompt_ids = self._check_prompt(prompt_ids, max_new_tokens)
         stop = _check_stop(stop)
+        if reuse_prefix is None:
+            reuse_prefix = self.quantization != "int8"
         with self._lock, torch.inference_mode():
             try:
                 return self._run(

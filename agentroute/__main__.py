@@ -1,0 +1,5 @@
+import sys
+
+from agentroute.cli import main
+
+sys.exit(main())

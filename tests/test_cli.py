@@ -1,0 +1,34 @@
+import json
+
+import pytest
+from tiny_models import save_tiny
+
+from agentroute.cli import main
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return save_tiny(tmp_path_factory.mktemp("cli-model"), "qwen2", n_layers=6)
+
+
+def test_generate_json(tiny_dir, capsys):
+    code = main(
+        ["generate", "hello there", "--model", str(tiny_dir), "--program", "0-1,4-5", "--max-new-tokens", "5", "--json"]
+    )
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["record"]["program"] == "0-1,4-5"
+    assert payload["record"]["layers_per_token"] == 4
+    assert payload["record"]["completion_tokens"] == len(payload["token_ids"]) <= 5
+
+
+def test_generate_table(tiny_dir, capsys):
+    assert main(["generate", "hello", "--model", str(tiny_dir), "--program", "0-2,2-5", "--max-new-tokens", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "layers_per_token" in out and "0-2,2-5" in out
+
+
+def test_bad_program_is_a_clear_error_not_a_traceback(tiny_dir, capsys):
+    assert main(["generate", "hi", "--model", str(tiny_dir), "--program", "0-40"]) == 2
+    err = capsys.readouterr().err
+    assert "out of range" in err and "Traceback" not in err

