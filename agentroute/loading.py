@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from pathlib import Path
@@ -73,7 +74,23 @@ def load(
         raise ModelLoadError(f"cannot load the checkpoint at {checkpoint}: {exc}") from exc
     if quant_config is None:
         hf_model = hf_model.to(device)
+    else:
+        _detach_from_checkpoint_file(hf_model)
     return RoutedModel(hf_model, tokenizer, name=name, quantization=quantization)
+
+
+def _detach_from_checkpoint_file(model) -> None:
+    """Copy the weights bitsandbytes left unquantized (embeddings, norms, LM head) into owned memory.
+
+    They are zero-copy views of the memory-mapped safetensors file, which keeps the whole float32
+    file mapped and resident (about 400 MB for the default model) although the quantized layers no
+    longer need it. Once nothing points into the file, it is unmapped.
+    """
+    for param in model.parameters():
+        if type(param).__module__.startswith("bitsandbytes"):
+            continue
+        param.data = param.data.clone()
+    gc.collect()
 
 
 def _resolve_checkpoint(model: str | Path) -> tuple[Path, str]:

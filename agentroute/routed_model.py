@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -75,6 +76,7 @@ class RoutedModel:
         stop: Sequence[str] | None = None,
         prefill: PrefillMode = "full",
         reuse_prefix: bool | None = None,
+        ignore_eos: bool = False,
     ) -> GenerationResult:
         """Generate a reply with ``program`` (default: every layer).
 
@@ -99,6 +101,7 @@ class RoutedModel:
             stop=stop,
             prefill=prefill,
             reuse_prefix=reuse_prefix,
+            ignore_eos=ignore_eos,
         )
 
     def generate_ids(
@@ -113,20 +116,23 @@ class RoutedModel:
         stop: Sequence[str] | None = None,
         prefill: PrefillMode = "full",
         reuse_prefix: bool | None = None,
+        ignore_eos: bool = False,
     ) -> GenerationResult:
         """``generate`` on already-tokenised prompt ids."""
-        decode_program = self.program(program)
-        prefill_program = self._prefill_program(decode_program, prefill)
-        sampler = Sampler(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
-        prompt_ids = self._check_prompt(prompt_ids, max_new_tokens)
-        stop = _check_stop(stop)
-        if reuse_prefix is None:
-            reuse_prefix = self.quantization != "int8"
+        program = self.program(program)
+        plan = _Plan(
+            prompt_ids=self._check_prompt(prompt_ids, max_new_tokens),
+            program=program,
+            prefill_program=self._prefill_program(program, prefill),
+            sampler=Sampler(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed),
+            max_new_tokens=max_new_tokens,
+            stop=_check_stop(stop),
+            stop_ids=set() if ignore_eos else self.stop_token_ids,
+            reuse_prefix=self.quantization != "int8" if reuse_prefix is None else reuse_prefix,
+        )
         with self._lock, torch.inference_mode():
             try:
-                return self._run(
-                    prompt_ids, decode_program, prefill_program, sampler, max_new_tokens, stop, reuse_prefix
-                )
+                return self._run(plan)
             except BaseException:
                 # A half-written cache must not leak into the next call.
                 self._prefix.forget()
@@ -134,16 +140,16 @@ class RoutedModel:
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _run(self, prompt_ids, program, prefill_program, sampler, max_new_tokens, stop, reuse_prefix):
-        parts, prefix = self.parts, self._prefix
+    def _run(self, plan: _Plan) -> GenerationResult:
+        parts, prefix, sampler, prompt_ids = self.parts, self._prefix, plan.sampler, plan.prompt_ids
         device = parts.device
         started = time.perf_counter()
-        start = prefix.prepare(prompt_ids, prefill_program, reuse=reuse_prefix)
-        capacity = len(prompt_ids) + max_new_tokens
+        start = prefix.prepare(prompt_ids, plan.prefill_program, reuse=plan.reuse_prefix)
+        capacity = len(prompt_ids) + plan.max_new_tokens
         ids = torch.tensor([prompt_ids[start:]], dtype=torch.long, device=device)
-        logits = executor.prefill(parts, prefix.kv, prefill_program, ids, start=start, capacity=capacity)
+        logits = executor.prefill(parts, prefix.kv, plan.prefill_program, ids, start=start, capacity=capacity)
+        # Only samplers with top-k/top-p warpers look at the history; greedy skips building it.
         history = torch.tensor([prompt_ids], dtype=torch.long) if not sampler.greedy else None
-        stop_ids = self.stop_token_ids
         generated: list[int] = []
         finish = "length"
         first_token_at = None
@@ -153,25 +159,25 @@ class RoutedModel:
             generated.append(token)
             if first_token_at is None:
                 first_token_at = time.perf_counter()
-            if token in stop_ids or (stop and self._hits_stop(generated, stop)):
+            if token in plan.stop_ids or (plan.stop and self._hits_stop(generated, plan.stop)):
                 finish = "stop"
                 break
-            if len(generated) >= max_new_tokens:
+            if len(generated) >= plan.max_new_tokens:
                 break
             if history is not None:
                 history = torch.cat([history, torch.tensor([[token]])], dim=1)
             step = torch.tensor([[token]], dtype=torch.long, device=device)
-            logits = executor.decode_step(parts, prefix.kv, program, step, position)
+            logits = executor.decode_step(parts, prefix.kv, plan.program, step, position)
             position += 1
         finished = time.perf_counter()
         decode_time = finished - first_token_at
         record = GenerationRecord(
             model=self.name,
             quantization=self.quantization,
-            program=str(program),
-            prefill_program=str(prefill_program),
-            layers_per_token=len(program),
-            layers_fraction=round(program.cost, 6),
+            program=str(plan.program),
+            prefill_program=str(plan.prefill_program),
+            layers_per_token=len(plan.program),
+            layers_fraction=round(plan.program.cost, 6),
             prompt_tokens=len(prompt_ids),
             reused_prompt_tokens=start,
             completion_tokens=len(generated),
@@ -182,7 +188,7 @@ class RoutedModel:
             temperature=sampler.temperature,
             seed=sampler.seed,
         )
-        return GenerationResult(text=self._reply_text(generated, stop), token_ids=generated, record=record)
+        return GenerationResult(text=self._reply_text(generated, plan.stop), token_ids=generated, record=record)
 
     def _prefill_program(self, program: LayerProgram, prefill: str) -> LayerProgram:
         if prefill not in ("full", "program"):
@@ -216,6 +222,20 @@ class RoutedModel:
             if cut != -1:
                 text = text[:cut]
         return text
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything one generation needs, checked before the lock is taken."""
+
+    prompt_ids: list[int]
+    program: LayerProgram
+    prefill_program: LayerProgram
+    sampler: Sampler
+    max_new_tokens: int
+    stop: list[str] | None
+    stop_ids: set[int]
+    reuse_prefix: bool
 
 
 def _check_stop(stop) -> list[str] | None:

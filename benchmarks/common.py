@@ -1,0 +1,103 @@
+"""Shared benchmark helpers: timing stock generate, weight bytes, results files, README table."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from transformers.generation.streamers import BaseStreamer
+
+RESULTS = Path(__file__).parent / "results"
+README = Path(__file__).parent.parent / "README.md"
+
+
+class _FirstTokenClock(BaseStreamer):
+    """generate() calls put() with the prompt, then once per new token: time the first new token."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.first_token_at: float | None = None
+
+    def put(self, value) -> None:
+        self.calls += 1
+        if self.calls == 2:
+            self.first_token_at = time.perf_counter()
+
+    def end(self) -> None:
+        pass
+
+
+def stock_decode_tokens_per_s(model, prompt_ids: list[int], new_tokens: int) -> float:
+    """Decode rate of stock ``hf_model.generate`` (greedy, fixed length), prefill excluded."""
+    clock = _FirstTokenClock()
+    with torch.inference_mode():
+        out = model.hf_model.generate(
+            torch.tensor([prompt_ids], device=model.parts.device),
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            do_sample=False,
+            streamer=clock,
+        )
+    done = time.perf_counter()
+    produced = out.shape[1] - len(prompt_ids)
+    return (produced - 1) / (done - clock.first_token_at)
+
+
+def ours_decode_tokens_per_s(model, prompt_ids: list[int], new_tokens: int, program=None) -> float:
+    result = model.generate_ids(prompt_ids, program=program, max_new_tokens=new_tokens, ignore_eos=True)
+    return result.record.decode_tokens_per_s
+
+
+def weight_bytes(module: torch.nn.Module) -> int:
+    """Bytes of parameters and buffers a forward through ``module`` reads (quantized storage included)."""
+    tensors = list(module.parameters()) + list(module.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def ideal_speedup(model, program) -> float:
+    """Full-program bytes per token / this program's bytes per token: the memory-bound ceiling.
+
+    Per token the decoder reads every executed layer, the final norm and the LM head; the embedding
+    is a single-row lookup and is left out.
+    """
+    parts = model.parts
+    layer = [weight_bytes(block) for block in parts.layers]
+    head = weight_bytes(parts.norm) + weight_bytes(parts.lm_head)
+    full = sum(layer) + head
+    return full / (sum(layer[i] for i in program.layers) + head)
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def machine() -> dict:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "processor": platform.processor() or platform.machine(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def write_json(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def update_readme_block(name: str, markdown: str) -> None:
+    """Replace the README block between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``."""
+    if not README.is_file():
+        return
+    text = README.read_text()
+    pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.S)
+    if pattern.search(text):
+        README.write_text(pattern.sub(lambda m: m.group(1) + markdown.rstrip() + "\n" + m.group(2), text))

@@ -1,0 +1,176 @@
+"""Executor benchmark: decode speed of stock generate vs layer programs, and memory per quantization.
+
+Every speed in one table is measured in the same process, modes interleaved round-robin so that
+machine noise hits all of them alike; each number is the median of ``--repeats`` runs.
+
+    python benchmarks/executor.py [--repeats 5] [--new-tokens 64] [--seed 0]
+
+Writes benchmarks/results/executor.json and .md, and the README's results block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import (  # noqa: E402
+    ideal_speedup,
+    machine,
+    median,
+    ours_decode_tokens_per_s,
+    stock_decode_tokens_per_s,
+    update_readme_block,
+    write_json,
+)
+
+import agentroute  # noqa: E402
+
+PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
+# Programs for the 30-layer default model: 25 and 20 of 30 layers (the middle ones go first: the
+# first and last layers matter most), and a loop that runs layer 15 twice.
+PROGRAMS = {
+    "full": "0-29",
+    "skip 25/30": "0-11,17-29",
+    "skip 20/30": "0-9,20-29",
+    "loop 31/30": "0-15,15,16-29",
+}
+SPEED_TARGET = 0.9  # each skip program must reach 0.9 of its ideal (bytes-read) speed-up
+
+
+def speed_table(model, prompt_ids, repeats: int, new_tokens: int, programs: dict[str, str]) -> dict:
+    runs: dict[str, list[float]] = {"stock generate": [], **{name: [] for name in programs}}
+    # Warm-up: first calls pay for allocator growth and lazy initialisation.
+    stock_decode_tokens_per_s(model, prompt_ids, 8)
+    ours_decode_tokens_per_s(model, prompt_ids, 8)
+    for _ in range(repeats):
+        runs["stock generate"].append(stock_decode_tokens_per_s(model, prompt_ids, new_tokens))
+        for name, spec in programs.items():
+            runs[name].append(ours_decode_tokens_per_s(model, prompt_ids, new_tokens, program=spec))
+    full = median(runs["full"])
+    table = {}
+    for name, values in runs.items():
+        row = {"decode_tokens_per_s": median(values), "runs": values}
+        if name != "stock generate":
+            program = model.program(programs[name])
+            row |= {
+                "program": str(program),
+                "layers": len(program),
+                "speedup_vs_full": median(values) / full,
+                "ideal_speedup": ideal_speedup(model, program),
+            }
+            row["fraction_of_ideal"] = row["speedup_vs_full"] / row["ideal_speedup"]
+        row["speedup_vs_stock"] = median(values) / median(runs["stock generate"])
+        table[name] = row
+    return table
+
+
+def memory_probe(quantization: str | None) -> dict:
+    """Run in a fresh process: load, generate, report resident memory and quantized decode speed."""
+    baseline = psutil.Process().memory_info().rss
+    model = agentroute.load("default", quantization=quantization)
+    ids = model.encode(PROMPT)
+    model.generate_ids(ids, max_new_tokens=16, ignore_eos=True)
+    stock = [stock_decode_tokens_per_s(model, ids, 32) for _ in range(3)]
+    ours = [ours_decode_tokens_per_s(model, ids, 32) for _ in range(3)]
+    rss = psutil.Process().memory_info().rss
+    return {
+        "quantization": quantization or "fp32",
+        "rss_mb": rss / 2**20,
+        "model_rss_mb": (rss - baseline) / 2**20,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "weights_mb": model.hf_model.get_memory_footprint() / 2**20,
+        "stock_decode_tokens_per_s": median(stock),
+        "ours_decode_tokens_per_s": median(ours),
+    }
+
+
+def run_probe(quantization: str | None) -> dict:
+    cmd = [sys.executable, __file__, "--memory-probe", quantization or "fp32"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        f"Executor decode speed, SmolLM2-135M on {results['machine']['processor']} "
+        f"({results['machine']['threads']} threads), {results['new_tokens']} new tokens, median of "
+        f"{results['repeats']} interleaved runs, seed {results['seed']}:",
+        "",
+        "| dtype | mode | layers | decode tok/s | vs stock | vs full | ideal (bytes) | of ideal |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for dtype, table in results["speed"].items():
+        for name, row in table.items():
+            layers = row.get("layers", 30)
+            vs_full = f"{row['speedup_vs_full']:.2f}x" if "speedup_vs_full" in row else "-"
+            ideal = f"{row['ideal_speedup']:.2f}x" if "ideal_speedup" in row else "-"
+            of_ideal = f"{row['fraction_of_ideal']:.2f}" if "fraction_of_ideal" in row else "-"
+            lines.append(
+                f"| {dtype} | {name} | {layers} | {row['decode_tokens_per_s']:.1f} | {row['speedup_vs_stock']:.2f}x "
+                f"| {vs_full} | {ideal} | {of_ideal} |"
+            )
+    lines += ["", "| weights | resident MB (process) | model MB (RSS delta) | stock tok/s | ours tok/s |",
+              "|---|---|---|---|---|"]
+    for row in results["memory"]:
+        lines.append(
+            f"| {row['quantization']} | {row['rss_mb']:.0f} | {row['model_rss_mb']:.0f} | "
+            f"{row['stock_decode_tokens_per_s']:.1f} | {row['ours_decode_tokens_per_s']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    torch.manual_seed(args.seed)
+    if args.memory_probe:
+        print(json.dumps(memory_probe(None if args.memory_probe == "fp32" else args.memory_probe)))
+        return
+
+    results = {"machine": machine(), "repeats": args.repeats, "new_tokens": args.new_tokens, "seed": args.seed,
+               "prompt": PROMPT, "speed": {}}
+    for dtype in ("float32", "bfloat16"):
+        model = agentroute.load("default", dtype=dtype)
+        ids = model.encode(PROMPT)
+        programs = PROGRAMS if dtype == "float32" else {"full": PROGRAMS["full"]}
+        print(f"[{dtype}] measuring {len(programs) + 1} modes x {args.repeats} runs ...", flush=True)
+        results["speed"][dtype] = speed_table(model, ids, args.repeats, args.new_tokens, programs)
+        del model
+    results["memory"] = [run_probe(q) for q in (None, "nf4", "int8")]
+
+    fp32 = results["speed"]["float32"]
+    results["targets"] = {
+        "full_at_least_stock": fp32["full"]["speedup_vs_stock"] >= 1.0,
+        "skip_programs_at_least_0.9_of_ideal": all(
+            fp32[name]["fraction_of_ideal"] >= SPEED_TARGET for name in fp32 if name.startswith("skip")
+        ),
+        "stretch_full_1.5x_stock_fp32": fp32["full"]["speedup_vs_stock"] >= 1.5,
+        "stretch_bf16_full_1.5x_stock_fp32": results["speed"]["bfloat16"]["full"]["decode_tokens_per_s"]
+        >= 1.5 * fp32["stock generate"]["decode_tokens_per_s"],
+    }
+    path = write_json("executor", results)
+    table = markdown(results)
+    (path.with_suffix(".md")).write_text(table)
+    update_readme_block("executor", table)
+    print(table)
+    print(json.dumps(results["targets"], indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
