@@ -11,7 +11,7 @@ from agentroute.errors import (
 )
 from agentroute.loading import load
 from agentroute.program import LayerProgram
-from agentroute.records import GenerationRecord, GenerationResult
+from agentroute.records import GenerationRecord, GenerationResult, StepRecord, StepType, ToolCall
 from agentroute.routed_model import RoutedModel
 
 __all__ = [
@@ -25,6 +25,9 @@ __all__ = [
     "ProgramError",
     "QuantizationError",
     "RoutedModel",
+    "StepRecord",
+    "StepType",
+    "ToolCall",
     "UnsupportedModelError",
     "load",
 ]

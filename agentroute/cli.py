@@ -47,7 +47,7 @@ def _generate(args) -> int:
         prefill=args.prefill,
     )
     if args.json:
-        payload = {"text": result.text, "token_ids": result.token_ids, "record": result.record.model_dump()}
+        payload = {"text": result.text, "token_ids": result.token_ids, "record": result.record.model_dump(mode="json")}
         print(json.dumps(payload, indent=2))
         return 0
     from rich.console import Console

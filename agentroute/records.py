@@ -1,22 +1,61 @@
-"""What one generation produced and what it cost."""
+"""What one agent step produced and what it cost: ``StepRecord`` and ``GenerationResult``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 
-class GenerationRecord(BaseModel):
-    """Tokens, timings and layer usage of one generation; serialises to one JSON object."""
+class StepType(StrEnum):
+    """The kind of agent step a model call serves."""
 
+    TOOL_CALL = "tool_call"
+    PLANNING = "planning"
+    REASONING = "reasoning"
+    FINAL_ANSWER = "final_answer"
+    OTHER = "other"
+
+
+StepTypeSource = Literal["caller", "hint", "rule", "router", "default"]
+
+
+class LayersExecuted(BaseModel):
+    """Which decoder layers a decoded token ran through."""
+
+    count: int = Field(description="layer evaluations per decoded token (a looped layer counts each time)")
+    fraction: float = Field(description="count / number of layers in the model")
+    which: list[int] = Field(description="the program's layer indices in execution order")
+
+
+class ToolCall(BaseModel):
+    """One tool call parsed from a reply."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepRecord(BaseModel):
+    """Tokens, timings, step type and layer usage of one generation; one JSON line in a trace."""
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
     model: str
     quantization: str | None = None
+    step_type: StepType = StepType.OTHER
+    step_type_source: StepTypeSource = "default"
+    step_type_observed: StepType | None = Field(None, description="type the reply turned out to have")
+    budget: float | None = Field(None, description="requested fraction of layer cost, when a budget chose the program")
     program: str = Field(description="decode program in compact form, e.g. '0-11,14-29'")
     prefill_program: str = Field(description="program that encoded the prompt")
     layers_per_token: int = Field(description="layer evaluations per decoded token (loops count twice)")
     layers_fraction: float = Field(description="layers_per_token / number of layers in the model")
+    layers_executed: LayersExecuted | None = None
     prompt_tokens: int
     reused_prompt_tokens: int = Field(0, description="prompt tokens whose KV came from an earlier call")
     completion_tokens: int
@@ -25,18 +64,26 @@ class GenerationRecord(BaseModel):
     decode_tokens_per_s: float | None = Field(
         None, description="tokens after the first divided by the time spent decoding them"
     )
-    finish_reason: Literal["stop", "length"]
+    finish_reason: Literal["stop", "length", "tool_calls"]
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    error: str | None = Field(None, description="why the reply could not be used as asked (e.g. a bad tool call)")
     temperature: float = 0.0
     seed: int | None = None
+    hints: dict[str, Any] = Field(default_factory=dict, description="framework hints (graph node, agent step, ...)")
+
+
+# The name issue #2 introduced; a generation is an agent step with default type information.
+GenerationRecord = StepRecord
 
 
 @dataclass
 class GenerationResult:
-    """The reply text, its token ids (including a final end-of-turn token) and its record."""
+    """The reply text, its token ids (including a final end-of-turn token), parsed tool calls and its record."""
 
     text: str
     token_ids: list[int]
-    record: GenerationRecord
+    record: StepRecord
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
     @property
     def finish_reason(self) -> str:

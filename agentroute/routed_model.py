@@ -16,7 +16,7 @@ from agentroute.hf_parts import ModelParts
 from agentroute.messages import render_prompt
 from agentroute.prefix_cache import PrefixCache
 from agentroute.program import LayerProgram
-from agentroute.records import GenerationRecord, GenerationResult
+from agentroute.records import GenerationResult, LayersExecuted, StepRecord
 from agentroute.sampling import Sampler
 
 PrefillMode = Literal["full", "program"]
@@ -171,13 +171,16 @@ class RoutedModel:
             position += 1
         finished = time.perf_counter()
         decode_time = finished - first_token_at
-        record = GenerationRecord(
+        record = StepRecord(
             model=self.name,
             quantization=self.quantization,
             program=str(plan.program),
             prefill_program=str(plan.prefill_program),
             layers_per_token=len(plan.program),
             layers_fraction=round(plan.program.cost, 6),
+            layers_executed=LayersExecuted(
+                count=len(plan.program), fraction=round(plan.program.cost, 6), which=list(plan.program.layers)
+            ),
             prompt_tokens=len(prompt_ids),
             reused_prompt_tokens=start,
             completion_tokens=len(generated),
