@@ -27,3 +27,7 @@ class MessageError(AgentRouteError, ValueError):
 
 class GenerationError(AgentRouteError, ValueError):
     """Generation settings that cannot work (negative token budget, bad top_p, ...)."""
+
+
+class ToolSchemaError(AgentRouteError, ValueError):
+    """A tool definition the model cannot be offered (bad or duplicate name, invalid JSON Schema)."""
