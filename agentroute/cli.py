@@ -1,4 +1,4 @@
-"""Command line: ``agentroute generate "prompt" --program 0-11,14-29 [--json]``."""
+"""Command line: ``agentroute generate "prompt" --program 0-11,14-29 [--json]`` and ``agentroute trace ...``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import sys
 
 from agentroute.errors import AgentRouteError
+from agentroute.trace_cli import add_trace_commands
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,8 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--json", action="store_true", help="print one JSON object instead of text and a table")
     gen.set_defaults(run=_generate)
+
+    add_trace_commands(commands)
     return parser
 
 
