@@ -8,6 +8,8 @@ is where skipping layers pays.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from agentroute.hf_parts import ModelParts
@@ -37,10 +39,12 @@ def forward(
     start: int,
     all_logits: bool = False,
     capacity: int | None = None,
+    on_layer: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """Run ``program`` on ``input_ids`` (shape [1, q]) placed at positions ``start..start+q-1``.
 
     Returns logits of the last position ([1, vocab]) or of every position ([1, q, vocab]).
+    ``on_layer(layer, hidden_in, hidden_out)`` observes each executed layer (calibration).
     """
     query_len = input_ids.shape[1]
     if parts.sliding_window is not None and start + query_len > parts.sliding_window:
@@ -55,7 +59,10 @@ def forward(
     mask = _causal_mask(query_len, start, input_ids.device)
     for layer, slot in zip(program.layers, program.slots, strict=False):
         cache.activate(slot)
+        hidden_in = hidden
         hidden = parts.run_layer(layer, hidden, position_embeddings, position_ids, mask, cache)
+        if on_layer is not None:
+            on_layer(layer, hidden_in, hidden)
     if not all_logits:
         hidden = hidden[:, -1:]
     logits = parts.logits(hidden).float()

@@ -13,6 +13,7 @@ from agentroute.default_model import DEFAULT_NAME, default_gguf_path
 from agentroute.errors import AgentRouteError, ModelLoadError
 from agentroute.gguf_convert import ensure_converted
 from agentroute.hf_parts import check_supported
+from agentroute.policy import DepthPolicy
 from agentroute.quantization import bnb_config
 from agentroute.routed_model import RoutedModel
 
@@ -34,6 +35,7 @@ def load(
     dtype: str | torch.dtype | None = None,
     pack: str | Path | None = None,
     device: str | None = None,
+    policy: DepthPolicy | dict | str | Path | None = None,
 ) -> RoutedModel:
     """Load a model ready to run layer programs.
 
@@ -44,11 +46,13 @@ def load(
         dtype: compute dtype (default float32 on CPU, bfloat16 on CUDA).
         pack: a route pack directory (not available in this release).
         device: ``"cpu"`` or ``"cuda"``; default CUDA when present.
+        policy: a DepthPolicy, a dict, or a YAML/TOML file (default: full depth for every step type).
     """
     if pack is not None:
         raise AgentRouteError(
             "route packs are not available in this release yet; load without pack= to run layer programs"
         )
+    depth_policy = DepthPolicy.coerce(policy)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch_dtype = _resolve_dtype(dtype, device)
     quant_config = bnb_config(quantization, torch_dtype)
@@ -76,7 +80,7 @@ def load(
         hf_model = hf_model.to(device)
     else:
         _detach_from_checkpoint_file(hf_model)
-    return RoutedModel(hf_model, tokenizer, name=name, quantization=quantization)
+    return RoutedModel(hf_model, tokenizer, name=name, quantization=quantization, policy=depth_policy)
 
 
 def _detach_from_checkpoint_file(model) -> None:

@@ -1,4 +1,4 @@
-"""RoutedModel: a Hugging Face causal LM that runs any layer program."""
+"""RoutedModel: a Hugging Face causal LM that runs a layer program per agent step."""
 
 from __future__ import annotations
 
@@ -11,15 +11,50 @@ from typing import Any, Literal
 import torch
 
 from agentroute import executor
-from agentroute.errors import GenerationError
+from agentroute.errors import GenerationError, MessageError
 from agentroute.hf_parts import ModelParts
-from agentroute.messages import render_prompt
+from agentroute.messages import render_prompt, validate_messages
+from agentroute.policy import DepthPolicy
 from agentroute.prefix_cache import PrefixCache
 from agentroute.program import LayerProgram
-from agentroute.records import GenerationResult, LayersExecuted, StepRecord
+from agentroute.records import GenerationResult, LayersExecuted, StepRecord, StepType
+from agentroute.routing import RouteDecision, Router
 from agentroute.sampling import Sampler
+from agentroute.step_types import StepContext, observe_step_type, parse_step_type
+from agentroute.tools import normalize_tools, parse_tool_calls, render_tool_messages
+from agentroute.trace import record_step
 
 PrefillMode = Literal["full", "program"]
+ProgramSpec = LayerProgram | str | Iterable[int] | None
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to pick and stop tokens; shared by ``generate`` and ``generate_ids``."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+    stop: Sequence[str] | None = None
+    prefill: PrefillMode = "full"
+    reuse_prefix: bool | None = None
+    ignore_eos: bool = False
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One generation, checked and ready to run."""
+
+    prompt_ids: list[int]
+    program: LayerProgram
+    prefill_program: LayerProgram
+    sampler: Sampler
+    max_new_tokens: int
+    stop: list[str] | None
+    stop_ids: set[int]
+    reuse_prefix: bool
 
 
 class RoutedModel:
@@ -29,12 +64,13 @@ class RoutedModel:
     because they share the prefix cache (on a CPU they would compete for the same cores anyway).
     """
 
-    def __init__(self, hf_model, tokenizer, name: str, quantization: str | None = None) -> None:
+    def __init__(self, hf_model, tokenizer, name: str, quantization: str | None = None, policy=None) -> None:
         self.hf_model = hf_model.eval()
         self.tokenizer = tokenizer
         self.name = name
         self.quantization = quantization
         self.parts = ModelParts.resolve(hf_model)
+        self.router = Router(self, DepthPolicy.coerce(policy))
         self._prefix = PrefixCache()
         self._lock = threading.Lock()
 
@@ -47,6 +83,10 @@ class RoutedModel:
         return self.parts.n_layers
 
     @property
+    def policy(self) -> DepthPolicy:
+        return self.router.policy
+
+    @property
     def stop_token_ids(self) -> set[int]:
         """End-of-turn ids: the generation config's, as stock ``generate()`` uses them."""
         eos = getattr(self.hf_model.generation_config, "eos_token_id", None)
@@ -56,98 +96,104 @@ class RoutedModel:
             return set()
         return {int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])}
 
-    def program(self, spec: LayerProgram | str | Iterable[int] | None = None) -> LayerProgram:
+    def program(self, spec: ProgramSpec = None) -> LayerProgram:
         """A LayerProgram for this model from a program, its string form or a list of layers."""
         return LayerProgram.coerce(spec, self.n_layers)
 
-    def encode(self, messages_or_prompt: str | Sequence[Mapping[str, Any]]) -> list[int]:
-        """Prompt token ids as the chat template renders them."""
+    def encode(self, messages_or_prompt: str | Sequence[Mapping[str, Any]], tools=None) -> list[int]:
+        """Prompt token ids as the chat template renders them (tools written in as ``tools.py`` documents)."""
+        if tools:
+            messages_or_prompt = render_tool_messages(_as_messages(messages_or_prompt), tools, self.tokenizer)
         return render_prompt(self.tokenizer, messages_or_prompt)
 
     def generate(
         self,
         messages_or_prompt: str | Sequence[Mapping[str, Any]],
-        program: LayerProgram | str | Iterable[int] | None = None,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
-        stop: Sequence[str] | None = None,
-        prefill: PrefillMode = "full",
-        reuse_prefix: bool | None = None,
-        ignore_eos: bool = False,
+        program: ProgramSpec = None,
+        *,
+        tools: Sequence[Any] | None = None,
+        step_type: StepType | str | None = None,
+        budget: float | None = None,
+        hints: Mapping[str, Any] | None = None,
+        **sampling: Any,
     ) -> GenerationResult:
-        """Generate a reply with ``program`` (default: every layer).
+        """Generate the reply of one agent step.
 
-        ``prefill="full"`` encodes the prompt at full depth and decodes with the program (the
-        prompt's hidden states stay exact); ``"program"`` runs the program for both. A program
-        that loops a layer always prefills with itself, since each repetition needs its own keys
-        and values for the prompt.
+        The step type comes from ``step_type``, else ``hints`` (mapped by the policy's hint_map),
+        else the conversation's structure (see ``step_types``). The program is ``program`` when
+        given, else the one for ``budget`` (default: the policy's budget for the step type).
+        With ``tools`` the tool list is written into the prompt and the reply parsed into
+        ``result.tool_calls``; a reply that is not a valid call never raises: the record's
+        ``error`` says what was wrong.
 
-        ``reuse_prefix`` (default: on, except for int8) keeps the KV of the longest prompt prefix
-        shared with the previous call. It is off by default for int8 because LLM.int8 picks its
-        outlier columns over all rows of a chunk, so a prefix encoded in an earlier chunk differs
-        numerically from a cold prefill and greedy output could drift from stock ``generate()``.
+        Sampling keywords: max_new_tokens=256, temperature=0.0 (greedy), top_p=1.0, top_k=0,
+        seed=None, stop=None, prefill="full" (encode the prompt at full depth; "program" runs
+        the program for it too; a looping program always prefills with itself), reuse_prefix
+        (default on except int8: LLM.int8 picks outlier columns per chunk, so a reused prefix
+        would drift from stock ``generate()``), ignore_eos=False (fixed-length benchmarks).
         """
-        return self.generate_ids(
-            self.encode(messages_or_prompt),
-            program=program,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            top_k=top_k,
-            seed=seed,
-            stop=stop,
-            prefill=prefill,
-            reuse_prefix=reuse_prefix,
-            ignore_eos=ignore_eos,
+        settings = _sampling(sampling)
+        messages = validate_messages(_as_messages(messages_or_prompt))
+        specs = normalize_tools(tools)
+        context = StepContext(
+            messages=messages,
+            tools=specs,
+            hints=_json_safe(hints),
+            step_type=parse_step_type(step_type) if step_type is not None else None,
+            budget=budget,
         )
+        with self._lock:
+            decision = self.router.decide(context, program)
+            prompt_ids = render_prompt(self.tokenizer, render_tool_messages(messages, specs, self.tokenizer))
+            result = self._execute(prompt_ids, decision.program, settings)
+        result = self._as_step(result, context, decision)
+        record_step(result.record)
+        return result
 
-    def generate_ids(
-        self,
-        prompt_ids: Sequence[int],
-        program: LayerProgram | str | Iterable[int] | None = None,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
-        stop: Sequence[str] | None = None,
-        prefill: PrefillMode = "full",
-        reuse_prefix: bool | None = None,
-        ignore_eos: bool = False,
-    ) -> GenerationResult:
-        """``generate`` on already-tokenised prompt ids."""
-        program = self.program(program)
-        plan = _Plan(
-            prompt_ids=self._check_prompt(prompt_ids, max_new_tokens),
-            program=program,
-            prefill_program=self._prefill_program(program, prefill),
-            sampler=Sampler(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed),
-            max_new_tokens=max_new_tokens,
-            stop=_check_stop(stop),
-            stop_ids=set() if ignore_eos else self.stop_token_ids,
-            reuse_prefix=self.quantization != "int8" if reuse_prefix is None else reuse_prefix,
-        )
-        with self._lock, torch.inference_mode():
-            try:
-                return self._run(plan)
-            except BaseException:
-                # A half-written cache must not leak into the next call.
-                self._prefix.forget()
-                raise
+    def generate_ids(self, prompt_ids: Sequence[int], program: ProgramSpec = None, **sampling: Any) -> GenerationResult:
+        """Generate from already-tokenised prompt ids with an explicit program (no step typing)."""
+        settings = _sampling(sampling)
+        with self._lock:
+            result = self._execute(prompt_ids, self.program(program), settings)
+        record_step(result.record)
+        return result
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _run(self, plan: _Plan) -> GenerationResult:
-        parts, prefix, sampler, prompt_ids = self.parts, self._prefix, plan.sampler, plan.prompt_ids
+    def _execute(self, prompt_ids: Sequence[int], program: LayerProgram, s: Sampling) -> GenerationResult:
+        """Prefill + decode under the lock; on any error drop the half-written cache."""
+        plan = _Plan(
+            prompt_ids=self._check_prompt(prompt_ids, s.max_new_tokens),
+            program=program,
+            prefill_program=self._prefill_program(program, s.prefill),
+            sampler=Sampler(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, seed=s.seed),
+            max_new_tokens=s.max_new_tokens,
+            stop=_check_stop(s.stop),
+            stop_ids=set() if s.ignore_eos else self.stop_token_ids,
+            reuse_prefix=self.quantization != "int8" if s.reuse_prefix is None else s.reuse_prefix,
+        )
+        try:
+            with torch.inference_mode():
+                return self._decode(plan)
+        except BaseException:
+            self._prefix.forget()
+            raise
+
+    def _decode(self, plan: _Plan) -> GenerationResult:
+        prompt_ids, program, prefill_program, sampler = (
+            plan.prompt_ids,
+            plan.program,
+            plan.prefill_program,
+            plan.sampler,
+        )
+        max_new_tokens, stop, stop_ids = plan.max_new_tokens, plan.stop, plan.stop_ids
+        parts, prefix = self.parts, self._prefix
         device = parts.device
         started = time.perf_counter()
-        start = prefix.prepare(prompt_ids, plan.prefill_program, reuse=plan.reuse_prefix)
-        capacity = len(prompt_ids) + plan.max_new_tokens
+        start = prefix.prepare(prompt_ids, prefill_program, reuse=plan.reuse_prefix)
         ids = torch.tensor([prompt_ids[start:]], dtype=torch.long, device=device)
-        logits = executor.prefill(parts, prefix.kv, plan.prefill_program, ids, start=start, capacity=capacity)
+        capacity = len(prompt_ids) + max_new_tokens
+        logits = executor.prefill(parts, prefix.kv, prefill_program, ids, start=start, capacity=capacity)
         # Only samplers with top-k/top-p warpers look at the history; greedy skips building it.
         history = torch.tensor([prompt_ids], dtype=torch.long) if not sampler.greedy else None
         generated: list[int] = []
@@ -159,27 +205,27 @@ class RoutedModel:
             generated.append(token)
             if first_token_at is None:
                 first_token_at = time.perf_counter()
-            if token in plan.stop_ids or (plan.stop and self._hits_stop(generated, plan.stop)):
+            if token in stop_ids or (stop and self._hits_stop(generated, stop)):
                 finish = "stop"
                 break
-            if len(generated) >= plan.max_new_tokens:
+            if len(generated) >= max_new_tokens:
                 break
             if history is not None:
                 history = torch.cat([history, torch.tensor([[token]])], dim=1)
             step = torch.tensor([[token]], dtype=torch.long, device=device)
-            logits = executor.decode_step(parts, prefix.kv, plan.program, step, position)
+            logits = executor.decode_step(parts, prefix.kv, program, step, position)
             position += 1
         finished = time.perf_counter()
         decode_time = finished - first_token_at
         record = StepRecord(
             model=self.name,
             quantization=self.quantization,
-            program=str(plan.program),
-            prefill_program=str(plan.prefill_program),
-            layers_per_token=len(plan.program),
-            layers_fraction=round(plan.program.cost, 6),
+            program=str(program),
+            prefill_program=str(prefill_program),
+            layers_per_token=len(program),
+            layers_fraction=round(program.cost, 6),
             layers_executed=LayersExecuted(
-                count=len(plan.program), fraction=round(plan.program.cost, 6), which=list(plan.program.layers)
+                count=len(program), fraction=round(program.cost, 6), which=list(program.layers)
             ),
             prompt_tokens=len(prompt_ids),
             reused_prompt_tokens=start,
@@ -191,7 +237,27 @@ class RoutedModel:
             temperature=sampler.temperature,
             seed=sampler.seed,
         )
-        return GenerationResult(text=self._reply_text(generated, plan.stop), token_ids=generated, record=record)
+        return GenerationResult(text=self._reply_text(generated, stop), token_ids=generated, record=record)
+
+    def _as_step(self, result: GenerationResult, context: StepContext, decision: RouteDecision) -> GenerationResult:
+        """Parse tool calls and fill the record's step fields."""
+        text, calls, error = result.text, [], None
+        if context.tools:
+            parsed = parse_tool_calls(result.text, context.tools)
+            text, calls, error = (parsed.content if parsed.tool_calls else result.text), parsed.tool_calls, parsed.error
+        record = result.record.model_copy(
+            update={
+                "step_type": decision.step_type,
+                "step_type_source": decision.source,
+                "step_type_observed": observe_step_type(context, result.text, len(calls)),
+                "budget": decision.budget,
+                "tool_calls": calls,
+                "error": error,
+                "finish_reason": "tool_calls" if calls else result.record.finish_reason,
+                "hints": context.hints,
+            }
+        )
+        return GenerationResult(text=text, token_ids=result.token_ids, record=record, tool_calls=calls)
 
     def _prefill_program(self, program: LayerProgram, prefill: str) -> LayerProgram:
         if prefill not in ("full", "program"):
@@ -227,18 +293,29 @@ class RoutedModel:
         return text
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """Everything one generation needs, checked before the lock is taken."""
+def _sampling(options: dict[str, Any]) -> Sampling:
+    unknown = set(options) - set(Sampling.__dataclass_fields__)
+    if unknown:
+        raise GenerationError(
+            f"unknown generation option(s) {sorted(unknown)}; use {', '.join(Sampling.__dataclass_fields__)}"
+        )
+    return Sampling(**options)
 
-    prompt_ids: list[int]
-    program: LayerProgram
-    prefill_program: LayerProgram
-    sampler: Sampler
-    max_new_tokens: int
-    stop: list[str] | None
-    stop_ids: set[int]
-    reuse_prefix: bool
+
+def _as_messages(messages_or_prompt) -> Any:
+    if isinstance(messages_or_prompt, str):
+        if not messages_or_prompt:
+            raise MessageError("the prompt is empty")
+        return [{"role": "user", "content": messages_or_prompt}]
+    return messages_or_prompt
+
+
+def _json_safe(hints: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Hints go into JSON traces: keep plain values, stringify the rest."""
+    safe = {}
+    for key, value in (hints or {}).items():
+        safe[str(key)] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+    return safe
 
 
 def _check_stop(stop) -> list[str] | None:

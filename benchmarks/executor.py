@@ -17,13 +17,12 @@ import os
 import resource
 import subprocess
 import sys
-from pathlib import Path
 
 import psutil
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import (  # noqa: E402
+# Run as a script (python benchmarks/executor.py): this folder is on sys.path.
+from common import (
     ideal_speedup,
     machine,
     median,
@@ -33,7 +32,7 @@ from benchmarks.common import (  # noqa: E402
     write_json,
 )
 
-import agentroute  # noqa: E402
+import agentroute
 
 PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
 # Programs for the 30-layer default model: 25 and 20 of 30 layers (the middle ones go first: the
@@ -96,7 +95,8 @@ def memory_probe(quantization: str | None) -> dict:
 
 def run_probe(quantization: str | None) -> dict:
     cmd = [sys.executable, __file__, "--memory-probe", quantization or "fp32"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -119,8 +119,11 @@ def markdown(results: dict) -> str:
                 f"| {dtype} | {name} | {layers} | {row['decode_tokens_per_s']:.1f} | {row['speedup_vs_stock']:.2f}x "
                 f"| {vs_full} | {ideal} | {of_ideal} |"
             )
-    lines += ["", "| weights | resident MB (process) | model MB (RSS delta) | stock tok/s | ours tok/s |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| weights | resident MB (process) | model MB (RSS delta) | stock tok/s | ours tok/s |",
+        "|---|---|---|---|---|",
+    ]
     for row in results["memory"]:
         lines.append(
             f"| {row['quantization']} | {row['rss_mb']:.0f} | {row['model_rss_mb']:.0f} | "
@@ -142,8 +145,14 @@ def main() -> None:
         print(json.dumps(memory_probe(None if args.memory_probe == "fp32" else args.memory_probe)))
         return
 
-    results = {"machine": machine(), "repeats": args.repeats, "new_tokens": args.new_tokens, "seed": args.seed,
-               "prompt": PROMPT, "speed": {}}
+    results = {
+        "machine": machine(),
+        "repeats": args.repeats,
+        "new_tokens": args.new_tokens,
+        "seed": args.seed,
+        "prompt": PROMPT,
+        "speed": {},
+    }
     for dtype in ("float32", "bfloat16"):
         model = agentroute.load("default", dtype=dtype)
         ids = model.encode(PROMPT)

@@ -58,7 +58,7 @@ def main() -> None:
     for label, text in replies:
         console.print(f"[bold]{label}:[/bold] {text}\n")
     console.print(
-        "Try your own: [bold]agentroute generate \"your prompt\" --program 0-11,14-29[/bold] "
+        'Try your own: [bold]agentroute generate "your prompt" --program 0-11,14-29[/bold] '
         "(add --json for the full record)."
     )
 

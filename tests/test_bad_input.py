@@ -95,7 +95,7 @@ def test_bad_messages(llama_model, messages, fragment):
         ({"program": []}, ProgramError, "at least one layer"),
         ({"program": agentroute.LayerProgram.full(30)}, ProgramError, "built for 30 layers"),
         ({"max_new_tokens": 0}, GenerationError, "max_new_tokens"),
-        ({"max_new_tokens": 10_000}, GenerationError, "context of 512"),
+        ({"max_new_tokens": 10_000}, GenerationError, "context of 2048"),
         ({"temperature": -1}, GenerationError, "temperature"),
         ({"top_p": 0}, GenerationError, "top_p"),
         ({"stop": [""]}, GenerationError, "stop"),

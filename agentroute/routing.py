@@ -1,0 +1,58 @@
+"""Step -> (type, budget, program): the decision made before each generation.
+
+The caller's explicit program wins; otherwise the step's budget (caller override, else the policy's
+budget for the predicted type) becomes a program. Without a route pack that is the training-free
+calibration baseline (``calibration.program_for_budget``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agentroute.calibration import layer_importance, program_for_budget
+from agentroute.errors import GenerationError
+from agentroute.policy import DepthPolicy, check_budget
+from agentroute.program import LayerProgram
+from agentroute.records import StepType, StepTypeSource
+from agentroute.step_types import StepContext, StepPredictor, predict_step_type
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    step_type: StepType
+    source: StepTypeSource
+    budget: float | None
+    program: LayerProgram
+
+
+class Router:
+    """Turns a StepContext into a RouteDecision for one model; caches a program per budget."""
+
+    def __init__(self, model, policy: DepthPolicy, predictor: StepPredictor | None = None) -> None:
+        self.model = model
+        self.policy = policy
+        self.predictor = predictor
+        self._programs: dict[float, LayerProgram] = {}
+        self._importance: list[float] | None = None
+
+    def decide(self, context: StepContext, program=None) -> RouteDecision:
+        step_type, source = predict_step_type(context, self.policy.hint_map, self.predictor)
+        if program is not None:
+            if context.budget is not None:
+                raise GenerationError("pass either program= or budget=, not both")
+            return RouteDecision(step_type, source, None, self.model.program(program))
+        if context.budget is not None:
+            budget = check_budget(context.budget)
+        else:
+            budget = self.policy.budget_for(step_type)
+        return RouteDecision(step_type, source, budget, self.program_for(budget))
+
+    def program_for(self, budget: float) -> LayerProgram:
+        if budget >= 1.0:
+            return LayerProgram.full(self.model.n_layers)
+        if budget not in self._programs:
+            if self._importance is None:
+                self._importance = layer_importance(self.model)
+            protected = self.policy.protected(self.model.n_layers)
+            self._programs[budget] = program_for_budget(self._importance, budget, protected)
+        return self._programs[budget]
