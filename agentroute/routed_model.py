@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ from agentroute.records import GenerationResult, LayersExecuted, StepRecord, Ste
 from agentroute.routing import RouteDecision, Router
 from agentroute.sampling import Sampler
 from agentroute.step_types import StepContext, observe_step_type, parse_step_type
+from agentroute.streaming import TextStreamer
 from agentroute.tools import normalize_tools, parse_tool_calls, render_tool_messages
 from agentroute.trace import record_step
 
@@ -29,8 +30,8 @@ ProgramSpec = LayerProgram | str | Iterable[int] | None
 
 
 @dataclass(frozen=True)
-class Sampling:
-    """How to pick and stop tokens; shared by ``generate`` and ``generate_ids``."""
+class GenerationOptions:
+    """How to pick, stop and stream tokens; shared by ``generate`` and ``generate_ids``."""
 
     max_new_tokens: int = 256
     temperature: float = 0.0
@@ -41,6 +42,7 @@ class Sampling:
     prefill: PrefillMode = "full"
     reuse_prefix: bool | None = None
     ignore_eos: bool = False
+    on_text: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class _Plan:
     stop: list[str] | None
     stop_ids: set[int]
     reuse_prefix: bool
+    on_text: Callable[[str], None] | None
 
 
 class RoutedModel:
@@ -115,7 +118,7 @@ class RoutedModel:
         step_type: StepType | str | None = None,
         budget: float | None = None,
         hints: Mapping[str, Any] | None = None,
-        **sampling: Any,
+        **options: Any,
     ) -> GenerationResult:
         """Generate the reply of one agent step.
 
@@ -126,13 +129,14 @@ class RoutedModel:
         ``result.tool_calls``; a reply that is not a valid call never raises: the record's
         ``error`` says what was wrong.
 
-        Sampling keywords: max_new_tokens=256, temperature=0.0 (greedy), top_p=1.0, top_k=0,
+        Options: max_new_tokens=256, temperature=0.0 (greedy), top_p=1.0, top_k=0,
         seed=None, stop=None, prefill="full" (encode the prompt at full depth; "program" runs
         the program for it too; a looping program always prefills with itself), reuse_prefix
         (default on except int8: LLM.int8 picks outlier columns per chunk, so a reused prefix
-        would drift from stock ``generate()``), ignore_eos=False (fixed-length benchmarks).
+        would drift from stock ``generate()``), ignore_eos=False (fixed-length benchmarks),
+        on_text=None (a callback receiving the reply's text as it is generated).
         """
-        settings = _sampling(sampling)
+        settings = _options(options)
         messages = validate_messages(_as_messages(messages_or_prompt))
         specs = normalize_tools(tools)
         context = StepContext(
@@ -147,12 +151,12 @@ class RoutedModel:
             prompt_ids = render_prompt(self.tokenizer, render_tool_messages(messages, specs, self.tokenizer))
             result = self._execute(prompt_ids, decision.program, settings)
         result = self._as_step(result, context, decision)
-        record_step(result.record)
+        record_step(result.record, {"messages": messages, "tools": [t.model_dump() for t in specs]})
         return result
 
-    def generate_ids(self, prompt_ids: Sequence[int], program: ProgramSpec = None, **sampling: Any) -> GenerationResult:
+    def generate_ids(self, prompt_ids: Sequence[int], program: ProgramSpec = None, **options: Any) -> GenerationResult:
         """Generate from already-tokenised prompt ids with an explicit program (no step typing)."""
-        settings = _sampling(sampling)
+        settings = _options(options)
         with self._lock:
             result = self._execute(prompt_ids, self.program(program), settings)
         record_step(result.record)
@@ -160,7 +164,7 @@ class RoutedModel:
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _execute(self, prompt_ids: Sequence[int], program: LayerProgram, s: Sampling) -> GenerationResult:
+    def _execute(self, prompt_ids: Sequence[int], program: LayerProgram, s: GenerationOptions) -> GenerationResult:
         """Prefill + decode under the lock; on any error drop the half-written cache."""
         plan = _Plan(
             prompt_ids=self._check_prompt(prompt_ids, s.max_new_tokens),
@@ -171,6 +175,7 @@ class RoutedModel:
             stop=_check_stop(s.stop),
             stop_ids=set() if s.ignore_eos else self.stop_token_ids,
             reuse_prefix=self.quantization != "int8" if s.reuse_prefix is None else s.reuse_prefix,
+            on_text=s.on_text,
         )
         try:
             with torch.inference_mode():
@@ -196,6 +201,7 @@ class RoutedModel:
         logits = executor.prefill(parts, prefix.kv, prefill_program, ids, start=start, capacity=capacity)
         # Only samplers with top-k/top-p warpers look at the history; greedy skips building it.
         history = torch.tensor([prompt_ids], dtype=torch.long) if not sampler.greedy else None
+        streamer = TextStreamer(self.tokenizer, plan.on_text, stop) if plan.on_text else None
         generated: list[int] = []
         finish = "length"
         first_token_at = None
@@ -208,6 +214,8 @@ class RoutedModel:
             if token in stop_ids or (stop and self._hits_stop(generated, stop)):
                 finish = "stop"
                 break
+            if streamer is not None:
+                streamer.push(generated)
             if len(generated) >= max_new_tokens:
                 break
             if history is not None:
@@ -237,7 +245,10 @@ class RoutedModel:
             temperature=sampler.temperature,
             seed=sampler.seed,
         )
-        return GenerationResult(text=self._reply_text(generated, stop), token_ids=generated, record=record)
+        text = self._reply_text(generated, stop)
+        if streamer is not None:
+            streamer.finish(text)
+        return GenerationResult(text=text, token_ids=generated, record=record)
 
     def _as_step(self, result: GenerationResult, context: StepContext, decision: RouteDecision) -> GenerationResult:
         """Parse tool calls and fill the record's step fields."""
@@ -293,13 +304,13 @@ class RoutedModel:
         return text
 
 
-def _sampling(options: dict[str, Any]) -> Sampling:
-    unknown = set(options) - set(Sampling.__dataclass_fields__)
+def _options(options: dict[str, Any]) -> GenerationOptions:
+    unknown = set(options) - set(GenerationOptions.__dataclass_fields__)
     if unknown:
         raise GenerationError(
-            f"unknown generation option(s) {sorted(unknown)}; use {', '.join(Sampling.__dataclass_fields__)}"
+            f"unknown generation option(s) {sorted(unknown)}; use {', '.join(GenerationOptions.__dataclass_fields__)}"
         )
-    return Sampling(**options)
+    return GenerationOptions(**options)
 
 
 def _as_messages(messages_or_prompt) -> Any:

@@ -14,6 +14,7 @@ mid-run loses at most the step in progress; ``read_trace`` reads such a file bac
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -42,10 +43,13 @@ class Trace:
 
     Use it as ``with Trace(path) as trace:`` or ``async with``. ``path=None`` keeps records in
     memory only. Traces nest: every active trace in the current context receives each record.
+    ``include_messages=True`` also writes each step's input messages and tools into its JSON line,
+    so ``agentroute eval`` can replay the trace.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, include_messages: bool = False) -> None:
         self.path = Path(path) if path is not None else None
+        self.include_messages = include_messages
         self.records: list[StepRecord] = []
         self._lock = threading.Lock()
         self._file: IO[str] | None = None
@@ -89,9 +93,16 @@ class Trace:
     async def __aexit__(self, *exc_info: Any) -> None:
         self.__exit__(*exc_info)
 
-    def add(self, record: StepRecord) -> None:
-        """Append ``record``; with a path, write it as one JSON line and fsync it before returning."""
-        line = record.model_dump_json() + "\n"
+    def add(self, record: StepRecord, inputs: dict[str, Any] | None = None) -> None:
+        """Append ``record``; with a path, write it as one JSON line and fsync it before returning.
+
+        ``inputs`` (``{"messages": [...], "tools": [...]}``) joins the line when the trace was
+        created with ``include_messages=True``.
+        """
+        if self.include_messages and inputs:
+            line = json.dumps({**record.model_dump(mode="json"), **inputs}, ensure_ascii=False) + "\n"
+        else:
+            line = record.model_dump_json() + "\n"
         with self._lock:
             if self.path is not None and self._file is None:
                 raise RuntimeError(f"{self!r} writes to a file; add records inside its 'with' block")
@@ -112,14 +123,15 @@ class Trace:
         return summarize(records)
 
 
-def record_step(record: StepRecord) -> None:
+def record_step(record: StepRecord, inputs: dict[str, Any] | None = None) -> None:
     """Hand one finished step to every active trace of this context and to OpenTelemetry.
 
-    Models call this after each step. With no trace active and no OpenTelemetry SDK configured it
-    does one ContextVar lookup and one provider check.
+    Models call this after each step, with the step's ``inputs`` (messages and tools) for traces
+    that keep them. With no trace active and no OpenTelemetry SDK configured it does one
+    ContextVar lookup and one provider check.
     """
     for trace in _ACTIVE.get():
-        trace.add(record)
+        trace.add(record, inputs)
     otel.export_record(record)
 
 

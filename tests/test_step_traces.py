@@ -137,3 +137,13 @@ def test_outer_trace_sees_nested_steps(model):
 def test_no_trace_no_cost(model):
     assert agentroute.trace.active_traces() == ()
     model.generate("nothing traced", max_new_tokens=2)
+
+
+def test_trace_can_keep_each_steps_inputs_for_replay(model, tmp_path):
+    messages = [{"role": "user", "content": "Weather in Oslo?"}]
+    with Trace(tmp_path / "with.jsonl", include_messages=True), Trace(tmp_path / "without.jsonl"):
+        model.generate(messages, tools=[WEATHER], max_new_tokens=2)
+    kept = json.loads((tmp_path / "with.jsonl").read_text())
+    assert kept["messages"] == messages and kept["tools"][0]["name"] == "get_weather"
+    assert "messages" not in json.loads((tmp_path / "without.jsonl").read_text())
+    assert read_trace(tmp_path / "with.jsonl")[0].id == kept["id"]
