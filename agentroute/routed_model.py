@@ -104,10 +104,9 @@ class RoutedModel:
         return LayerProgram.coerce(spec, self.n_layers)
 
     def encode(self, messages_or_prompt: str | Sequence[Mapping[str, Any]], tools=None) -> list[int]:
-        """Prompt token ids as the chat template renders them (tools written in as ``tools.py`` documents)."""
-        if tools:
-            messages_or_prompt = render_tool_messages(_as_messages(messages_or_prompt), tools, self.tokenizer)
-        return render_prompt(self.tokenizer, messages_or_prompt)
+        """Prompt token ids exactly as ``generate`` builds them: tools, tool calls and tool results
+        written in as ``tools.py`` documents, then the chat template."""
+        return self._prompt_ids(validate_messages(_as_messages(messages_or_prompt)), normalize_tools(tools))
 
     def generate(
         self,
@@ -148,7 +147,7 @@ class RoutedModel:
         )
         with self._lock:
             decision = self.router.decide(context, program)
-            prompt_ids = render_prompt(self.tokenizer, render_tool_messages(messages, specs, self.tokenizer))
+            prompt_ids = self._prompt_ids(messages, specs)
             result = self._execute(prompt_ids, decision.program, settings)
         result = self._as_step(result, context, decision)
         record_step(result.record, {"messages": messages, "tools": [t.model_dump() for t in specs]})
@@ -249,6 +248,9 @@ class RoutedModel:
         if streamer is not None:
             streamer.finish(text)
         return GenerationResult(text=text, token_ids=generated, record=record)
+
+    def _prompt_ids(self, messages: list[dict[str, Any]], specs: list) -> list[int]:
+        return render_prompt(self.tokenizer, render_tool_messages(messages, specs, self.tokenizer))
 
     def _as_step(self, result: GenerationResult, context: StepContext, decision: RouteDecision) -> GenerationResult:
         """Parse tool calls and fill the record's step fields."""

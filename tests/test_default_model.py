@@ -77,3 +77,46 @@ def test_cli_generate_on_the_default_model(capsys):
 
     assert main(["generate", "What is the capital of France?", "--program", "0-11,14-29", "--json"]) == 0
     assert '"program": "0-11,14-29"' in capsys.readouterr().out
+
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "Current weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def test_scripted_six_step_agent_conversation_is_fully_traced(smol, tmp_path):
+    """Issue #3 acceptance: 6 steps -> 6 complete records with exact token counts and consistent types."""
+    from agentroute import StepType, Trace, read_trace
+
+    conversation = [{"role": "user", "content": "What's the weather in Paris, and what should I pack?"}]
+    script = [
+        ("tool_call", [WEATHER], None),
+        ("final_answer", [WEATHER], {"name": "get_weather", "content": "18 C, light rain"}),
+        ("planning", None, None),
+        ("reasoning", None, None),
+        ("tool_call", [WEATHER], None),
+        ("final_answer", [WEATHER], {"name": "get_weather", "content": "25 C, sunny"}),
+    ]
+    with Trace(tmp_path / "agent.jsonl") as trace:
+        for i, (step_type, tools, tool_result) in enumerate(script):
+            if tool_result:
+                call = {"id": f"call_{i}", "name": "get_weather", "arguments": {"city": "Paris"}}
+                conversation += [
+                    {"role": "assistant", "content": "", "tool_calls": [call]},
+                    {"role": "tool", "tool_call_id": call["id"], **tool_result},
+                ]
+            result = smol.generate(conversation, tools=tools, step_type=step_type, max_new_tokens=40)
+            rec = result.record
+            assert rec.prompt_tokens == len(smol.encode(conversation, tools=tools))
+            assert rec.completion_tokens == len(result.token_ids)
+            assert (rec.step_type_observed == StepType.TOOL_CALL) == bool(result.tool_calls)
+            if tools and not result.tool_calls:
+                assert rec.step_type_observed == StepType.FINAL_ANSWER
+            conversation.append({"role": "assistant", "content": result.text or "(tool call)"})
+            conversation.append({"role": "user", "content": "Go on."})
+    records = read_trace(tmp_path / "agent.jsonl")
+    assert len(records) == 6 == len(trace.records)
+    assert [r.step_type.value for r in records] == [s for s, _, _ in script]
+    assert all(r.layers_executed and r.ttft_s > 0 and r.latency_s >= r.ttft_s for r in records)
