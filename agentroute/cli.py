@@ -8,6 +8,7 @@ import logging
 import sys
 
 from agentroute.errors import AgentRouteError
+from agentroute.eval_cli import add_eval_commands
 from agentroute.trace_cli import add_trace_commands
 
 
@@ -32,6 +33,7 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(run=_generate)
 
     add_trace_commands(commands)
+    add_eval_commands(commands)
     return parser
 
 
