@@ -1,0 +1,146 @@
+"""Conversions between Haystack chat data and AgentRoute's plain dicts, in both directions.
+
+AgentRoute takes OpenAI-like dicts: ``{"role", "content"}``, assistant turns with
+``"tool_calls": [{"id", "name", "arguments"}]`` and tool results as
+``{"role": "tool", "tool_call_id", "name", "content"}``. Tools are
+``{"name", "description", "parameters"}``. Only text reaches the model: images and files are
+refused with an error naming the message rather than silently dropped, because an answer that
+ignored half the input would look like a model failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from haystack.dataclasses import ChatMessage, ChatRole, ReasoningContent, TextContent, ToolCall, ToolCallResult
+from haystack.tools import Tool, Toolset, _check_duplicate_tool_names, flatten_tools_or_toolsets
+
+from agentroute import GenerationResult
+
+_ROLES = {role.value for role in ChatRole}
+
+
+def to_agentroute_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """Haystack ChatMessages -> AgentRoute message dicts; ValueError naming the first bad message."""
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise ValueError(f"messages must be a list of ChatMessage, got {type(messages).__name__}")
+    if not messages:
+        raise ValueError("messages is empty; pass at least one ChatMessage (e.g. ChatMessage.from_user(...))")
+    out: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, ChatMessage):
+            raise ValueError(f"message {i} must be a ChatMessage, got {type(message).__name__}")
+        out.extend(_message_dicts(i, message))
+    return out
+
+
+def _message_dicts(i: int, message: ChatMessage) -> list[dict[str, Any]]:
+    role = getattr(message.role, "value", message.role)
+    if role not in _ROLES:
+        raise ValueError(f"message {i} has unknown role {role!r}; use one of {', '.join(sorted(_ROLES))}")
+    label = f"message {i} ({role})"
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    results: list[ToolCallResult] = []
+    # All parts, not the public per-kind accessors (.texts, .tool_calls, ...): a kind this code does not
+    # know (a future Haystack content type) must raise here rather than vanish from the prompt.
+    for part in message._content:
+        if isinstance(part, TextContent):
+            texts.append(part.text)
+        elif isinstance(part, ToolCall):
+            calls.append(part)
+        elif isinstance(part, ToolCallResult):
+            results.append(part)
+        elif isinstance(part, ReasoningContent):
+            # Another model's private reasoning; chat templates drop it too, and it is not part of the dialogue.
+            continue
+        else:
+            raise ValueError(
+                f"{label} has {type(part).__name__} content; LayerRouteGenerator runs text-only models, "
+                "so pass text (describe the image or extract the file's text first)"
+            )
+    if calls and role != "assistant":
+        raise ValueError(f"{label} has tool calls; only assistant messages may carry them")
+    if results:
+        if role != "tool" or texts or calls:
+            raise ValueError(f"{label} mixes a tool result with other content; a tool message holds results only")
+        return [_tool_result_dict(label, result) for result in results]
+    if role == "tool":
+        raise ValueError(f"{label} has no tool result; build it with ChatMessage.from_tool(result, origin=call)")
+    content = "\n".join(texts)
+    if role == "assistant" and calls:
+        return [
+            {
+                "role": "assistant",
+                "content": content,
+                "tool_calls": [{"id": c.id, "name": c.tool_name, "arguments": dict(c.arguments)} for c in calls],
+            }
+        ]
+    if not texts and role != "assistant":  # an empty assistant turn is a (useless) reply, not an error
+        raise ValueError(f"{label} has no text")
+    return [{"role": role, "content": content}]
+
+
+def _tool_result_dict(label: str, result: ToolCallResult) -> dict[str, Any]:
+    value = result.result
+    if isinstance(value, str):
+        content = value
+    else:
+        parts = list(value)
+        if not all(isinstance(p, TextContent) for p in parts):
+            kinds = sorted({type(p).__name__ for p in parts if not isinstance(p, TextContent)})
+            raise ValueError(f"{label} has a tool result with {', '.join(kinds)}; only text results can be used")
+        content = "\n".join(p.text for p in parts)
+    return {"role": "tool", "tool_call_id": result.origin.id, "name": result.origin.tool_name, "content": content}
+
+
+def to_chat_message(message: dict[str, Any]) -> ChatMessage:
+    """One AgentRoute message dict -> a Haystack ChatMessage (the inverse of ``to_agentroute_messages``)."""
+    role = message.get("role")
+    content = message.get("content")
+    if role == "system":
+        return ChatMessage.from_system(content or "")
+    if role == "user":
+        return ChatMessage.from_user(content or "")
+    if role == "assistant":
+        calls = [
+            ToolCall(tool_name=c["name"], arguments=dict(c.get("arguments") or {}), id=c.get("id"))
+            for c in message.get("tool_calls") or []
+        ]
+        return ChatMessage.from_assistant(text=content or (None if calls else ""), tool_calls=calls or None)
+    if role == "tool":
+        origin = ToolCall(tool_name=message.get("name") or "", arguments={}, id=message.get("tool_call_id"))
+        return ChatMessage.from_tool(tool_result=content or "", origin=origin)
+    raise ValueError(f"unknown role {role!r}; use one of {', '.join(sorted(_ROLES))}")
+
+
+def to_agentroute_tools(tools: list[Tool | Toolset] | Toolset | None) -> list[dict[str, Any]]:
+    """Haystack Tools/Toolsets -> ``{"name", "description", "parameters"}`` dicts (names must be unique)."""
+    flat = flatten_tools_or_toolsets(tools)
+    _check_duplicate_tool_names(flat)
+    return [dict(tool.tool_spec) for tool in flat]
+
+
+def reply_message(result: GenerationResult, index: int = 0) -> ChatMessage:
+    """A GenerationResult -> the assistant ChatMessage a Haystack chat generator returns.
+
+    With tool calls, the text is whatever the model wrote besides them, or None (what Haystack's
+    generators return for a pure tool-call reply). Meta: ``model``, ``index``, ``finish_reason``,
+    ``usage`` (exact token counts from the step record) and ``layerroute`` (the record as JSON-safe dict).
+    """
+    record = result.record
+    calls = [ToolCall(tool_name=c.name, arguments=c.arguments, id=c.id) for c in result.tool_calls]
+    meta = {
+        "model": record.model,
+        "index": index,
+        "finish_reason": record.finish_reason,
+        "usage": {
+            "prompt_tokens": record.prompt_tokens,
+            "completion_tokens": record.completion_tokens,
+            "total_tokens": record.prompt_tokens + record.completion_tokens,
+        },
+        "layerroute": record.model_dump(mode="json"),
+    }
+    text = (result.text or None) if calls else result.text
+    return ChatMessage.from_assistant(text=text, tool_calls=calls or None, meta=meta)

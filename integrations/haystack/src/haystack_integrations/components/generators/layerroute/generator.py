@@ -1,0 +1,322 @@
+"""``LayerRouteGenerator``: a Haystack chat generator that runs a local model with a layer program per step."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from haystack import component, default_from_dict, default_to_dict, tracing
+from haystack.dataclasses import ChatMessage, ComponentInfo, StreamingCallbackT, select_streaming_callback
+from haystack.dataclasses.streaming_chunk import _invoke_streaming_callback
+from haystack.tools import (
+    ToolsType,
+    _check_duplicate_tool_names,
+    deserialize_tools_or_toolset_inplace,
+    flatten_tools_or_toolsets,
+    serialize_tools_or_toolset,
+    warm_up_tools,
+)
+from haystack.utils import deserialize_callable, serialize_callable
+
+import agentroute
+from agentroute import DepthPolicy, GenerationResult, StepRecord
+from agentroute.otel import genai_attributes
+
+from .convert import reply_message, to_agentroute_messages, to_agentroute_tools
+from .streaming import ChunkStream
+
+MODES = ("routed", "full")
+# generation_kwargs keys passed to RoutedModel.generate as they are.
+_OPTIONS = ("max_new_tokens", "temperature", "top_p", "top_k", "seed", "prefill", "reuse_prefix")
+# Stop strings under the names Haystack's generators use (stop_words, HF's stop_sequences, OpenAI's stop).
+_STOP_KEYS = ("stop_words", "stop_sequences", "stop")
+# Per-step routing overrides that may also come through generation_kwargs (e.g. from Agent.run).
+_STEP_KEYS = ("step_type", "budget")
+
+
+@component
+class LayerRouteGenerator:
+    """
+    A chat generator for a local Hugging Face model that runs a layer program per agent step.
+
+    Each call is one agent step: AgentRoute types it (tool call, final answer, ...), turns the type
+    into a depth budget and a layer program, generates, parses tool calls and records the step.
+    The reply's ``meta`` holds ``model``, ``index``, ``finish_reason``, exact ``usage`` and
+    ``layerroute`` (the step record); the current tracing span gets the record as tags, and any
+    active ``agentroute.Trace`` receives it.
+
+    ```python
+    from haystack.components.agents import Agent
+    from haystack.dataclasses import ChatMessage
+    from haystack_integrations.components.generators.layerroute import LayerRouteGenerator
+
+    llm = LayerRouteGenerator(policy={"budgets": {"tool_call": 0.8}}, generation_kwargs={"max_new_tokens": 128})
+    agent = Agent(chat_generator=llm, tools=[...])
+    reply = agent.run([ChatMessage.from_user("What is 17.5 * 48?")])["last_message"]
+    print(reply.text, reply.meta["layerroute"]["program"])
+    ```
+    """
+
+    def __init__(
+        self,
+        model: str = "default",
+        quantization: str | None = None,
+        pack: str | None = None,
+        policy: dict[str, Any] | str | None = None,
+        mode: str = "routed",
+        generation_kwargs: dict[str, Any] | None = None,
+        streaming_callback: StreamingCallbackT | None = None,
+        tools: ToolsType | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
+        """
+        Configure the generator; the model is loaded by ``warm_up`` (or the first ``run``), not here.
+
+        :param model: ``"default"`` (the embedded SmolLM2-135M-Instruct), a local checkpoint directory or a
+            ``.gguf`` file. Models are never downloaded.
+        :param quantization: None, ``"nf4"`` or ``"int8"`` (bitsandbytes).
+        :param pack: a route pack directory (LoRA adapter + router).
+        :param policy: a depth policy as a dict or a YAML/TOML file path, e.g.
+            ``{"budgets": {"tool_call": 0.6}, "hint_map": {"planner": "planning"}}``. The hint map sees this
+            component's pipeline name as the ``component`` hint.
+        :param mode: ``"routed"`` (the policy picks the depth per step type) or ``"full"`` (every step at full
+            depth, e.g. to compare). ``"lossless"`` (self-speculative decoding) is not available yet.
+        :param generation_kwargs: ``max_new_tokens`` (default 256), ``temperature`` (0 = greedy), ``top_p``,
+            ``top_k``, ``seed``, ``stop_words`` (also ``stop_sequences``/``stop``), ``prefill``, ``reuse_prefix``,
+            and per-step routing overrides ``step_type`` and ``budget`` (a fraction of the layer cost).
+        :param streaming_callback: called with each ``StreamingChunk``; works together with tools.
+        :param tools: Tools and/or Toolsets the model may call.
+        :param device: ``"cpu"`` or ``"cuda"`` (default: CUDA when present).
+        :param dtype: compute dtype name, e.g. ``"bfloat16"`` (default float32 on CPU).
+        :raises ValueError: for an unknown mode, an unknown generation_kwargs key or duplicate tool names.
+        """
+        if mode == "lossless":
+            raise ValueError(
+                "mode='lossless' (self-speculative decoding verified at full depth) is not available yet; "
+                "use mode='routed' or mode='full'"
+            )
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        _split_generation_kwargs(generation_kwargs or {})
+        _check_duplicate_tool_names(flatten_tools_or_toolsets(tools))
+        self.model = model
+        self.quantization = quantization
+        self.pack = pack
+        # Kept as plain data so the component serializes; a DepthPolicy object is turned into its dict.
+        self.policy = policy.model_dump(mode="json") if isinstance(policy, DepthPolicy) else policy
+        self.mode = mode
+        self.generation_kwargs = dict(generation_kwargs or {})
+        self.streaming_callback = streaming_callback
+        self.tools = tools
+        self.device = device
+        self.dtype = dtype
+        self._routed_model: agentroute.RoutedModel | None = None
+        self._tools_warm = False
+        self._warm_up_lock = threading.Lock()
+
+    @property
+    def routed_model(self) -> agentroute.RoutedModel | None:
+        """The loaded model (None before ``warm_up``)."""
+        return self._routed_model
+
+    def warm_up(self) -> None:
+        """Load the model and warm up the tools, once; safe to call from several threads."""
+        if self._routed_model is not None and self._tools_warm:
+            return
+        with self._warm_up_lock:
+            if self._routed_model is None:
+                self._routed_model = agentroute.load(
+                    self.model,
+                    quantization=self.quantization,
+                    dtype=self.dtype,
+                    pack=self.pack,
+                    device=self.device,
+                    policy=self.policy,
+                )
+            if not self._tools_warm:
+                warm_up_tools(self.tools)
+                self._tools_warm = True
+
+    def _get_telemetry_data(self) -> dict[str, Any]:
+        """Data Haystack's usage telemetry may send: the model name only."""
+        return {"model": self.model}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialize the component (tools and the streaming callback by import path)."""
+        return default_to_dict(
+            self,
+            model=self.model,
+            quantization=self.quantization,
+            pack=self.pack,
+            policy=self.policy,
+            mode=self.mode,
+            generation_kwargs=self.generation_kwargs,
+            streaming_callback=serialize_callable(self.streaming_callback) if self.streaming_callback else None,
+            tools=serialize_tools_or_toolset(self.tools),
+            device=self.device,
+            dtype=self.dtype,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LayerRouteGenerator:
+        """Deserialize a component written by ``to_dict``."""
+        init_params = data.get("init_parameters", {})
+        deserialize_tools_or_toolset_inplace(init_params, key="tools")
+        if init_params.get("streaming_callback"):
+            init_params["streaming_callback"] = deserialize_callable(init_params["streaming_callback"])
+        return default_from_dict(cls, data)
+
+    @component.output_types(replies=list[ChatMessage])
+    def run(
+        self,
+        messages: list[ChatMessage],
+        generation_kwargs: dict[str, Any] | None = None,
+        streaming_callback: StreamingCallbackT | None = None,
+        tools: ToolsType | None = None,
+        *,
+        step_type: str | None = None,
+    ) -> dict[str, list[ChatMessage]]:
+        """
+        Generate the reply to ``messages`` as one agent step.
+
+        :param messages: the conversation (system, user, assistant with tool calls, tool results; text only).
+        :param generation_kwargs: per-call settings, merged over the init ones (see ``__init__``).
+        :param streaming_callback: overrides the init callback for this call.
+        :param tools: overrides the init tools for this call.
+        :param step_type: the step's type (``"tool_call"``, ``"planning"``, ``"reasoning"``, ``"final_answer"``,
+            ``"other"``); default: ``generation_kwargs["step_type"]``, else inferred from the conversation.
+        :returns: ``{"replies": [ChatMessage]}``, one assistant message.
+        :raises ValueError: for messages or settings the model cannot use.
+        """
+        prompt, request = self._prepare(messages, generation_kwargs, tools, step_type)
+        callback = select_streaming_callback(self.streaming_callback, streaming_callback, requires_async=False)
+        self.warm_up()
+        stream = self._chunk_stream(request) if callback else None
+
+        def on_text(delta: str) -> None:
+            for chunk in stream.text(delta):
+                callback(chunk)
+
+        result = self._routed_model.generate(prompt, **request, on_text=on_text if stream else None)
+        reply = reply_message(result)
+        if stream:
+            for chunk in stream.final(reply):
+                callback(chunk)
+        _tag_current_span(result.record, reply)
+        return {"replies": [reply]}
+
+    @component.output_types(replies=list[ChatMessage])
+    async def run_async(
+        self,
+        messages: list[ChatMessage],
+        generation_kwargs: dict[str, Any] | None = None,
+        streaming_callback: StreamingCallbackT | None = None,
+        tools: ToolsType | None = None,
+        *,
+        step_type: str | None = None,
+    ) -> dict[str, list[ChatMessage]]:
+        """
+        ``run`` for async pipelines: generation runs in a worker thread, the event loop stays free.
+
+        The streaming callback may be a coroutine function (or a plain function, which then runs on the loop).
+        The worker thread gets a copy of the caller's context, so traces and tracing spans stay the caller's.
+        """
+        prompt, request = self._prepare(messages, generation_kwargs, tools, step_type)
+        callback = select_streaming_callback(self.streaming_callback, streaming_callback, requires_async=True)
+        if self._routed_model is None or not self._tools_warm:
+            await asyncio.to_thread(self.warm_up)
+        if callback is None:
+            result = await asyncio.to_thread(self._routed_model.generate, prompt, **request)
+            reply = reply_message(result)
+        else:
+            result, reply = await self._generate_streaming(prompt, request, callback)
+        _tag_current_span(result.record, reply)
+        return {"replies": [reply]}
+
+    async def _generate_streaming(
+        self, prompt: list[dict[str, Any]], request: dict[str, Any], callback: StreamingCallbackT
+    ) -> tuple[GenerationResult, ChatMessage]:
+        """Generate in a thread and hand its chunks to ``callback`` on the event loop, in order."""
+        stream = self._chunk_stream(request)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def on_text(delta: str) -> None:  # runs on the worker thread
+            for chunk in stream.text(delta):
+                loop.call_soon_threadsafe(queue.put_nowait, chunk)
+
+        async def forward() -> None:
+            while (chunk := await queue.get()) is not None:
+                await _invoke_streaming_callback(callback, chunk)
+
+        forwarder = asyncio.create_task(forward())
+        try:
+            result = await asyncio.to_thread(self._routed_model.generate, prompt, **request, on_text=on_text)
+        finally:
+            # The thread's call_soon_threadsafe puts were all scheduled before its result came back,
+            # so the end marker queues after the last text chunk.
+            queue.put_nowait(None)
+            await forwarder
+        reply = reply_message(result)
+        for chunk in stream.final(reply):
+            await _invoke_streaming_callback(callback, chunk)
+        return result, reply
+
+    def _prepare(
+        self,
+        messages: list[ChatMessage],
+        generation_kwargs: dict[str, Any] | None,
+        tools: ToolsType | None,
+        step_type: str | None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The prompt messages and the keyword arguments of ``RoutedModel.generate``; checks all input."""
+        options, step = _split_generation_kwargs({**self.generation_kwargs, **(generation_kwargs or {})})
+        specs = to_agentroute_tools(tools if tools is not None else self.tools)
+        name = getattr(self, "__component_name__", None)  # set when the component is added to a pipeline
+        request = {
+            "tools": specs or None,
+            "step_type": step_type or step.get("step_type"),
+            # An explicit budget wins over the mode: full mode is the default budget, not a lock.
+            "budget": step.get("budget", 1.0 if self.mode == "full" else None),
+            "hints": {"component": name} if name else None,
+            **options,
+        }
+        return to_agentroute_messages(messages), request
+
+    def _chunk_stream(self, request: dict[str, Any]) -> ChunkStream:
+        return ChunkStream(self._routed_model.name, ComponentInfo.from_component(self), bool(request["tools"]))
+
+
+def _split_generation_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Generation options for ``generate`` and the per-step overrides; ValueError for unknown keys."""
+    unknown = sorted(set(kwargs) - {*_OPTIONS, *_STOP_KEYS, *_STEP_KEYS})
+    if unknown:
+        raise ValueError(
+            f"unknown generation_kwargs {unknown}; LayerRouteGenerator accepts {', '.join(_OPTIONS + _STOP_KEYS)} "
+            f"and the step overrides {', '.join(_STEP_KEYS)}"
+        )
+    options = {key: kwargs[key] for key in _OPTIONS if key in kwargs}
+    stop: list[str] = []
+    for key in _STOP_KEYS:
+        value = kwargs.get(key)
+        stop.extend([value] if isinstance(value, str) else value or [])
+    if stop:
+        options["stop"] = list(dict.fromkeys(stop))
+    return options, {key: kwargs[key] for key in _STEP_KEYS if kwargs.get(key) is not None}
+
+
+def _tag_current_span(record: StepRecord, reply: ChatMessage) -> None:
+    """Put the step record on the current Haystack span (the component's, or the Agent's LLM step span).
+
+    Numbers and names go in as plain tags under the OpenTelemetry GenAI keys AgentRoute exports
+    (``gen_ai.usage.*``, ``agentroute.*``); the full record and the output carry message content,
+    so they are content tags, which Haystack records only when content tracing is on.
+    """
+    span = tracing.tracer.current_span()
+    if span is None:
+        return
+    span.set_tags(genai_attributes(record))
+    span.set_content_tag("layerroute.record", record.model_dump(mode="json"))
+    span.set_content_tag("haystack.component.output", {"replies": [reply]})

@@ -1,0 +1,92 @@
+"""Turn AgentRoute's text callback into Haystack ``StreamingChunk``s.
+
+The model streams raw text. When tools are offered, part of that text is tool-call markup that
+ends up in the reply's ``tool_calls``, not in its text, so the stream holds it back: text after a
+``<tool_call>`` tag (or a tail that could begin one), and a reply that opens like a bare or fenced
+JSON call, are sent only once the reply is parsed. The chunks then add up the way Haystack's own
+``_convert_streaming_chunks_to_chat_message`` reads them: content = the reply's text, one
+``ToolCallDelta`` per call (complete, in its own content block), and a last chunk with the
+finish reason, usage and step record.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from haystack.dataclasses import ChatMessage, ComponentInfo, StreamingChunk
+from haystack.dataclasses.streaming_chunk import ToolCallDelta
+
+_CALL_TAG = "<tool_call>"
+_CALL_OPENERS = ("{", "[", "```")  # how a reply that is only a call (bare or fenced JSON) begins
+
+
+class ChunkStream:
+    """Builds the chunks of one reply; ``text`` runs on the generating thread, ``final`` after it."""
+
+    def __init__(self, model: str, component_info: ComponentInfo | None, tools_offered: bool) -> None:
+        self.model = model
+        self.component_info = component_info
+        self.tools_offered = tools_offered
+        self._text = ""  # everything the model produced so far
+        self._sent = ""  # the content already streamed
+
+    def text(self, delta: str) -> list[StreamingChunk]:
+        """Chunks for newly generated text (none while it may be tool-call markup)."""
+        self._text += delta
+        visible = self._visible(self._text)
+        return self._content(visible[len(self._sent) :])
+
+    def final(self, reply: ChatMessage) -> list[StreamingChunk]:
+        """The held-back text, one chunk per tool call, and the closing chunk with finish reason and usage."""
+        text = reply.text or ""
+        # The parsed text normally extends what was streamed; when it does not (the parser trimmed
+        # whitespace the stream had already sent), nothing more is sent rather than a duplicate.
+        chunks = self._content(text[len(self._sent) :]) if text.startswith(self._sent) else []
+        block = 1 if self._sent else 0  # content block 0 is the text, as Haystack's generators number them
+        for call in reply.tool_calls:
+            delta = ToolCallDelta(
+                index=block, tool_name=call.tool_name, arguments=json.dumps(call.arguments), id=call.id
+            )
+            chunks.append(self._chunk(content="", index=block, start=True, tool_calls=[delta]))
+            block += 1
+        meta = reply.meta
+        chunks.append(
+            self._chunk(
+                content="",
+                finish_reason=meta.get("finish_reason"),
+                extra_meta={k: meta[k] for k in ("finish_reason", "usage", "layerroute") if k in meta},
+            )
+        )
+        return chunks
+
+    def _visible(self, text: str) -> str:
+        """The prefix of ``text`` that is certainly reply text."""
+        if not self.tools_offered:
+            return text
+        head = text.lstrip()
+        # Leading whitespace waits too: the parser strips it from a reply whose rest is a call.
+        if not head or head.startswith(_CALL_OPENERS) or _CALL_TAG.startswith(head):
+            return ""
+        cut = text.find(_CALL_TAG)
+        if cut != -1:
+            text = text[:cut]
+        else:
+            for k in range(min(len(_CALL_TAG) - 1, len(text)), 0, -1):
+                if text.endswith(_CALL_TAG[:k]):
+                    text = text[:-k]
+                    break
+        # Trailing whitespace waits for what follows: before a call the parser strips it.
+        return text.rstrip()
+
+    def _content(self, content: str) -> list[StreamingChunk]:
+        if not content:
+            return []
+        chunk = self._chunk(content=content, index=0, start=not self._sent)
+        self._sent += content
+        return [chunk]
+
+    def _chunk(self, extra_meta: dict[str, Any] | None = None, **fields: Any) -> StreamingChunk:
+        meta = {"model": self.model, "received_at": datetime.now().isoformat(), **(extra_meta or {})}
+        return StreamingChunk(component_info=self.component_info, meta=meta, **fields)

@@ -1,0 +1,621 @@
+"""LayerRouteGenerator: the Haystack 3 chat generator over a RoutedModel.
+
+Fast tests run a tiny random model (``agentroute.load`` patched) or, where a tool-call reply must
+be forced, a fake model whose ``generate`` streams and parses a scripted reply the way RoutedModel
+does. One slow test runs the real default model in an Agent on the demo tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+from pathlib import Path
+
+os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")  # no network here; keep Haystack from trying
+
+import pytest
+from haystack import Pipeline, tracing
+from haystack.components.agents import Agent
+from haystack.components.builders import ChatPromptBuilder
+from haystack.components.generators.utils import _convert_streaming_chunks_to_chat_message
+from haystack.dataclasses import ChatMessage, ChatRole, ImageContent, TextContent, ToolCall
+from haystack.tools import Toolset, create_tool_from_function
+from haystack_integrations.components.generators.layerroute import LayerRouteGenerator
+from haystack_integrations.components.generators.layerroute.convert import (
+    reply_message,
+    to_agentroute_messages,
+    to_agentroute_tools,
+    to_chat_message,
+)
+from haystack_integrations.components.generators.layerroute.streaming import ChunkStream
+from tiny_models import tiny_model
+
+import agentroute
+from agentroute import GenerationResult, RoutedModel, StepRecord, Trace, parse_tool_calls
+from agentroute.tools import normalize_tools
+from agentroute.trace import record_step
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "demos"))
+from agent_tools import TASKS, TOOLS, answer_is_correct  # noqa: E402
+
+
+def multiply(a: float, b: float) -> str:
+    """Multiply two numbers."""
+    return f"{a * b:g}"
+
+
+def lookup(query: str, filters: dict | None = None) -> str:
+    """Look something up."""
+    return f"found {query}"
+
+
+@pytest.fixture(scope="module")
+def tiny() -> RoutedModel:
+    return RoutedModel(*tiny_model("llama", 4), name="tiny")
+
+
+@pytest.fixture
+def loads(monkeypatch, tiny):
+    """Patch agentroute.load to hand out the tiny model; the list records each call's arguments."""
+    calls = []
+
+    def fake_load(model="default", **kwargs):
+        calls.append({"model": model, **kwargs})
+        return tiny
+
+    monkeypatch.setattr(agentroute, "load", fake_load)
+    return calls
+
+
+class FakeModel:
+    """Stands in for RoutedModel: replies with scripted text, streamed and parsed like the real one."""
+
+    name = "fake"
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = list(replies)
+        self.calls: list[dict] = []
+
+    def generate(self, messages, program=None, *, tools=None, step_type=None, budget=None, hints=None, **options):
+        self.calls.append({"messages": messages, "tools": tools, "step_type": step_type, "budget": budget, **options})
+        text = self.replies.pop(0)
+        on_text = options.get("on_text")
+        if on_text:
+            for start in range(0, len(text), 5):  # odd-sized pieces split tags across deltas
+                on_text(text[start : start + 5])
+        parsed = parse_tool_calls(text, normalize_tools(tools)) if tools else None
+        calls = parsed.tool_calls if parsed else []
+        record = StepRecord(
+            model=self.name,
+            program="0-3",
+            prefill_program="0-3",
+            layers_per_token=4,
+            layers_fraction=1.0,
+            prompt_tokens=40 + len(self.calls),
+            completion_tokens=len(text),
+            ttft_s=0.01,
+            latency_s=0.02,
+            finish_reason="tool_calls" if calls else "stop",
+            tool_calls=calls,
+        )
+        record_step(record)
+        return GenerationResult(
+            text=parsed.content if calls else text, token_ids=[1] * len(text), record=record, tool_calls=calls
+        )
+
+
+def fake_generator(replies: list[str], **kwargs) -> tuple[LayerRouteGenerator, FakeModel]:
+    generator = LayerRouteGenerator(**kwargs)
+    fake = FakeModel(replies)
+    generator._routed_model = fake  # what warm_up would have loaded
+    return generator, fake
+
+
+CALLS_REPLY = (
+    "Let me check.\n"
+    '<tool_call>{"name": "multiply", "arguments": {"a": 17.5, "b": 48}}</tool_call>\n'
+    '<tool_call>{"name": "lookup", "arguments": {"query": "rates", "filters": {"year": 2026, "tags": ["a", "b"]}}}'
+    "</tool_call>"
+)
+
+
+# -- conversion -----------------------------------------------------------------------------------
+
+
+def conversation() -> list[ChatMessage]:
+    first = ToolCall(tool_name="multiply", arguments={"a": 2, "b": 3}, id="call_1")
+    second = ToolCall(tool_name="lookup", arguments={"query": "x", "filters": {"tags": ["a"], "n": 1}}, id="call_2")
+    return [
+        ChatMessage.from_system("Be brief."),
+        ChatMessage.from_user("Compute and look up."),
+        ChatMessage.from_assistant(text="Working on it.", tool_calls=[first, second]),
+        ChatMessage.from_tool("6", origin=first),
+        ChatMessage.from_tool([TextContent("found"), TextContent("x")], origin=second),
+        ChatMessage.from_assistant("6, and x was found."),
+        ChatMessage.from_user("Thanks"),
+    ]
+
+
+def test_messages_convert_to_agentroute_dicts():
+    assert to_agentroute_messages(conversation()) == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Compute and look up."},
+        {
+            "role": "assistant",
+            "content": "Working on it.",
+            "tool_calls": [
+                {"id": "call_1", "name": "multiply", "arguments": {"a": 2, "b": 3}},
+                {"id": "call_2", "name": "lookup", "arguments": {"query": "x", "filters": {"tags": ["a"], "n": 1}}},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "name": "multiply", "content": "6"},
+        {"role": "tool", "tool_call_id": "call_2", "name": "lookup", "content": "found\nx"},
+        {"role": "assistant", "content": "6, and x was found."},
+        {"role": "user", "content": "Thanks"},
+    ]
+
+
+def test_messages_convert_back_to_chat_messages():
+    original = [
+        m for m in conversation() if not (m.tool_call_result and not isinstance(m.tool_call_result.result, str))
+    ]
+    back = [to_chat_message(d) for d in to_agentroute_messages(original)]
+    assert [m.role for m in back] == [m.role for m in original]
+    assert [m.text for m in back] == [m.text for m in original]
+    assert [m.tool_calls for m in back] == [m.tool_calls for m in original]
+    results = [(m.tool_call_result.result, m.tool_call_result.origin.id) for m in back if m.tool_call_result]
+    assert results == [("6", "call_1")]
+
+
+def test_reasoning_from_another_model_is_left_out():
+    message = ChatMessage.from_assistant("Answer.", reasoning="private thoughts")
+    assert to_agentroute_messages([message]) == [{"role": "assistant", "content": "Answer."}]
+
+
+def test_tools_and_toolsets_become_tool_dicts():
+    tools = [create_tool_from_function(multiply), Toolset([create_tool_from_function(lookup)])]
+    specs = to_agentroute_tools(tools)
+    assert [s["name"] for s in specs] == ["multiply", "lookup"]
+    assert specs[0]["description"] == "Multiply two numbers."
+    assert specs[0]["parameters"]["properties"]["a"] == {"type": "number"}
+    assert normalize_tools(specs)  # AgentRoute accepts them as they are
+    assert to_agentroute_tools(None) == []
+
+
+@pytest.mark.parametrize(
+    ("messages", "match"),
+    [
+        ([], "empty"),
+        ("hello", "list of ChatMessage"),
+        ([{"role": "user", "content": "hi"}], "message 0 must be a ChatMessage"),
+        ([ChatMessage(_role="robot", _content=[TextContent("hi")])], "message 0 has unknown role 'robot'"),
+        (
+            [
+                ChatMessage.from_user("look"),
+                ChatMessage.from_user(
+                    content_parts=["see", ImageContent(base64_image="aGk=", mime_type="image/png", validation=False)]
+                ),
+            ],
+            r"message 1 \(user\) has ImageContent content",
+        ),
+        ([ChatMessage(_role=ChatRole.TOOL, _content=[TextContent("6")])], r"message 0 \(tool\) has no tool result"),
+        ([ChatMessage(_role=ChatRole.USER, _content=[])], r"message 0 \(user\) has no text"),
+    ],
+)
+def test_bad_messages_raise_a_value_error_naming_the_message(loads, messages, match):
+    generator = LayerRouteGenerator()
+    with pytest.raises(ValueError, match=match):
+        generator.run(messages)
+    assert loads == []  # bad input fails before the model is loaded
+
+
+# -- construction, warm-up, serialization ---------------------------------------------------------
+
+
+def test_init_is_cheap_and_warm_up_loads_once_across_threads(loads):
+    generator = LayerRouteGenerator(quantization="nf4", pack=None, policy={"budgets": {"tool_call": 0.5}})
+    assert loads == [] and generator.routed_model is None
+    threads = [threading.Thread(target=generator.warm_up) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    generator.warm_up()
+    generator.run([ChatMessage.from_user("hi")], generation_kwargs={"max_new_tokens": 2})
+    assert loads == [
+        {
+            "model": "default",
+            "quantization": "nf4",
+            "dtype": None,
+            "pack": None,
+            "device": None,
+            "policy": {"budgets": {"tool_call": 0.5}},
+        }
+    ]
+
+
+def test_lossless_mode_is_refused_clearly():
+    with pytest.raises(ValueError, match="lossless.*not available yet"):
+        LayerRouteGenerator(mode="lossless")
+    with pytest.raises(ValueError, match="unknown mode 'fast'"):
+        LayerRouteGenerator(mode="fast")
+
+
+def test_unknown_generation_kwargs_are_refused():
+    with pytest.raises(ValueError, match=r"unknown generation_kwargs \['max_length'\]"):
+        LayerRouteGenerator(generation_kwargs={"max_length": 10})
+
+
+def test_pipeline_round_trips_without_an_allow_list(loads):
+    pipeline = Pipeline()
+    pipeline.add_component("prompt", ChatPromptBuilder(template=[ChatMessage.from_user("Q: {{question}}")]))
+    pipeline.add_component(
+        "llm",
+        LayerRouteGenerator(
+            policy={"budgets": {"tool_call": 0.6}},
+            mode="full",
+            generation_kwargs={"max_new_tokens": 4, "stop_words": ["###"]},
+            streaming_callback=_convert_streaming_chunks_to_chat_message,  # any importable Haystack callable
+        ),
+    )
+    pipeline.connect("prompt.prompt", "llm.messages")
+    loaded = Pipeline.loads(pipeline.dumps())
+    assert loaded.to_dict() == pipeline.to_dict()
+    llm = loaded.get_component("llm")
+    assert llm.streaming_callback is _convert_streaming_chunks_to_chat_message
+    assert loads == []  # loading a pipeline loads no model
+
+
+def test_tools_round_trip_through_to_dict(loads):
+    generator = LayerRouteGenerator(tools=[create_tool_from_function(multiply)], generation_kwargs={"seed": 1})
+    data = generator.to_dict()
+    assert data["type"] == "haystack_integrations.components.generators.layerroute.generator.LayerRouteGenerator"
+    pipeline = Pipeline()
+    pipeline.add_component("llm", generator)
+    # The tool's function lives in this test module, which Haystack's default allow-list does not cover.
+    loaded = Pipeline.loads(pipeline.dumps(), allowed_modules=["test_haystack"]).get_component("llm")
+    assert loaded.to_dict() == data
+    assert loaded.tools[0].function(2, 3) == "6"
+
+
+# -- run with the tiny model ----------------------------------------------------------------------
+
+
+def test_run_returns_one_reply_with_exact_usage_and_the_record(loads):
+    generator = LayerRouteGenerator(generation_kwargs={"max_new_tokens": 6})
+    with Trace() as trace:
+        reply = generator.run([ChatMessage.from_user("Hello there")])["replies"]
+    assert len(reply) == 1 and reply[0].role == ChatRole.ASSISTANT
+    meta = reply[0].meta
+    (record,) = trace.records
+    assert set(meta) == {"model", "index", "finish_reason", "usage", "layerroute"}
+    assert meta["model"] == "tiny" and meta["index"] == 0
+    assert meta["usage"] == {
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+        "total_tokens": record.prompt_tokens + record.completion_tokens,
+    }
+    assert meta["finish_reason"] == record.finish_reason
+    assert meta["layerroute"] == record.model_dump(mode="json")
+    assert isinstance(reply[0].text, str)
+
+
+def test_tool_history_reaches_the_model_and_types_the_step(loads):
+    messages = conversation()[:5]  # ends with tool results: the next reply is the final answer
+    generator = LayerRouteGenerator(tools=[create_tool_from_function(multiply), create_tool_from_function(lookup)])
+    reply = generator.run(messages, generation_kwargs={"max_new_tokens": 4})["replies"][0]
+    record = reply.meta["layerroute"]
+    assert (record["step_type"], record["step_type_source"]) == ("final_answer", "rule")
+    plain = generator.run(messages[:2], generation_kwargs={"max_new_tokens": 4})["replies"][0]
+    assert plain.meta["layerroute"]["step_type"] == "tool_call"  # tools offered for a new user turn
+    assert reply.meta["usage"]["prompt_tokens"] > plain.meta["usage"]["prompt_tokens"]
+
+
+def test_step_type_comes_from_the_caller_the_component_name_or_the_mode(monkeypatch):
+    model = RoutedModel(
+        *tiny_model("llama", 4),
+        name="tiny",
+        policy={"budgets": {"tool_call": 0.5}, "hint_map": {"planner": "planning"}},
+    )
+    monkeypatch.setattr(agentroute, "load", lambda *a, **k: model)
+    tools = [create_tool_from_function(multiply)]
+    user = [ChatMessage.from_user("What is 2 * 3?")]
+    short = {"max_new_tokens": 2}
+
+    routed = LayerRouteGenerator(tools=tools, generation_kwargs=short).run(user)["replies"][0].meta["layerroute"]
+    assert (routed["step_type"], routed["budget"]) == ("tool_call", 0.5)
+    assert routed["layers_fraction"] < 1.0
+
+    full = LayerRouteGenerator(tools=tools, mode="full", generation_kwargs=short).run(user)["replies"][0]
+    assert (full.meta["layerroute"]["budget"], full.meta["layerroute"]["layers_fraction"]) == (1.0, 1.0)
+
+    generator = LayerRouteGenerator(tools=tools, generation_kwargs=short)
+    by_arg = generator.run(user, step_type="final_answer")["replies"][0].meta["layerroute"]
+    assert (by_arg["step_type"], by_arg["step_type_source"]) == ("final_answer", "caller")
+    by_kwargs = generator.run(user, generation_kwargs={"step_type": "reasoning"})["replies"][0].meta["layerroute"]
+    assert (by_kwargs["step_type"], by_kwargs["step_type_source"]) == ("reasoning", "caller")
+
+    pipeline = Pipeline()
+    pipeline.add_component("planner", LayerRouteGenerator(generation_kwargs=short))
+    planned = pipeline.run({"planner": {"messages": user}})["planner"]["replies"][0].meta["layerroute"]
+    assert (planned["step_type"], planned["step_type_source"]) == ("planning", "hint")
+    assert planned["hints"] == {"component": "planner"}
+
+
+def test_streamed_chunks_add_up_to_the_reply(loads):
+    chunks = []
+    generator = LayerRouteGenerator(generation_kwargs={"max_new_tokens": 12}, streaming_callback=chunks.append)
+    reply = generator.run([ChatMessage.from_user("Stream this")])["replies"][0]
+    text_chunks = [c for c in chunks if c.content]
+    assert "".join(c.content for c in text_chunks) == reply.text
+    assert text_chunks[0].start and not any(c.start for c in text_chunks[1:])
+    assert all(c.index == 0 and c.meta["model"] == "tiny" for c in text_chunks)
+    assert chunks[-1].finish_reason == reply.meta["finish_reason"]
+    assert chunks[-1].meta["usage"] == reply.meta["usage"]
+    assert chunks[0].component_info.type.endswith("LayerRouteGenerator")
+    rebuilt = _convert_streaming_chunks_to_chat_message(chunks)
+    assert (rebuilt.text, rebuilt.meta["usage"]) == (reply.text, reply.meta["usage"])
+
+
+# -- tool calls and streaming together (fake model: a random model makes no calls) ----------------
+
+
+def test_tool_call_reply_with_streaming():
+    chunks = []
+    generator, fake = fake_generator([CALLS_REPLY], streaming_callback=chunks.append)
+    tools = [create_tool_from_function(multiply), create_tool_from_function(lookup)]
+    reply = generator.run([ChatMessage.from_user("Compute")], tools=tools)["replies"][0]
+
+    assert reply.text == "Let me check."
+    assert [(c.tool_name, c.arguments) for c in reply.tool_calls] == [
+        ("multiply", {"a": 17.5, "b": 48}),
+        ("lookup", {"query": "rates", "filters": {"year": 2026, "tags": ["a", "b"]}}),
+    ]
+    assert all(c.id and c.id.startswith("call_") for c in reply.tool_calls)
+    assert reply.meta["finish_reason"] == "tool_calls"
+    assert fake.calls[0]["tools"][0]["name"] == "multiply"
+
+    assert not any("<tool" in c.content for c in chunks)  # call markup never streams as text
+    rebuilt = _convert_streaming_chunks_to_chat_message(chunks)
+    assert rebuilt.text == reply.text
+    assert rebuilt.tool_calls == reply.tool_calls
+    assert rebuilt.meta["finish_reason"] == "tool_calls"
+    call_chunks = [c for c in chunks if c.tool_calls]
+    assert [c.index for c in call_chunks] == [1, 2] and all(c.start for c in call_chunks)
+
+
+def test_pure_tool_call_reply_has_no_text():
+    generator, _ = fake_generator(['<tool_call>{"name": "multiply", "arguments": {"a": 1, "b": 2}}</tool_call>'])
+    reply = generator.run([ChatMessage.from_user("1*2?")], tools=[create_tool_from_function(multiply)])["replies"][0]
+    assert reply.text is None and reply.tool_calls[0].arguments == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize(
+    ("deltas", "streamed_before_end"),
+    [
+        (["Sure <to", "ol_call>{", '"name": "m"}'], "Sure"),  # a tag split across deltas waits
+        (['  {"name"', ': "m"}'], ""),  # a bare JSON call never streams
+        (["Hi <b>", "old</b>"], "Hi <b>old</b>"),  # a tag that is not a call streams
+    ],
+)
+def test_chunk_stream_holds_back_only_what_may_be_a_call(deltas, streamed_before_end):
+    stream = ChunkStream("m", None, tools_offered=True)
+    streamed = "".join(c.content for d in deltas for c in stream.text(d))
+    assert streamed == streamed_before_end
+
+
+def test_unparsable_call_text_is_streamed_in_full_at_the_end():
+    chunks = []
+    generator, _ = fake_generator(["<tool_call>{broken"], streaming_callback=chunks.append)
+    reply = generator.run([ChatMessage.from_user("x")], tools=[create_tool_from_function(multiply)])["replies"][0]
+    assert reply.tool_calls == [] and reply.text == "<tool_call>{broken"
+    assert "".join(c.content for c in chunks) == reply.text
+
+
+def test_reply_message_from_a_generation_result():
+    text, calls = "", parse_tool_calls(CALLS_REPLY).tool_calls
+    record = StepRecord(
+        model="m",
+        program="0",
+        prefill_program="0",
+        layers_per_token=1,
+        layers_fraction=1.0,
+        prompt_tokens=3,
+        completion_tokens=2,
+        ttft_s=0,
+        latency_s=0,
+        finish_reason="tool_calls",
+    )
+    message = reply_message(GenerationResult(text=text, token_ids=[1, 2], record=record, tool_calls=calls), index=2)
+    assert message.text is None and len(message.tool_calls) == 2
+    assert message.meta["index"] == 2 and message.meta["usage"]["total_tokens"] == 5
+
+
+# -- Agent ----------------------------------------------------------------------------------------
+
+
+def test_agent_runs_the_tiny_model_to_completion(loads):
+    generator = LayerRouteGenerator(generation_kwargs={"max_new_tokens": 8})
+    agent = Agent(chat_generator=generator, tools=[create_tool_from_function(f) for f in TOOLS], max_agent_steps=2)
+    with Trace() as trace:
+        result = agent.run([ChatMessage.from_user(TASKS[0]["question"])])
+    assert result["last_message"].role == ChatRole.ASSISTANT
+    assert 1 <= result["step_count"] <= 2 and len(trace.records) >= 1
+    assert result["token_usage"]["prompt_tokens"] == sum(r.prompt_tokens for r in trace.records)
+    assert trace.records[0].step_type == "tool_call"  # tools offered for the user's question
+
+
+def test_agent_executes_the_calls_and_feeds_back_the_results():
+    generator, fake = fake_generator(
+        ['<tool_call>{"name": "multiply", "arguments": {"a": 17.5, "b": 48}}</tool_call>', "It is 840."]
+    )
+    agent = Agent(chat_generator=generator, tools=[create_tool_from_function(multiply)])
+    result = agent.run([ChatMessage.from_user("What is 17.5 * 48?")])
+    assert result["last_message"].text == "It is 840." and result["tool_call_counts"] == {"multiply": 1}
+    call_id = result["messages"][1].tool_calls[0].id
+    assert fake.calls[1]["messages"][-2:] == [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": call_id, "name": "multiply", "arguments": {"a": 17.5, "b": 48}}],
+        },
+        {"role": "tool", "tool_call_id": call_id, "name": "multiply", "content": "840"},
+    ]
+    assert result["token_usage"]["prompt_tokens"] == 41 + 42
+
+
+# -- async, concurrency, tracing ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("async_callback", [True, False])
+def test_run_async_streams_to_sync_and_async_callbacks(loads, async_callback):
+    chunks = []
+
+    async def collect_async(chunk):
+        await asyncio.sleep(0)
+        chunks.append(chunk)
+
+    generator = LayerRouteGenerator(generation_kwargs={"max_new_tokens": 10})
+    messages = [ChatMessage.from_user("Async please")]
+    expected = generator.run(messages)["replies"][0]
+    callback = collect_async if async_callback else chunks.append
+
+    async def main():
+        async with Trace() as trace:
+            out = await generator.run_async(messages, streaming_callback=callback)
+        return out, trace
+
+    out, trace = asyncio.run(main())
+    reply = out["replies"][0]
+    assert reply.text == expected.text
+    assert [r.id for r in trace.records] == [reply.meta["layerroute"]["id"]]
+    assert "".join(c.content for c in chunks) == reply.text and chunks[-1].finish_reason
+
+
+def test_concurrent_pipelines_keep_their_own_traces(loads):
+    def build() -> Pipeline:
+        pipeline = Pipeline()
+        pipeline.add_component("llm", LayerRouteGenerator(generation_kwargs={"max_new_tokens": 3}))
+        return pipeline
+
+    outcome: dict[str, tuple[list[str], list[str]]] = {}
+    barrier = threading.Barrier(2)
+
+    def work(label: str, runs: int) -> None:
+        pipeline = build()
+        barrier.wait()
+        with Trace() as trace:
+            ids = [
+                pipeline.run({"llm": {"messages": [ChatMessage.from_user(f"{label} {i}")]}})["llm"]["replies"][0].meta[
+                    "layerroute"
+                ]["id"]
+                for i in range(runs)
+            ]
+        outcome[label] = (ids, [r.id for r in trace.records])
+
+    threads = [threading.Thread(target=work, args=("a", 3)), threading.Thread(target=work, args=("b", 2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outcome["a"][0]) == 3 and len(outcome["b"][0]) == 2
+    for ids, traced in outcome.values():
+        assert traced == ids
+
+
+def test_concurrent_async_pipelines_keep_their_own_traces(loads):
+    async def one(label: str) -> tuple[str, list[str]]:
+        pipeline = Pipeline()
+        pipeline.add_component("llm", LayerRouteGenerator(generation_kwargs={"max_new_tokens": 3}))
+        async with Trace() as trace:
+            out = await pipeline.run_async({"llm": {"messages": [ChatMessage.from_user(label)]}})
+        return out["llm"]["replies"][0].meta["layerroute"]["id"], [r.id for r in trace.records]
+
+    async def main():
+        return await asyncio.gather(one("first"), one("second"))
+
+    for reply_id, traced in asyncio.run(main()):
+        assert traced == [reply_id]
+
+
+class RecordingSpan(tracing.Span):
+    def __init__(self, name: str) -> None:
+        self.name, self.tags = name, {}
+
+    def set_tag(self, key, value) -> None:
+        self.tags[key] = value
+
+
+class RecordingTracer(tracing.Tracer):
+    """Keeps every span; the current span is the innermost open one in this context."""
+
+    def __init__(self) -> None:
+        self.spans: list[RecordingSpan] = []
+        self._stack = threading.local()
+
+    def trace(self, operation_name, tags=None, parent_span=None):
+        import contextlib
+
+        @contextlib.contextmanager
+        def span_scope():
+            span = RecordingSpan(operation_name)
+            span.set_tags(tags or {})
+            self.spans.append(span)
+            stack = self._stack.__dict__.setdefault("spans", [])
+            stack.append(span)
+            try:
+                yield span
+            finally:
+                stack.pop()
+
+        return span_scope()
+
+    def current_span(self):
+        stack = self._stack.__dict__.get("spans")
+        return stack[-1] if stack else None
+
+
+def test_record_fields_tag_the_current_span(loads, monkeypatch):
+    tracer = RecordingTracer()
+    tracing.enable_tracing(tracer)
+    monkeypatch.setattr(tracing.tracer, "is_content_tracing_enabled", True)
+    try:
+        pipeline = Pipeline()
+        pipeline.add_component("llm", LayerRouteGenerator(generation_kwargs={"max_new_tokens": 3}))
+        reply = pipeline.run({"llm": {"messages": [ChatMessage.from_user("tag me")]}})["llm"]["replies"][0]
+    finally:
+        tracing.disable_tracing()
+    (span,) = [s for s in tracer.spans if s.name == "haystack.component.run"]
+    record = reply.meta["layerroute"]
+    assert span.tags["gen_ai.usage.input_tokens"] == record["prompt_tokens"]
+    assert span.tags["gen_ai.usage.output_tokens"] == record["completion_tokens"]
+    assert span.tags["agentroute.program"] == record["program"]
+    assert span.tags["agentroute.step_type"] == record["step_type"]
+    assert span.tags["layerroute.record"] == record
+    assert span.tags["haystack.component.output"]["replies"][0].meta["usage"] == reply.meta["usage"]
+
+
+# -- the real model -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_agent_with_the_default_model_on_the_demo_tasks(record_property):
+    """Runs the 5 demo tasks at routed and full depth; reports accuracy (the untrained model is weak)."""
+    generator = LayerRouteGenerator(policy={"budgets": {"tool_call": 0.8}}, generation_kwargs={"max_new_tokens": 96})
+    agent = Agent(chat_generator=generator, tools=[create_tool_from_function(f) for f in TOOLS], max_agent_steps=3)
+    correct = {}
+    for mode, kwargs in (("routed", None), ("full", {"budget": 1.0})):
+        correct[mode] = 0
+        for task in TASKS:
+            result = agent.run([ChatMessage.from_user(task["question"])], generation_kwargs=kwargs)
+            replies = [m for m in result["messages"] if m.role == ChatRole.ASSISTANT]
+            assert replies and all(m.meta["usage"]["completion_tokens"] > 0 for m in replies)
+            assert all({"layerroute", "finish_reason", "model"} <= set(m.meta) for m in replies)
+            if mode == "full":
+                assert all(m.meta["layerroute"]["layers_fraction"] == 1.0 for m in replies)
+            correct[mode] += answer_is_correct(result["last_message"].text or "", task["answer"])
+    summary = f"routed {correct['routed']}/{len(TASKS)}, full {correct['full']}/{len(TASKS)}"
+    record_property("demo_tasks_correct", correct)  # lands in --junitxml reports
+    print(f"\nHaystack Agent, default model, demo tasks answered correctly: {summary}")
