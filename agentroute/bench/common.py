@@ -12,8 +12,10 @@ from pathlib import Path
 import torch
 from transformers.generation.streamers import BaseStreamer
 
-RESULTS = Path(__file__).parent / "results"
-README = Path(__file__).parent.parent / "README.md"
+# Defaults for a source checkout: results beside the benchmark scripts, the table in the README.
+REPO = Path.cwd()
+RESULTS = REPO / "benchmarks" / "results"
+README = REPO / "README.md"
 
 
 class _FirstTokenClock(BaseStreamer):
@@ -86,18 +88,25 @@ def machine() -> dict:
     }
 
 
-def write_json(name: str, payload: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_results(name: str, payload: dict, markdown: str, out_dir: Path = RESULTS) -> Path:
+    """Write ``NAME.json`` and ``NAME.md`` under ``out_dir``; return the JSON path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
+    path.with_suffix(".md").write_text(markdown)
     return path
 
 
-def update_readme_block(name: str, markdown: str) -> None:
-    """Replace the README block between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``."""
-    if not README.is_file():
-        return
-    text = README.read_text()
+def update_readme_block(name: str, markdown: str, readme: Path = README) -> bool:
+    """Replace the README block between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``.
+
+    Returns False when there is no such README or block (an installed package, not a checkout).
+    """
+    if not readme.is_file():
+        return False
+    text = readme.read_text()
     pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.S)
-    if pattern.search(text):
-        README.write_text(pattern.sub(lambda m: m.group(1) + markdown.rstrip() + "\n" + m.group(2), text))
+    if not pattern.search(text):
+        return False
+    readme.write_text(pattern.sub(lambda m: m.group(1) + markdown.rstrip() + "\n" + m.group(2), text))
+    return True

@@ -1,18 +1,13 @@
 """Executor benchmark: decode speed of stock generate vs layer programs, and memory per quantization.
 
 Every speed in one table is measured in the same process, modes interleaved round-robin so that
-machine noise hits all of them alike; each number is the median of ``--repeats`` runs.
-
-    python benchmarks/executor.py [--repeats 5] [--new-tokens 64] [--seed 0]
-
-Writes benchmarks/results/executor.json and .md, and the README's results block.
+machine noise hits all of them alike; each number is the median of ``repeats`` runs. Memory is
+measured in a fresh process per quantization.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import os
 import resource
 import subprocess
@@ -21,18 +16,14 @@ import sys
 import psutil
 import torch
 
-# Run as a script (python benchmarks/executor.py): this folder is on sys.path.
-from common import (
+import agentroute
+from agentroute.bench.common import (
     ideal_speedup,
     machine,
     median,
     ours_decode_tokens_per_s,
     stock_decode_tokens_per_s,
-    update_readme_block,
-    write_json,
 )
-
-import agentroute
 
 PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
 # Programs for the 30-layer default model: 25 and 20 of 30 layers (the middle ones go first: the
@@ -94,7 +85,7 @@ def memory_probe(quantization: str | None) -> dict:
 
 
 def run_probe(quantization: str | None) -> dict:
-    cmd = [sys.executable, __file__, "--memory-probe", quantization or "fp32"]
+    cmd = [sys.executable, "-m", "agentroute.bench", "memory-probe", quantization or "fp32"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -132,24 +123,14 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    torch.manual_seed(args.seed)
-    if args.memory_probe:
-        print(json.dumps(memory_probe(None if args.memory_probe == "fp32" else args.memory_probe)))
-        return
-
+def run(repeats: int = 5, new_tokens: int = 64, seed: int = 0, progress=lambda message: None) -> tuple[dict, str]:
+    """Measure everything; return the results and their Markdown table."""
+    torch.manual_seed(seed)
     results = {
         "machine": machine(),
-        "repeats": args.repeats,
-        "new_tokens": args.new_tokens,
-        "seed": args.seed,
+        "repeats": repeats,
+        "new_tokens": new_tokens,
+        "seed": seed,
         "prompt": PROMPT,
         "speed": {},
     }
@@ -157,11 +138,11 @@ def main() -> None:
         model = agentroute.load("default", dtype=dtype)
         ids = model.encode(PROMPT)
         programs = PROGRAMS if dtype == "float32" else {"full": PROGRAMS["full"]}
-        print(f"[{dtype}] measuring {len(programs) + 1} modes x {args.repeats} runs ...", flush=True)
-        results["speed"][dtype] = speed_table(model, ids, args.repeats, args.new_tokens, programs)
+        progress(f"executor [{dtype}]: {len(programs) + 1} modes x {repeats} runs")
+        results["speed"][dtype] = speed_table(model, ids, repeats, new_tokens, programs)
         del model
+    progress("executor: resident memory per quantization (fresh processes)")
     results["memory"] = [run_probe(q) for q in (None, "nf4", "int8")]
-
     fp32 = results["speed"]["float32"]
     results["targets"] = {
         "full_at_least_stock": fp32["full"]["speedup_vs_stock"] >= 1.0,
@@ -172,14 +153,4 @@ def main() -> None:
         "stretch_bf16_full_1.5x_stock_fp32": results["speed"]["bfloat16"]["full"]["decode_tokens_per_s"]
         >= 1.5 * fp32["stock generate"]["decode_tokens_per_s"],
     }
-    path = write_json("executor", results)
-    table = markdown(results)
-    (path.with_suffix(".md")).write_text(table)
-    update_readme_block("executor", table)
-    print(table)
-    print(json.dumps(results["targets"], indent=2))
-    print(f"wrote {path}")
-
-
-if __name__ == "__main__":
-    main()
+    return results, markdown(results)
