@@ -1,0 +1,335 @@
+"""``ChatLayerRoute``: a LangChain chat model backed by a local AgentRoute ``RoutedModel``.
+
+Each call is one agent step: the step type comes from an explicit ``step_type``, the graph node
+(``node_step_types``, then the policy's ``hint_map``) or the conversation's structure, and the
+depth policy turns it into a layer program. Every call leaves a ``StepRecord`` in the active
+``agentroute.Trace`` and in the reply's ``response_metadata["layerroute"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.runnables.config import var_child_runnable_config
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import Field, PrivateAttr, field_validator
+
+import agentroute
+from agentroute import AgentRouteError, GenerationResult, RoutedModel
+from agentroute.step_types import parse_step_type
+from agentroute.tools import normalize_tools
+
+from .messages import final_chunk, to_agentroute_messages, to_ai_message
+from .streaming import ToolSafeText, astream_generation, stream_generation
+
+_FORCING = ("any", "required")
+_CHOICE_WORDS = ("auto", "none", *_FORCING)
+# Per-call options that go straight to RoutedModel.generate (besides tools, tool_choice, hints).
+_GENERATE_OPTIONS = ("step_type", "budget", "program", "max_new_tokens", "temperature", "top_p", "top_k", "seed")
+
+
+@dataclass
+class _Step:
+    """One call, resolved from the model's fields, bound kwargs and the graph context."""
+
+    messages: list[dict[str, Any]]
+    options: dict[str, Any]
+    tools: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ChatLayerRoute(BaseChatModel):
+    """Chat model that runs each agent step through a layer program on a local model.
+
+    Example::
+
+        from langchain.agents import create_agent
+        from langchain_layerroute import ChatLayerRoute
+
+        llm = ChatLayerRoute(policy={"budgets": {"tool_call": 0.8}}, node_step_types={"planner": "planning"})
+        agent = create_agent(llm, tools)
+
+    The model loads on first use (``agentroute.load``); pass ``routed_model=`` to use one already
+    loaded (it is shared, never serialised). ``mode="full"`` runs every step at full depth.
+    """
+
+    model: str = Field("default", description="'default', a checkpoint directory or a .gguf file")
+    quantization: Literal["nf4", "int8"] | None = None
+    dtype: str | None = Field(None, description="compute dtype, e.g. 'float32' or 'bfloat16'")
+    device: str | None = Field(None, description="'cpu' or 'cuda'; default CUDA when present")
+    pack: str | None = Field(None, description="route pack directory (not available in this release)")
+    policy: dict[str, Any] | str | None = Field(None, description="DepthPolicy as a dict or a YAML/TOML path")
+    mode: Literal["routed", "full", "lossless"] = Field(
+        "routed", description="'routed': the policy picks each step's program; 'full': every step at full depth"
+    )
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+    node_step_types: dict[str, str] = Field(
+        default_factory=dict, description="graph node name -> step type, e.g. {'planner': 'planning'}"
+    )
+
+    _routed: RoutedModel | None = PrivateAttr(default=None)
+    _load_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(self, *, routed_model: RoutedModel | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if routed_model is not None and (self.policy is not None or self.pack is not None):
+            # The injected model carries its own policy; silently ignoring these would mislead.
+            raise ValueError(
+                "pass policy=/pack= to agentroute.load() for an injected routed_model, not to ChatLayerRoute"
+            )
+        self._routed = routed_model
+
+    @field_validator("mode")
+    @classmethod
+    def _mode_available(cls, mode: str) -> str:
+        if mode == "lossless":
+            raise ValueError("mode='lossless' is not available yet; use 'routed' or 'full'")
+        return mode
+
+    @field_validator("node_step_types")
+    @classmethod
+    def _known_step_types(cls, mapping: dict[str, str]) -> dict[str, str]:
+        try:
+            return {node: parse_step_type(step).value for node, step in mapping.items()}
+        except AgentRouteError as exc:  # not a ValueError: pydantic would not report it as a field error
+            raise ValueError(str(exc)) from None
+
+    # -- LangChain plumbing -----------------------------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "layerroute"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "quantization": self.quantization,
+            "mode": self.mode,
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "seed": self.seed,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any):
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "layerroute"
+        params["ls_max_tokens"] = kwargs.get("max_new_tokens", self.max_new_tokens)
+        return params
+
+    @property
+    def routed_model(self) -> RoutedModel:
+        """The loaded RoutedModel; loads it on first access (once, even from several threads)."""
+        if self._routed is None:
+            with self._load_lock:
+                if self._routed is None:
+                    self._routed = agentroute.load(
+                        self.model,
+                        quantization=self.quantization,
+                        dtype=self.dtype,
+                        pack=self.pack,
+                        device=self.device,
+                        policy=self.policy,
+                    )
+        return self._routed
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids from the local model's tokenizer (LangChain's default would fetch GPT-2's)."""
+        return list(self.routed_model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def bind_tools(
+        self,
+        tools: Sequence[Mapping[str, Any] | type | Callable[..., Any] | Any],
+        *,
+        tool_choice: str | dict | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer ``tools`` (LangChain tools, functions, pydantic models or schema dicts) to the model.
+
+        ``tool_choice``: None or "auto" (the model decides), "none" (no tools in the prompt),
+        "any"/"required"/True (a call is expected: the step is typed tool_call), a tool name or
+        ``{"type": "function", "function": {"name": ...}}`` (only that tool is offered). Decoding is
+        not constrained: a local model may still answer in text.
+        """
+        specs = _tool_specs(tools)  # checked now, not at the first step
+        choice = _tool_choice(tool_choice, [s["name"] for s in specs])
+        if choice is not None:
+            kwargs["tool_choice"] = choice
+        return self.bind(tools=specs, **kwargs)
+
+    # -- generation -------------------------------------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        step = self._step(messages, stop, run_manager, kwargs)
+        return _chat_result(self._run(step))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        step = self._step(messages, stop, run_manager, kwargs)
+        # to_thread copies the context, so Trace scopes entered by the caller receive the record.
+        return _chat_result(await asyncio.to_thread(self._run, step))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        step = self._step(messages, stop, run_manager, kwargs)
+        safe = ToolSafeText() if step.tools else None
+        streamed = []
+        for item in stream_generation(lambda on_text: self._run(step, on_text)):
+            chunk = _chunk(item, safe, streamed)
+            if chunk is None:
+                continue
+            if run_manager is not None:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        step = self._step(messages, stop, run_manager, kwargs)
+        safe = ToolSafeText() if step.tools else None
+        streamed = []
+        async for item in astream_generation(lambda on_text: self._run(step, on_text)):
+            chunk = _chunk(item, safe, streamed)
+            if chunk is None:
+                continue
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    def _step(self, messages: list[BaseMessage], stop, run_manager, kwargs: dict[str, Any]) -> _Step:
+        """Resolve one call: messages, tools, step type, depth, sampling and graph hints."""
+        kwargs = {k: v for k, v in kwargs.items() if not k.startswith("ls_") and k != "stream"}
+        # bind_tools already converted these; tools bound with plain .bind() are converted here.
+        tools = _tool_specs(kwargs.pop("tools", None) or [])
+        tool_choice = _tool_choice(kwargs.pop("tool_choice", None), [t["name"] for t in tools])
+        extra_hints = dict(kwargs.pop("hints", None) or {})
+        if "max_tokens" in kwargs:  # the name other LangChain models use
+            kwargs.setdefault("max_new_tokens", kwargs.pop("max_tokens"))
+        unknown = sorted(set(kwargs) - set(_GENERATE_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"ChatLayerRoute got unknown call option(s) {unknown}; use tools, tool_choice, hints, "
+                f"{', '.join(_GENERATE_OPTIONS)}"
+            )
+        if tool_choice == "none":
+            tools = []  # a text answer is wanted: leave the tool list out of the prompt
+        elif tool_choice is not None and tool_choice not in _CHOICE_WORDS:
+            tools = [t for t in tools if t["name"] == tool_choice]
+
+        metadata = _graph_metadata(run_manager)
+        node = metadata.get("langgraph_node")
+        hints = {"node": node, "langgraph_node": node, "agent_step": metadata.get("langgraph_step")}
+        hints = {k: v for k, v in {**hints, "tool_choice": tool_choice, **extra_hints}.items() if v is not None}
+
+        options: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "seed": self.seed,
+            "stop": stop or None,
+            **kwargs,
+            "hints": hints,
+        }
+        if options.get("step_type") is None and node in self.node_step_types:
+            options["step_type"] = self.node_step_types[node]
+        if self.mode == "full" and options.get("program") is None and options.get("budget") is None:
+            options["budget"] = 1.0  # an explicit per-call program or budget still wins
+        return _Step(messages=to_agentroute_messages(messages), options=options, tools=tools)
+
+    def _run(self, step: _Step, on_text: Callable[[str], None] | None = None) -> GenerationResult:
+        options = {k: v for k, v in step.options.items() if v is not None}
+        return self.routed_model.generate(step.messages, tools=step.tools or None, on_text=on_text, **options)
+
+
+def _tool_specs(tools: Sequence[Any]) -> list[dict[str, Any]]:
+    """Any LangChain tool shape -> AgentRoute ``{"name", "description", "parameters"}`` dicts, validated."""
+    specs = []
+    for tool in tools:
+        function = convert_to_openai_tool(tool)["function"]
+        specs.append({key: function[key] for key in ("name", "description", "parameters") if key in function})
+    normalize_tools(specs)  # raises ToolSchemaError (a ValueError) naming a bad or duplicate tool
+    return specs
+
+
+def _tool_choice(choice: Any, names: list[str]) -> str | None:
+    """Normalise a LangChain/OpenAI/Anthropic tool_choice to None, a keyword or a tool name."""
+    if choice is None or choice is False:
+        return None
+    if choice is True:
+        return "required"
+    if isinstance(choice, Mapping):
+        function = choice.get("function")
+        name = choice.get("name") or (function.get("name") if isinstance(function, Mapping) else None)
+        choice = name or choice.get("type")
+    if isinstance(choice, str) and (choice in _CHOICE_WORDS or choice in names):
+        return choice
+    raise ValueError(
+        f"tool_choice {choice!r} is not 'auto', 'none', 'any', 'required' or the name of a bound tool "
+        f"({', '.join(names) or 'none bound'})"
+    )
+
+
+def _graph_metadata(run_manager) -> Mapping[str, Any]:
+    """The run's metadata, where LangGraph puts ``langgraph_node`` and ``langgraph_step``.
+
+    ``stream()`` in langchain-core 1.7 calls ``_stream`` without a run manager; the node's config
+    is then still in LangChain's context variable.
+    """
+    metadata = getattr(run_manager, "metadata", None) or {}
+    if "langgraph_node" not in metadata:
+        config = var_child_runnable_config.get() or {}
+        metadata = {**(config.get("metadata") or {}), **metadata}
+    return metadata
+
+
+def _chat_result(result: GenerationResult) -> ChatResult:
+    return ChatResult(generations=[ChatGeneration(message=to_ai_message(result))])
+
+
+def _chunk(item: str | GenerationResult, safe: ToolSafeText | None, streamed: list[str]) -> ChatGenerationChunk | None:
+    """A text delta as a chunk, or the final chunk once the result is in; None for held-back text."""
+    if isinstance(item, str):
+        text = safe.push(item) if safe is not None else item
+        if not text:
+            return None
+        streamed.append(text)
+        return ChatGenerationChunk(message=AIMessageChunk(content=text))
+    sent = "".join(streamed)
+    # By construction the streamed text is a prefix of the final content (see ToolSafeText).
+    rest = item.text[len(sent) :] if item.text.startswith(sent) else item.text
+    return ChatGenerationChunk(message=final_chunk(item, rest))

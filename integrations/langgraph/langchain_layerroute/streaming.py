@@ -1,0 +1,124 @@
+"""Run one generation in a worker thread and hand its text to the caller as it is produced.
+
+``RoutedModel.generate`` reports text through an ``on_text`` callback while it decodes; these
+helpers move that text through a queue so a (sync or async) generator can yield it as tokens
+arrive. The worker runs in a copy of the caller's context, so ``agentroute.Trace`` scopes and
+LangChain's run context reach the generation exactly as they would on the calling thread.
+
+Closing the stream early cancels the generation: the next ``on_text`` call raises inside the
+decode loop, which stops it and drops the half-written KV cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+
+from agentroute import GenerationResult
+
+Generate = Callable[[Callable[[str], None]], GenerationResult]
+
+_TEXT, _DONE, _ERROR = "text", "done", "error"
+
+
+class _Cancelled(Exception):
+    """Raised inside the worker's decode loop once the consumer has gone away."""
+
+
+def stream_generation(generate: Generate) -> Iterator[str | GenerationResult]:
+    """Yield text pieces as ``generate(on_text)`` produces them, then its GenerationResult."""
+    pieces: queue.SimpleQueue = queue.SimpleQueue()
+    cancelled = threading.Event()
+
+    def on_text(piece: str) -> None:
+        if cancelled.is_set():
+            raise _Cancelled
+        pieces.put((_TEXT, piece))
+
+    def work() -> None:
+        try:
+            pieces.put((_DONE, generate(on_text)))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            pieces.put((_ERROR, exc))
+
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), name="layerroute-stream")
+    worker.start()
+    try:
+        while True:
+            kind, value = pieces.get()
+            if kind == _TEXT:
+                yield value
+            elif kind == _DONE:
+                yield value
+                return
+            else:
+                raise value
+    finally:
+        cancelled.set()
+        # Cancellation makes this quick (the worker stops at its next token); joining means a
+        # closed stream leaves no generation running behind the caller's back.
+        worker.join()
+
+
+async def astream_generation(generate: Generate) -> AsyncIterator[str | GenerationResult]:
+    """Async twin of ``stream_generation``: the worker thread feeds an asyncio queue."""
+    loop = asyncio.get_running_loop()
+    pieces: asyncio.Queue = asyncio.Queue()
+    cancelled = threading.Event()
+
+    def on_text(piece: str) -> None:
+        if cancelled.is_set():
+            raise _Cancelled
+        loop.call_soon_threadsafe(pieces.put_nowait, (_TEXT, piece))
+
+    # to_thread copies the context; its completion is scheduled after every text piece it queued.
+    task = asyncio.ensure_future(asyncio.to_thread(generate, on_text))
+    task.add_done_callback(lambda _: pieces.put_nowait((_DONE, None)))
+    try:
+        while True:
+            kind, value = await pieces.get()
+            if kind != _TEXT:
+                break
+            yield value
+        yield await task
+    finally:
+        cancelled.set()
+        # Nobody may await the task any more: fetch its outcome so asyncio does not log it as lost.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
+class ToolSafeText:
+    """Decides how much of a reply can be streamed when tools are offered.
+
+    With tools the final content is the reply minus its tool calls, stripped, while a reply with
+    no call keeps its raw text. Streamed text can never be taken back, so only text that is a
+    prefix of the content in both cases goes out early: nothing when the reply starts with
+    whitespace or with ``{``/``[`` (a bare JSON call), and otherwise the text before the first
+    ``<``, backtick, ``{`` or ``[`` (where a call could begin) without trailing whitespace. The
+    rest arrives with the final chunk.
+    """
+
+    _CALL_START = "<`{["
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.emitted = 0
+
+    def push(self, piece: str) -> str:
+        """Add generated text; return the newly safe part (possibly "")."""
+        self.text += piece
+        end = self._safe_end()
+        if end <= self.emitted:
+            return ""
+        out, self.emitted = self.text[self.emitted : end], end
+        return out
+
+    def _safe_end(self) -> int:
+        text = self.text
+        if not text or text[0].isspace() or text[0] in "{[":
+            return 0
+        cut = min((i for i in (text.find(c) for c in self._CALL_START) if i != -1), default=len(text))
+        return len(text[:cut].rstrip())
