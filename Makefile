@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt integrations/haystack/pyproject.toml in
 	@touch $(STAMP)
 
 demo: install
-	$(PY) demos/quickstart.py
+	$(PY) demos/react_agent.py
 
 lint: install
 	$(PY) -m ruff check agentroute integrations demos benchmarks tests
