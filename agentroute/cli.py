@@ -7,6 +7,8 @@ import json
 import logging
 import sys
 
+from agentroute.bench_cli import add_bench_commands
+from agentroute.data_cli import add_data_commands
 from agentroute.errors import AgentRouteError
 from agentroute.eval_cli import add_eval_commands
 from agentroute.trace_cli import add_trace_commands
@@ -33,7 +35,9 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(run=_generate)
 
     add_trace_commands(commands)
+    add_data_commands(commands)
     add_eval_commands(commands)
+    add_bench_commands(commands)
     return parser
 
 

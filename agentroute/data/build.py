@@ -1,0 +1,221 @@
+"""Generate the splits, the length-matched pairs and the manifest, and write them to a directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from agentroute.data import splits as sp
+from agentroute.data.catalogue import catalogue, domains
+from agentroute.data.text_steps import PLANNING_TOKENS, REASONING_TOKENS, planning, reasoning
+from agentroute.data.tool_steps import FINAL_ANSWER_TOKENS, Pool, final_answer, multi_turn_call, single_call, two_calls
+from agentroute.errors import AgentRouteError
+from agentroute.tools import render_tool_messages, tool_block
+
+DATA_VERSION = "agentsteps-v1"
+STEP_MIX = {"tool_call": 0.55, "planning": 0.15, "reasoning": 0.15, "final_answer": 0.15}
+TOOL_CALL_SHAPES = {"single": 0.6, "two_calls": 0.2, "multi_turn": 0.2}
+LENGTH_TOLERANCE = 0.10
+_BUILDERS: dict[str, Callable[[random.Random, Pool], dict[str, Any]]] = {
+    "single": single_call,
+    "two_calls": two_calls,
+    "multi_turn": multi_turn_call,
+    "planning": planning,
+    "reasoning": reasoning,
+    "final_answer": final_answer,
+}
+
+
+class DataBuildError(AgentRouteError, ValueError):
+    """The data cannot be built as asked (bad sizes, unwritable directory)."""
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """What to generate; the files depend on these fields only."""
+
+    seed: int = 0
+    train: int = 2000
+    dev: int = 200
+    test: int = 300
+    length_matched: int = 100  # tool-call/planning pairs in test_length_matched.jsonl; 0 writes no file
+
+    def command(self) -> str:
+        return (
+            f"agentroute data build --seed {self.seed} --train {self.train} --dev {self.dev} --test {self.test} "
+            f"--length-matched {self.length_matched} --out DIR"
+        )
+
+
+def allocate(total: int, weights: Mapping[str, float]) -> dict[str, int]:
+    """Split ``total`` by ``weights`` into whole counts (largest remainder; ties go to the earlier key)."""
+    exact = {k: total * w / sum(weights.values()) for k, w in weights.items()}
+    counts = {k: int(x) for k, x in exact.items()}
+    order = sorted(exact, key=lambda k: (-(exact[k] - counts[k]), list(weights).index(k)))
+    for k in order[: total - sum(counts.values())]:
+        counts[k] += 1
+    return counts
+
+
+def generate_split(split: str, size: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The steps of one split (ids ``<split>-00000`` ...) and how many of each shape it has.
+
+    Each split has its own generator, so changing one split's size leaves the others unchanged.
+    """
+    rng = random.Random(f"{DATA_VERSION}:{seed}:{split}")
+    pool = sp.pools()[split]
+    types = allocate(size, STEP_MIX)
+    shapes = {**allocate(types.pop("tool_call"), TOOL_CALL_SHAPES), **types}
+    order = [shape for shape, count in shapes.items() for _ in range(count)]
+    rng.shuffle(order)
+    steps = [{"id": f"{split}-{i:05d}", **_BUILDERS[shape](rng, pool)} for i, shape in enumerate(order)]
+    return steps, shapes
+
+
+def prompt_chars(step: Mapping[str, Any], blocks: dict[tuple[str, ...], int] | None = None) -> int:
+    """Characters of the prompt text the model reads: rendered messages and the tool block.
+
+    Equal to the rendered messages' total length when the step has a system message (the tool
+    block is appended to it after a blank line). ``blocks`` caches tool-block lengths by tool names.
+    """
+    rendered = render_tool_messages(step["messages"])
+    total = sum(len(m["content"]) for m in rendered)
+    tools = step.get("tools") or []
+    if tools:
+        key = tuple(t["name"] for t in tools)
+        if blocks is None or key not in blocks:
+            length = len(tool_block(tools))
+            if blocks is None:
+                return total + 2 + length
+            blocks[key] = length
+        total += 2 + blocks[key]
+    return total
+
+
+def length_matched_pairs(pairs: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Pairs of a test tool-call step and a test planning step offering the same tools, prompt lengths within 10%.
+
+    Ids are ``lm-00000-tool_call`` and ``lm-00000-planning``: a pair shares its id prefix.
+    """
+    rng = random.Random(f"{DATA_VERSION}:{seed}:test_length_matched")
+    pool = sp.pools()["test"]
+    out: list[dict[str, Any]] = []
+    gaps: list[float] = []
+    lengths: dict[str, list[int]] = {"tool_call": [], "planning": []}
+    blocks: dict[tuple[str, ...], int] = {}
+    by_name = {t.name: t for t in pool.offered}
+    for _ in range(100 * pairs):
+        if len(gaps) == pairs:
+            break
+        call = single_call(rng, pool)
+        tools = [by_name[spec["name"]] for spec in call["tools"]]
+        a = prompt_chars(call, blocks)
+        # Alternate which side is longer, so that neither type is longer on average.
+        longer = 1 if len(gaps) % 2 else -1
+        fits = []
+        for subtasks in (0, 2, 3):  # an open goal is short, listed sub-tasks make it longer
+            plan = planning(rng, pool, call["domain"], tools, subtasks)
+            b = prompt_chars(plan, blocks)
+            if abs(a - b) / max(a, b) <= LENGTH_TOLERANCE and (b - a) * longer >= 0:
+                fits.append((abs(a - b) / max(a, b), b, plan))
+        if not fits:
+            continue
+        gap, b, plan = min(fits, key=lambda fit: fit[0])
+        number = len(gaps)
+        out += [{"id": f"lm-{number:05d}-tool_call", **call}, {"id": f"lm-{number:05d}-planning", **plan}]
+        gaps.append(gap)
+        lengths["tool_call"].append(a)
+        lengths["planning"].append(b)
+    if len(gaps) < pairs:
+        raise DataBuildError(f"found only {len(gaps)} of {pairs} length-matched pairs; ask for fewer")
+    stats = {
+        "pairs": pairs,
+        "tolerance": LENGTH_TOLERANCE,
+        "max_relative_gap": round(max(gaps, default=0.0), 4),
+        "mean_prompt_chars": {k: round(sum(v) / len(v), 1) if v else None for k, v in lengths.items()},
+        "length": "characters of the rendered prompt (messages after agentroute.tools.render_tool_messages, "
+        "tool block included, chat template excluded); relative gap = |a - b| / max(a, b)",
+        "pairing": "each pair offers the same tools in the same order; ids lm-NNNNN-tool_call and lm-NNNNN-planning; "
+        "the longer prompt alternates between the two types from pair to pair",
+        "source": "test domains and tools only",
+    }
+    return out, stats
+
+
+def _jsonl(steps: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in steps).encode("utf-8")
+
+
+def _split_stats(steps: list[dict[str, Any]], shapes: dict[str, int]) -> dict[str, Any]:
+    offered = sorted({t["name"] for s in steps for t in s.get("tools", [])})
+    expected = sorted({c["name"] for s in steps for c in s.get("expected", {}).get("tool_calls", [])})
+    types = Counter(s["step_type"] for s in steps)
+    return {
+        "count": len(steps),
+        "step_types": {k: types.get(k, 0) for k in STEP_MIX},
+        "shapes": dict(shapes),
+        "domains": sorted({s["domain"] for s in steps}),
+        "tools_offered": offered,
+        "tools_expected": expected,
+    }
+
+
+def build_dataset(out_dir: str | Path, config: BuildConfig = BuildConfig()) -> dict[str, Any]:
+    """Write train/dev/test JSONL files, optionally test_length_matched.jsonl, and manifest.json; return the manifest.
+
+    The output depends only on ``config`` (not on the directory, the clock or the process), so the
+    same config writes byte-identical files.
+    """
+    for name in ("train", "dev", "test", "length_matched"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DataBuildError(f"{name} must be a whole number >= 0, got {value!r}")
+    files: dict[str, bytes] = {}
+    split_stats: dict[str, Any] = {}
+    for split in sp.SPLITS:
+        steps, shapes = generate_split(split, getattr(config, split), config.seed)
+        files[f"{split}.jsonl"] = _jsonl(steps)
+        split_stats[split] = {"file": f"{split}.jsonl", **_split_stats(steps, shapes)}
+    manifest: dict[str, Any] = {
+        "version": DATA_VERSION,
+        "seed": config.seed,
+        "config": asdict(config),
+        "command": config.command(),
+        "command_note": "the files do not depend on --out: any DIR gets the same bytes",
+        "random": f"random.Random seeded with the string '{DATA_VERSION}:<seed>:<split>' per split",
+        "step_mix": STEP_MIX,
+        "tool_call_shapes": TOOL_CALL_SHAPES,
+        "max_new_tokens": {
+            "tool_call": "max(64, a multiple of 32 >= characters of the expected calls / 2 + 8)",
+            "planning": PLANNING_TOKENS,
+            "reasoning": REASONING_TOKENS,
+            "final_answer": f"{FINAL_ANSWER_TOKENS} per tool result answered",
+        },
+        "catalogue": {"domains": len(domains()), "tools": len(catalogue())},
+        "holdout": sp.holdout_description(),
+        "splits": split_stats,
+    }
+    if config.length_matched:
+        steps, stats = length_matched_pairs(config.length_matched, config.seed)
+        files["test_length_matched.jsonl"] = _jsonl(steps)
+        manifest["length_matched"] = {"file": "test_length_matched.jsonl", **stats}
+    manifest["files"] = {
+        name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in files.items()
+    }
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (out / name).write_bytes(data)
+        (out / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+    except OSError as exc:
+        raise DataBuildError(f"cannot write the data to {out}: {exc.strerror or exc}") from exc
+    return manifest

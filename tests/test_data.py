@@ -1,0 +1,288 @@
+"""Generated agent-step data: determinism, held-out splits, schemas, expected calls, the CLI."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from agentroute.cli import main
+from agentroute.data import BuildConfig, DataBuildError, build_dataset, generate_split
+from agentroute.data import phrasing as ph
+from agentroute.data.build import allocate, prompt_chars
+from agentroute.data.catalogue import catalogue, domains
+from agentroute.data.splits import TEST_DOMAINS, dev_tools
+from agentroute.messages import validate_messages
+from agentroute.tools import normalize_tools, render_tool_messages
+
+SMALL = BuildConfig(seed=1, train=400, dev=80, test=120, length_matched=12)
+FILES = ("train.jsonl", "dev.jsonl", "test.jsonl", "test_length_matched.jsonl", "manifest.json")
+STEP_KEYS = {"id", "messages", "tools", "step_type", "max_new_tokens", "expected", "domain", "reference"}
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("agentsteps")
+    return out, build_dataset(out, SMALL)
+
+
+@pytest.fixture(scope="module")
+def splits(built) -> dict[str, list[dict]]:
+    out, _ = built
+    return {name: _read(out / f"{name}.jsonl") for name in ("train", "dev", "test", "test_length_matched")}
+
+
+def _all_steps(splits) -> list[dict]:
+    return [step for steps in splits.values() for step in steps]
+
+
+def _tool_names(step: dict) -> set[str]:
+    names = {t["name"] for t in step.get("tools", [])}
+    names |= {c["name"] for c in step.get("expected", {}).get("tool_calls", [])}
+    for message in step["messages"]:
+        names |= {c["name"] for c in message.get("tool_calls", [])}
+        if message["role"] == "tool":
+            names.add(message["name"])
+    return names
+
+
+def test_same_seed_gives_byte_identical_files(built, tmp_path):
+    first, _ = built
+    build_dataset(tmp_path, SMALL)
+    for name in FILES:
+        assert (first / name).read_bytes() == (tmp_path / name).read_bytes(), name
+
+
+def test_another_seed_gives_other_files(built, tmp_path):
+    first, _ = built
+    build_dataset(tmp_path, BuildConfig(seed=2, train=400, dev=80, test=120, length_matched=12))
+    for name in FILES:
+        assert (first / name).read_bytes() != (tmp_path / name).read_bytes(), name
+
+
+def test_split_sizes_are_independent_of_each_other(built, tmp_path):
+    first, _ = built
+    build_dataset(tmp_path, BuildConfig(seed=1, train=7, dev=80, test=120, length_matched=0))
+    for name in ("dev.jsonl", "test.jsonl"):
+        assert (first / name).read_bytes() == (tmp_path / name).read_bytes()
+    assert not (tmp_path / "test_length_matched.jsonl").exists()
+    assert generate_split("train", 7, 1)[0] == _read(tmp_path / "train.jsonl")
+
+
+def test_manifest_describes_the_files(built):
+    out, manifest = built
+    assert manifest == json.loads((out / "manifest.json").read_text())
+    assert manifest["version"] == "agentsteps-v1" and manifest["seed"] == 1
+    assert manifest["command"].startswith("agentroute data build --seed 1 --train 400 --dev 80 --test 120")
+    for name, entry in manifest["files"].items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == entry["sha256"]
+    for split, size in (("train", 400), ("dev", 80), ("test", 120)):
+        stats = manifest["splits"][split]
+        assert stats["count"] == size == sum(stats["step_types"].values())
+        assert stats["step_types"] == allocate(size, manifest["step_mix"])
+        assert stats["domains"] and stats["tools_offered"]
+    assert manifest["holdout"]["test_domains"] == list(TEST_DOMAINS)
+    assert manifest["holdout"]["dev_tools"] == list(dev_tools())
+
+
+def test_test_domains_and_tools_never_appear_in_train(splits):
+    test_tools = {t.name for t in catalogue() if t.domain in TEST_DOMAINS}
+    held = test_tools | set(dev_tools())
+    for step in splits["train"]:
+        assert step["domain"] not in TEST_DOMAINS
+        assert not _tool_names(step) & held, step["id"]
+    for step in splits["test"] + splits["test_length_matched"]:
+        assert step["domain"] in TEST_DOMAINS
+        assert _tool_names(step) <= test_tools, step["id"]
+    for step in splits["dev"]:
+        assert step["domain"] not in TEST_DOMAINS
+        assert not _tool_names(step) & test_tools
+        for call in step.get("expected", {}).get("tool_calls", []):
+            assert call["name"] in dev_tools()
+    assert len(TEST_DOMAINS) / len(domains()) == pytest.approx(0.25)
+
+
+def test_at_least_100_distinct_tools(splits):
+    assert len({t.name for t in catalogue()}) >= 100
+    assert len(domains()) >= 20
+    offered = {t["name"] for step in _all_steps(splits) for t in step.get("tools", [])}
+    assert len(offered) >= 100
+
+
+def _types(schema: dict, out: set[str]) -> set[str]:
+    kind = schema.get("type")
+    if "enum" in schema:
+        out.add("enum")
+    if kind == "array":
+        out.add(f"array of {schema['items']['type']}")
+        _types(schema["items"], out)
+    elif kind == "object":
+        for sub in schema.get("properties", {}).values():
+            _types(sub, out)
+    if kind:
+        out.add(kind)
+    return out
+
+
+def test_parameters_use_every_json_type():
+    found: set[str] = set()
+    for tool in catalogue():
+        for schema in tool.spec["parameters"]["properties"].values():
+            _types(schema, found)
+    expected = {"string", "number", "integer", "boolean", "enum", "object", "array"}
+    assert expected | {"array of string", "array of number", "array of object"} <= found
+    assert any(tool.spec["parameters"]["required"] for tool in catalogue())
+    assert any(
+        set(tool.spec["parameters"]["properties"]) - set(tool.spec["parameters"]["required"]) for tool in catalogue()
+    )
+
+
+def test_every_tool_schema_passes_normalize_tools(splits):
+    specs = normalize_tools([tool.spec for tool in catalogue()])
+    assert len(specs) == len(catalogue())
+    for step in _all_steps(splits):
+        if "tools" in step:
+            assert 2 <= len(normalize_tools(step["tools"])) <= 5, step["id"]
+
+
+def test_lines_have_the_eval_format(splits):
+    for step in _all_steps(splits):
+        assert set(step) <= STEP_KEYS, step["id"]
+        assert step["step_type"] in ("tool_call", "planning", "reasoning", "final_answer")
+        assert isinstance(step["max_new_tokens"], int) and step["max_new_tokens"] >= 64
+        assert isinstance(step["domain"], str)
+        assert ("expected" in step) == (step["step_type"] == "tool_call")
+        validate_messages(step["messages"])
+        render_tool_messages(step["messages"], step.get("tools"))
+        offered = {t["name"] for t in step.get("tools", [])}
+        call_ids = {}
+        for message in step["messages"]:
+            for call in message.get("tool_calls", []):
+                assert message["role"] == "assistant" and call["name"] in offered
+                call_ids[call["id"]] = call["name"]
+            if message["role"] == "tool":
+                assert call_ids[message["tool_call_id"]] == message["name"]
+                json.loads(message["content"])
+
+
+def test_expected_calls_are_offered_and_valid(splits):
+    for step in _all_steps(splits):
+        tools = {t["name"]: t for t in step.get("tools", [])}
+        for call in step.get("expected", {}).get("tool_calls", []):
+            schema = tools[call["name"]]["parameters"]
+            jsonschema.validators.validator_for(schema)(schema).validate(call["arguments"])
+        for message in step["messages"]:
+            for call in message.get("tool_calls", []):
+                schema = tools[call["name"]]["parameters"]
+                jsonschema.validators.validator_for(schema)(schema).validate(call["arguments"])
+
+
+def _strings(value, schema):
+    """Free-text string values of ``value`` (no enum, no date or time pattern)."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            yield from _strings(sub, schema["properties"][key])
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item, schema["items"])
+    elif isinstance(value, str) and "enum" not in schema and schema.get("pattern", "").find(r"\d{2}") == -1:
+        yield value
+
+
+def test_request_text_carries_every_free_text_argument(splits):
+    for step in _all_steps(splits):
+        tools = {t["name"]: t for t in step.get("tools", [])}
+        said = " ".join(m["content"] for m in step["messages"] if m["role"] == "user").lower()
+        for call in step.get("expected", {}).get("tool_calls", []):
+            for text in _strings(call["arguments"], tools[call["name"]]["parameters"]):
+                assert text.lower() in said, (step["id"], text)
+
+
+def test_two_call_steps_and_multi_turn_histories_exist(splits):
+    train = splits["train"]
+    assert any(len(s.get("expected", {}).get("tool_calls", [])) == 2 for s in train)
+    multi = [s for s in train if s["step_type"] == "tool_call" and sum(m["role"] == "user" for m in s["messages"]) > 1]
+    assert multi
+    roles = [m["role"] for m in multi[0]["messages"]]
+    assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
+
+
+def test_final_answer_steps_end_with_a_tool_result(splits):
+    finals = [s for s in _all_steps(splits) if s["step_type"] == "final_answer"]
+    assert finals
+    for step in finals:
+        assert step["messages"][-1]["role"] == "tool"
+        assert step["reference"]
+
+
+def test_planning_and_reasoning_steps(splits):
+    plans = [s for s in splits["train"] if s["step_type"] == "planning"]
+    reasons = [s for s in splits["train"] if s["step_type"] == "reasoning"]
+    assert plans and reasons
+    assert all("plan" in s["messages"][0]["content"].lower() for s in plans)
+    assert any("tools" in s for s in plans) and any("tools" not in s for s in plans)
+    assert all(s["reference"] for s in reasons)
+
+
+def test_ids_are_unique(splits):
+    ids = [s["id"] for s in _all_steps(splits)]
+    assert len(ids) == len(set(ids))
+
+
+def test_length_matched_pairs(built, splits):
+    _, manifest = built
+    steps = splits["test_length_matched"]
+    assert len(steps) == 2 * manifest["length_matched"]["pairs"] == 24
+    for call, plan in zip(steps[::2], steps[1::2], strict=True):
+        assert call["id"].removesuffix("-tool_call") == plan["id"].removesuffix("-planning")
+        assert (call["step_type"], plan["step_type"]) == ("tool_call", "planning")
+        assert call["tools"] == plan["tools"]
+        a, b = prompt_chars(call), prompt_chars(plan)
+        rendered = [
+            sum(len(m["content"]) for m in render_tool_messages(s["messages"], s["tools"])) for s in (call, plan)
+        ]
+        assert [a, b] == rendered
+        assert abs(a - b) / max(a, b) <= 0.10
+
+
+def test_steps_load_with_the_eval_reader(built):
+    steps_module = pytest.importorskip("agentroute.evaluation.steps")
+    out, _ = built
+    for name in ("train.jsonl", "dev.jsonl", "test.jsonl", "test_length_matched.jsonl"):
+        steps, problems = steps_module.load_steps(out / name)
+        assert not problems, problems[:3]
+        assert steps
+
+
+def test_natural_phrasing():
+    assert ph.words(4) == "four" and ph.words(45) == "forty-five" and ph.words(1200) == "one thousand two hundred"
+    import random
+
+    rng = random.Random(0)
+    said = {ph.say_time(rng, 19, 0) for _ in range(200)}
+    assert {"7pm", "19:00", "7:00 pm", "seven in the evening"} <= said
+    assert "noon" in {ph.say_time(rng, 12, 0) for _ in range(200)}
+    assert "an hour and a half" in {ph.say_minutes(rng, 90) for _ in range(200)}
+    assert "2500 grams" in {ph.say_kg(rng, 2.5) for _ in range(200)}
+
+
+def test_bad_sizes_are_refused(tmp_path):
+    with pytest.raises(DataBuildError, match="train"):
+        build_dataset(tmp_path, BuildConfig(train=-1))
+
+
+def test_cli_builds_data(tmp_path, capsys):
+    out = tmp_path / "data"
+    argv = ["data", "build", "--seed", "1", "--out", str(out), "--train", "50", "--dev", "10", "--test", "20"]
+    assert main([*argv, "--length-matched", "4"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {k: v["count"] for k, v in manifest["splits"].items()} == {"train": 50, "dev": 10, "test": 20}
+    assert len(_read(out / "train.jsonl")) == 50
+    assert "train" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["data", "build", "--out", str(out), "--train", "-3"])
