@@ -32,7 +32,7 @@ test: install lint
 	$(PY) -m pytest -q
 
 bench: install
-	$(PY) benchmarks/executor.py
+	$(PY) -m agentroute bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

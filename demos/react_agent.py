@@ -17,6 +17,7 @@ and what each step costs.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=8, help="LangGraph recursion limit per task")
     parser.add_argument("--max-new-tokens", type=int, default=96, help="token limit per model step")
     parser.add_argument("--compare-full", action="store_true", help="also run every step at full depth")
+    parser.add_argument("--json", type=Path, default=None, help="also write the episode summary as JSON here")
     args = parser.parse_args()
 
     console = Console()
@@ -84,7 +86,26 @@ def main() -> None:
         full = ChatLayerRoute(mode="full", routed_model=routed, max_new_tokens=args.max_new_tokens)
         runs.append(run_episode("full depth", full, tools, tasks, args.max_steps, None, console))
     print_summary(console, runs, len(tasks))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([episode_summary(run) for run in runs], indent=2) + "\n")
     console.print(f"trace: {trace_path}   plot: {plot_path}   (agentroute trace show {trace_path})")
+
+
+def episode_summary(episode: Episode) -> dict:
+    """Machine-readable episode numbers (``agentroute bench`` reads them)."""
+    records = episode.records
+    return {
+        "label": episode.label,
+        "tasks": len(episode.answers),
+        "correct": episode.correct,
+        "episode_s": episode.seconds,
+        "model_steps": len(records),
+        "valid_tool_calls": sum(len(r.tool_calls) for r in records),
+        "prompt_tokens": sum(r.prompt_tokens for r in records),
+        "completion_tokens": sum(r.completion_tokens for r in records),
+        "mean_layers_fraction": sum(r.layers_fraction for r in records) / len(records) if records else None,
+    }
 
 
 def run_episode(label, chat, tools, tasks, max_steps, trace_path, console) -> Episode:
