@@ -24,7 +24,9 @@ def add_eval_commands(commands: argparse._SubParsersAction) -> None:
     """Register the ``eval`` command on the main parser's subcommands."""
     ev = commands.add_parser("eval", help="compare routed decoding with full depth on a file of agent steps")
     ev.add_argument("steps", help="JSONL steps file, or a trace recorded with Trace(..., include_messages=True)")
-    ev.add_argument("--modes", default="full,routed", help="comma-separated: full, routed (full is always run)")
+    ev.add_argument(
+        "--modes", default="full,routed", help="comma-separated: full, routed, lossless (full is always run)"
+    )
     ev.add_argument("--model", default="default", help="'default', a checkpoint directory or a .gguf file")
     ev.add_argument("--pack", default=None, help="route pack directory")
     ev.add_argument("--policy", default=None, help="depth policy YAML or TOML file (budget per step type)")

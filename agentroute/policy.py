@@ -6,6 +6,10 @@ Load one from a dict, a YAML or a TOML file::
     default_budget: 1.0
     protected_layers: [0, -1]          # never skipped; negative indices count from the end
     hint_map: {planner: planning, tools: tool_call}   # graph node / agent hints -> step type
+    modes: {tool_call: lossless}       # decode mode per step type (default: routed)
+
+``lossless`` mode drafts with the budget's program and verifies at full depth, so the reply is
+exactly the full-depth reply (see ``agentroute.speculative``); an explicit ``mode=`` wins.
 
 The built-in default is full depth for every type: an unadapted model degrades quickly when layers
 are skipped, so cheaper budgets belong to a route pack's policy or to the caller.
@@ -21,7 +25,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from agentroute.errors import AgentRouteError
-from agentroute.records import StepType
+from agentroute.records import DecodeMode, StepType
 
 
 class PolicyError(AgentRouteError, ValueError):
@@ -48,6 +52,9 @@ class DepthPolicy(BaseModel):
     hint_map: dict[str, StepType] = Field(
         default_factory=dict, description="framework hint (graph node name, agent role) -> step type"
     )
+    modes: dict[StepType, DecodeMode] = Field(
+        default_factory=dict, description="decode mode per step type: 'routed' (default) or 'lossless'"
+    )
 
     @field_validator("budgets")
     @classmethod
@@ -61,6 +68,9 @@ class DepthPolicy(BaseModel):
 
     def budget_for(self, step_type: StepType) -> float:
         return self.budgets.get(step_type, self.default_budget)
+
+    def mode_for(self, step_type: StepType) -> DecodeMode:
+        return self.modes.get(step_type, "routed")
 
     def protected(self, n_layers: int) -> set[int]:
         """Protected layer indices for a model with ``n_layers`` layers (negative ones resolved)."""

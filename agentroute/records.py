@@ -22,6 +22,7 @@ class StepType(StrEnum):
 
 
 StepTypeSource = Literal["caller", "hint", "rule", "router", "default"]
+DecodeMode = Literal["routed", "lossless"]
 
 
 class LayersExecuted(BaseModel):
@@ -51,11 +52,23 @@ class StepRecord(BaseModel):
     step_type_source: StepTypeSource = "default"
     step_type_observed: StepType | None = Field(None, description="type the reply turned out to have")
     budget: float | None = Field(None, description="requested fraction of layer cost, when a budget chose the program")
-    program: str = Field(description="decode program in compact form, e.g. '0-11,14-29'")
+    mode: DecodeMode = Field(
+        "routed", description="'routed': the program decodes; 'lossless': it drafts and full depth verifies"
+    )
+    program: str = Field(
+        description="decode program in compact form, e.g. '0-11,14-29' (lossless: the verifier, i.e. full depth)"
+    )
+    draft_program: str | None = Field(None, description="lossless mode: the program that drafted tokens")
     prefill_program: str = Field(description="program that encoded the prompt")
-    layers_per_token: int = Field(description="layer evaluations per decoded token (loops count twice)")
+    layers_per_token: int | float = Field(
+        description="layer evaluations per decoded token (loops count twice); lossless: the average over the "
+        "decode of draft plus verify passes, a parallel verify pass over k+1 tokens counting once per layer"
+    )
     layers_fraction: float = Field(description="layers_per_token / number of layers in the model")
-    layers_executed: LayersExecuted | None = None
+    layers_executed: LayersExecuted | None = Field(None, description="the decode program (lossless: the draft's)")
+    drafted_tokens: int | None = Field(None, description="lossless mode: tokens the draft program proposed")
+    accepted_tokens: int | None = Field(None, description="lossless mode: drafted tokens the verifier accepted")
+    acceptance_rate: float | None = Field(None, description="accepted_tokens / drafted_tokens (None if none drafted)")
     prompt_tokens: int
     reused_prompt_tokens: int = Field(0, description="prompt tokens whose KV came from an earlier call")
     completion_tokens: int

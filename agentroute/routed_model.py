@@ -10,22 +10,24 @@ from typing import Any, Literal
 
 import torch
 
-from agentroute import executor
+from agentroute import executor, speculative
 from agentroute.errors import GenerationError, MessageError
 from agentroute.hf_parts import ModelParts
 from agentroute.messages import render_prompt, validate_messages
 from agentroute.policy import DepthPolicy
 from agentroute.prefix_cache import PrefixCache
 from agentroute.program import LayerProgram
-from agentroute.records import GenerationResult, LayersExecuted, StepRecord, StepType
+from agentroute.records import DecodeMode, GenerationResult, LayersExecuted, StepRecord, StepType
 from agentroute.routing import RouteDecision, Router
 from agentroute.sampling import Sampler
+from agentroute.speculative import SpeculativeStats as _Stats
 from agentroute.step_types import StepContext, observe_step_type, parse_step_type
 from agentroute.streaming import TextStreamer
 from agentroute.tools import normalize_tools, parse_tool_calls, render_tool_messages
 from agentroute.trace import record_step
 
 PrefillMode = Literal["full", "program"]
+DECODE_MODES = ("routed", "lossless")
 ProgramSpec = LayerProgram | str | Iterable[int] | None
 
 
@@ -43,6 +45,7 @@ class GenerationOptions:
     reuse_prefix: bool | None = None
     ignore_eos: bool = False
     on_text: Callable[[str], None] | None = None
+    mode: DecodeMode | None = None  # None: the policy's mode for the step type (generate_ids: routed)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,36 @@ class _Plan:
     stop_ids: set[int]
     reuse_prefix: bool
     on_text: Callable[[str], None] | None
+    mode: DecodeMode
+
+
+class _Reply:
+    """The tokens generated so far and the checks every decode mode applies to each new token."""
+
+    def __init__(self, model: RoutedModel, plan: _Plan) -> None:
+        self._model = model
+        self._plan = plan
+        self._streamer = TextStreamer(model.tokenizer, plan.on_text, plan.stop) if plan.on_text else None
+        self.tokens: list[int] = []
+        self.finish = "length"
+        self.first_token_at: float | None = None
+
+    def push(self, token: int) -> bool:
+        """Append ``token``; False once the reply is complete (stop token or string, max_new_tokens)."""
+        plan = self._plan
+        self.tokens.append(token)
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        if token in plan.stop_ids or (plan.stop and self._model._hits_stop(self.tokens, plan.stop)):
+            self.finish = "stop"
+            return False
+        if self._streamer is not None:
+            self._streamer.push(self.tokens)
+        return len(self.tokens) < plan.max_new_tokens
+
+    def finish_stream(self, text: str) -> None:
+        if self._streamer is not None:
+            self._streamer.finish(text)
 
 
 class RoutedModel:
@@ -133,7 +166,12 @@ class RoutedModel:
         the program for it too; a looping program always prefills with itself), reuse_prefix
         (default on except int8: LLM.int8 picks outlier columns per chunk, so a reused prefix
         would drift from stock ``generate()``), ignore_eos=False (fixed-length benchmarks),
-        on_text=None (a callback receiving the reply's text as it is generated).
+        on_text=None (a callback receiving the reply's text as it is generated),
+        mode=None ("routed": the program decodes; "lossless": the program drafts and full depth
+        verifies, so the reply equals full depth's - see ``agentroute.speculative``; default:
+        the policy's mode for the step type, routed unless the policy says otherwise). Lossless
+        always prefills at full depth (the verifier needs those keys) and, when the draft loops,
+        without prefix reuse (the draft's own slots must hold the whole prompt).
         """
         settings = _options(options)
         messages = validate_messages(_as_messages(messages_or_prompt))
@@ -148,7 +186,8 @@ class RoutedModel:
         with self._lock:
             decision = self.router.decide(context, program)
             prompt_ids = self._prompt_ids(messages, specs)
-            result = self._execute(prompt_ids, decision.program, settings)
+            mode = settings.mode if settings.mode is not None else self.policy.mode_for(decision.step_type)
+            result = self._execute(prompt_ids, decision.program, settings, mode)
         result = self._as_step(result, context, decision)
         record_step(result.record, {"messages": messages, "tools": [t.model_dump() for t in specs]})
         return result
@@ -157,24 +196,34 @@ class RoutedModel:
         """Generate from already-tokenised prompt ids with an explicit program (no step typing)."""
         settings = _options(options)
         with self._lock:
-            result = self._execute(prompt_ids, self.program(program), settings)
+            mode = settings.mode if settings.mode is not None else "routed"
+            result = self._execute(prompt_ids, self.program(program), settings, mode)
         record_step(result.record)
         return result
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _execute(self, prompt_ids: Sequence[int], program: LayerProgram, s: GenerationOptions) -> GenerationResult:
+    def _execute(
+        self, prompt_ids: Sequence[int], program: LayerProgram, s: GenerationOptions, mode: str
+    ) -> GenerationResult:
         """Prefill + decode under the lock; on any error drop the half-written cache."""
+        if mode not in DECODE_MODES:
+            raise GenerationError(f"mode must be one of {', '.join(DECODE_MODES)}, got {mode!r}")
+        lossless = mode == "lossless"
+        reuse = self.quantization != "int8" if s.reuse_prefix is None else s.reuse_prefix
         plan = _Plan(
             prompt_ids=self._check_prompt(prompt_ids, s.max_new_tokens),
             program=program,
-            prefill_program=self._prefill_program(program, s.prefill),
+            # Lossless verifies at full depth, which needs full-depth prompt keys whatever ``prefill`` says.
+            prefill_program=LayerProgram.full(self.n_layers) if lossless else self._prefill_program(program, s.prefill),
             sampler=Sampler(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, seed=s.seed),
             max_new_tokens=s.max_new_tokens,
             stop=_check_stop(s.stop),
             stop_ids=set() if s.ignore_eos else self.stop_token_ids,
-            reuse_prefix=self.quantization != "int8" if s.reuse_prefix is None else s.reuse_prefix,
+            # A looping draft's own slots must hold the whole prompt, written by that draft.
+            reuse_prefix=reuse and not (lossless and program.loops),
             on_text=s.on_text,
+            mode=mode,
         )
         try:
             with torch.inference_mode():
@@ -184,70 +233,93 @@ class RoutedModel:
             raise
 
     def _decode(self, plan: _Plan) -> GenerationResult:
-        prompt_ids, program, prefill_program, sampler = (
-            plan.prompt_ids,
-            plan.program,
-            plan.prefill_program,
-            plan.sampler,
-        )
-        max_new_tokens, stop, stop_ids = plan.max_new_tokens, plan.stop, plan.stop_ids
-        parts, prefix = self.parts, self._prefix
-        device = parts.device
+        parts, prefix, prompt_ids = self.parts, self._prefix, plan.prompt_ids
+        speculate = plan.mode == "lossless" and not plan.program.is_full
+        programs = speculative.Programs(draft=plan.program, verifier=plan.prefill_program) if speculate else None
         started = time.perf_counter()
-        start = prefix.prepare(prompt_ids, prefill_program, reuse=plan.reuse_prefix)
-        ids = torch.tensor([prompt_ids[start:]], dtype=torch.long, device=device)
-        capacity = len(prompt_ids) + max_new_tokens
-        logits = executor.prefill(parts, prefix.kv, prefill_program, ids, start=start, capacity=capacity)
+        start = prefix.prepare(prompt_ids, plan.prefill_program, reuse=plan.reuse_prefix)
+        ids = torch.tensor([prompt_ids[start:]], dtype=torch.long, device=parts.device)
+        capacity = len(prompt_ids) + plan.max_new_tokens
+        if programs is not None:
+            logits = speculative.prefill(parts, prefix.kv, programs, ids, start=start, capacity=capacity)
+        else:
+            logits = executor.prefill(parts, prefix.kv, plan.prefill_program, ids, start=start, capacity=capacity)
         # Only samplers with top-k/top-p warpers look at the history; greedy skips building it.
-        history = torch.tensor([prompt_ids], dtype=torch.long) if not sampler.greedy else None
-        streamer = TextStreamer(self.tokenizer, plan.on_text, stop) if plan.on_text else None
-        generated: list[int] = []
-        finish = "length"
-        first_token_at = None
-        position = len(prompt_ids)
+        history = torch.tensor([prompt_ids], dtype=torch.long) if not plan.sampler.greedy else None
+        reply = _Reply(self, plan)
+        stats = None
+        token = plan.sampler(logits, history)
+        if reply.push(token):
+            if programs is not None:
+                limit = plan.max_new_tokens - len(reply.tokens)
+                stats = speculative.decode(
+                    parts, prefix.kv, programs, plan.sampler, [*prompt_ids, token], limit, reply.push
+                )
+            else:
+                self._routed_loop(plan, reply, history)
+        finished = time.perf_counter()
+        text = self._reply_text(reply.tokens, plan.stop)
+        reply.finish_stream(text)
+        record = self._record(plan, reply, start, started, finished, stats)
+        return GenerationResult(text=text, token_ids=reply.tokens, record=record)
+
+    def _routed_loop(self, plan: _Plan, reply: _Reply, history: torch.Tensor | None) -> None:
+        """Decode with ``plan.program`` one token at a time until ``reply`` is complete."""
+        position = len(plan.prompt_ids)
+        token = reply.tokens[-1]
         while True:
-            token = sampler(logits, history)
-            generated.append(token)
-            if first_token_at is None:
-                first_token_at = time.perf_counter()
-            if token in stop_ids or (stop and self._hits_stop(generated, stop)):
-                finish = "stop"
-                break
-            if streamer is not None:
-                streamer.push(generated)
-            if len(generated) >= max_new_tokens:
-                break
             if history is not None:
                 history = torch.cat([history, torch.tensor([[token]])], dim=1)
-            step = torch.tensor([[token]], dtype=torch.long, device=device)
-            logits = executor.decode_step(parts, prefix.kv, program, step, position)
+            step = torch.tensor([[token]], dtype=torch.long, device=self.parts.device)
+            logits = executor.decode_step(self.parts, self._prefix.kv, plan.program, step, position)
             position += 1
-        finished = time.perf_counter()
-        decode_time = finished - first_token_at
-        record = StepRecord(
+            token = plan.sampler(logits, history)
+            if not reply.push(token):
+                return
+
+    def _record(
+        self, plan: _Plan, reply: _Reply, start: int, started: float, finished: float, stats: _Stats | None
+    ) -> StepRecord:
+        """The step's record; in lossless mode the layer cost counts draft and verify passes."""
+        program, generated = plan.program, reply.tokens
+        decode_time = finished - reply.first_token_at
+        layers_per_token = len(program)
+        extra: dict[str, Any] = {"mode": plan.mode, "program": str(program)}
+        if plan.mode == "lossless":
+            # The reply is the verifier's (full depth); the draft is reported beside it.
+            extra["program"] = str(plan.prefill_program)
+            layers_per_token = len(plan.prefill_program)
+            if not program.is_full:
+                stats = stats or _Stats()
+                if len(generated) > 1:
+                    layers_per_token = round(stats.layer_evaluations / (len(generated) - 1), 3)
+                rate = stats.acceptance_rate
+                extra.update(
+                    draft_program=str(program),
+                    drafted_tokens=stats.drafted,
+                    accepted_tokens=stats.accepted,
+                    acceptance_rate=round(rate, 6) if rate is not None else None,
+                )
+        return StepRecord(
             model=self.name,
             quantization=self.quantization,
-            program=str(program),
-            prefill_program=str(prefill_program),
-            layers_per_token=len(program),
-            layers_fraction=round(program.cost, 6),
+            prefill_program=str(plan.prefill_program),
+            layers_per_token=layers_per_token,
+            layers_fraction=round(layers_per_token / self.n_layers, 6),
             layers_executed=LayersExecuted(
                 count=len(program), fraction=round(program.cost, 6), which=list(program.layers)
             ),
-            prompt_tokens=len(prompt_ids),
+            prompt_tokens=len(plan.prompt_ids),
             reused_prompt_tokens=start,
             completion_tokens=len(generated),
-            ttft_s=first_token_at - started,
+            ttft_s=reply.first_token_at - started,
             latency_s=finished - started,
             decode_tokens_per_s=(len(generated) - 1) / decode_time if len(generated) > 1 and decode_time > 0 else None,
-            finish_reason=finish,
-            temperature=sampler.temperature,
-            seed=sampler.seed,
+            finish_reason=reply.finish,
+            temperature=plan.sampler.temperature,
+            seed=plan.sampler.seed,
+            **extra,
         )
-        text = self._reply_text(generated, stop)
-        if streamer is not None:
-            streamer.finish(text)
-        return GenerationResult(text=text, token_ids=generated, record=record)
 
     def _prompt_ids(self, messages: list[dict[str, Any]], specs: list) -> list[int]:
         return render_prompt(self.tokenizer, render_tool_messages(messages, specs, self.tokenizer))

@@ -51,7 +51,19 @@ class Sampler:
         """Pick the next token from logits of shape [1, vocab]."""
         if self.greedy:
             return int(logits.argmax(dim=-1))
-        scores = self._warpers(input_ids, logits.float())
-        probs = torch.softmax(scores, dim=-1)
+        return self.draw(self.probs(logits, input_ids))
+
+    def probs(self, logits: torch.Tensor, input_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The distribution sampling draws from: softmax of the warped logits ([1, vocab])."""
+        if self.greedy:
+            raise GenerationError("a greedy sampler has no sampling distribution; use argmax")
+        return torch.softmax(self._warpers(input_ids, logits.float()), dim=-1)
+
+    def draw(self, weights: torch.Tensor) -> int:
+        """One token index drawn from ``weights`` ([1, vocab], non-negative, need not sum to 1)."""
         # Sample on the CPU generator so the result does not depend on the device's RNG state.
-        return int(torch.multinomial(probs.cpu(), 1, generator=self._generator))
+        return int(torch.multinomial(weights.cpu(), 1, generator=self._generator))
+
+    def uniform(self) -> float:
+        """A uniform number in [0, 1) from the same seeded generator (speculative acceptance tests)."""
+        return float(torch.rand(1, generator=self._generator))

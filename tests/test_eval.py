@@ -84,6 +84,7 @@ STEP_KEYS = {
     "correct",
 }
 STEP_EXTRAS = {"forced_agreement", "program", "budget", "finish_reason", "error", "line"}
+STEP_EXTRAS |= {"draft_program", "acceptance_rate"}  # lossless mode (null otherwise)
 SUMMARY_KEYS = {"n", "layers_fraction", "decode_speedup", "matches_full", "token_agreement", "tool_calls_match_full"}
 SUMMARY_KEYS |= {"accuracy"}
 
@@ -187,11 +188,10 @@ def test_summary_means_skip_nulls_and_speedup_is_a_median():
     assert summary["planning"]["accuracy"] is None and summary["all"]["n"] == 3
 
 
-def test_modes_put_full_first_and_reject_lossless():
+def test_modes_put_full_first_and_accept_lossless():
     assert parse_modes("routed") == ["full", "routed"]
     assert parse_modes(["routed", "full", "routed"]) == ["full", "routed"]
-    with pytest.raises(EvalError, match="mode 'lossless' is not available yet"):
-        parse_modes("full,lossless")
+    assert parse_modes("lossless,routed") == ["full", "lossless", "routed"]
     with pytest.raises(EvalError, match="unknown mode 'fast'"):
         parse_modes("fast")
 
@@ -342,9 +342,9 @@ def test_cli_exits_2_when_nothing_can_be_evaluated(tmp_path, capsys):
     assert out == "" and "nothing to evaluate" in err and "line 6 (empty)" in err and "Traceback" not in err
 
 
-def test_cli_rejects_lossless_before_loading(steps_file, tmp_path, capsys):
-    assert main(["eval", str(steps_file), "--modes", "full,lossless", "--model", str(tmp_path / "none")]) == 2
-    assert "mode 'lossless' is not available yet" in capsys.readouterr().err
+def test_cli_rejects_an_unknown_mode_before_loading(steps_file, tmp_path, capsys):
+    assert main(["eval", str(steps_file), "--modes", "full,fast", "--model", str(tmp_path / "none")]) == 2
+    assert "unknown mode 'fast'" in capsys.readouterr().err
 
 
 @pytest.mark.slow

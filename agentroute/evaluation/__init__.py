@@ -25,7 +25,9 @@ Input
 Modes
     ``full``: every layer (budget 1.0); the reference, always run first and added if absent.
     ``routed``: the model's depth policy picks the program from the step type.
-    ``lossless`` (self-speculative) is not available yet. Decoding is greedy.
+    ``lossless``: the same program drafts and full depth verifies (self-speculative decoding,
+    ``agentroute.speculative``): ``matches_full`` must hold; the gain shows in ``decode_speedup``.
+    Decoding is greedy.
 
 Output
     ::
@@ -52,7 +54,10 @@ Output
     - ``step_type``: the type the step ran as (given, else predicted by the model's rules).
     - ``text``, ``tool_calls`` (``[{"name", "arguments"}]``), ``completion_tokens``, ``program``,
       ``budget``, ``finish_reason``, ``error`` (why the reply is not a valid call): from the first repeat.
-    - ``layers_fraction``: layer evaluations per generated token / the model's layer count.
+      Lossless rows also give ``draft_program`` and ``acceptance_rate`` (null in other modes);
+      their ``program`` is the verifier's (full depth).
+    - ``layers_fraction``: layer evaluations per generated token / the model's layer count
+      (lossless: draft plus verify passes, so it can exceed 1 when few drafts are accepted).
     - ``decode_tokens_per_s``: median over repeats (tokens after the first / decode time); null
       for a one-token reply.
     - ``matches_full``: the greedy token ids equal full depth's.

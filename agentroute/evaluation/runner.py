@@ -20,8 +20,8 @@ from agentroute.evaluation.summary import summarize
 from agentroute.program import LayerProgram
 from agentroute.records import GenerationResult
 
-MODES = ("full", "routed")
-_NOT_YET = ("lossless",)
+MODES = ("full", "routed")  # the default selection
+KNOWN_MODES = ("full", "routed", "lossless")
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, label)``: called after each generation; ``total`` counts all of them."""
@@ -33,10 +33,8 @@ def parse_modes(modes: str | Sequence[str]) -> list[str]:
         modes = modes.split(",")
     names = [str(m).strip().lower() for m in modes if str(m).strip()]
     for name in names:
-        if name in _NOT_YET:
-            raise EvalError(f"mode {name!r} is not available yet; use {', '.join(MODES)}")
-        if name not in MODES:
-            raise EvalError(f"unknown mode {name!r}; use {', '.join(MODES)} (comma-separated)")
+        if name not in KNOWN_MODES:
+            raise EvalError(f"unknown mode {name!r}; use {', '.join(KNOWN_MODES)} (comma-separated)")
     return ["full", *(m for m in dict.fromkeys(names) if m != "full")]
 
 
@@ -117,6 +115,9 @@ def _as_steps(steps) -> tuple[list[EvalStep], list[Problem]]:
 
 def _generate(model, step: EvalStep, mode: str, seed: int) -> GenerationResult:
     options: dict[str, Any] = {"max_new_tokens": step.max_new_tokens, "temperature": 0.0, "seed": seed}
+    # routed and lossless take the program from the policy's budget for the step type (lossless
+    # drafts with it); the full-depth reference is plain routed decoding whatever the policy's mode.
+    options["mode"] = "routed" if mode == "full" else mode
     if mode == "full":
         options["budget"] = 1.0
     return model.generate(step.messages, tools=step.tools or None, step_type=step.step_type, **options)
@@ -163,6 +164,8 @@ def _row(step: EvalStep, result: GenerationResult, full: GenerationResult, rate:
         "tool_calls_match_full": tool_calls_match(result.tool_calls, full.tool_calls),
         "correct": calls_correct(result.tool_calls, step.expected),
         "program": record.program,
+        "draft_program": record.draft_program,
+        "acceptance_rate": record.acceptance_rate,
         "budget": record.budget,
         "finish_reason": record.finish_reason,
         "error": record.error,

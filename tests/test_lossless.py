@@ -1,0 +1,347 @@
+"""Lossless mode (issue #8): a routed program drafts, full depth verifies; the reply is full depth's."""
+
+import math
+from collections import Counter
+
+import pytest
+import torch
+from tiny_models import FAMILIES, PROMPTS, tiny_model
+
+from agentroute import DepthPolicy, GenerationError, PolicyError, RoutedModel, executor, speculative
+from agentroute.evaluation import evaluate
+from agentroute.kv_cache import ProgramKVCache
+from agentroute.sampling import Sampler
+
+DRAFTS = ["0,5", "0-2,5", "0-1,3-5", "0-2,2,3-5"]  # skip programs of three depths and one loop (6 layers)
+NEW_TOKENS = 32
+WEATHER = {
+    "name": "get_weather",
+    "description": "Current weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def family6(request) -> RoutedModel:
+    """Six layers (conftest's family_model has four) so that drafts of several depths exist."""
+    hf, tok = tiny_model(request.param, n_layers=6)
+    return RoutedModel(hf, tok, name=f"tiny6-{request.param}")
+
+
+class ForwardSpy:
+    """Records every executor.forward call with the cache's valid lengths before and after it."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.calls = []
+        real = executor.forward
+
+        def spy(parts, cache, program, input_ids, start, all_logits=False, **kwargs):
+            before = dict(cache.valid)
+            out = real(parts, cache, program, input_ids, start, all_logits=all_logits, **kwargs)
+            self.calls.append((program, start, input_ids.shape[1], all_logits, before, dict(cache.valid)))
+            return out
+
+        monkeypatch.setattr(executor, "forward", spy)
+
+
+# -- greedy: token for token full depth ------------------------------------------------------------
+
+
+def test_greedy_lossless_equals_full_depth(family6):
+    for i, prompt in enumerate(PROMPTS[:3]):
+        for ignore_eos in (True, False) if i == 0 else (i == 1,):
+            full = family6.generate(prompt, max_new_tokens=NEW_TOKENS, ignore_eos=ignore_eos)
+            assert len(full.token_ids) == NEW_TOKENS or not ignore_eos
+            for draft in DRAFTS:
+                fast = family6.generate(
+                    prompt, program=draft, mode="lossless", max_new_tokens=NEW_TOKENS, ignore_eos=ignore_eos
+                )
+                assert fast.token_ids == full.token_ids, (prompt, draft, ignore_eos)
+                assert fast.text == full.text and fast.record.finish_reason == full.record.finish_reason
+                assert fast.record.drafted_tokens > 0
+
+
+def test_every_length_limit_is_respected(llama_model):
+    full = llama_model.generate("Plan a trip.", max_new_tokens=12, ignore_eos=True).token_ids
+    for limit in range(1, 12):
+        fast = llama_model.generate("Plan a trip.", program="0-2,5", mode="lossless", max_new_tokens=limit)
+        assert fast.token_ids == full[:limit] and fast.record.finish_reason == "length"
+
+
+def test_stop_token_ends_the_reply_where_full_depth_does(llama_model, monkeypatch):
+    full = llama_model.generate("Call the weather tool for Paris.", max_new_tokens=24, ignore_eos=True).token_ids
+    # Make a token from the middle of the reply the end-of-turn token: both modes must stop on it.
+    eos = next(t for i, t in enumerate(full) if i >= 8 and t not in full[:i])
+    monkeypatch.setattr(llama_model.hf_model.generation_config, "eos_token_id", eos)
+    ref = llama_model.generate("Call the weather tool for Paris.", max_new_tokens=24)
+    assert ref.record.finish_reason == "stop" and ref.token_ids[-1] == eos and len(ref.token_ids) < 24
+    for draft in ("0,5", "0-2,2,3-5"):
+        fast = llama_model.generate(
+            "Call the weather tool for Paris.", program=draft, mode="lossless", max_new_tokens=24
+        )
+        assert fast.token_ids == ref.token_ids and fast.record.finish_reason == "stop"
+        assert _cache_lengths(llama_model) == ref.record.prompt_tokens + len(ref.token_ids) - 1
+
+
+def test_stop_strings_and_streaming_behave_as_in_routed_mode(family6):
+    prompt = "Tell me a story."
+    full = family6.generate(prompt, max_new_tokens=NEW_TOKENS, ignore_eos=True)
+    cut = next(i for i in range(6, len(full.text)) if full.text[i].strip() and full.text[i] not in full.text[:i])
+    marker = full.text[cut : cut + 2]
+    chunks_full: list[str] = []
+    ref = family6.generate(prompt, max_new_tokens=NEW_TOKENS, stop=[marker], on_text=chunks_full.append)
+    assert ref.record.finish_reason == "stop" and marker not in ref.text
+    for draft in ("0-1,3-5", "0-2,2,3-5"):
+        chunks: list[str] = []
+        fast = family6.generate(
+            prompt, program=draft, mode="lossless", max_new_tokens=NEW_TOKENS, stop=[marker], on_text=chunks.append
+        )
+        assert fast.token_ids == ref.token_ids and fast.text == ref.text and fast.record.finish_reason == "stop"
+        assert "".join(chunks) == fast.text and chunks == chunks_full
+
+
+# -- the KV cache: one cache, no unverified positions -------------------------------------------------
+
+
+def _cache_lengths(model) -> int:
+    """The common valid length of the full-depth slots (asserting they agree)."""
+    lengths = {model._prefix.kv.valid[(layer, 0)] for layer in range(model.n_layers)}
+    assert len(lengths) == 1, model._prefix.kv.valid
+    return lengths.pop()
+
+
+@pytest.mark.parametrize("draft", ["0,5", "0-2,2,3-5"])
+def test_cache_follows_the_hole_policy_round_by_round(llama_model, monkeypatch, draft):
+    spy = ForwardSpy(monkeypatch)
+    result = llama_model.generate("Plan a three-step trip to Rome.", program=draft, mode="lossless", max_new_tokens=24)
+    program = llama_model.program(draft)
+    full_slots = [(layer, 0) for layer in range(llama_model.n_layers)]
+    draft_only = [s for s in program.slots if s[1] > 0]
+    skipped = [(layer, 0) for layer in program.skipped]
+    verifies = 0
+    previous = None
+    for prog, start, length, all_logits, before, after in spy.calls:
+        if prog.is_full and all_logits:  # a verify pass over last + drafts
+            verifies += 1
+            # It starts at a position every slot holds; the layers the draft skipped stop exactly there.
+            assert all(before[s] >= start for s in full_slots)
+            assert all(before[s] == start for s in skipped)
+            # A looping draft's own slots already hold every position the verifier may accept.
+            assert all(before[s] == start + length for s in draft_only)
+            # It rewrites every full-depth slot over the whole chunk, replacing the draft's entries.
+            assert all(after[s] == start + length for s in full_slots)
+        elif prog == program and previous is not None and previous[0].is_full:
+            # First draft step of a round: the crop left nothing unverified anywhere.
+            assert max(before.values()) == start
+        previous = (prog, all_logits)
+    assert verifies > 0
+    end = result.record.prompt_tokens + result.record.completion_tokens - 1
+    assert _cache_lengths(llama_model) == end
+    assert max(llama_model._prefix.kv.valid.values()) == end
+
+
+@pytest.mark.parametrize("draft", ["0-2,5", "0-2,2,3-5"])
+@torch.inference_mode()
+def test_a_stop_inside_an_accepted_run_leaves_only_the_reply_in_the_cache(llama_model, draft):
+    """speculative.decode on its own: whichever token ends the reply, the cache holds exactly its inputs."""
+    parts = llama_model.parts
+    programs = speculative.Programs(draft=llama_model.program(draft), verifier=llama_model.program(None))
+    prompt = llama_model.encode("Call the weather tool for Paris.")
+
+    def run(stop_after: int):
+        cache = ProgramKVCache()
+        first = int(speculative.prefill(parts, cache, programs, torch.tensor([prompt])).argmax())
+        emitted: list[int] = []
+
+        def emit(token: int) -> bool:
+            emitted.append(token)
+            return len(emitted) < stop_after
+
+        stats = speculative.decode(parts, cache, programs, Sampler(), [*prompt, first], 16, emit)
+        assert stats.tokens == emitted
+        return stats, cache
+
+    whole, _ = run(16)
+    assert len(whole.tokens) == 16 and whole.accepted > 0  # some round accepted drafts: stops can land inside it
+    for stop_after in range(1, 16):
+        stats, cache = run(stop_after)
+        assert stats.tokens == whole.tokens[:stop_after]
+        # prompt + first token + the emitted ones, minus the last (never fed back)
+        assert max(cache.valid.values()) == len(prompt) + stop_after
+        assert all(cache.valid[(layer, 0)] == len(prompt) + stop_after for layer in range(llama_model.n_layers))
+
+
+def test_next_call_reuses_the_prefix_and_equals_a_cold_call(llama_model):
+    """After a lossless step the conversation grows; full, routed and lossless steps reuse its prefix."""
+    first_turn = [{"role": "user", "content": "Call the weather tool for Paris."}]
+    for options in ({}, {"program": "0-2,5"}, {"program": "0-1,3-5", "mode": "lossless"}):
+        first = llama_model.generate(first_turn, program="0,5", mode="lossless", max_new_tokens=16)
+        assert _cache_lengths(llama_model) == first.record.prompt_tokens + first.record.completion_tokens - 1
+        history = [*first_turn, {"role": "assistant", "content": first.text}, {"role": "user", "content": "Rome?"}]
+        warm = llama_model.generate(history, max_new_tokens=16, **options)
+        cold = llama_model.generate(history, max_new_tokens=16, reuse_prefix=False, **options)
+        assert warm.record.reused_prompt_tokens > 0 and warm.token_ids == cold.token_ids, options
+
+
+def test_a_looping_draft_prefills_without_prefix_reuse(llama_model):
+    llama_model.generate("Plan a trip to Rome.", max_new_tokens=4)
+    looped = llama_model.generate("Plan a trip to Rome.", program="0-2,2,3-5", mode="lossless", max_new_tokens=8)
+    assert looped.record.reused_prompt_tokens == 0 and looped.record.prefill_program == "0-5"
+    again = llama_model.generate("Plan a trip to Rome.", max_new_tokens=4)
+    assert again.record.reused_prompt_tokens > 0  # full-depth slots were left as a full prefill writes them
+
+
+# -- the record ---------------------------------------------------------------------------------------
+
+
+def test_record_counts_drafts_and_honest_layer_cost(llama_model, monkeypatch):
+    spy = ForwardSpy(monkeypatch)
+    result = llama_model.generate("Why is the sky blue?", program="0-2,5", mode="lossless", max_new_tokens=20)
+    rec = result.record
+    assert rec.mode == "lossless" and rec.program == "0-5" and rec.draft_program == "0-2,5"
+    assert rec.prefill_program == "0-5" and rec.layers_executed.which == [0, 1, 2, 5]
+    assert 0 <= rec.accepted_tokens <= rec.drafted_tokens
+    assert rec.acceptance_rate == pytest.approx(rec.accepted_tokens / rec.drafted_tokens)
+    # Every token after the first needs a verify pass or an accepted draft (each pass yields one bonus token).
+    verify_passes = sum(1 for c in spy.calls if c[0].is_full and c[3])
+    assert verify_passes + rec.accepted_tokens >= rec.completion_tokens - 1
+    evaluations = sum(len(c[0]) for c in spy.calls[1:])  # the first call is the prompt's prefill
+    assert rec.layers_per_token == pytest.approx(evaluations / (rec.completion_tokens - 1), abs=1e-3)
+    assert rec.layers_fraction == pytest.approx(rec.layers_per_token / 6, abs=1e-5)
+    assert rec.model_dump_json()
+    routed = llama_model.generate("Why is the sky blue?", program="0-2,5", max_new_tokens=4).record
+    assert routed.mode == "routed" and routed.draft_program is None and routed.acceptance_rate is None
+
+
+def test_full_program_in_lossless_mode_is_plain_full_decoding(llama_model):
+    rec = llama_model.generate("hello", mode="lossless", max_new_tokens=6).record
+    assert rec.mode == "lossless" and rec.program == "0-5" and rec.draft_program is None
+    assert rec.drafted_tokens is None and rec.layers_per_token == 6
+
+
+# -- sampling: the distribution is full depth's -------------------------------------------------------
+
+
+def _chi2_critical(df: int, z: float = 3.72) -> float:
+    """Chi-square quantile (Wilson-Hilferty); z=3.72 is a one-sided 1e-4 level."""
+    return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
+
+
+def _chi2(samples: list[int], probs: torch.Tensor) -> tuple[float, int]:
+    """Pearson's statistic of ``samples`` against ``probs``; bins expecting < 5 are pooled."""
+    n = len(samples)
+    counts = Counter(samples)
+    big = [t for t in range(len(probs)) if n * float(probs[t]) >= 5]
+    rest_p = 1 - sum(float(probs[t]) for t in big)
+    observed = [counts[t] for t in big] + [n - sum(counts[t] for t in big)]
+    expected = [n * float(probs[t]) for t in big] + [n * rest_p]
+    stat = sum((o - e) ** 2 / e for o, e in zip(observed, expected, strict=True) if e > 0)
+    return stat, len(big)
+
+
+@torch.inference_mode()
+def _exact_marginals(model, prompt, sampler, steps):
+    """Exact distributions of reply tokens 2..steps+1 under full-depth sampling (by enumeration)."""
+    full = model.program(None)
+    cache = ProgramKVCache()
+    first = executor.prefill(model.parts, cache, full, torch.tensor([prompt]))
+    first_probs = sampler.probs(first)[0]
+    frontier = {(t,): float(first_probs[t]) for t in first_probs.nonzero().flatten().tolist()}
+    marginals = []
+    for _ in range(steps):
+        nxt: dict[tuple[int, ...], float] = {}
+        marginal = torch.zeros_like(first_probs)
+        for context, weight in frontier.items():
+            cache.crop(len(prompt))
+            logits = executor.forward(model.parts, cache, full, torch.tensor([list(context)]), len(prompt), True)
+            probs = sampler.probs(logits[0, -1:])[0]
+            marginal += weight * probs
+            for t in probs.nonzero().flatten().tolist():
+                nxt[(*context, t)] = weight * float(probs[t])
+        marginals.append(marginal)
+        frontier = nxt
+    return marginals
+
+
+def test_sampling_matches_the_full_depth_distribution(llama_model):
+    """Tokens 2 and 3 (the first speculative ones) follow full depth's distribution, not the draft's.
+
+    The reference is exact (enumerated with the full program), so only the lossless samples are
+    random. Token 2 exercises acceptance and the residual draw, token 3 the bonus draw.
+    """
+    # top_k=5 keeps the bins well filled at this n; with this draft, replacing the residual draw by a
+    # draw from p (a classic mistake) shifts token 2 by a chi-square noncentrality of about 0.15 n.
+    options = {"temperature": 1.0, "top_k": 5, "max_new_tokens": 3, "ignore_eos": True}
+    prompt = llama_model.encode("Call the weather tool for Paris.")
+    exact = _exact_marginals(llama_model, prompt, Sampler(temperature=1.0, top_k=5, seed=0), steps=2)
+    n, draft = 600, "0-2,5"
+    lossless = [llama_model.generate_ids(prompt, draft, mode="lossless", seed=s, **options).token_ids for s in range(n)]
+    routed = [llama_model.generate_ids(prompt, draft, seed=s, **options).token_ids for s in range(n)]
+    for position, probs in zip((1, 2), exact, strict=True):
+        stat, df = _chi2([ids[position] for ids in lossless], probs)
+        assert df >= 10 and stat < _chi2_critical(df), (position, stat, df)
+        # Negative control: plain routed sampling with the same draft is clearly another distribution,
+        # so the test has the power to catch a wrong acceptance rule.
+        control, df = _chi2([ids[position] for ids in routed], probs)
+        assert control > 1.5 * _chi2_critical(df), (position, control, df)
+
+
+def test_sampling_is_reproducible_with_a_seed(llama_model):
+    options = {"program": "0-2,5", "mode": "lossless", "temperature": 0.9, "top_p": 0.9, "max_new_tokens": 24}
+    a = llama_model.generate("Tell me a story.", seed=3, **options)
+    b = llama_model.generate("Tell me a story.", seed=3, **options)
+    c = llama_model.generate("Tell me a story.", seed=4, **options)
+    assert a.token_ids == b.token_ids != c.token_ids and a.record.seed == 3
+    assert a.record.drafted_tokens > 0
+
+
+# -- choosing the mode -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def policy_model(tmp_path, monkeypatch) -> RoutedModel:
+    monkeypatch.setenv("AGENTROUTE_CACHE", str(tmp_path))
+    hf, tok = tiny_model("llama", n_layers=6)
+    policy = {"budgets": {"tool_call": 0.5, "planning": 0.7}, "modes": {"tool_call": "lossless"}}
+    return RoutedModel(hf, tok, "tiny6-policy", policy=policy)
+
+
+def test_policy_picks_lossless_per_step_type_and_explicit_mode_wins(policy_model):
+    ask = [{"role": "user", "content": "Weather in Paris?"}]
+    tool = policy_model.generate(ask, tools=[WEATHER], max_new_tokens=16)
+    full = policy_model.generate(ask, tools=[WEATHER], budget=1.0, max_new_tokens=16)
+    assert tool.record.step_type == "tool_call" and tool.record.mode == "lossless"
+    assert tool.record.draft_program == str(policy_model.router.program_for(0.5)) and tool.record.budget == 0.5
+    assert tool.token_ids == full.token_ids
+    routed = policy_model.generate(ask, tools=[WEATHER], mode="routed", max_new_tokens=16)
+    assert routed.record.mode == "routed" and routed.record.program == tool.record.draft_program
+    plan = policy_model.generate("Plan a trip", step_type="planning", max_new_tokens=4)
+    assert plan.record.mode == "routed"
+    forced = policy_model.generate("Plan a trip", step_type="planning", mode="lossless", max_new_tokens=4)
+    assert forced.record.mode == "lossless" and forced.record.draft_program == plan.record.program
+
+
+def test_bad_modes_are_clear_errors(llama_model):
+    with pytest.raises(GenerationError, match="mode must be one of routed, lossless, got 'fast'"):
+        llama_model.generate("hi", mode="fast")
+    with pytest.raises(GenerationError, match="mode must be one of"):
+        llama_model.generate_ids([5, 6, 7], mode="")
+    with pytest.raises(PolicyError, match="modes"):
+        DepthPolicy.from_dict({"modes": {"tool_call": "fast"}})
+    assert DepthPolicy().mode_for("tool_call") == "routed"
+
+
+def test_eval_runs_lossless_and_it_matches_full_depth(policy_model):
+    steps = [
+        {"id": "weather", "step_type": "tool_call", "max_new_tokens": 12, "tools": [WEATHER],
+         "messages": [{"role": "user", "content": "Weather in Oslo?"}]},
+        {"id": "plan", "step_type": "planning", "max_new_tokens": 12,
+         "messages": [{"role": "user", "content": "Plan a trip to Rome in three steps."}]},
+    ]  # fmt: skip
+    report = evaluate(policy_model, steps, modes=("full", "lossless"))
+    assert list(report["modes"]) == ["full", "lossless"] and not report["problems"]
+    rows = report["modes"]["lossless"]["steps"]
+    assert [r["id"] for r in rows] == ["weather", "plan"]
+    assert all(r["matches_full"] and r["forced_agreement"] == 1.0 for r in rows)
+    assert all(r["draft_program"] and r["acceptance_rate"] is not None for r in rows)
+    assert report["modes"]["lossless"]["summary"]["all"]["matches_full"] == 1.0
