@@ -201,6 +201,33 @@ class RoutedModel:
         record_step(result.record)
         return result
 
+    def forced_argmax(self, prompt_ids: Sequence[int], tokens: Sequence[int], program: ProgramSpec) -> list[int]:
+        """``program``'s greedy next token at every position of ``tokens`` given the true prefix.
+
+        Teacher forcing: one parallel pass of ``program`` over ``tokens[:-1]`` after the prompt, so
+        position i predicts ``tokens[i]``. The prompt is prefilled as ``generate`` does by default
+        and reuses the prefix cache, so scoring a reply just generated costs no second prefill.
+        """
+        program = self.program(program)
+        prompt_ids = self._check_prompt(prompt_ids, max(len(tokens), 1))
+        prefill_program = self._prefill_program(program, "full")
+        device = self.parts.device
+        with self._lock, torch.inference_mode():
+            try:
+                start = self._prefix.prepare(prompt_ids, prefill_program)
+                ids = torch.tensor([prompt_ids[start:]], dtype=torch.long, device=device)
+                capacity = len(prompt_ids) + len(tokens)
+                first = executor.prefill(self.parts, self._prefix.kv, prefill_program, ids, start, capacity)
+                predicted = [int(first.argmax(-1))]
+                if len(tokens) > 1:
+                    chunk = torch.tensor([list(tokens[:-1])], dtype=torch.long, device=device)
+                    logits = executor.forward(self.parts, self._prefix.kv, program, chunk, len(prompt_ids), True)
+                    predicted += logits[0].argmax(-1).tolist()
+            except BaseException:
+                self._prefix.forget()
+                raise
+        return predicted
+
     # -- internals --------------------------------------------------------------------------------
 
     def _execute(

@@ -102,3 +102,18 @@ def test_skip_program_prefix_reuse_recomputes_holes(llama_model):
     cold = llama_model.generate(history, max_new_tokens=10, reuse_prefix=False)
     assert warm.record.reused_prompt_tokens > 0
     assert warm.token_ids == cold.token_ids
+
+
+@pytest.mark.parametrize("spec", ["0-5", "0-1,4-5", "0-2,2,3-5"])
+@torch.inference_mode()
+def test_forced_argmax_reuses_the_prefix_and_equals_recomputation(llama_model, spec):
+    """Teacher forcing from the warm prefix cache equals a from-scratch forward at every position."""
+    prompt = llama_model.encode("Call the search tool for llamas.")
+    reply = llama_model.generate_ids(prompt, max_new_tokens=10, ignore_eos=True).token_ids  # warms the cache
+    program = LayerProgram.parse(spec, llama_model.n_layers)
+    predicted = llama_model.forced_argmax(prompt, reply, program)
+    prefill_program = program if program.loops else LayerProgram.full(llama_model.n_layers)
+    cache = ProgramKVCache()
+    first = executor.prefill(llama_model.parts, cache, prefill_program, torch.tensor([prompt]))
+    rest = executor.forward(llama_model.parts, cache, program, torch.tensor([reply[:-1]]), len(prompt), True)
+    assert predicted == [int(first.argmax())] + rest[0].argmax(-1).tolist()

@@ -5,10 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
-
-from agentroute import executor
-from agentroute.kv_cache import ProgramKVCache
 from agentroute.program import LayerProgram
 
 
@@ -81,25 +77,10 @@ def forced_agreement(model, prompt_ids: Sequence[int], program: LayerProgram, fu
     """Teacher-forced top-1 agreement of ``program`` with full depth's greedy tokens.
 
     The fraction of positions where ``program``'s next-token argmax equals full depth's token,
-    given full depth's prefix. The prompt is prefilled as ``generate`` does by default (full
-    depth, or the program itself when it loops); then one parallel pass of ``program`` over
-    ``full_ids[:-1]`` yields the logits for every later position.
+    given full depth's prefix (``RoutedModel.forced_argmax``: the prompt is prefilled as
+    ``generate`` does by default, from the prefix cache, then one parallel pass of ``program``).
     """
     if not full_ids:
         return 1.0
-    parts = model.parts
-    full = LayerProgram.full(model.n_layers)
-    prefill_program = program if program.loops else full
-    prompt = torch.tensor([list(prompt_ids)], dtype=torch.long, device=parts.device)
-    targets = torch.tensor(list(full_ids), dtype=torch.long, device=parts.device)
-    capacity = len(prompt_ids) + len(full_ids)
-    with torch.inference_mode():
-        cache = ProgramKVCache(initial_capacity=capacity)
-        first = executor.prefill(parts, cache, prefill_program, prompt, capacity=capacity)
-        predicted = [first.argmax(-1)]
-        if len(full_ids) > 1:
-            chunk = targets[None, :-1]
-            logits = executor.forward(parts, cache, program, chunk, start=len(prompt_ids), all_logits=True)
-            predicted.append(logits[0].argmax(-1))
-        hits = (torch.cat(predicted) == targets).float().mean()
-    return float(hits)
+    predicted = model.forced_argmax(prompt_ids, full_ids, program)
+    return sum(p == t for p, t in zip(predicted, full_ids, strict=True)) / len(full_ids)
