@@ -236,11 +236,18 @@ def test_init_is_cheap_and_warm_up_loads_once_across_threads(loads):
     ]
 
 
-def test_lossless_mode_is_refused_clearly():
-    with pytest.raises(ValueError, match="lossless.*not available yet"):
-        LayerRouteGenerator(mode="lossless")
+def test_modes_are_checked_and_lossless_matches_full(monkeypatch):
     with pytest.raises(ValueError, match="unknown mode 'fast'"):
         LayerRouteGenerator(mode="fast")
+    model = RoutedModel(*tiny_model("llama", 4), name="tiny", policy={"budgets": {"other": 0.5}})
+    monkeypatch.setattr(agentroute, "load", lambda *a, **k: model)
+    messages = [ChatMessage.from_user("hello there")]
+    lossless = LayerRouteGenerator(mode="lossless")
+    full = LayerRouteGenerator(mode="full")
+    a = lossless.run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
+    b = full.run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
+    assert a.text == b.text and a.meta["layerroute"]["mode"] == "lossless"
+    assert a.meta["layerroute"]["draft_program"] == "0,3"
 
 
 def test_unknown_generation_kwargs_are_refused():

@@ -194,9 +194,16 @@ def test_call_options_override_fields(chat):
         chat.invoke("hello", frequency_penalty=1.0)
 
 
+def test_lossless_mode_reproduces_full_depth():
+    model = RoutedModel(*tiny_model("llama", 4), name="tiny", policy={"budgets": {"other": 0.5}})
+    lossless = ChatLayerRoute(mode="lossless", routed_model=model, max_new_tokens=12)
+    full = ChatLayerRoute(mode="full", routed_model=model, max_new_tokens=12)
+    a, b = lossless.invoke("hello there"), full.invoke("hello there")
+    assert a.content == b.content and a.response_metadata["layerroute"]["mode"] == "lossless"
+    assert a.response_metadata["layerroute"]["draft_program"] == "0,3"
+
+
 def test_constructor_checks():
-    with pytest.raises(ValueError, match="lossless.*not available yet"):
-        ChatLayerRoute(mode="lossless")
     with pytest.raises(ValueError, match="unknown step type 'thinking'"):
         ChatLayerRoute(node_step_types={"planner": "thinking"})
     with pytest.raises(ValueError, match="policy="):

@@ -91,13 +91,6 @@ class ChatLayerRoute(BaseChatModel):
             )
         self._routed = routed_model
 
-    @field_validator("mode")
-    @classmethod
-    def _mode_available(cls, mode: str) -> str:
-        if mode == "lossless":
-            raise ValueError("mode='lossless' is not available yet; use 'routed' or 'full'")
-        return mode
-
     @field_validator("node_step_types")
     @classmethod
     def _known_step_types(cls, mapping: dict[str, str]) -> dict[str, str]:
@@ -269,6 +262,8 @@ class ChatLayerRoute(BaseChatModel):
             options["step_type"] = self.node_step_types[node]
         if self.mode == "full" and options.get("program") is None and options.get("budget") is None:
             options["budget"] = 1.0  # an explicit per-call program or budget still wins
+        if self.mode == "lossless":
+            options["mode"] = "lossless"  # the routed program drafts, full depth verifies
         return _Step(messages=to_agentroute_messages(messages), options=options, tools=tools)
 
     def _run(self, step: _Step, on_text: Callable[[str], None] | None = None) -> GenerationResult:

@@ -26,7 +26,7 @@ from agentroute.otel import genai_attributes
 from .convert import reply_message, to_agentroute_messages, to_agentroute_tools
 from .streaming import ChunkStream
 
-MODES = ("routed", "full")
+MODES = ("routed", "full", "lossless")
 # generation_kwargs keys passed to RoutedModel.generate as they are.
 _OPTIONS = ("max_new_tokens", "temperature", "top_p", "top_k", "seed", "prefill", "reuse_prefix")
 # Stop strings under the names Haystack's generators use (stop_words, HF's stop_sequences, OpenAI's stop).
@@ -81,8 +81,9 @@ class LayerRouteGenerator:
         :param policy: a depth policy as a dict or a YAML/TOML file path, e.g.
             ``{"budgets": {"tool_call": 0.6}, "hint_map": {"planner": "planning"}}``. The hint map sees this
             component's pipeline name as the ``component`` hint.
-        :param mode: ``"routed"`` (the policy picks the depth per step type) or ``"full"`` (every step at full
-            depth, e.g. to compare). ``"lossless"`` (self-speculative decoding) is not available yet.
+        :param mode: ``"routed"`` (the policy picks the depth per step type), ``"full"`` (every step at full
+            depth, e.g. to compare) or ``"lossless"`` (the routed program drafts, full depth verifies: the
+            output is exactly full depth's).
         :param generation_kwargs: ``max_new_tokens`` (default 256), ``temperature`` (0 = greedy), ``top_p``,
             ``top_k``, ``seed``, ``stop_words`` (also ``stop_sequences``/``stop``), ``prefill``, ``reuse_prefix``,
             and per-step routing overrides ``step_type`` and ``budget`` (a fraction of the layer cost).
@@ -92,11 +93,6 @@ class LayerRouteGenerator:
         :param dtype: compute dtype name, e.g. ``"bfloat16"`` (default float32 on CPU).
         :raises ValueError: for an unknown mode, an unknown generation_kwargs key or duplicate tool names.
         """
-        if mode == "lossless":
-            raise ValueError(
-                "mode='lossless' (self-speculative decoding verified at full depth) is not available yet; "
-                "use mode='routed' or mode='full'"
-            )
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         _split_generation_kwargs(generation_kwargs or {})
@@ -281,6 +277,7 @@ class LayerRouteGenerator:
             # An explicit budget wins over the mode: full mode is the default budget, not a lock.
             "budget": step.get("budget", 1.0 if self.mode == "full" else None),
             "hints": {"component": name} if name else None,
+            "mode": "lossless" if self.mode == "lossless" else None,
             **options,
         }
         return to_agentroute_messages(messages), request
