@@ -30,12 +30,12 @@ from haystack_integrations.components.generators.layerroute.convert import (
     to_chat_message,
 )
 from haystack_integrations.components.generators.layerroute.streaming import ChunkStream
+from scripted_model import ScriptedModel
 from tiny_models import tiny_model
 
 import agentroute
 from agentroute import GenerationResult, RoutedModel, StepRecord, Trace, parse_tool_calls
 from agentroute.tools import normalize_tools
-from agentroute.trace import record_step
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "demos"))
 from agent_tools import TASKS, TOOLS, answer_is_correct  # noqa: E402
@@ -69,46 +69,9 @@ def loads(monkeypatch, tiny):
     return calls
 
 
-class FakeModel:
-    """Stands in for RoutedModel: replies with scripted text, streamed and parsed like the real one."""
-
-    name = "fake"
-
-    def __init__(self, replies: list[str]) -> None:
-        self.replies = list(replies)
-        self.calls: list[dict] = []
-
-    def generate(self, messages, program=None, *, tools=None, step_type=None, budget=None, hints=None, **options):
-        self.calls.append({"messages": messages, "tools": tools, "step_type": step_type, "budget": budget, **options})
-        text = self.replies.pop(0)
-        on_text = options.get("on_text")
-        if on_text:
-            for start in range(0, len(text), 5):  # odd-sized pieces split tags across deltas
-                on_text(text[start : start + 5])
-        parsed = parse_tool_calls(text, normalize_tools(tools)) if tools else None
-        calls = parsed.tool_calls if parsed else []
-        record = StepRecord(
-            model=self.name,
-            program="0-3",
-            prefill_program="0-3",
-            layers_per_token=4,
-            layers_fraction=1.0,
-            prompt_tokens=40 + len(self.calls),
-            completion_tokens=len(text),
-            ttft_s=0.01,
-            latency_s=0.02,
-            finish_reason="tool_calls" if calls else "stop",
-            tool_calls=calls,
-        )
-        record_step(record)
-        return GenerationResult(
-            text=parsed.content if calls else text, token_ids=[1] * len(text), record=record, tool_calls=calls
-        )
-
-
-def fake_generator(replies: list[str], **kwargs) -> tuple[LayerRouteGenerator, FakeModel]:
+def fake_generator(replies: list[str], **kwargs) -> tuple[LayerRouteGenerator, ScriptedModel]:
     generator = LayerRouteGenerator(**kwargs)
-    fake = FakeModel(replies)
+    fake = ScriptedModel(*replies)
     generator._routed_model = fake  # what warm_up would have loaded
     return generator, fake
 
@@ -470,7 +433,7 @@ def test_agent_executes_the_calls_and_feeds_back_the_results():
         },
         {"role": "tool", "tool_call_id": call_id, "name": "multiply", "content": "840"},
     ]
-    assert result["token_usage"]["prompt_tokens"] == 41 + 42
+    assert result["token_usage"]["prompt_tokens"] == sum(40 + len(call["messages"]) for call in fake.calls)
 
 
 # -- async, concurrency, tracing ------------------------------------------------------------------

@@ -27,11 +27,10 @@ from langchain_layerroute import ChatLayerRoute, layerroute_node, to_agentroute_
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import create_react_agent
+from scripted_model import ScriptedModel
 from tiny_models import tiny_model
 
-from agentroute import GenerationResult, RoutedModel, StepRecord, Trace
-from agentroute.tools import normalize_tools, parse_tool_calls
-from agentroute.trace import record_step
+from agentroute import RoutedModel, Trace
 
 
 @tool
@@ -58,50 +57,6 @@ def tiny() -> RoutedModel:
 @pytest.fixture
 def chat(tiny) -> ChatLayerRoute:
     return ChatLayerRoute(routed_model=tiny, max_new_tokens=10)
-
-
-class ScriptedModel:
-    """RoutedModel stand-in whose replies come from a script, read with the real tool-call parser.
-
-    ``gate``: an Event the model waits on after streaming its first piece (proves streaming is live).
-    """
-
-    name = "scripted"
-
-    def __init__(self, *replies: str, gate: threading.Event | None = None) -> None:
-        self.replies = list(replies)
-        self.calls: list[dict] = []
-        self.gate = gate
-
-    def generate(self, messages, *, tools=None, on_text=None, hints=None, step_type=None, **options):
-        self.calls.append({"messages": messages, "tools": tools, "hints": hints, "step_type": step_type, **options})
-        text = self.replies.pop(0)
-        if on_text:
-            on_text(text[:3])
-            if self.gate is not None:
-                assert self.gate.wait(5), "the consumer never saw the first chunk"
-            on_text(text[3:])
-        specs = normalize_tools(tools)
-        parsed = parse_tool_calls(text, specs) if specs else None
-        calls = parsed.tool_calls if parsed else []
-        record = StepRecord(
-            model=self.name,
-            program="0-3",
-            prefill_program="0-3",
-            layers_per_token=4,
-            layers_fraction=1.0,
-            prompt_tokens=40 + len(messages),
-            completion_tokens=len(text),
-            ttft_s=0.01,
-            latency_s=0.02,
-            finish_reason="tool_calls" if calls else "stop",
-            tool_calls=calls,
-            error=parsed.error if parsed else None,
-            hints=dict(hints or {}),
-        )
-        record_step(record)
-        content = parsed.content if calls else text
-        return GenerationResult(text=content, token_ids=list(range(len(text))), record=record, tool_calls=calls)
 
 
 ADD_CALL = '<tool_call>{"name": "add", "arguments": {"a": 2, "b": 3}}</tool_call>'
@@ -328,7 +283,7 @@ def test_stream_with_tools_adds_up_to_invoke(chat):
 
 def test_stream_yields_while_generating_and_carries_tool_calls():
     gate = threading.Event()
-    chat = ChatLayerRoute(routed_model=ScriptedModel("Sure." + ADD_CALL, gate=gate)).bind_tools([add])
+    chat = ChatLayerRoute(routed_model=ScriptedModel("Sure." + ADD_CALL, piece=3, gate=gate)).bind_tools([add])
     stream = chat.stream("add 2 and 3")
     first = next(stream)  # the model is blocked until we have it: streaming is live
     gate.set()
