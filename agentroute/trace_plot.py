@@ -202,6 +202,11 @@ def _draw_tokens(ax, records, steps, annotate: bool) -> None:
     ax.set_axisbelow(True)
 
 
+def _label_above(ax, text: str, xy, **style) -> None:
+    """A small label centred just above a bar top."""
+    ax.annotate(text, xy, xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", **style)
+
+
 def _draw_latency(ax, records, steps, colors, annotate: bool) -> None:
     latency = np.array([r.latency_s for r in records])
     ttft = np.array([min(r.ttft_s, r.latency_s) for r in records])
@@ -211,28 +216,10 @@ def _draw_latency(ax, records, steps, colors, annotate: bool) -> None:
     top = float(latency.max()) if len(latency) else 0.0
     for step, record in zip(steps, records, strict=True):
         if record.error is not None:
-            ax.annotate(
-                "✗ error",
-                (step, record.latency_s),
-                xytext=(0, 2),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=8,
-                color="#cb181d",
-                fontweight="bold",
-            )
+            _label_above(ax, "✗ error", (step, record.latency_s), fontsize=8, color="#cb181d", fontweight="bold")
         elif annotate and record.decode_tokens_per_s is not None:
-            ax.annotate(
-                f"{record.decode_tokens_per_s:.0f} tok/s",
-                (step, record.latency_s),
-                xytext=(0, 2),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=7,
-                color="#444444",
-            )
+            label = f"{record.decode_tokens_per_s:.0f} tok/s"
+            _label_above(ax, label, (step, record.latency_s), fontsize=7, color="#444444")
     ax.set_ylim(0, top * 1.25 if top > 0 else 1)
     ax.set_ylabel("latency (s)")
     ax.legend(
