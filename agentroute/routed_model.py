@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -17,80 +16,16 @@ from agentroute.messages import render_prompt, validate_messages
 from agentroute.policy import DepthPolicy
 from agentroute.prefix_cache import PrefixCache
 from agentroute.program import LayerProgram
-from agentroute.records import DecodeMode, GenerationResult, LayersExecuted, StepRecord, StepType
+from agentroute.records import GenerationResult, LayersExecuted, StepRecord, StepType
+from agentroute.reply import DECODE_MODES, GenerationOptions, Plan, Reply, check_stop, parse_options
 from agentroute.routing import RouteDecision, Router
 from agentroute.sampling import Sampler
 from agentroute.speculative import SpeculativeStats as _Stats
 from agentroute.step_types import StepContext, observe_step_type, parse_step_type
-from agentroute.streaming import TextStreamer
 from agentroute.tools import normalize_tools, parse_tool_calls, render_tool_messages
 from agentroute.trace import record_step
 
-PrefillMode = Literal["full", "program"]
-DECODE_MODES = ("routed", "lossless")
 ProgramSpec = LayerProgram | str | Iterable[int] | None
-
-
-@dataclass(frozen=True)
-class GenerationOptions:
-    """How to pick, stop and stream tokens; shared by ``generate`` and ``generate_ids``."""
-
-    max_new_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int = 0
-    seed: int | None = None
-    stop: Sequence[str] | None = None
-    prefill: PrefillMode = "full"
-    reuse_prefix: bool | None = None
-    ignore_eos: bool = False
-    on_text: Callable[[str], None] | None = None
-    mode: DecodeMode | None = None  # None: the policy's mode for the step type (generate_ids: routed)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """One generation, checked and ready to run."""
-
-    prompt_ids: list[int]
-    program: LayerProgram
-    prefill_program: LayerProgram
-    sampler: Sampler
-    max_new_tokens: int
-    stop: list[str] | None
-    stop_ids: set[int]
-    reuse_prefix: bool
-    on_text: Callable[[str], None] | None
-    mode: DecodeMode
-
-
-class _Reply:
-    """The tokens generated so far and the checks every decode mode applies to each new token."""
-
-    def __init__(self, model: RoutedModel, plan: _Plan) -> None:
-        self._model = model
-        self._plan = plan
-        self._streamer = TextStreamer(model.tokenizer, plan.on_text, plan.stop) if plan.on_text else None
-        self.tokens: list[int] = []
-        self.finish = "length"
-        self.first_token_at: float | None = None
-
-    def push(self, token: int) -> bool:
-        """Append ``token``; False once the reply is complete (stop token or string, max_new_tokens)."""
-        plan = self._plan
-        self.tokens.append(token)
-        if self.first_token_at is None:
-            self.first_token_at = time.perf_counter()
-        if token in plan.stop_ids or (plan.stop and self._model._hits_stop(self.tokens, plan.stop)):
-            self.finish = "stop"
-            return False
-        if self._streamer is not None:
-            self._streamer.push(self.tokens)
-        return len(self.tokens) < plan.max_new_tokens
-
-    def finish_stream(self, text: str) -> None:
-        if self._streamer is not None:
-            self._streamer.finish(text)
 
 
 class RoutedModel:
@@ -173,7 +108,7 @@ class RoutedModel:
         always prefills at full depth (the verifier needs those keys) and, when the draft loops,
         without prefix reuse (the draft's own slots must hold the whole prompt).
         """
-        settings = _options(options)
+        settings = parse_options(options)
         messages = validate_messages(_as_messages(messages_or_prompt))
         specs = normalize_tools(tools)
         context = StepContext(
@@ -194,7 +129,7 @@ class RoutedModel:
 
     def generate_ids(self, prompt_ids: Sequence[int], program: ProgramSpec = None, **options: Any) -> GenerationResult:
         """Generate from already-tokenised prompt ids with an explicit program (no step typing)."""
-        settings = _options(options)
+        settings = parse_options(options)
         with self._lock:
             mode = settings.mode if settings.mode is not None else "routed"
             result = self._execute(prompt_ids, self.program(program), settings, mode)
@@ -238,14 +173,14 @@ class RoutedModel:
             raise GenerationError(f"mode must be one of {', '.join(DECODE_MODES)}, got {mode!r}")
         lossless = mode == "lossless"
         reuse = self.quantization != "int8" if s.reuse_prefix is None else s.reuse_prefix
-        plan = _Plan(
+        plan = Plan(
             prompt_ids=self._check_prompt(prompt_ids, s.max_new_tokens),
             program=program,
             # Lossless verifies at full depth, which needs full-depth prompt keys whatever ``prefill`` says.
             prefill_program=LayerProgram.full(self.n_layers) if lossless else self._prefill_program(program, s.prefill),
             sampler=Sampler(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, seed=s.seed),
             max_new_tokens=s.max_new_tokens,
-            stop=_check_stop(s.stop),
+            stop=check_stop(s.stop),
             stop_ids=set() if s.ignore_eos else self.stop_token_ids,
             # A looping draft's own slots must hold the whole prompt, written by that draft.
             reuse_prefix=reuse and not (lossless and program.loops),
@@ -259,7 +194,7 @@ class RoutedModel:
             self._prefix.forget()
             raise
 
-    def _decode(self, plan: _Plan) -> GenerationResult:
+    def _decode(self, plan: Plan) -> GenerationResult:
         parts, prefix, prompt_ids = self.parts, self._prefix, plan.prompt_ids
         speculate = plan.mode == "lossless" and not plan.program.is_full
         programs = speculative.Programs(draft=plan.program, verifier=plan.prefill_program) if speculate else None
@@ -273,7 +208,7 @@ class RoutedModel:
             logits = executor.prefill(parts, prefix.kv, plan.prefill_program, ids, start=start, capacity=capacity)
         # Only samplers with top-k/top-p warpers look at the history; greedy skips building it.
         history = torch.tensor([prompt_ids], dtype=torch.long) if not plan.sampler.greedy else None
-        reply = _Reply(self, plan)
+        reply = Reply(self.tokenizer, plan)
         stats = None
         token = plan.sampler(logits, history)
         if reply.push(token):
@@ -285,12 +220,12 @@ class RoutedModel:
             else:
                 self._routed_loop(plan, reply, history)
         finished = time.perf_counter()
-        text = self._reply_text(reply.tokens, plan.stop)
+        text = reply.text()
         reply.finish_stream(text)
         record = self._record(plan, reply, start, started, finished, stats)
         return GenerationResult(text=text, token_ids=reply.tokens, record=record)
 
-    def _routed_loop(self, plan: _Plan, reply: _Reply, history: torch.Tensor | None) -> None:
+    def _routed_loop(self, plan: Plan, reply: Reply, history: torch.Tensor | None) -> None:
         """Decode with ``plan.program`` one token at a time until ``reply`` is complete."""
         position = len(plan.prompt_ids)
         token = reply.tokens[-1]
@@ -305,7 +240,7 @@ class RoutedModel:
                 return
 
     def _record(
-        self, plan: _Plan, reply: _Reply, start: int, started: float, finished: float, stats: _Stats | None
+        self, plan: Plan, reply: Reply, start: int, started: float, finished: float, stats: _Stats | None
     ) -> StepRecord:
         """The step's record; in lossless mode the layer cost counts draft and verify passes."""
         program, generated = plan.program, reply.tokens
@@ -392,27 +327,6 @@ class RoutedModel:
             )
         return ids
 
-    def _hits_stop(self, generated: list[int], stop: list[str]) -> bool:
-        text = self.tokenizer.decode(generated, skip_special_tokens=True)
-        return any(s in text for s in stop)
-
-    def _reply_text(self, generated: list[int], stop: list[str] | None) -> str:
-        text = self.tokenizer.decode(generated, skip_special_tokens=True)
-        for s in stop or []:
-            cut = text.find(s)
-            if cut != -1:
-                text = text[:cut]
-        return text
-
-
-def _options(options: dict[str, Any]) -> GenerationOptions:
-    unknown = set(options) - set(GenerationOptions.__dataclass_fields__)
-    if unknown:
-        raise GenerationError(
-            f"unknown generation option(s) {sorted(unknown)}; use {', '.join(GenerationOptions.__dataclass_fields__)}"
-        )
-    return GenerationOptions(**options)
-
 
 def _as_messages(messages_or_prompt) -> Any:
     if isinstance(messages_or_prompt, str):
@@ -428,14 +342,3 @@ def _json_safe(hints: Mapping[str, Any] | None) -> dict[str, Any]:
     for key, value in (hints or {}).items():
         safe[str(key)] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
     return safe
-
-
-def _check_stop(stop) -> list[str] | None:
-    if stop is None:
-        return None
-    if isinstance(stop, str):
-        stop = [stop]
-    stop = list(stop)
-    if not all(isinstance(s, str) and s for s in stop):
-        raise GenerationError(f"stop must be a list of non-empty strings, got {stop!r}")
-    return stop

@@ -1,0 +1,118 @@
+"""One generation's settings and its growing reply: options, the checked plan, stop checks.
+
+``GenerationOptions`` are the keywords ``RoutedModel.generate`` accepts; ``Plan`` is a call checked
+and ready to run; ``Reply`` collects tokens and applies the stop rules every decode mode shares
+(stop tokens, stop strings, ``max_new_tokens``, streaming).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agentroute.errors import GenerationError
+from agentroute.program import LayerProgram
+from agentroute.records import DecodeMode
+from agentroute.sampling import Sampler
+from agentroute.streaming import TextStreamer
+
+PrefillMode = Literal["full", "program"]
+DECODE_MODES = ("routed", "lossless")
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """How to pick, stop and stream tokens; shared by ``generate`` and ``generate_ids``."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+    stop: Sequence[str] | None = None
+    prefill: PrefillMode = "full"
+    reuse_prefix: bool | None = None
+    ignore_eos: bool = False
+    on_text: Callable[[str], None] | None = None
+    mode: DecodeMode | None = None  # None: the policy's mode for the step type (generate_ids: routed)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One generation, checked and ready to run."""
+
+    prompt_ids: list[int]
+    program: LayerProgram
+    prefill_program: LayerProgram
+    sampler: Sampler
+    max_new_tokens: int
+    stop: list[str] | None
+    stop_ids: set[int]
+    reuse_prefix: bool
+    on_text: Callable[[str], None] | None
+    mode: DecodeMode
+
+
+class Reply:
+    """The tokens generated so far and the checks every decode mode applies to each new token."""
+
+    def __init__(self, tokenizer, plan: Plan) -> None:
+        self._tokenizer = tokenizer
+        self._plan = plan
+        self._streamer = TextStreamer(tokenizer, plan.on_text, plan.stop) if plan.on_text else None
+        self.tokens: list[int] = []
+        self.finish = "length"
+        self.first_token_at: float | None = None
+
+    def push(self, token: int) -> bool:
+        """Append ``token``; False once the reply is complete (stop token or string, max_new_tokens)."""
+        plan = self._plan
+        self.tokens.append(token)
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        if token in plan.stop_ids or (plan.stop and any(s in self._decoded() for s in plan.stop)):
+            self.finish = "stop"
+            return False
+        if self._streamer is not None:
+            self._streamer.push(self.tokens)
+        return len(self.tokens) < plan.max_new_tokens
+
+    def text(self) -> str:
+        """The reply's text, cut at the first stop string."""
+        text = self._decoded()
+        for s in self._plan.stop or []:
+            cut = text.find(s)
+            if cut != -1:
+                text = text[:cut]
+        return text
+
+    def _decoded(self) -> str:
+        return self._tokenizer.decode(self.tokens, skip_special_tokens=True)
+
+    def finish_stream(self, text: str) -> None:
+        if self._streamer is not None:
+            self._streamer.finish(text)
+
+
+def parse_options(options: dict[str, Any]) -> GenerationOptions:
+    """Generation keywords -> GenerationOptions; an unknown keyword is a clear error."""
+    unknown = set(options) - set(GenerationOptions.__dataclass_fields__)
+    if unknown:
+        raise GenerationError(
+            f"unknown generation option(s) {sorted(unknown)}; use {', '.join(GenerationOptions.__dataclass_fields__)}"
+        )
+    return GenerationOptions(**options)
+
+
+def check_stop(stop) -> list[str] | None:
+    """Stop strings as a list of non-empty strings (one string is accepted too)."""
+    if stop is None:
+        return None
+    if isinstance(stop, str):
+        stop = [stop]
+    stop = list(stop)
+    if not all(isinstance(s, str) and s for s in stop):
+        raise GenerationError(f"stop must be a list of non-empty strings, got {stop!r}")
+    return stop
