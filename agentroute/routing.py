@@ -32,7 +32,7 @@ class Router:
         self.model = model
         self.policy = policy
         self.predictor = predictor
-        self._programs: dict[float, LayerProgram] = {}
+        self._programs: dict[tuple[float, frozenset[int]], LayerProgram] = {}
         self._importance: list[float] | None = None
 
     def decide(self, context: StepContext, program=None) -> RouteDecision:
@@ -50,9 +50,12 @@ class Router:
     def program_for(self, budget: float) -> LayerProgram:
         if budget >= 1.0:
             return LayerProgram.full(self.model.n_layers)
-        if budget not in self._programs:
+        # Keyed by the protected layers too: the policy can be replaced (e.g. a budget sweep), and
+        # a program cached under another policy's protected layers would silently be wrong.
+        protected = frozenset(self.policy.protected(self.model.n_layers))
+        key = (budget, protected)
+        if key not in self._programs:
             if self._importance is None:
                 self._importance = layer_importance(self.model)
-            protected = self.policy.protected(self.model.n_layers)
-            self._programs[budget] = program_for_budget(self._importance, budget, protected)
-        return self._programs[budget]
+            self._programs[key] = program_for_budget(self._importance, budget, set(protected))
+        return self._programs[key]

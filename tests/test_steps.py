@@ -171,3 +171,15 @@ def test_malformed_tool_schema_is_a_clear_error(llama_model):
 def test_unknown_generation_option(llama_model):
     with pytest.raises(agentroute.GenerationError, match="unknown generation option"):
         llama_model.generate("hi", max_tokens=3)
+
+
+def test_replacing_the_policy_never_reuses_a_program_built_for_other_protected_layers(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENTROUTE_CACHE", str(tmp_path))
+    from tiny_models import tiny_model
+
+    model = RoutedModel(*tiny_model("llama", n_layers=10), "tiny10")
+    first = model.router.program_for(0.5)
+    assert {0, 9} <= set(first.layers) and not {4, 5} <= set(first.layers)
+    model.router.policy = DepthPolicy(protected_layers=[4, 5])
+    second = model.router.program_for(0.5)
+    assert {4, 5} <= set(second.layers) and len(second) == 5
