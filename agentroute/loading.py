@@ -44,15 +44,20 @@ def load(
             Hugging Face checkpoint directory, or a ``.gguf`` file.
         quantization: None, ``"nf4"`` (bitsandbytes 4-bit) or ``"int8"`` (bitsandbytes 8-bit).
         dtype: compute dtype (default float32 on CPU, bfloat16 on CUDA).
-        pack: a route pack directory (not available in this release).
+        pack: ``"default"`` (the pack trained for the default model), a route pack directory
+            written by ``agentroute train`` (a LoRA adapter, a router and a depth policy), or
+            ``"auto"``: the default pack for the default model, none for any other model.
         device: ``"cpu"`` or ``"cuda"``; default CUDA when present.
-        policy: a DepthPolicy, a dict, or a YAML/TOML file (default: full depth for every step type).
+        policy: a DepthPolicy, a dict, or a YAML/TOML file (default: the pack's policy with a pack,
+            else full depth for every step type).
     """
-    if pack is not None:
-        raise AgentRouteError(
-            "route packs are not available in this release yet; load without pack= to run layer programs"
-        )
+    if pack == "auto":
+        pack = "default" if str(model) == "default" else None
     depth_policy = DepthPolicy.coerce(policy)
+    if pack is not None:
+        from agentroute.pack import read_manifest, resolve_pack_dir
+
+        read_manifest(resolve_pack_dir(pack))  # a wrong path fails now, not after loading the model
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch_dtype = _resolve_dtype(dtype, device)
     quant_config = bnb_config(quantization, torch_dtype)
@@ -80,7 +85,14 @@ def load(
         hf_model = hf_model.to(device)
     else:
         _detach_from_checkpoint_file(hf_model)
-    return RoutedModel(hf_model, tokenizer, name=name, quantization=quantization, policy=depth_policy)
+    routed = RoutedModel(hf_model, tokenizer, name=name, quantization=quantization, policy=depth_policy)
+    if pack is not None:
+        from agentroute.pack import load_pack
+
+        load_pack(routed, pack)
+        if policy is None:
+            routed.router.policy = routed.pack.policy
+    return routed
 
 
 def _detach_from_checkpoint_file(model) -> None:

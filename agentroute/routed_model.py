@@ -42,12 +42,23 @@ class RoutedModel:
         self.quantization = quantization
         self.parts = ModelParts.resolve(hf_model)
         self.router = Router(self, DepthPolicy.coerce(policy))
+        self.pack = None  # a RoutePack once one is applied (``agentroute.pack.load_pack``)
         self._prefix = PrefixCache()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         quant = f", quantization={self.quantization!r}" if self.quantization else ""
         return f"RoutedModel({self.name!r}, n_layers={self.n_layers}{quant})"
+
+    def attach_weights(self, hf_model) -> None:
+        """Swap in new weights for the same architecture (e.g. with a LoRA adapter merged in).
+
+        Cached prefixes were computed with the old weights, so they are dropped.
+        """
+        with self._lock:
+            self.hf_model = hf_model.eval()
+            self.parts = ModelParts.resolve(hf_model)
+            self._prefix = PrefixCache()
 
     @property
     def n_layers(self) -> int:
@@ -119,8 +130,8 @@ class RoutedModel:
             budget=budget,
         )
         with self._lock:
-            decision = self.router.decide(context, program)
             prompt_ids = self._prompt_ids(messages, specs)
+            decision = self.router.decide(context, program, prompt_ids)
             mode = settings.mode if settings.mode is not None else self.policy.mode_for(decision.step_type)
             result = self._execute(prompt_ids, decision.program, settings, mode)
         result = self._as_step(result, context, decision)

@@ -2,7 +2,9 @@
 
 The caller's explicit program wins; otherwise the step's budget (caller override, else the policy's
 budget for the predicted type) becomes a program. Without a route pack that is the training-free
-calibration baseline (``calibration.program_for_budget``).
+calibration baseline (``calibration.program_for_budget``); with one, the pack's router reads the
+prompt's early hidden states to predict the step type (when nothing settles it) and to pick the
+cheapest program of its library within the budget that it predicts will reproduce full depth.
 """
 
 from __future__ import annotations
@@ -35,8 +37,17 @@ class Router:
         self._programs: dict[tuple[float, frozenset[int]], LayerProgram] = {}
         self._importance: list[float] | None = None
 
-    def decide(self, context: StepContext, program=None) -> RouteDecision:
-        step_type, source = predict_step_type(context, self.policy.hint_map, self.predictor)
+    def decide(self, context: StepContext, program=None, prompt_ids=None) -> RouteDecision:
+        pack = getattr(self.model, "pack", None) if prompt_ids is not None else None
+        features = None
+
+        def from_pack(_context: StepContext) -> StepType:
+            nonlocal features
+            features = pack.features(self.model, prompt_ids)
+            return pack.predict(features)[0]
+
+        predictor = from_pack if pack is not None and program is None else self.predictor
+        step_type, source = predict_step_type(context, self.policy.hint_map, predictor)
         if program is not None:
             if context.budget is not None:
                 raise GenerationError("pass either program= or budget=, not both")
@@ -45,6 +56,12 @@ class Router:
             budget = check_budget(context.budget)
         else:
             budget = self.policy.budget_for(step_type)
+        if pack is not None and budget < 1.0:
+            if features is None:
+                features = pack.features(self.model, prompt_ids)
+            chosen = pack.choose(step_type, pack.predict(features, step_type)[1], budget)
+            if chosen is not None:
+                return RouteDecision(step_type, source, budget, chosen)
         return RouteDecision(step_type, source, budget, self.program_for(budget))
 
     def program_for(self, budget: float) -> LayerProgram:

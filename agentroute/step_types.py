@@ -5,11 +5,12 @@ Prediction, first match wins (the record keeps the source):
 1. ``caller``  - an explicit ``step_type=`` argument;
 2. ``hint``    - a framework hint (LangGraph node name, Haystack component, agent role) looked up in
                  the policy's ``hint_map``, e.g. ``{"planner": "planning"}``;
-3. ``rule``    - structure of the conversation: ``tool_choice`` that forces a call -> tool_call;
-                 the last message is a tool result -> final_answer; tools are offered for a new
-                 user turn -> tool_call;
-4. ``router``  - a learned predictor, when a route pack provides one;
-5. ``default`` - ``other``.
+3. ``rule``    - structure that settles it: ``tool_choice`` that forces a call -> tool_call; the
+                 last message is a tool result -> final_answer;
+4. ``router``  - a learned predictor, when a route pack provides one (it reads the prompt, so it
+                 tells a planning request from a tool request even when tools are offered);
+5. ``rule``    - the weak structural guess: tools are offered for a new user turn -> tool_call;
+6. ``default`` - ``other``.
 
 Observation is structural too: a reply that holds tool calls is a tool_call; a text reply to a
 tool result, or one that declined the offered tools, is a final_answer; an enumerated list of two
@@ -70,17 +71,20 @@ def predict_step_type(
         hint = context.hints.get(key)
         if isinstance(hint, str) and hint in hint_map:
             return hint_map[hint], "hint"
-    by_rule = _structural_rule(context)
+    by_rule = _settling_rule(context)
     if by_rule is not None:
         return by_rule, "rule"
     if predictor is not None:
         predicted = predictor(context)
         if predicted is not None:
             return predicted, "router"
+    last = context.messages[-1]["role"] if context.messages else None
+    if context.tools and last == "user" and context.hints.get("tool_choice") != "none":
+        return StepType.TOOL_CALL, "rule"
     return StepType.OTHER, "default"
 
 
-def _structural_rule(context: StepContext) -> StepType | None:
+def _settling_rule(context: StepContext) -> StepType | None:
     tool_choice = context.hints.get("tool_choice")
     if context.tools and tool_choice not in (None, "auto", "none"):
         # "required"/"any" or the name of one tool: the framework demands a call.
@@ -89,8 +93,6 @@ def _structural_rule(context: StepContext) -> StepType | None:
     last = context.messages[-1]["role"] if context.messages else None
     if last == "tool":
         return StepType.FINAL_ANSWER
-    if context.tools and last == "user" and tool_choice != "none":
-        return StepType.TOOL_CALL
     return None
 
 

@@ -66,9 +66,9 @@ def test_embedded_package_missing_names_the_install_command(monkeypatch):
         agentroute.load("default")
 
 
-def test_pack_not_yet_available():
-    with pytest.raises(agentroute.AgentRouteError, match="route packs"):
-        agentroute.load("default", pack="packs/default")
+def test_pack_that_is_not_a_pack_fails_before_loading(tmp_path):
+    with pytest.raises(agentroute.AgentRouteError, match=r"is not a route pack \(no pack.json\)"):
+        agentroute.load("default", pack=tmp_path)
 
 
 @pytest.mark.parametrize(

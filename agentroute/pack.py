@@ -1,0 +1,194 @@
+"""Route packs: a directory that adapts one base model for layer routing.
+
+Layout::
+
+    pack.json            manifest (format, model fingerprint, policy, program library, router,
+                         data version, training command and seed, metrics)
+    adapter/             peft LoRA adapter (adapter_config.json + adapter_model.safetensors)
+    router.safetensors   the router's weights (``router_net``)
+
+Loading checks the manifest against the model before touching any weights: a pack loads only into
+the model it was trained for (same layer count, width, vocabulary and embedding checksum), whatever
+its quantization. Only JSON and safetensors are read: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, Field, ValidationError
+
+from agentroute.errors import AgentRouteError
+from agentroute.policy import DepthPolicy
+from agentroute.program import LayerProgram
+from agentroute.records import StepType
+from agentroute.router_net import RouterNet, prompt_features
+
+PACK_FORMAT = "agentroute-pack/1"
+MANIFEST = "pack.json"
+ROUTER_FILE = "router.safetensors"
+ADAPTER_DIR = "adapter"
+BUILTIN_PACKS = ("default",)
+
+
+class PackError(AgentRouteError, ValueError):
+    """A route pack that cannot be used: missing files, bad manifest, or trained for another model."""
+
+
+class LibraryEntry(BaseModel):
+    budget: float
+    program: str
+
+
+class RouterSpec(BaseModel):
+    layer: int = Field(description="features are read after this many decoder layers")
+    step_types: list[StepType]
+    threshold: float = Field(0.5, description="a program is chosen when its predicted safety reaches this")
+
+
+class PackManifest(BaseModel):
+    format: str
+    model: dict[str, Any]
+    policy: dict[str, Any]
+    library: dict[StepType, list[LibraryEntry]]
+    router: RouterSpec
+    data: dict[str, Any] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+def model_fingerprint(model) -> dict[str, Any]:
+    """Identity of a base model that survives quantization: shapes plus an embedding checksum
+    (bitsandbytes never quantizes the embedding)."""
+    config = model.hf_model.config
+    embed = model.parts.embed.weight
+    with torch.inference_mode():
+        digest = hashlib.sha256(embed[:256].float().cpu().numpy().round(5).tobytes()).hexdigest()[:16]
+    return {
+        "name": model.name,
+        "model_type": config.model_type,
+        "n_layers": model.n_layers,
+        "hidden_size": config.hidden_size,
+        "vocab_size": int(embed.shape[0]),
+        "embedding_sha256": digest,
+    }
+
+
+def resolve_pack_dir(pack: str | Path) -> Path:
+    """``"default"`` -> the pack shipped in the package; otherwise a directory path."""
+    if str(pack) in BUILTIN_PACKS:
+        path = Path(str(resources.files("agentroute") / "packs" / str(pack)))
+    else:
+        path = Path(pack).expanduser()
+    if not (path / MANIFEST).is_file():
+        raise PackError(
+            f"{path} is not a route pack (no {MANIFEST}); pass 'default' or a directory written by "
+            "`agentroute train --out DIR`"
+        )
+    return path
+
+
+def read_manifest(path: Path) -> PackManifest:
+    try:
+        manifest = PackManifest.model_validate_json((path / MANIFEST).read_text(encoding="utf-8"))
+    except (ValidationError, ValueError, OSError) as exc:
+        raise PackError(f"{path / MANIFEST} is not a valid pack manifest: {exc}") from exc
+    if manifest.format != PACK_FORMAT:
+        raise PackError(f"{path} has pack format {manifest.format!r}; this release reads {PACK_FORMAT!r}")
+    return manifest
+
+
+class RoutePack:
+    """A loaded pack: its manifest, library of programs and router, bound to one model."""
+
+    def __init__(self, path: Path, manifest: PackManifest, router: RouterNet, n_layers: int) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.router = router
+        self.library: dict[StepType, list[LayerProgram]] = {
+            t: [LayerProgram.parse(e.program, n_layers) for e in entries] for t, entries in manifest.library.items()
+        }
+        self.flat = [p for t in manifest.router.step_types for p in self.library.get(t, [])]
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    @property
+    def policy(self) -> DepthPolicy:
+        return DepthPolicy.from_dict(self.manifest.policy)
+
+    def features(self, model, prompt_ids) -> torch.Tensor:
+        return prompt_features(model.parts, prompt_ids, self.manifest.router.layer)
+
+    def predict(self, features: torch.Tensor, step_type: StepType | None = None) -> tuple[StepType, list[float]]:
+        """Predicted step type (or ``step_type`` when known) and safety per library program of it."""
+        types = self.manifest.router.step_types
+        known = torch.tensor([types.index(step_type)]) if step_type in types else None
+        with torch.inference_mode():
+            type_logits, safe_logits = self.router(features[None], known)
+        chosen = types[int(type_logits.argmax(-1))] if known is None else step_type
+        offset = sum(len(self.library.get(t, [])) for t in types[: types.index(chosen)])
+        count = len(self.library.get(chosen, []))
+        return chosen, torch.sigmoid(safe_logits[0, offset : offset + count]).tolist()
+
+    def choose(self, step_type: StepType, safety: list[float], budget: float) -> LayerProgram | None:
+        """The cheapest program of ``step_type`` within ``budget`` predicted safe, else the dearest
+        within the budget; None when the library has none within it."""
+        within = [(p, s) for p, s in zip(self.library.get(step_type, []), safety, strict=False)]
+        within = [(p, s) for p, s in within if p.cost <= budget + 1e-9]
+        if not within:
+            return None
+        for program, prob in within:  # cheapest first
+            if prob >= self.manifest.router.threshold:
+                return program
+        return within[-1][0]
+
+
+def load_pack(model, pack: str | Path) -> RoutePack:
+    """Check ``pack`` against ``model``, apply its adapter to ``model.hf_model``, set ``model.pack``."""
+    if getattr(model, "pack", None) is not None:
+        raise PackError(f"{model.name} already has route pack {model.pack} applied; load the model again for another")
+    path = resolve_pack_dir(pack)
+    manifest = read_manifest(path)
+    expected, actual = manifest.model, model_fingerprint(model)
+    for key in ("model_type", "n_layers", "hidden_size", "vocab_size", "embedding_sha256"):
+        if expected.get(key) != actual[key]:
+            raise PackError(
+                f"route pack {path} was trained for {expected.get('name')!r} ({key}={expected.get(key)!r}) and does "
+                f"not fit the loaded model {actual['name']!r} ({key}={actual[key]!r}); load the model it was trained "
+                "for or train a pack for this one with `agentroute train`"
+            )
+    for needed in (ROUTER_FILE, f"{ADAPTER_DIR}/adapter_config.json", f"{ADAPTER_DIR}/adapter_model.safetensors"):
+        if not (path / needed).is_file():
+            raise PackError(f"route pack {path} is missing {needed}; retrain it or copy the whole directory")
+    n_programs = sum(len(v) for t, v in manifest.library.items() if t in manifest.router.step_types)
+    try:
+        router = RouterNet.load(path / ROUTER_FILE, actual["hidden_size"], manifest.router.step_types, n_programs)
+    except Exception as exc:  # safetensors/torch raise several types for a damaged file
+        raise PackError(f"cannot read the router of route pack {path}: {exc}") from exc
+    apply_adapter(model, path / ADAPTER_DIR)
+    model.pack = RoutePack(path, manifest, router, model.n_layers)
+    return model.pack
+
+
+def apply_adapter(model, adapter_dir: Path) -> None:
+    """Load the LoRA adapter; merged into the weights unless they are quantized (then kept beside)."""
+    from peft import PeftConfig, PeftModel
+    from safetensors import safe_open
+
+    try:  # read both files before peft injects anything, so a bad adapter leaves the model as it was
+        PeftConfig.from_pretrained(str(adapter_dir))
+        with safe_open(str(adapter_dir / "adapter_model.safetensors"), framework="pt") as weights:
+            list(weights.keys())
+    except Exception as exc:  # peft/safetensors raise several types for unreadable files
+        raise PackError(f"cannot load the LoRA adapter in {adapter_dir}: {exc}") from exc
+    try:
+        peft_model = PeftModel.from_pretrained(model.hf_model, str(adapter_dir))
+    except Exception as exc:  # peft raises ValueError/KeyError/OSError for unreadable adapters
+        raise PackError(f"cannot load the LoRA adapter in {adapter_dir}: {exc}") from exc
+    merged = peft_model.merge_and_unload() if model.quantization is None else peft_model
+    model.attach_weights(merged.eval())
