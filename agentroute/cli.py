@@ -12,6 +12,7 @@ from agentroute.data_cli import add_data_commands
 from agentroute.errors import AgentRouteError
 from agentroute.eval_cli import add_eval_commands
 from agentroute.trace_cli import add_trace_commands
+from agentroute.train_cli import add_train_commands
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -38,6 +39,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_data_commands(commands)
     add_eval_commands(commands)
     add_bench_commands(commands)
+    add_train_commands(commands)
     return parser
 
 

@@ -1,0 +1,133 @@
+"""LoRA training of the adapter (peft) with accelerate: progress bar, JSONL loss log, resumable.
+
+One example per forward (no padding: prompts differ a lot in length), gradients accumulated over
+``accumulate`` examples. On several processes (``accelerate launch``) each takes every n-th example
+and gradients are averaged by hand before each step: the forward runs layer by layer on the base
+modules, not through a DDP wrapper, so DDP's own hooks would not fire.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from agentroute.program import LayerProgram
+from agentroute.records import StepType
+from agentroute.training.examples import TrainExample
+from agentroute.training.objective import example_loss
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class AdapterConfig:
+    rank: int = 8
+    alpha: int = 16
+    lr: float = 5e-4
+    warmup: int = 10
+    accumulate: int = 4
+    programs_per_example: int = 2
+    save_every: int = 10  # optimizer steps between checkpoints
+    targets: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+
+
+def lora_config(config: AdapterConfig):
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=0.0, target_modules=config.targets)
+
+
+def train_adapter(
+    model,
+    examples: Sequence[TrainExample],
+    library: dict[StepType, list[LayerProgram]],
+    config: AdapterConfig,
+    work: Path,
+    seed: int,
+    progress=None,
+):
+    """Wrap ``model.hf_model`` in a peft LoRA model, train it in place and return the peft model."""
+    from accelerate import Accelerator
+    from peft import get_peft_model
+
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    peft_model = get_peft_model(model.hf_model, lora_config(config))
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    total_steps = max(1, math.ceil(len(examples) / config.accumulate))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(config.warmup, total_steps))
+    peft_model, optimizer, scheduler = accelerator.prepare(peft_model, optimizer, scheduler)
+    parts = model.parts
+    ckpt, state_file, log_file = work / "checkpoint", work / "checkpoint.json", work / "train_log.jsonl"
+    start = 0
+    if state_file.is_file():
+        accelerator.load_state(str(ckpt))
+        start = json.loads(state_file.read_text())["examples_done"]
+    if accelerator.is_main_process and log_file.is_file():
+        # Rows written after the last checkpoint are redone on resume: drop them so none is doubled.
+        rows = [line for line in log_file.read_text().splitlines() if line.strip()]
+        log_file.write_text("".join(line + "\n" for line in rows if json.loads(line)["example"] <= start))
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    pick = random.Random(seed + 1)
+    for _ in range(start):  # replay the program draws so a resumed run continues the same sequence
+        _draw(pick, library, examples[order[_]], config)
+    full = LayerProgram.full(model.n_layers)
+    peft_model.train()
+    began = time.perf_counter()
+    with log_file.open("a", encoding="utf-8") as log:
+        for done in range(start, len(examples)):
+            example = examples[order[done]]
+            programs = [full, *_draw(pick, library, example, config)]
+            if done % accelerator.num_processes == accelerator.process_index:
+                loss, parts_of_loss = example_loss(parts, example, programs)
+                accelerator.backward(loss / config.accumulate)
+            else:
+                parts_of_loss = None
+            stepped = (done + 1) % config.accumulate == 0 or done + 1 == len(examples)
+            if stepped:
+                if accelerator.num_processes > 1:
+                    for p in params:
+                        if p.grad is not None:
+                            p.grad = accelerator.reduce(p.grad, reduction="mean")
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            if parts_of_loss is not None and accelerator.is_main_process:
+                row = {"example": done + 1, "id": example.id, "type": example.step_type.value, **parts_of_loss}
+                row["lr"] = scheduler.get_last_lr()[0]
+                row["elapsed_s"] = round(time.perf_counter() - began, 2)
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+            optimizer_step = (done + 1) // config.accumulate
+            if stepped and (optimizer_step % config.save_every == 0 or done + 1 == len(examples)):
+                accelerator.save_state(str(ckpt))
+                if accelerator.is_main_process:
+                    state_file.write_text(json.dumps({"examples_done": done + 1}))
+            if progress is not None:
+                progress(done + 1, len(examples), parts_of_loss)
+    peft_model.eval()
+    return accelerator.unwrap_model(peft_model)
+
+
+def _draw(rng: random.Random, library, example: TrainExample, config: AdapterConfig) -> list[LayerProgram]:
+    candidates = library.get(example.step_type, [])
+    return rng.sample(candidates, min(config.programs_per_example, len(candidates)))
+
+
+def _warmup_cosine(warmup: int, total: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor

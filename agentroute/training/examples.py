@@ -1,0 +1,57 @@
+"""Agent steps -> training examples: prompt ids and the reply the model should produce.
+
+Tool-call steps carry their answer (``expected`` calls), written as the model writes calls. The
+other step types have no gold reply; their target is the full-depth model's own reply (see
+``teacher``), used for self-distillation only.
+
+Tool-call prompts list every tool of the step's domain. Training keeps the expected tools and at
+most ``max_distractors`` others (shuffled): the prompt dominates training cost on a CPU, and the
+skill learnt - pick the tool that fits, copy the arguments out of the request - does not need all
+of them. Evaluation always uses the full list.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from agentroute.evaluation.steps import EvalStep
+from agentroute.records import StepType
+from agentroute.tools import format_tool_call
+
+
+@dataclass(frozen=True)
+class TrainExample:
+    id: str
+    step_type: StepType
+    prompt_ids: list[int]
+    reply_ids: list[int]
+    gold: bool  # True: a reference answer (cross-entropy); False: the teacher's reply (distillation)
+
+
+def end_of_turn_id(model) -> int:
+    """The token that ends an assistant turn (the tokenizer's eos, as ``generate`` stops on)."""
+    ids = sorted(model.stop_token_ids)
+    if not ids:
+        raise ValueError(f"{model.name} has no end-of-turn token; cannot build training replies")
+    return ids[0]
+
+
+def tool_call_text(step: EvalStep) -> str:
+    return "\n".join(format_tool_call(call) for call in step.expected or [])
+
+
+def tool_call_example(model, step: EvalStep, rng: random.Random, max_distractors: int) -> TrainExample:
+    wanted = {call["name"] for call in step.expected or []}
+    chosen = [t for t in step.tools if t.name in wanted]
+    others = [t for t in step.tools if t.name not in wanted]
+    chosen += rng.sample(others, min(max_distractors, len(others)))
+    rng.shuffle(chosen)
+    prompt = model.encode(step.messages, chosen)
+    reply = model.tokenizer(tool_call_text(step), add_special_tokens=False)["input_ids"]
+    return TrainExample(step.id, StepType.TOOL_CALL, prompt, [*reply, end_of_turn_id(model)], gold=True)
+
+
+def teacher_example(model, step: EvalStep, reply_ids: list[int]) -> TrainExample:
+    prompt = model.encode(step.messages, step.tools)
+    return TrainExample(step.id, step.step_type or StepType.OTHER, prompt, list(reply_ids), gold=False)

@@ -1,0 +1,257 @@
+"""``train_pack``: the stages of ``agentroute train``, each cached under ``OUT/work``.
+
+1. teacher replies of the base model for steps without gold answers (distillation targets);
+2. the program library (Block Influence order of the base model, per step type);
+3. the LoRA adapter (``adapter``), resumable from its last checkpoint;
+4. the router (``router_fit``): features and safety labels on train steps the adapter never saw,
+   computed with the adapter loaded exactly as inference loads it;
+5. ``pack.json`` with the fingerprint, policy, library, data version, command, seed and metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from agentroute.calibration import layer_importance
+from agentroute.evaluation.steps import EvalError, EvalStep, load_steps
+from agentroute.pack import ADAPTER_DIR, MANIFEST, PACK_FORMAT, ROUTER_FILE, model_fingerprint
+from agentroute.program import LayerProgram
+from agentroute.records import StepType
+from agentroute.training.adapter import AdapterConfig, train_adapter
+from agentroute.training.examples import TrainExample, teacher_example, tool_call_example
+from agentroute.training.library import build_library
+from agentroute.training.router_fit import fit_router, safety_labels
+from agentroute.training.teacher import teacher_replies
+
+ROUTED_TYPES = [StepType.TOOL_CALL, StepType.PLANNING, StepType.REASONING, StepType.FINAL_ANSWER]
+DEFAULT_BUDGETS = {"tool_call": 0.6, "planning": 0.9, "reasoning": 0.9, "final_answer": 0.9}
+
+Stage = Callable[[str, int, int], None]  # progress(label, done, total)
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    tool_examples: int = 480  # tool-call steps for the adapter
+    teacher_examples: int = 32  # per free-text step type, for the adapter
+    router_tool_steps: int = 120  # held-out tool-call steps for router safety labels
+    router_teacher_steps: int = 16  # held-out steps per free-text type for safety labels
+    type_steps: int = 160  # steps per type for the step-type head
+    teacher_tokens: int = 48
+    max_distractors: int = 2
+    router_layer: int = 4
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+
+
+def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, command: str, progress: Stage) -> dict:
+    from agentroute.loading import load
+
+    began = time.perf_counter()
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    steps = _train_steps(data_dir)
+    split = _split(steps, config)
+    model = load(model_name)
+    fingerprint = model_fingerprint(model)
+
+    free_text = split["teacher_train"] + split["teacher_router"]
+    teacher = teacher_replies(
+        model, free_text, work / "teacher.jsonl", config.teacher_tokens, lambda d, t: progress("teacher replies", d, t)
+    )
+    protected = {0, model.n_layers - 1}
+    library = build_library(layer_importance(model), protected)
+
+    rng = random.Random(config.seed)
+    examples = [tool_call_example(model, s, rng, config.max_distractors) for s in split["tool_train"]]
+    examples += [teacher_example(model, s, teacher[s.id]) for s in split["teacher_train"]]
+    adapter_began = time.perf_counter()
+    peft_model = train_adapter(
+        model,
+        examples,
+        library,
+        config.adapter,
+        work,
+        config.seed,
+        lambda d, t, _loss: progress("adapter (LoRA)", d, t),
+    )
+    adapter_s = time.perf_counter() - adapter_began
+    _save_adapter(peft_model, out / ADAPTER_DIR)
+
+    # Router rows with the adapter applied as inference applies it (merged, reloaded from disk).
+    from agentroute.pack import apply_adapter
+
+    model = load(model_name)
+    apply_adapter(model, out / ADAPTER_DIR)
+    rows, label_stats = _router_rows(model, split, teacher, library, config, work, progress)
+    hidden = model.hf_model.config.hidden_size
+    n_programs = sum(len(library[t]) for t in ROUTED_TYPES)
+    net, fit_stats = fit_router(hidden, ROUTED_TYPES, n_programs, rows["type"], rows["safe"], config.seed)
+    net.save(out / ROUTER_FILE)
+
+    log = _read_log(work / "train_log.jsonl")
+    manifest = {
+        "format": PACK_FORMAT,
+        "model": fingerprint,
+        "policy": {"budgets": DEFAULT_BUDGETS, "default_budget": 1.0, "protected_layers": [0, -1]},
+        "library": {
+            t.value: [{"budget": round(p.cost, 4), "program": str(p)} for p in library[t]] for t in ROUTED_TYPES
+        },
+        "router": {"layer": config.router_layer, "step_types": [t.value for t in ROUTED_TYPES], "threshold": 0.5},
+        "data": _data_version(data_dir),
+        "training": {
+            "command": command,
+            "seed": config.seed,
+            "config": asdict(config),
+            "examples": len(examples),
+            "adapter_seconds": round(adapter_s, 1),
+            "total_seconds": round(time.perf_counter() - began, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+            "torch": torch.__version__,
+        },
+        "metrics": {**log, **fit_stats, **label_stats},
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _train_steps(data_dir: Path) -> list[EvalStep]:
+    path = data_dir / "train.jsonl"
+    steps, problems = load_steps(path)
+    if problems:
+        raise EvalError(f"{path}: {len(problems)} bad line(s), first: {problems[0]}")
+    return steps
+
+
+def _split(steps: list[EvalStep], config: TrainConfig) -> dict[str, list[EvalStep]]:
+    """Disjoint, seeded subsets: adapter steps, router-label steps, step-type steps."""
+    rng = random.Random(config.seed)
+    by_type: dict[StepType, list[EvalStep]] = {t: [] for t in ROUTED_TYPES}
+    for step in steps:
+        if step.step_type in by_type:
+            by_type[step.step_type].append(step)
+    for group in by_type.values():
+        rng.shuffle(group)
+    tools = [s for s in by_type[StepType.TOOL_CALL] if s.expected]
+    need = config.tool_examples + config.router_tool_steps
+    if len(tools) < need:
+        raise EvalError(f"train data has {len(tools)} tool-call steps with expected calls; training needs {need}")
+    split = {
+        "tool_train": tools[: config.tool_examples],
+        "tool_router": tools[config.tool_examples : need],
+        "teacher_train": [],
+        "teacher_router": [],
+    }
+    for step_type in ROUTED_TYPES[1:]:
+        group = by_type[step_type]
+        split["teacher_train"] += group[: config.teacher_examples]
+        held_out = config.teacher_examples + config.router_teacher_steps
+        split["teacher_router"] += group[config.teacher_examples : held_out]
+    split["type"] = [s for t in ROUTED_TYPES for s in by_type[t][-config.type_steps :]]
+    return split
+
+
+def _save_adapter(peft_model, path: Path) -> None:
+    """Save the LoRA weights in bfloat16: half the size, and merging rounds far below that anyway."""
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    path.mkdir(parents=True, exist_ok=True)
+    peft_model.peft_config["default"].save_pretrained(str(path))
+    state = {k: v.detach().to(torch.bfloat16).contiguous() for k, v in get_peft_model_state_dict(peft_model).items()}
+    save_file(state, str(path / "adapter_model.safetensors"), metadata={"format": "pt"})
+
+
+def _router_rows(model, split, teacher, library, config: TrainConfig, work: Path, progress: Stage):
+    from safetensors.torch import load_file, save_file
+
+    from agentroute.router_net import prompt_features
+
+    cached = work / "router_rows.safetensors"
+    full = LayerProgram.full(model.n_layers)
+    offsets, offset = {}, 0
+    for t in ROUTED_TYPES:
+        offsets[t] = offset
+        offset += len(library[t])
+    if not cached.is_file():
+        type_x, type_y = [], []
+        for i, step in enumerate(split["type"]):
+            type_x.append(prompt_features(model.parts, model.encode(step.messages, step.tools), config.router_layer))
+            type_y.append(ROUTED_TYPES.index(step.step_type))
+            progress("router: step-type features", i + 1, len(split["type"]))
+        safe_steps = split["tool_router"] + split["teacher_router"]
+        safe_x, safe_t, safe_y, known = [], [], [], []
+        for i, step in enumerate(safe_steps):
+            prompt = model.encode(step.messages, step.tools)
+            if step.step_type == StepType.TOOL_CALL:
+                reply = tool_call_example(model, step, random.Random(0), len(step.tools)).reply_ids
+            else:
+                reply = teacher[step.id]
+            example = TrainExample(step.id, step.step_type, prompt, reply, gold=step.step_type == StepType.TOOL_CALL)
+            labels = safety_labels(model.parts, example, library[step.step_type], full)
+            row, mask = torch.zeros(offset), torch.zeros(offset)
+            start = offsets[step.step_type]
+            row[start : start + len(labels)] = torch.tensor(labels, dtype=torch.float32)
+            mask[start : start + len(labels)] = 1.0
+            safe_x.append(prompt_features(model.parts, prompt, config.router_layer))
+            safe_t.append(ROUTED_TYPES.index(step.step_type))
+            safe_y.append(row)
+            known.append(mask)
+            progress("router: safety labels", i + 1, len(safe_steps))
+        save_file(
+            {
+                "type_x": torch.stack(type_x),
+                "type_y": torch.tensor(type_y),
+                "safe_x": torch.stack(safe_x),
+                "safe_t": torch.tensor(safe_t),
+                "safe_y": torch.stack(safe_y),
+                "known": torch.stack(known),
+            },
+            str(cached),
+        )
+    rows = load_file(str(cached))
+    stats = {}
+    for t in ROUTED_TYPES:
+        chosen = rows["safe_t"] == ROUTED_TYPES.index(t)
+        n = len(library[t])
+        if chosen.any():
+            rates = rows["safe_y"][chosen][:, offsets[t] : offsets[t] + n].mean(0)
+            stats[f"safe_rate_{t.value}"] = [round(float(r), 3) for r in rates]
+    return {
+        "type": (rows["type_x"], rows["type_y"]),
+        "safe": (rows["safe_x"], rows["safe_t"], rows["safe_y"], rows["known"]),
+    }, stats
+
+
+def _read_log(path: Path) -> dict:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    if not rows:
+        return {}
+    tail = rows[-50:]
+    mean = {k: round(sum(r[k] for r in tail) / len(tail), 4) for k in ("ce_full", "ce_program", "kl")}
+    return {"train_loss_last50": mean, "train_log_rows": len(rows)}
+
+
+def _data_version(data_dir: Path) -> dict:
+    manifest = data_dir / "manifest.json"
+    if not manifest.is_file():
+        return {"dir": str(data_dir)}
+    data = json.loads(manifest.read_text())
+    return {
+        "version": data.get("version"),
+        "seed": data.get("seed"),
+        "train_sha256": data.get("files", {}).get("train.jsonl", {}).get("sha256"),
+    }
+
+
+def command_line() -> str:
+    return "agentroute " + " ".join(sys.argv[1:])

@@ -1,0 +1,348 @@
+"""Pieces of ``agentroute train``: router fitting, the program library, training examples and the
+resumable LoRA training loop (on a tiny model)."""
+
+import json
+import random
+from types import SimpleNamespace
+
+import pytest
+import torch
+from tiny_models import tiny_model
+
+from agentroute import LayerProgram, RoutedModel, StepType
+from agentroute.evaluation.steps import parse_step
+from agentroute.tools import format_tool_call
+from agentroute.training.adapter import AdapterConfig, train_adapter
+from agentroute.training.examples import (
+    TrainExample,
+    end_of_turn_id,
+    teacher_example,
+    tool_call_example,
+    tool_call_text,
+)
+from agentroute.training.library import DEFAULT_CANDIDATES, build_library
+from agentroute.training.router_fit import fit_router, safety_labels
+
+TYPES = [StepType.TOOL_CALL, StepType.PLANNING, StepType.FINAL_ANSWER]
+
+# -- router fitting -------------------------------------------------------------------------------
+
+
+def separable_rows(hidden: int = 4, per_type: int = 20, seed: int = 0):
+    """Features [N, 2 * hidden]: the step type shifts feature 0..2, safety follows the sign of feature 3."""
+    gen = torch.Generator().manual_seed(seed)
+    n = per_type * len(TYPES)
+    y = torch.arange(len(TYPES)).repeat_interleave(per_type)
+    x = torch.randn(n, 2 * hidden, generator=gen) * 0.3
+    x[torch.arange(n), y] += 3.0
+    x[:, 3] = torch.where(torch.arange(n) % 2 == 0, 1.0, -1.0) * (1 + torch.rand(n, generator=gen))
+    return x, y
+
+
+def test_fit_router_learns_separable_types_and_safety():
+    hidden = 4
+    # Library: 2 tool_call programs, 1 planning, 2 final_answer -> 5 columns.
+    columns = {StepType.TOOL_CALL: [0, 1], StepType.PLANNING: [2], StepType.FINAL_ANSWER: [3, 4]}
+    n_programs = 5
+    type_x, type_y = separable_rows(hidden, seed=0)
+    safe_x, safe_t = separable_rows(hidden, seed=1)
+    positive = safe_x[:, 3] > 0
+    labels = torch.zeros(len(safe_x), n_programs)
+    known = torch.zeros(len(safe_x), n_programs)
+    for i, t in enumerate(safe_t.tolist()):
+        cols = columns[TYPES[t]]
+        known[i, cols] = 1.0
+        labels[i, cols[0]] = float(positive[i])  # the cheap program: safe only for "easy" prompts
+        if len(cols) > 1:
+            labels[i, cols[1]] = 1.0  # the dear one: always safe
+    # Columns of other types are unknown for a row; give them contradicting labels the fit must ignore.
+    labels = torch.where(known.bool(), labels, 1.0 - labels)
+    net, stats = fit_router(hidden, TYPES, n_programs, (type_x, type_y), (safe_x, safe_t, labels, known), seed=0)
+    assert stats["train_type_accuracy"] == 1.0
+    assert stats["final_loss"] < 0.2
+    assert not net.training
+    with torch.no_grad():
+        type_logits, _ = net(type_x)
+        _, safe_logits = net(safe_x, safe_t)
+        # Held-out rows of the same distribution.
+        test_x, test_y = separable_rows(hidden, seed=2)
+        test_logits, _ = net(test_x)
+    assert (type_logits.argmax(-1) == type_y).all()
+    assert (test_logits.argmax(-1) == test_y).all()
+    predicted = torch.sigmoid(safe_logits) > 0.5
+    assert (predicted[known.bool()] == labels.bool()[known.bool()]).all()
+    # Standardisation statistics come from the training features.
+    torch.testing.assert_close(net.mean, torch.cat([type_x, safe_x]).mean(0))
+
+
+def test_fit_router_is_seeded_and_works_without_safety_rows():
+    hidden = 4
+    type_rows = separable_rows(hidden)
+    empty = (torch.zeros(0, 2 * hidden), torch.zeros(0, dtype=torch.long), torch.zeros(0, 3), torch.zeros(0, 3))
+    a, stats = fit_router(hidden, TYPES, 3, type_rows, empty, seed=3, epochs=50)
+    b, _ = fit_router(hidden, TYPES, 3, type_rows, empty, seed=3, epochs=50)
+    assert stats["train_type_accuracy"] == 1.0
+    for key, value in a.state_dict().items():
+        torch.testing.assert_close(value, b.state_dict()[key])
+
+
+def test_safety_labels_match_forced_argmax(llama_model):
+    prompt = llama_model.encode("Plan a three-step trip to Rome.")
+    reply = llama_model.generate_ids(prompt, None, max_new_tokens=8, ignore_eos=True).token_ids
+    n = llama_model.n_layers
+    full = LayerProgram.full(n)
+    programs = [LayerProgram.skip(n, [2]), LayerProgram.skip(n, range(1, n - 1)), full]
+    example = TrainExample("x", StepType.PLANNING, prompt, list(reply), gold=False)
+    labels = safety_labels(llama_model.parts, example, programs, full)
+    reference = llama_model.forced_argmax(prompt, reply, full)
+    expected = [llama_model.forced_argmax(prompt, reply, p) == reference for p in programs]
+    assert labels == expected
+    assert labels[-1] is True  # full depth reproduces itself
+    assert labels[1] is False  # two layers of six do not reproduce a random model
+
+
+# -- program library ------------------------------------------------------------------------------
+
+
+def test_build_library_default_candidates():
+    n = 10
+    importance = [0.9, 0.1, 0.5, 0.2, 0.05, 0.6, 0.3, 0.15, 0.4, 0.8]
+    protected = {0, n - 1}
+    library = build_library(importance, protected)
+    assert set(library) == set(DEFAULT_CANDIDATES)
+    for step_type, programs in library.items():
+        assert programs, step_type
+        assert len({p.layers for p in programs}) == len(programs), "programs are distinct"
+        costs = [p.cost for p in programs]
+        assert costs == sorted(costs) and len(set(costs)) == len(costs), "cheapest first"
+        assert costs[-1] <= max(DEFAULT_CANDIDATES[step_type]) + 1e-9
+        for program in programs:
+            assert protected <= set(program.layers)
+            assert not program.loops and list(program.layers) == sorted(program.layers)
+            # The skipped layers are the least important unprotected ones.
+            kept = [importance[i] for i in program.layers if i not in protected]
+            assert all(importance[s] <= min(kept, default=1.0) for s in program.skipped)
+    # 10 layers: 0.45 -> 4 layers, 0.5 and 0.55 -> 5 (deduplicated), 0.6 -> 6.
+    assert [len(p) for p in library[StepType.TOOL_CALL]] == [4, 5, 6]
+    assert [str(p) for p in library[StepType.TOOL_CALL]] == ["0,2,5,9", "0,2,5,8-9", "0,2,5-6,8-9"]
+
+
+def test_build_library_custom_candidates_keep_protected_layers():
+    n = 6
+    importance = [0.0, 0.9, 0.8, 0.7, 0.6, 0.0]  # the protected ends look least important
+    candidates = {StepType.TOOL_CALL: (0.9, 0.2, 0.5, 0.55), StepType.PLANNING: (1.0,)}
+    library = build_library(importance, {0, 5}, candidates)
+    tool = library[StepType.TOOL_CALL]
+    assert [str(p) for p in tool] == ["0,5", "0-1,5", "0-3,5"]  # 0.2 -> at least the protected layers
+    assert all({0, 5} <= set(p.layers) for p in tool)
+    assert library[StepType.PLANNING] == [LayerProgram.full(n)]
+
+
+# -- training examples ------------------------------------------------------------------------------
+
+TOOL_NAMES = ["get_weather", "search_web", "send_email", "convert_units", "book_flight", "lookup_stock"]
+
+
+def weather_step(expected=({"name": "get_weather", "arguments": {"city": "Oslo"}},)):
+    return parse_step(
+        {
+            "id": "weather-1",
+            "step_type": "tool_call",
+            "messages": [{"role": "user", "content": "Weather in Oslo?"}],
+            "tools": [
+                {"name": name, "description": f"tool {name}", "parameters": {"type": "object", "properties": {}}}
+                for name in TOOL_NAMES
+            ],
+            "expected": {"tool_calls": list(expected)},
+        }
+    )
+
+
+def offered_tools(model, prompt_ids) -> list[str]:
+    text = model.tokenizer.decode(prompt_ids)
+    return [name for name in TOOL_NAMES if name in text]
+
+
+@pytest.mark.parametrize("max_distractors", [0, 2, 10])
+def test_tool_call_example(llama_model, max_distractors):
+    model = llama_model
+    eos = model.tokenizer.eos_token_id
+    assert eos is not None and model.stop_token_ids == {eos}
+    step = weather_step()
+    example = tool_call_example(model, step, random.Random(0), max_distractors)
+    assert example.step_type == StepType.TOOL_CALL and example.gold and example.id == "weather-1"
+    offered = offered_tools(model, example.prompt_ids)
+    assert "get_weather" in offered
+    assert len(offered) == 1 + min(max_distractors, len(TOOL_NAMES) - 1)
+    # The prompt is what generate() would see with those tools.
+    assert example.prompt_ids[-3:] == model.encode(step.messages)[-3:]
+    assert example.reply_ids[-1] == eos == end_of_turn_id(model)
+    assert eos not in example.reply_ids[:-1]
+    reply_text = model.tokenizer.decode(example.reply_ids[:-1])
+    assert reply_text == format_tool_call({"name": "get_weather", "arguments": {"city": "Oslo"}})
+    assert reply_text == tool_call_text(step)
+
+
+def test_tool_call_example_keeps_every_expected_tool(llama_model):
+    calls = [{"name": "search_web", "arguments": {"q": "x"}}, {"name": "send_email", "arguments": {"to": "a"}}]
+    step = weather_step(calls)
+    for seed in range(5):
+        example = tool_call_example(llama_model, step, random.Random(seed), 1)
+        offered = offered_tools(llama_model, example.prompt_ids)
+        assert {"search_web", "send_email"} <= set(offered) and len(offered) == 3
+    text = llama_model.tokenizer.decode(example.reply_ids[:-1])
+    assert text == "\n".join(format_tool_call(c) for c in calls)
+
+
+def test_tool_call_example_distractors_depend_on_the_rng(llama_model):
+    step = weather_step()
+    draws = {
+        tuple(offered_tools(llama_model, tool_call_example(llama_model, step, random.Random(s), 2).prompt_ids))
+        for s in range(8)
+    }
+    assert len(draws) > 1
+    same = [tool_call_example(llama_model, step, random.Random(7), 2).prompt_ids for _ in range(2)]
+    assert same[0] == same[1]
+
+
+def test_teacher_example_and_missing_end_of_turn(llama_model):
+    step = weather_step()
+    example = teacher_example(llama_model, step, [5, 6, 7])
+    assert example.prompt_ids == llama_model.encode(step.messages, step.tools)
+    assert example.reply_ids == [5, 6, 7] and not example.gold
+    assert example.step_type == StepType.TOOL_CALL
+    with pytest.raises(ValueError, match="no end-of-turn token"):
+        end_of_turn_id(SimpleNamespace(stop_token_ids=set(), name="no-eos"))
+
+
+# -- LoRA training loop ---------------------------------------------------------------------------
+
+
+def fresh_model() -> RoutedModel:
+    model, tok = tiny_model("llama", n_layers=4)
+    return RoutedModel(model, tok, name="tiny-llama")
+
+
+def hand_examples(model) -> list[TrainExample]:
+    eos = end_of_turn_id(model)
+    pairs = [
+        ("Weather in Oslo?", '{"city": "Oslo"}', StepType.TOOL_CALL, True),
+        ("Weather in Rome?", '{"city": "Rome"}', StepType.TOOL_CALL, True),
+        ("Plan a trip.", "1. Go\n2. See", StepType.PLANNING, False),
+        ("2 + 2 = ?", "4", StepType.PLANNING, False),
+    ]
+    return [
+        TrainExample(
+            f"ex-{i}",
+            step_type,
+            model.encode(prompt),
+            [*model.tokenizer(reply, add_special_tokens=False)["input_ids"], eos],
+            gold=gold,
+        )
+        for i, (prompt, reply, step_type, gold) in enumerate(pairs)
+    ]
+
+
+LIBRARY = {
+    StepType.TOOL_CALL: [LayerProgram.skip(4, [1]), LayerProgram.skip(4, [1, 2])],
+    StepType.PLANNING: [LayerProgram.skip(4, [2])],
+}
+CONFIG = AdapterConfig(rank=4, alpha=8, lr=1e-2, warmup=1, accumulate=2, save_every=1, programs_per_example=1)
+
+
+def lora_state(peft_model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in peft_model.named_parameters() if "lora_" in n}
+
+
+def log_rows(work) -> list[dict]:
+    return [json.loads(line) for line in (work / "train_log.jsonl").read_text().splitlines() if line.strip()]
+
+
+class Stop(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One uninterrupted run: (work dir, LoRA weights after training, progress calls)."""
+    work = tmp_path_factory.mktemp("train")
+    model = fresh_model()
+    calls = []
+    peft_model = train_adapter(
+        model, hand_examples(model), LIBRARY, CONFIG, work, seed=0, progress=lambda *a: calls.append(a)
+    )
+    return work, lora_state(peft_model), calls, peft_model
+
+
+def test_train_adapter_logs_checkpoints_and_learns(trained):
+    work, state, calls, peft_model = trained
+    rows = log_rows(work)
+    assert len(rows) == 4
+    assert [r["example"] for r in rows] == [1, 2, 3, 4]
+    assert sorted(r["id"] for r in rows) == ["ex-0", "ex-1", "ex-2", "ex-3"]
+    for row in rows:
+        assert {"ce_full", "ce_program", "kl", "lr", "elapsed_s", "type"} <= set(row)
+        assert all(row[k] >= 0 for k in ("ce_full", "ce_program", "kl"))
+        assert row["kl"] > 0, "every example trains one skip program"
+    assert (work / "checkpoint").is_dir() and any((work / "checkpoint").iterdir())
+    assert json.loads((work / "checkpoint.json").read_text()) == {"examples_done": 4}
+    assert [c[:2] for c in calls] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    # Two optimizer steps moved lora_B away from its zero init; the model is back in eval mode.
+    assert any(v.abs().sum() > 0 for n, v in state.items() if "lora_B" in n)
+    assert not peft_model.training
+
+
+def test_train_adapter_resumes_a_finished_run(trained):
+    work, state, _, _ = trained
+    calls = []
+    model = fresh_model()
+    peft_model = train_adapter(
+        model, hand_examples(model), LIBRARY, CONFIG, work, seed=0, progress=lambda *a: calls.append(a)
+    )
+    assert len(log_rows(work)) == 4, "a finished run is not trained again"
+    assert calls == []
+    resumed = lora_state(peft_model)
+    assert resumed.keys() == state.keys()
+    for name, value in state.items():
+        torch.testing.assert_close(resumed[name], value, atol=0, rtol=0)
+
+
+def test_interrupted_run_continues_where_it_stopped(tmp_path, trained):
+    _, state, _, _ = trained
+
+    def stop_after(n):
+        def progress(done, total, loss):
+            if done == n:
+                raise Stop
+
+        return progress
+
+    model = fresh_model()
+    with pytest.raises(Stop):
+        train_adapter(model, hand_examples(model), LIBRARY, CONFIG, tmp_path, seed=0, progress=stop_after(2))
+    assert json.loads((tmp_path / "checkpoint.json").read_text()) == {"examples_done": 2}
+    model = fresh_model()
+    peft_model = train_adapter(model, hand_examples(model), LIBRARY, CONFIG, tmp_path, seed=0)
+    assert [r["example"] for r in log_rows(tmp_path)] == [1, 2, 3, 4]
+    # The resumed run ends with the same weights as the uninterrupted one.
+    resumed = lora_state(peft_model)
+    for name, value in state.items():
+        torch.testing.assert_close(resumed[name], value, atol=1e-6, rtol=1e-5)
+
+
+def test_interrupted_between_checkpoints_logs_each_example_once(tmp_path, trained):
+    _, state, _, _ = trained
+
+    def stop_at_three(done, total, loss):
+        if done == 3:  # example 3 is logged; the last checkpoint holds 2 examples
+            raise Stop
+
+    model = fresh_model()
+    with pytest.raises(Stop):
+        train_adapter(model, hand_examples(model), LIBRARY, CONFIG, tmp_path, seed=0, progress=stop_at_three)
+    model = fresh_model()
+    peft_model = train_adapter(model, hand_examples(model), LIBRARY, CONFIG, tmp_path, seed=0)
+    resumed = lora_state(peft_model)
+    for name, value in state.items():
+        torch.testing.assert_close(resumed[name], value, atol=1e-6, rtol=1e-5)
+    assert [r["example"] for r in log_rows(tmp_path)] == [1, 2, 3, 4]
