@@ -28,13 +28,18 @@ def add_eval_commands(commands: argparse._SubParsersAction) -> None:
         "--modes", default="full,routed", help="comma-separated: full, routed, lossless (full is always run)"
     )
     ev.add_argument("--model", default="default", help="'default', a checkpoint directory or a .gguf file")
-    ev.add_argument("--pack", default=None, help="route pack directory")
+    ev.add_argument("--pack", default=None, help="route pack: 'default' or a directory from `agentroute train`")
     ev.add_argument("--policy", default=None, help="depth policy YAML or TOML file (budget per step type)")
     ev.add_argument("--quantization", choices=["nf4", "int8"], default=None)
     ev.add_argument("--dtype", default=None, help="float32 (CPU default), bfloat16 or float16")
     ev.add_argument("--repeats", type=int, default=1, help="runs per step and mode; speed is their median")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--limit", type=int, default=None, help="evaluate only the first N good steps")
+    ev.add_argument(
+        "--step-types",
+        action="store_true",
+        help="only check step-type prediction: withhold each step's type and compare the routing decision with it",
+    )
     ev.add_argument("--json", dest="json_out", metavar="OUT", default=None, help="write the report here ('-': stdout)")
     ev.set_defaults(run=_eval)
 
@@ -54,6 +59,8 @@ def _eval(args) -> int:
     if not steps:
         raise EvalError(f"nothing to evaluate: no usable step in {args.steps} ({len(problems)} problem(s) above)")
     model = load(args.model, quantization=args.quantization, dtype=args.dtype, pack=args.pack, policy=args.policy)
+    if args.step_types:
+        return _step_types(model, steps, out)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, TimeRemainingColumn(), console=err) as bar:
         task = bar.add_task("evaluating", total=len(steps) * args.repeats * len(modes))
@@ -82,6 +89,24 @@ def _eval(args) -> int:
     console = Console()
     _summary_table(console, report)
     console.print(f"wrote {out}", markup=False, highlight=False)
+    return 0
+
+
+def _step_types(model, steps, out) -> int:
+    from agentroute.evaluation.step_typing import step_type_report
+
+    report = {"model": model.name, "pack": str(model.pack) if model.pack else None, **step_type_report(model, steps)}
+    text = json.dumps(report, indent=2)
+    if out is None or out == "-":
+        sys.stdout.write(text + "\n")
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+    accuracy = report["accuracy"]
+    Console(stderr=True).print(
+        f"step-type accuracy {accuracy:.1%} on {report['n']} steps; per type {report['by_type']}",
+        markup=False,
+        highlight=False,
+    )
     return 0
 
 
