@@ -9,8 +9,8 @@ trace ``runs/haystack_agent.jsonl`` and its plot. ``--compare-full`` runs the ta
 depth with the same loaded model. The demo also saves a small pipeline (prompt builder ->
 LayerRouteGenerator) as ``demos/haystack_pipeline.yaml`` and loads it back.
 
-The default model is tiny (135M parameters) and untrained for tools: without a route pack it
-makes few valid tool calls, so expect few correct answers. The point is what each step costs.
+The generator uses the default route pack (a LoRA adapter trained for tool calls and skipped
+layers, a router and its depth policy); ``--policy`` replaces the pack's budgets.
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ from agentroute.trace_plot import plot_trace
 sys.path.insert(0, str(Path(__file__).parent))
 from agent_tools import TASKS, TOOLS, answer_is_correct  # noqa: E402
 
-# Untrained, skipping layers hurts (see DESIGN.md), so the demo trims only tool-call steps, a little.
-DEMO_POLICY = {"budgets": {"tool_call": 0.8}}
 SYSTEM_PROMPT = (
     "You are a precise assistant. Use a tool for any arithmetic, unit conversion, handbook question or date "
     "calculation. When the tool results are in, answer in one short sentence that states the result."
@@ -52,12 +50,12 @@ def main() -> None:
     parser.add_argument("--compare-full", action="store_true", help="run the tasks again at full depth")
     parser.add_argument("--max-steps", type=int, default=4, help="agent steps per task (default 4)")
     parser.add_argument("--max-new-tokens", type=int, default=96)
-    parser.add_argument("--policy", help="a depth policy YAML/TOML file (default: tool_call steps at 0.8)")
+    parser.add_argument("--policy", help="a depth policy YAML/TOML file (default: the route pack's policy)")
     args = parser.parse_args()
     console = Console()
 
     generator = LayerRouteGenerator(
-        policy=args.policy or DEMO_POLICY, generation_kwargs={"max_new_tokens": args.max_new_tokens}
+        pack="default", policy=args.policy, generation_kwargs={"max_new_tokens": args.max_new_tokens}
     )
     agent = Agent(
         chat_generator=generator,
@@ -67,7 +65,9 @@ def main() -> None:
     )
     with console.status("loading the model (the first run converts the GGUF file once)"):
         agent.warm_up()
-    console.print(f"model: {generator.routed_model}, policy: {args.policy or DEMO_POLICY}\n")
+    routed = generator.routed_model
+    budgets = {t.value: b for t, b in routed.policy.budgets.items()}
+    console.print(f"model: {routed}, pack: {routed.pack}, budgets: {budgets}\n")
 
     # One run per trace file, so the file and its plot show exactly this run.
     TRACE_PATH.unlink(missing_ok=True)

@@ -8,10 +8,10 @@ unit conversion, document search, date arithmetic) on five tasks. Each model ste
 shows every step's type, layers, tokens and latency. The trace goes to runs/react_agent.jsonl and
 its plot to runs/react_agent.png.
 
-Expect few correct answers: the embedded 135M model is untrained for tool use and for skipped
-layers, so it rarely writes a valid tool call zero-shot and degrades when layers are skipped.
-Route packs (trained programs and tool skills) are what fixes that; this demo shows the plumbing
-and what each step costs.
+The model runs with the default route pack (``agentroute/packs/default``): a LoRA adapter trained
+for tool calls and for staying faithful when layers are skipped, a router, and the pack's depth
+policy (tool calls at 60% of the layer cost, free text at 90%). ``--no-pack`` runs the bare
+embedded 135M model instead, which writes no valid tool call zero-shot.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from agentroute import StepRecord, Trace
 from agentroute.trace import summarize
 from agentroute.trace_plot import plot_trace
 
-# Tool-call steps are the most constrained output, so they get the cheapest program.
-DEMO_POLICY = {"budgets": {"tool_call": 0.8, "final_answer": 0.9}}
+# Without a pack: tool-call steps are the most constrained output, so they get the cheapest program.
+NO_PACK_POLICY = {"budgets": {"tool_call": 0.8, "final_answer": 0.9}}
 # The tool list and the call format are appended by AgentRoute; this only says when to use them.
 SYSTEM = (
     "You are a precise assistant. Use a tool for arithmetic, unit conversions, dates and questions "
@@ -67,17 +67,24 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=8, help="LangGraph recursion limit per task")
     parser.add_argument("--max-new-tokens", type=int, default=96, help="token limit per model step")
     parser.add_argument("--compare-full", action="store_true", help="also run every step at full depth")
+    parser.add_argument("--no-pack", action="store_true", help="run the bare model, without the default route pack")
     parser.add_argument("--json", type=Path, default=None, help="also write the episode summary as JSON here")
     args = parser.parse_args()
 
     console = Console()
     tasks = TASKS[: max(1, args.tasks)]
     tools = [StructuredTool.from_function(fn) for fn in TOOLS]
-    chat = ChatLayerRoute(policy=DEMO_POLICY, max_new_tokens=args.max_new_tokens)
+    if args.no_pack:
+        chat = ChatLayerRoute(pack=None, policy=NO_PACK_POLICY, max_new_tokens=args.max_new_tokens)
+    else:
+        chat = ChatLayerRoute(pack="default", max_new_tokens=args.max_new_tokens)
     started = time.perf_counter()
     with console.status("loading SmolLM2-135M-Instruct (first run converts the GGUF file once)"):
         routed = chat.routed_model
-    console.print(f"loaded {routed} in {time.perf_counter() - started:.1f}s; policy {DEMO_POLICY}\n")
+    budgets = {t.value: b for t, b in routed.policy.budgets.items()}
+    console.print(
+        f"loaded {routed} in {time.perf_counter() - started:.1f}s; pack {routed.pack or 'none'}; budgets {budgets}\n"
+    )
 
     trace_path, plot_path = RUNS / "react_agent.jsonl", RUNS / "react_agent.png"
     runs = [run_episode("routed", chat, tools, tasks, args.max_steps, trace_path, console)]

@@ -65,7 +65,9 @@ class ChatLayerRoute(BaseChatModel):
     quantization: Literal["nf4", "int8"] | None = None
     dtype: str | None = Field(None, description="compute dtype, e.g. 'float32' or 'bfloat16'")
     device: str | None = Field(None, description="'cpu' or 'cuda'; default CUDA when present")
-    pack: str | None = Field(None, description="route pack directory (not available in this release)")
+    pack: str | None = Field(
+        "auto", description="'auto' (the default pack with the default model), 'default', a pack directory, or None"
+    )
     policy: dict[str, Any] | str | None = Field(None, description="DepthPolicy as a dict or a YAML/TOML path")
     mode: Literal["routed", "full", "lossless"] = Field(
         "routed", description="'routed': the policy picks each step's program; 'full': every step at full depth"
@@ -84,7 +86,7 @@ class ChatLayerRoute(BaseChatModel):
 
     def __init__(self, *, routed_model: RoutedModel | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if routed_model is not None and (self.policy is not None or self.pack is not None):
+        if routed_model is not None and (self.policy is not None or self.pack not in (None, "auto")):
             # The injected model carries its own policy; silently ignoring these would mislead.
             raise ValueError(
                 "pass policy=/pack= to agentroute.load() for an injected routed_model, not to ChatLayerRoute"

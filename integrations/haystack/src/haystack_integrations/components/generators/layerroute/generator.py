@@ -62,7 +62,7 @@ class LayerRouteGenerator:
         self,
         model: str = "default",
         quantization: str | None = None,
-        pack: str | None = None,
+        pack: str | None = "auto",
         policy: dict[str, Any] | str | None = None,
         mode: str = "routed",
         generation_kwargs: dict[str, Any] | None = None,
@@ -77,7 +77,8 @@ class LayerRouteGenerator:
         :param model: ``"default"`` (the embedded SmolLM2-135M-Instruct), a local checkpoint directory or a
             ``.gguf`` file. Models are never downloaded.
         :param quantization: None, ``"nf4"`` or ``"int8"`` (bitsandbytes).
-        :param pack: a route pack directory (LoRA adapter + router).
+        :param pack: ``"auto"`` (the trained default pack with the default model, none otherwise),
+            ``"default"``, a route pack directory (LoRA adapter + router + policy), or None.
         :param policy: a depth policy as a dict or a YAML/TOML file path, e.g.
             ``{"budgets": {"tool_call": 0.6}, "hint_map": {"planner": "planning"}}``. The hint map sees this
             component's pipeline name as the ``component`` hint.
