@@ -85,9 +85,11 @@ def summarize_evals(base: dict | None, packed: dict | None) -> dict[str, Any]:
     return out
 
 
-def run(model, data_dir: Path, seeds: list[int], base_eval: Path | None, pack_eval: Path | None) -> dict[str, Any]:
+def run(
+    model, data_dir: Path, seeds: list[int], base_eval: Path | None, pack_eval: Path | None, test_file: str
+) -> dict[str, Any]:
     matched, _ = load_steps(data_dir / "test_length_matched.jsonl")
-    test, _ = load_steps(data_dir / "test.jsonl")
+    test, _ = load_steps(data_dir / test_file)
     typing = step_type_report(model, matched)
     seeds_report = router_seed_differentials(model, test, seeds)
     base = json.loads(base_eval.read_text()) if base_eval else None
@@ -97,6 +99,7 @@ def run(model, data_dir: Path, seeds: list[int], base_eval: Path | None, pack_ev
         "training": model.pack.manifest.training,
         "step_typing_length_matched": typing,
         "router_seeds": seeds_report,
+        "router_seeds_steps": f"{test_file} ({len(test)} steps)",
         "eval": summarize_evals(base, packed),
     }
 
