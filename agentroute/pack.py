@@ -26,7 +26,7 @@ from agentroute.errors import AgentRouteError
 from agentroute.policy import DepthPolicy
 from agentroute.program import LayerProgram
 from agentroute.records import StepType
-from agentroute.router_net import RouterNet, prompt_features
+from agentroute.router_net import RouterNet, prompt_features, safety_columns
 
 PACK_FORMAT = "agentroute-pack/1"
 MANIFEST = "pack.json"
@@ -112,6 +112,7 @@ class RoutePack:
         self.library: dict[StepType, list[LayerProgram]] = {
             t: [LayerProgram.parse(e.program, n_layers) for e in entries] for t, entries in manifest.library.items()
         }
+        self.columns, _ = safety_columns(self.library, manifest.router.step_types)
         self.flat = [p for t in manifest.router.step_types for p in self.library.get(t, [])]
 
     def __str__(self) -> str:
@@ -131,9 +132,7 @@ class RoutePack:
         with torch.inference_mode():
             type_logits, safe_logits = self.router(features[None], known)
         chosen = types[int(type_logits.argmax(-1))] if known is None else step_type
-        offset = sum(len(self.library.get(t, [])) for t in types[: types.index(chosen)])
-        count = len(self.library.get(chosen, []))
-        return chosen, torch.sigmoid(safe_logits[0, offset : offset + count]).tolist()
+        return chosen, torch.sigmoid(safe_logits[0, self.columns[chosen]]).tolist()
 
     def choose(self, step_type: StepType, safety: list[float], budget: float) -> LayerProgram | None:
         """The cheapest program of ``step_type`` within ``budget`` predicted safe, else the dearest
@@ -165,7 +164,7 @@ def load_pack(model, pack: str | Path) -> RoutePack:
     for needed in (ROUTER_FILE, f"{ADAPTER_DIR}/adapter_config.json", f"{ADAPTER_DIR}/adapter_model.safetensors"):
         if not (path / needed).is_file():
             raise PackError(f"route pack {path} is missing {needed}; retrain it or copy the whole directory")
-    n_programs = sum(len(v) for t, v in manifest.library.items() if t in manifest.router.step_types)
+    _, n_programs = safety_columns(manifest.library, manifest.router.step_types)
     try:
         router = RouterNet.load(path / ROUTER_FILE, actual["hidden_size"], manifest.router.step_types, n_programs)
     except Exception as exc:  # safetensors/torch raise several types for a damaged file

@@ -16,7 +16,7 @@ tensors in safetensors (nothing is unpickled).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -57,6 +57,22 @@ class RouterNet(nn.Module):
         net = cls(hidden_size, step_types, n_programs)
         net.load_state_dict(load_file(str(path)))
         return net.eval()
+
+
+def safety_columns(
+    library: Mapping[StepType, Sequence], step_types: Sequence[StepType]
+) -> tuple[dict[StepType, slice], int]:
+    """Which ``safe_head`` outputs belong to each step type's programs, and how many outputs there are.
+
+    The programs of ``step_types`` sit side by side in that order (cheapest first within a type).
+    Training writes labels and inference reads probabilities through this one layout.
+    """
+    columns, width = {}, 0
+    for step_type in step_types:
+        count = len(library.get(step_type, []))
+        columns[step_type] = slice(width, width + count)
+        width += count
+    return columns, width
 
 
 def prompt_features(parts, prompt_ids: Sequence[int], layer: int) -> torch.Tensor:

@@ -77,8 +77,8 @@ def train_adapter(
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
     pick = random.Random(seed + 1)
-    for _ in range(start):  # replay the program draws so a resumed run continues the same sequence
-        _draw(pick, library, examples[order[_]], config)
+    for done in range(start):  # replay the program draws so a resumed run continues the same sequence
+        _draw(pick, library, examples[order[done]], config)
     full = LayerProgram.full(model.n_layers)
     peft_model.train()
     began = time.perf_counter()

@@ -41,6 +41,12 @@ def tool_call_text(step: EvalStep) -> str:
     return "\n".join(format_tool_call(call) for call in step.expected or [])
 
 
+def tool_call_reply(model, step: EvalStep) -> list[int]:
+    """The expected calls as the model should write them, ending with end-of-turn."""
+    reply = model.tokenizer(tool_call_text(step), add_special_tokens=False)["input_ids"]
+    return [*reply, end_of_turn_id(model)]
+
+
 def tool_call_example(model, step: EvalStep, rng: random.Random, max_distractors: int) -> TrainExample:
     wanted = {call["name"] for call in step.expected or []}
     chosen = [t for t in step.tools if t.name in wanted]
@@ -48,8 +54,7 @@ def tool_call_example(model, step: EvalStep, rng: random.Random, max_distractors
     chosen += rng.sample(others, min(max_distractors, len(others)))
     rng.shuffle(chosen)
     prompt = model.encode(step.messages, chosen)
-    reply = model.tokenizer(tool_call_text(step), add_special_tokens=False)["input_ids"]
-    return TrainExample(step.id, StepType.TOOL_CALL, prompt, [*reply, end_of_turn_id(model)], gold=True)
+    return TrainExample(step.id, StepType.TOOL_CALL, prompt, tool_call_reply(model, step), gold=True)
 
 
 def teacher_example(model, step: EvalStep, reply_ids: list[int]) -> TrainExample:

@@ -26,8 +26,9 @@ from agentroute.evaluation.steps import EvalError, EvalStep, load_steps
 from agentroute.pack import ADAPTER_DIR, MANIFEST, PACK_FORMAT, ROUTER_FILE, model_fingerprint
 from agentroute.program import LayerProgram
 from agentroute.records import StepType
+from agentroute.router_net import prompt_features, safety_columns
 from agentroute.training.adapter import AdapterConfig, train_adapter
-from agentroute.training.examples import TrainExample, teacher_example, tool_call_example
+from agentroute.training.examples import TrainExample, teacher_example, tool_call_example, tool_call_reply
 from agentroute.training.library import build_library
 from agentroute.training.router_fit import fit_router, safety_labels
 from agentroute.training.teacher import teacher_replies
@@ -93,7 +94,7 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
     apply_adapter(model, out / ADAPTER_DIR)
     rows, label_stats = _router_rows(model, split, teacher, library, config, work, progress)
     hidden = model.hf_model.config.hidden_size
-    n_programs = sum(len(library[t]) for t in ROUTED_TYPES)
+    _, n_programs = safety_columns(library, ROUTED_TYPES)
     net, fit_stats = fit_router(hidden, ROUTED_TYPES, n_programs, rows["type"], rows["safe"], config.seed)
     net.save(out / ROUTER_FILE)
 
@@ -174,14 +175,9 @@ def _save_adapter(peft_model, path: Path) -> None:
 def _router_rows(model, split, teacher, library, config: TrainConfig, work: Path, progress: Stage):
     from safetensors.torch import load_file, save_file
 
-    from agentroute.router_net import prompt_features
-
     cached = work / "router_rows.safetensors"
     full = LayerProgram.full(model.n_layers)
-    offsets, offset = {}, 0
-    for t in ROUTED_TYPES:
-        offsets[t] = offset
-        offset += len(library[t])
+    columns, width = safety_columns(library, ROUTED_TYPES)
     if not cached.is_file():
         type_x, type_y = [], []
         for i, step in enumerate(split["type"]):
@@ -192,16 +188,12 @@ def _router_rows(model, split, teacher, library, config: TrainConfig, work: Path
         safe_x, safe_t, safe_y, known = [], [], [], []
         for i, step in enumerate(safe_steps):
             prompt = model.encode(step.messages, step.tools)
-            if step.step_type == StepType.TOOL_CALL:
-                reply = tool_call_example(model, step, random.Random(0), len(step.tools)).reply_ids
-            else:
-                reply = teacher[step.id]
+            reply = tool_call_reply(model, step) if step.step_type == StepType.TOOL_CALL else teacher[step.id]
             example = TrainExample(step.id, step.step_type, prompt, reply, gold=step.step_type == StepType.TOOL_CALL)
             labels = safety_labels(model.parts, example, library[step.step_type], full)
-            row, mask = torch.zeros(offset), torch.zeros(offset)
-            start = offsets[step.step_type]
-            row[start : start + len(labels)] = torch.tensor(labels, dtype=torch.float32)
-            mask[start : start + len(labels)] = 1.0
+            row, mask = torch.zeros(width), torch.zeros(width)
+            row[columns[step.step_type]] = torch.tensor(labels, dtype=torch.float32)
+            mask[columns[step.step_type]] = 1.0
             safe_x.append(prompt_features(model.parts, prompt, config.router_layer))
             safe_t.append(ROUTED_TYPES.index(step.step_type))
             safe_y.append(row)
@@ -222,9 +214,8 @@ def _router_rows(model, split, teacher, library, config: TrainConfig, work: Path
     stats = {}
     for t in ROUTED_TYPES:
         chosen = rows["safe_t"] == ROUTED_TYPES.index(t)
-        n = len(library[t])
         if chosen.any():
-            rates = rows["safe_y"][chosen][:, offsets[t] : offsets[t] + n].mean(0)
+            rates = rows["safe_y"][chosen][:, columns[t]].mean(0)
             stats[f"safe_rate_{t.value}"] = [round(float(r), 3) for r in rates]
     return {
         "type": (rows["type_x"], rows["type_y"]),
