@@ -55,7 +55,7 @@ def block_influence(model, prompts=CALIBRATION_PROMPTS) -> list[float]:
     return (totals / count).tolist()
 
 
-def _fingerprint(model) -> str:
+def weights_fingerprint(model) -> str:
     """Identity of a model's weights: name, layer count, quantization and a checksum of some weights."""
     digest = hashlib.sha256(f"{model.name}:{model.n_layers}:{model.quantization}".encode())
     with torch.inference_mode():
@@ -67,7 +67,7 @@ def _fingerprint(model) -> str:
 
 def layer_importance(model, cache: bool = True) -> list[float]:
     """Block Influence per layer, read from the cache when this model was calibrated before."""
-    path = cache_root() / "calibration" / f"{_fingerprint(model)}.json"
+    path = cache_root() / "calibration" / f"{weights_fingerprint(model)}.json"
     if cache and path.is_file():
         return json.loads(path.read_text())["importance"]
     importance = block_influence(model)

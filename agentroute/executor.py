@@ -46,27 +46,48 @@ def forward(
     Returns logits of the last position ([1, vocab]) or of every position ([1, q, vocab]).
     ``on_layer(layer, hidden_in, hidden_out)`` observes each executed layer (calibration).
     """
+    hidden, position_embeddings, position_ids, mask = chunk_inputs(parts, input_ids, start)
+    cache.begin(start, capacity)
+    hidden = run_layers(
+        parts, cache, program.layers, program.slots, hidden, position_embeddings, position_ids, mask, on_layer
+    )
+    if not all_logits:
+        hidden = hidden[:, -1:]
+    logits = parts.logits(hidden).float()
+    return logits if all_logits else logits[:, -1]
+
+
+def chunk_inputs(parts: ModelParts, input_ids: torch.Tensor, start: int):
+    """(embedded tokens, rotary embeddings, position ids, mask) of a chunk placed after ``start`` positions."""
     query_len = input_ids.shape[1]
     if parts.sliding_window is not None and start + query_len > parts.sliding_window:
         raise ValueError(
             f"sequence of {start + query_len} tokens exceeds the model's sliding window of "
             f"{parts.sliding_window}; shorten the conversation"
         )
-    cache.begin(start, capacity)
     hidden = parts.embed_tokens(input_ids)
     position_ids = torch.arange(start, start + query_len, device=input_ids.device)[None]
-    position_embeddings = parts.position_embeddings(hidden, position_ids)
-    mask = _causal_mask(query_len, start, input_ids.device)
-    for layer, slot in zip(program.layers, program.slots, strict=False):
+    return (
+        hidden,
+        parts.position_embeddings(hidden, position_ids),
+        position_ids,
+        _causal_mask(query_len, start, input_ids.device),
+    )
+
+
+def run_layers(parts, cache, layers, slots, hidden, position_embeddings, position_ids, mask, on_layer=None):
+    """Run ``layers`` (writing KV slot ``slots[i]`` for ``layers[i]``) on a chunk prepared by ``chunk_inputs``.
+
+    The cache must already be positioned with ``cache.begin``. Program search calls this directly
+    to resume a program from a shared prefix's hidden state instead of rerunning that prefix.
+    """
+    for layer, slot in zip(layers, slots, strict=True):
         cache.activate(slot)
         hidden_in = hidden
         hidden = parts.run_layer(layer, hidden, position_embeddings, position_ids, mask, cache)
         if on_layer is not None:
             on_layer(layer, hidden_in, hidden)
-    if not all_logits:
-        hidden = hidden[:, -1:]
-    logits = parts.logits(hidden).float()
-    return logits if all_logits else logits[:, -1]
+    return hidden
 
 
 def prefill(parts, cache, program, input_ids, start=0, capacity=None) -> torch.Tensor:

@@ -23,7 +23,7 @@ class PrefixCache:
         """Crop the cache for a new prompt; return how many leading prompt tokens are already cached."""
         start = 0
         if reuse and prefill_program == self._program:
-            start = _common_prefix(prompt_ids, self._ids)
+            start = common_prefix(prompt_ids, self._ids)
             # Keep at least one token to run so the prefill yields next-token logits.
             start = min(start, len(prompt_ids) - 1, self.kv.usable_length(prefill_program.slots))
         if start > 0:
@@ -41,7 +41,8 @@ class PrefixCache:
         self._program = None
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
+def common_prefix(a, b) -> int:
+    """Length of the longest common prefix of two sequences."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
