@@ -11,6 +11,7 @@ from agentroute.bench_cli import add_bench_commands
 from agentroute.data_cli import add_data_commands
 from agentroute.errors import AgentRouteError
 from agentroute.eval_cli import add_eval_commands
+from agentroute.search_cli import add_search_commands
 from agentroute.trace_cli import add_trace_commands
 from agentroute.train_cli import add_train_commands
 
@@ -40,6 +41,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_eval_commands(commands)
     add_bench_commands(commands)
     add_train_commands(commands)
+    add_search_commands(commands)
     return parser
 
 

@@ -36,6 +36,7 @@ def load(
     pack: str | Path | None = None,
     device: str | None = None,
     policy: DepthPolicy | dict | str | Path | None = None,
+    programs: str | Path | None = None,
 ) -> RoutedModel:
     """Load a model ready to run layer programs.
 
@@ -50,6 +51,8 @@ def load(
         device: ``"cpu"`` or ``"cuda"``; default CUDA when present.
         policy: a DepthPolicy, a dict, or a YAML/TOML file (default: the pack's policy with a pack,
             else full depth for every step type).
+        programs: a programs file from ``agentroute search``: for the step types and budgets it
+            covers, budgets map to its searched programs instead of the Block Influence baseline.
     """
     if pack == "auto":
         pack = "default" if str(model) == "default" else None
@@ -58,6 +61,10 @@ def load(
         from agentroute.pack import read_manifest, resolve_pack_dir
 
         read_manifest(resolve_pack_dir(pack))  # a wrong path fails now, not after loading the model
+    if programs is not None:
+        from agentroute.search.library import read_programs
+
+        read_programs(programs)  # likewise
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch_dtype = _resolve_dtype(dtype, device)
     quant_config = bnb_config(quantization, torch_dtype)
@@ -92,6 +99,8 @@ def load(
         load_pack(routed, pack)
         if policy is None:
             routed.router.policy = routed.pack.policy
+    if programs is not None:
+        routed.use_programs(programs)
     return routed
 
 

@@ -82,6 +82,15 @@ class RoutedModel:
         """A LayerProgram for this model from a program, its string form or a list of layers."""
         return LayerProgram.coerce(spec, self.n_layers)
 
+    def use_programs(self, path) -> None:
+        """Route with the searched programs in ``path`` (``agentroute search``); None stops using them."""
+        if path is None:
+            self.router.programs = None
+            return
+        from agentroute.search.library import load_library
+
+        self.router.programs = load_library(self, path)
+
     def encode(self, messages_or_prompt: str | Sequence[Mapping[str, Any]], tools=None) -> list[int]:
         """Prompt token ids exactly as ``generate`` builds them: tools, tool calls and tool results
         written in as ``tools.py`` documents, then the chat template."""

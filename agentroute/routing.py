@@ -5,6 +5,8 @@ budget for the predicted type) becomes a program. Without a route pack that is t
 calibration baseline (``calibration.program_for_budget``); with one, the pack's router reads the
 prompt's early hidden states to predict the step type (when nothing settles it) and to pick the
 cheapest program of its library within the budget that it predicts will reproduce full depth.
+Searched programs (``agentroute search``), when loaded, replace the calibration baseline for the
+step types and budgets they cover.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class Router:
         self.predictor = predictor
         self._programs: dict[tuple[float, frozenset[int]], LayerProgram] = {}
         self._importance: list[float] | None = None
+        # Searched programs (``agentroute search``): used for step types they cover, before the
+        # Block Influence fallback. Set by ``load(programs=...)`` or ``RoutedModel.use_programs``.
+        self.programs = None
 
     def decide(self, context: StepContext, program=None, prompt_ids=None) -> RouteDecision:
         pack = getattr(self.model, "pack", None) if prompt_ids is not None else None
@@ -62,11 +67,15 @@ class Router:
             chosen = pack.choose(step_type, pack.predict(features, step_type)[1], budget)
             if chosen is not None:
                 return RouteDecision(step_type, source, budget, chosen)
-        return RouteDecision(step_type, source, budget, self.program_for(budget))
+        return RouteDecision(step_type, source, budget, self.program_for(budget, step_type))
 
-    def program_for(self, budget: float) -> LayerProgram:
+    def program_for(self, budget: float, step_type: StepType | None = None) -> LayerProgram:
         if budget >= 1.0:
             return LayerProgram.full(self.model.n_layers)
+        if self.programs is not None and step_type is not None:
+            searched = self.programs.choose(step_type, budget)
+            if searched is not None:
+                return searched
         # Keyed by the protected layers too: the policy can be replaced (e.g. a budget sweep), and
         # a program cached under another policy's protected layers would silently be wrong.
         protected = frozenset(self.policy.protected(self.model.n_layers))
