@@ -63,3 +63,30 @@ def fidelity_plot(results: dict, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path)
     return path
+
+
+def programs_plot(results: dict, path: Path) -> Path:
+    """Teacher-forced test agreement against layer fraction, one panel per step type, one line per method."""
+    step_types = list(results["step_types"])
+    fig = Figure(figsize=(5 * len(step_types), 4.2), dpi=150)
+    FigureCanvasAgg(fig)
+    for index, step_type in enumerate(step_types):
+        ax = fig.add_subplot(1, len(step_types), index + 1)
+        series: dict[str, list[tuple[float, float]]] = {}
+        for by_method in results["step_types"][step_type]["budgets"].values():
+            for method, row in by_method.items():
+                series.setdefault(method, []).append((row["layers_fraction"], row["forced_agreement"]))
+        for method, points in series.items():
+            points.sort()
+            loop = "loop" in method
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="*" if loop else "o",
+                    ls="none" if loop else "-", markersize=9 if loop else 4, label=method)  # fmt: skip
+        ax.set_xlabel("layer cost per token (fraction of full depth)")
+        ax.set_ylabel("teacher-forced agreement with full depth (test)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(step_type, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
