@@ -37,6 +37,7 @@ class GenerationOptions:
     ignore_eos: bool = False
     on_text: Callable[[str], None] | None = None
     mode: DecodeMode | None = None  # None: the policy's mode for the step type (generate_ids: routed)
+    constrain: bool = True  # tool_call steps with tools decode under the call grammar (generate only)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from agentroute.routing import RouteDecision, Router
 from agentroute.sampling import Sampler
 from agentroute.speculative import SpeculativeStats as _Stats
 from agentroute.step_types import StepContext, observe_step_type, parse_step_type
-from agentroute.tools import normalize_tools, parse_tool_calls, render_tool_messages
+from agentroute.tool_grammar import GrammarTokenizer, TokenConstraint
+from agentroute.tools import ToolSpec, normalize_tools, parse_tool_calls, render_tool_messages
 from agentroute.trace import record_step
 
 ProgramSpec = LayerProgram | str | Iterable[int] | None
@@ -45,6 +46,7 @@ class RoutedModel:
         self.pack = None  # a RoutePack once one is applied (``agentroute.pack.load_pack``)
         self._prefix = PrefixCache()
         self._lock = threading.Lock()
+        self._grammar_tokenizer: GrammarTokenizer | None = None  # built on the first constrained call
 
     def __repr__(self) -> str:
         quant = f", quantization={self.quantization!r}" if self.quantization else ""
@@ -127,6 +129,8 @@ class RoutedModel:
         the policy's mode for the step type, routed unless the policy says otherwise). Lossless
         always prefills at full depth (the verifier needs those keys) and, when the draft loops,
         without prefix reuse (the draft's own slots must hold the whole prompt).
+        constrain=True: a tool_call step with tools decodes under a grammar that admits only valid
+        calls of those tools (``agentroute.tool_grammar``); False lets the model write anything.
         """
         settings = parse_options(options)
         messages = validate_messages(_as_messages(messages_or_prompt))
@@ -142,7 +146,9 @@ class RoutedModel:
             prompt_ids = self._prompt_ids(messages, specs)
             decision = self.router.decide(context, program, prompt_ids)
             mode = settings.mode if settings.mode is not None else self.policy.mode_for(decision.step_type)
-            result = self._execute(prompt_ids, decision.program, settings, mode)
+            constrained = settings.constrain and bool(specs) and decision.step_type == StepType.TOOL_CALL
+            constraint = self._tool_constraint(specs) if constrained else None
+            result = self._execute(prompt_ids, decision.program, settings, mode, constraint)
         result = self._as_step(result, context, decision)
         record_step(result.record, {"messages": messages, "tools": [t.model_dump() for t in specs]})
         return result
@@ -185,8 +191,18 @@ class RoutedModel:
 
     # -- internals --------------------------------------------------------------------------------
 
+    def _tool_constraint(self, specs: list[ToolSpec]) -> TokenConstraint:
+        if self._grammar_tokenizer is None:
+            self._grammar_tokenizer = GrammarTokenizer(self.tokenizer, self.stop_token_ids)
+        return self._grammar_tokenizer.constraint(specs)
+
     def _execute(
-        self, prompt_ids: Sequence[int], program: LayerProgram, s: GenerationOptions, mode: str
+        self,
+        prompt_ids: Sequence[int],
+        program: LayerProgram,
+        s: GenerationOptions,
+        mode: str,
+        constraint: TokenConstraint | None = None,
     ) -> GenerationResult:
         """Prefill + decode under the lock; on any error drop the half-written cache."""
         if mode not in DECODE_MODES:
@@ -198,7 +214,7 @@ class RoutedModel:
             program=program,
             # Lossless verifies at full depth, which needs full-depth prompt keys whatever ``prefill`` says.
             prefill_program=LayerProgram.full(self.n_layers) if lossless else self._prefill_program(program, s.prefill),
-            sampler=Sampler(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, seed=s.seed),
+            sampler=Sampler(s.temperature, s.top_p, s.top_k, s.seed, constraint=constraint),
             max_new_tokens=s.max_new_tokens,
             stop=check_stop(s.stop),
             stop_ids=set() if s.ignore_eos else self.stop_token_ids,
@@ -300,6 +316,7 @@ class RoutedModel:
             finish_reason=reply.finish,
             temperature=plan.sampler.temperature,
             seed=plan.sampler.seed,
+            constrained=plan.sampler.constraint is not None,
             **extra,
         )
 

@@ -1,17 +1,23 @@
 """Next-token choice: greedy, or temperature / top-k / top-p sampling with a seeded generator.
 
 The filtering uses transformers' own logits warpers so it behaves exactly as ``generate()`` does.
+With a ``constraint`` (a tool-call grammar, ``tool_grammar``) the tokens it forbids are masked
+before the choice and the chosen token advances it.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from agentroute.errors import GenerationError
+
+if TYPE_CHECKING:
+    from agentroute.tool_grammar import TokenConstraint
 
 
 @dataclass
@@ -20,6 +26,7 @@ class Sampler:
     top_p: float = 1.0
     top_k: int = 0
     seed: int | None = None
+    constraint: TokenConstraint | None = None
     _generator: torch.Generator | None = field(default=None, init=False, repr=False)
     _warpers: LogitsProcessorList | None = field(default=None, init=False, repr=False)
 
@@ -48,10 +55,13 @@ class Sampler:
         return self.temperature == 0
 
     def __call__(self, logits: torch.Tensor, input_ids: torch.Tensor | None = None) -> int:
-        """Pick the next token from logits of shape [1, vocab]."""
-        if self.greedy:
-            return int(logits.argmax(dim=-1))
-        return self.draw(self.probs(logits, input_ids))
+        """Pick the next token from logits of shape [1, vocab] (and advance the constraint by it)."""
+        if self.constraint is not None:
+            logits = self.constraint.mask(logits)
+        token = int(logits.argmax(dim=-1)) if self.greedy else self.draw(self.probs(logits, input_ids))
+        if self.constraint is not None:
+            self.constraint.advance(token)
+        return token
 
     def probs(self, logits: torch.Tensor, input_ids: torch.Tensor | None = None) -> torch.Tensor:
         """The distribution sampling draws from: softmax of the warped logits ([1, vocab])."""

@@ -165,15 +165,23 @@ def decode(
     while not done:
         position = len(sequence) - 1
         n_draft = min(k, limit - len(stats.tokens) - 1)
-        drafts, draft_probs = _draft(parts, cache, programs.draft, sampler, sequence, n_draft, stats)
+        drafts, draft_probs, allowed = _draft(parts, cache, programs.draft, sampler, sequence, n_draft, stats)
         chunk = torch.tensor([[sequence[-1], *drafts]], dtype=torch.long, device=parts.device)
         logits = executor.forward(parts, cache, programs.verifier, chunk, position, all_logits=True)[0]
         stats.verify_passes += 1
         stats.layer_evaluations += len(programs.verifier)
+        if sampler.constraint is not None:
+            # Each verifier position gets the grammar mask of the prefix it extends: the one the
+            # draft saw there (the last one: after all drafts), so both choose among the same tokens.
+            allowed.append(sampler.constraint.allowed(logits.shape[-1]))
+            logits = logits.masked_fill(~torch.stack(allowed).to(logits.device), float("-inf"))
         if sampler.greedy:
             accepted, token = _accept_greedy(drafts, logits)
         else:
             accepted, token = _accept_sampled(drafts, draft_probs, logits, sampler, sequence)
+        if sampler.constraint is not None:
+            sampler.constraint.rollback(n_draft - accepted)
+            sampler.constraint.advance(token)
         cache.crop(position + accepted + 1)
         stats.drafted += n_draft
         stats.accepted += accepted
@@ -194,14 +202,18 @@ def decode(
 
 
 def _draft(parts, cache, draft: LayerProgram, sampler: Sampler, sequence: list[int], n: int, stats):
-    """Propose ``n`` tokens with the draft program; returns them and (sampling) their distributions.
+    """Propose ``n`` tokens with the draft program.
 
+    Returns them, (sampling) their distributions and, under a grammar constraint, the allowed-token
+    masks of the ``n`` positions they were drawn at; the constraint is left advanced by all drafts.
     A looping draft also runs its last draft token, so its draft-only slots cover every position
     the verifier can accept (see the module docstring).
     """
     position = len(sequence) - 1
     drafts: list[int] = []
     probs: list[torch.Tensor] = []
+    allowed: list[torch.Tensor] = []
+    constraint = sampler.constraint
     token = sequence[-1]
     passes = n + 1 if draft.loops else n
     for i in range(passes):
@@ -211,6 +223,9 @@ def _draft(parts, cache, draft: LayerProgram, sampler: Sampler, sequence: list[i
         stats.layer_evaluations += len(draft)
         if i == n:
             break
+        if constraint is not None:
+            allowed.append(constraint.allowed(logits.shape[-1]))
+            logits = constraint.mask(logits, allowed[-1])
         if sampler.greedy:
             token = int(logits.argmax(dim=-1))
         else:
@@ -218,7 +233,9 @@ def _draft(parts, cache, draft: LayerProgram, sampler: Sampler, sequence: list[i
             token = sampler.draw(q)
             probs.append(q[0])
         drafts.append(token)
-    return drafts, probs
+        if constraint is not None:
+            constraint.advance(token)
+    return drafts, probs, allowed
 
 
 def _accept_greedy(drafts: list[int], logits: torch.Tensor) -> tuple[int, int]:

@@ -34,7 +34,17 @@ from .streaming import ToolSafeText, astream_generation, stream_generation
 _FORCING = ("any", "required")
 _CHOICE_WORDS = ("auto", "none", *_FORCING)
 # Per-call options that go straight to RoutedModel.generate (besides tools, tool_choice, hints).
-_GENERATE_OPTIONS = ("step_type", "budget", "program", "max_new_tokens", "temperature", "top_p", "top_k", "seed")
+_GENERATE_OPTIONS = (
+    "step_type",
+    "budget",
+    "program",
+    "max_new_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "seed",
+    "constrain",
+)
 
 
 @dataclass

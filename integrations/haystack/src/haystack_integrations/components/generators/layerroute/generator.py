@@ -28,7 +28,7 @@ from .streaming import ChunkStream
 
 MODES = ("routed", "full", "lossless")
 # generation_kwargs keys passed to RoutedModel.generate as they are.
-_OPTIONS = ("max_new_tokens", "temperature", "top_p", "top_k", "seed", "prefill", "reuse_prefix")
+_OPTIONS = ("max_new_tokens", "temperature", "top_p", "top_k", "seed", "prefill", "reuse_prefix", "constrain")
 # Stop strings under the names Haystack's generators use (stop_words, HF's stop_sequences, OpenAI's stop).
 _STOP_KEYS = ("stop_words", "stop_sequences", "stop")
 # Per-step routing overrides that may also come through generation_kwargs (e.g. from Agent.run).
@@ -87,6 +87,7 @@ class LayerRouteGenerator:
             output is exactly full depth's).
         :param generation_kwargs: ``max_new_tokens`` (default 256), ``temperature`` (0 = greedy), ``top_p``,
             ``top_k``, ``seed``, ``stop_words`` (also ``stop_sequences``/``stop``), ``prefill``, ``reuse_prefix``,
+            ``constrain`` (default True: tool-call steps can only write valid calls of the tools),
             and per-step routing overrides ``step_type`` and ``budget`` (a fraction of the layer cost).
         :param streaming_callback: called with each ``StreamingChunk``; works together with tools.
         :param tools: Tools and/or Toolsets the model may call.

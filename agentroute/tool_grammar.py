@@ -1,0 +1,157 @@
+"""Grammar-constrained tool calls: a tool-call step can only write valid calls of the given tools.
+
+A 135M model knows the call format but often breaks it: an unknown tool name, a missing brace, an
+argument the schema does not have. On a step the router types as a tool call, the reply is decoded
+under a grammar (llguidance, the engine behind vLLM's, SGLang's and llama.cpp's structured output)
+that admits exactly one or more lines of::
+
+    <tool_call>{"name": <one of the tools>, "arguments": <an object valid for that tool's schema>}</tool_call>
+
+in the separators of ``tools.py``'s format (the one the prompt shows and route packs train on),
+then the end-of-turn token. Arguments the schema does not declare are refused unless it sets
+``additionalProperties``. Masking only removes tokens the grammar forbids, so the model still
+chooses the tool and writes the values; the reply it would have written anyway is unchanged.
+
+``TokenConstraint`` holds one reply's grammar state: ``mask`` the logits of the next position,
+``advance`` by the token chosen, ``rollback`` rejected speculative drafts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import lru_cache
+
+import llguidance
+import llguidance.hf
+import torch
+
+from agentroute.errors import GenerationError, ToolSchemaError
+from agentroute.tools import ToolSpec
+
+# Compact separators, as ``json.dumps`` writes the calls in the prompt; no free whitespace, so a
+# small model cannot wander into blank lines inside a call. "lenient" skips schema keywords the
+# engine does not support (e.g. "format") instead of refusing the tool.
+_JSON_STYLE = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", ", "lenient": True}
+_BITS = torch.arange(32, dtype=torch.int32)
+
+
+def call_schema(tools: Sequence[ToolSpec]) -> dict:
+    """JSON Schema of one call object ``{"name": ..., "arguments": {...}}`` of any of ``tools``."""
+    if not tools:
+        raise ToolSchemaError("a constrained tool call needs at least one tool")
+    options = [
+        {
+            "type": "object",
+            "properties": {"name": {"const": spec.name}, "arguments": _closed(spec.parameters)},
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        }
+        for spec in tools
+    ]
+    return {"anyOf": options, "x-guidance": _JSON_STYLE}
+
+
+def _closed(parameters: dict) -> dict:
+    """The arguments schema without undeclared arguments, unless it allows them explicitly.
+
+    JSON Schema admits extra properties by default, but a function rejects a keyword it does not
+    declare; this is OpenAI's strict mode for tool arguments.
+    """
+    if "additionalProperties" in parameters or "properties" not in parameters:
+        return parameters
+    return {**parameters, "additionalProperties": False}
+
+
+def call_grammar(tools: Sequence[ToolSpec]) -> str:
+    """llguidance grammar: one or more ``<tool_call>...</tool_call>`` lines, nothing else."""
+    lark = "\n".join(
+        [
+            'start: call ("\\n" call)*',
+            'call: "<tool_call>" body "</tool_call>"',
+            f"body: %json {json.dumps(call_schema(tools), ensure_ascii=False)}",
+        ]
+    )
+    return llguidance.LLMatcher.grammar_from_lark(lark)
+
+
+class GrammarTokenizer:
+    """A model's tokenizer as llguidance sees it (built once per model: about a second)."""
+
+    def __init__(self, hf_tokenizer, eos_ids: Sequence[int]) -> None:
+        try:
+            self.ll = llguidance.hf.from_tokenizer(hf_tokenizer, eos_token=sorted(eos_ids) or None)
+        except ValueError as exc:
+            raise GenerationError(
+                f"constrained tool calls need a fast (Rust) Hugging Face tokenizer: {exc}; "
+                "pass constrain=False to decode tool calls without a grammar"
+            ) from None
+        # The grammar ends the reply with an end-of-turn token, which must also stop decoding.
+        self.eos_ids = sorted(eos_ids) or list(self.ll.eos_tokens)
+        self._grammars = lru_cache(maxsize=32)(self._compile)
+
+    def constraint(self, tools: Sequence[ToolSpec]) -> TokenConstraint:
+        """A fresh grammar state for one reply that may only call ``tools``."""
+        key = json.dumps([t.model_dump() for t in tools], sort_keys=True)
+        return TokenConstraint(llguidance.LLMatcher(self.ll, self._grammars(key)), self.eos_ids)
+
+    def _compile(self, key: str) -> str:
+        tools = [ToolSpec(**t) for t in json.loads(key)]
+        grammar = call_grammar(tools)
+        error = llguidance.LLMatcher.validate_grammar(grammar, self.ll)
+        if error:
+            names = ", ".join(t.name for t in tools)
+            raise ToolSchemaError(
+                f"the tool schemas of {names} cannot be turned into a call grammar ({error}); "
+                "simplify the schema or pass constrain=False"
+            )
+        return grammar
+
+
+class TokenConstraint:
+    """One reply's position in the call grammar."""
+
+    def __init__(self, matcher: llguidance.LLMatcher, eos_ids: Sequence[int]) -> None:
+        self._matcher = matcher
+        self._eos_ids = list(eos_ids)
+        # Per accepted token: whether the matcher consumed it. Once the grammar has ended (the
+        # end-of-turn token) a speculative draft may still propose tokens; they are tracked here,
+        # not fed to the matcher, so ``rollback`` undoes exactly what was consumed.
+        self._consumed: list[bool] = []
+
+    def allowed(self, vocab_size: int) -> torch.Tensor:
+        """Boolean mask [vocab_size] of the tokens the grammar allows next."""
+        allowed = torch.zeros(vocab_size, dtype=torch.bool)
+        if self._matcher.is_stopped():
+            allowed[self._eos_ids] = True
+            return allowed
+        words = torch.frombuffer(bytearray(self._matcher.compute_bitmask()), dtype=torch.int32)
+        bits = ((words[:, None] >> _BITS) & 1).flatten().bool()
+        n = min(vocab_size, bits.numel())
+        allowed[:n] = bits[:n]
+        if not allowed.any():
+            raise GenerationError(f"the tool-call grammar allows no next token ({self._matcher.get_error()})")
+        return allowed
+
+    def mask(self, logits: torch.Tensor, allowed: torch.Tensor | None = None) -> torch.Tensor:
+        """``logits`` ([..., vocab]) with every token the grammar forbids at -inf (a new tensor)."""
+        if allowed is None:
+            allowed = self.allowed(logits.shape[-1])
+        return logits.masked_fill(~allowed.to(logits.device), float("-inf"))
+
+    def advance(self, token: int) -> None:
+        if self._matcher.is_stopped():
+            self._consumed.append(False)
+            return
+        if not self._matcher.consume_token(token):
+            raise GenerationError(f"token {token} breaks the tool-call grammar ({self._matcher.get_error()})")
+        self._consumed.append(True)
+
+    def rollback(self, n: int) -> None:
+        """Undo the last ``n`` tokens (speculative drafts the verifier rejected)."""
+        if n <= 0:
+            return
+        undone, self._consumed = self._consumed[-n:], self._consumed[:-n]
+        consumed = sum(undone)
+        if consumed and not self._matcher.rollback(consumed):
+            raise GenerationError(f"cannot roll the tool-call grammar back ({self._matcher.get_error()})")
