@@ -162,13 +162,18 @@ class RoutedModel:
         record_step(result.record)
         return result
 
-    def forced_argmax(self, prompt_ids: Sequence[int], tokens: Sequence[int], program: ProgramSpec) -> list[int]:
+    def forced_argmax(
+        self, prompt_ids: Sequence[int], tokens: Sequence[int], program: ProgramSpec, tools: Sequence[Any] | None = None
+    ) -> list[int]:
         """``program``'s greedy next token at every position of ``tokens`` given the true prefix.
 
         Teacher forcing: one parallel pass of ``program`` over ``tokens[:-1]`` after the prompt, so
         position i predicts ``tokens[i]``. The prompt is prefilled as ``generate`` does by default
         and reuses the prefix cache, so scoring a reply just generated costs no second prefill.
+        With ``tools`` the reply is a constrained tool call: each position's argmax is taken among
+        the tokens the call grammar allows after the true prefix, as constrained decoding does.
         """
+        allowed = self._grammar_masks(tools, tokens) if tools else None
         program = self.program(program)
         prompt_ids = self._check_prompt(prompt_ids, max(len(tokens), 1))
         prefill_program = self._prefill_program(program, "full")
@@ -179,17 +184,30 @@ class RoutedModel:
                 ids = torch.tensor([prompt_ids[start:]], dtype=torch.long, device=device)
                 capacity = len(prompt_ids) + len(tokens)
                 first = executor.prefill(self.parts, self._prefix.kv, prefill_program, ids, start, capacity)
-                predicted = [int(first.argmax(-1))]
+                logits = first.reshape(1, -1)
                 if len(tokens) > 1:
                     chunk = torch.tensor([list(tokens[:-1])], dtype=torch.long, device=device)
-                    logits = executor.forward(self.parts, self._prefix.kv, program, chunk, len(prompt_ids), True)
-                    predicted += logits[0].argmax(-1).tolist()
+                    rest = executor.forward(self.parts, self._prefix.kv, program, chunk, len(prompt_ids), True)
+                    logits = torch.cat([logits, rest[0]])
+                if allowed is not None:
+                    logits = logits.masked_fill(~allowed.to(logits.device), float("-inf"))
+                predicted = logits.argmax(-1).tolist()
             except BaseException:
                 self._prefix.forget()
                 raise
         return predicted
 
     # -- internals --------------------------------------------------------------------------------
+
+    def _grammar_masks(self, tools: Sequence[Any], tokens: Sequence[int]) -> torch.Tensor:
+        """The call grammar's allowed tokens at each position of ``tokens`` ([len, vocab])."""
+        constraint = self._tool_constraint(normalize_tools(tools))
+        vocab = self.hf_model.get_output_embeddings().weight.shape[0]
+        masks = []
+        for token in tokens:
+            masks.append(constraint.allowed(vocab))
+            constraint.advance(token)
+        return torch.stack(masks)
 
     def _tool_constraint(self, specs: list[ToolSpec]) -> TokenConstraint:
         if self._grammar_tokenizer is None:

@@ -255,9 +255,11 @@ def test_forced_agreement_of_a_skipping_program_is_computed(model, steps_file):
     from agentroute.evaluation import forced_agreement
 
     prompt = model.encode(ASK, tools=[WEATHER])
-    full = model.generate(ASK, tools=[WEATHER], program="0-5", max_new_tokens=8)
-    assert forced_agreement(model, prompt, model.program("0-5"), full.token_ids) == 1.0
-    skipping = forced_agreement(model, prompt, model.program("0,2,5"), full.token_ids)
+    # Long enough to get past the tokens the call grammar forces (the tool's name, the keys).
+    full = model.generate(ASK, tools=[WEATHER], program="0-5", max_new_tokens=80)
+    assert full.record.constrained  # the call grammar picked the tokens: argmaxes under it agree
+    assert forced_agreement(model, prompt, model.program("0-5"), full.token_ids, [WEATHER]) == 1.0
+    skipping = forced_agreement(model, prompt, model.program("0,2,5"), full.token_ids, [WEATHER])
     assert 0.0 <= skipping < 1.0  # a random model with half its layers gone disagrees somewhere
 
 

@@ -143,7 +143,8 @@ def _run_step(model, step: EvalStep, modes: list[str], repeats: int, seed: int, 
         else:
             if prompt_ids is None:
                 prompt_ids = _prompt_ids(model, step, result)
-            row["forced_agreement"] = forced_agreement(model, prompt_ids, program, full.token_ids)
+            tools = step.tools if full.record.constrained else None
+            row["forced_agreement"] = forced_agreement(model, prompt_ids, program, full.token_ids, tools)
         rows[mode] = row
     return rows
 
