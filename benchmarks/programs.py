@@ -28,6 +28,7 @@ if __name__ == "__main__":
     console = Console(stderr=True)
     model = load("default", pack=args.pack)
     report = run(model, args.data, args.per_type, args.seed, progress=console.log)
+    write_results("programs", report, "", RESULTS)  # the measurements first: rendering cannot lose them
     table = markdown(report)
     write_results("programs", report, table, RESULTS)
     programs_plot(report, RESULTS / "programs.png")

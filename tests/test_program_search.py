@@ -49,9 +49,7 @@ def test_scores_equal_forced_agreement_of_the_evaluator(scorer, llama_model, spe
     """The scorer's fast path (cached prompt, trails) must give what ``agentroute eval`` measures."""
     program = llama_model.program(spec)
     scorer.set_trail(llama_model.program("0-2,4-5"))  # shares a prefix with some of the programs
-    expected = [
-        forced_agreement(llama_model, ref.prompt_ids, program, ref.reply_ids) for ref in scorer.references
-    ]
+    expected = [forced_agreement(llama_model, ref.prompt_ids, program, ref.reply_ids) for ref in scorer.references]
     assert list(scorer.score(program).per_step) == pytest.approx(expected)
 
 
@@ -223,3 +221,28 @@ def test_search_command_writes_a_programs_file(tmp_path, steps_file, monkeypatch
     assert "planning" in capsys.readouterr().out
     assert main([*args[:-1], str(tmp_path / "b.json"), "--budget", "1.5"]) == 2
     assert main([*args[:-1], str(tmp_path / "c.json"), "--step-type", "chatting"]) == 2
+
+
+def test_benchmark_report_measures_every_method_on_test_steps(llama_model, tmp_path, monkeypatch):
+    from agentroute.bench.programs import METHODS, markdown
+    from agentroute.bench.programs import run as bench_run
+
+    monkeypatch.setenv("AGENTROUTE_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("dev", "test"):
+        lines = [*step_dicts("tool_call", 3, 4), *step_dicts("planning", 3, 4)]
+        for line in lines:
+            line["id"] = f"{split}-{line['step_type']}-{line['id']}"
+        (data / f"{split}.jsonl").write_text("\n".join(json.dumps(d) for d in lines) + "\n")
+    config = SearchConfig(steps=2, max_new_tokens=4, width=1, screen_steps=1, finalists=1)
+    report = bench_run(llama_model, data, per_type=2, config=config)
+    table = markdown(json.loads(json.dumps(report)))  # what the script writes and reads back
+    for step_type in ("tool_call", "planning"):
+        entry = report["step_types"][step_type]
+        assert set(entry["dev_steps"]).isdisjoint(entry["test_steps"])
+        assert all(s.startswith("test-") for s in entry["test_steps"])
+        row = entry["budgets"]["0.6"]
+        assert set(row) <= set(METHODS) and {"search", "early_exit", "random"} <= set(row)
+        assert all(0 <= row[m]["forced_agreement"] <= 1 and "token_agreement" in row[m] for m in row)
+        assert f"| {step_type} | 0.6 | search |" in table

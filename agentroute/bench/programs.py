@@ -77,7 +77,7 @@ def run(
         results["step_types"][step_type.value] = {
             "test_steps": [s.id for s in steps],
             "search": {
-                b: {k: report["budgets"][str(b)][k] for k in ("seconds", "best_skip_own_prefill")}
+                str(b): {k: report["budgets"][str(b)][k] for k in ("seconds", "best_skip_own_prefill")}
                 for b in SEARCH_BUDGETS
             },  # fmt: skip
             "search_seconds_total": report["seconds"],
@@ -142,7 +142,9 @@ def _decode(model, steps, programs: dict[float, dict[str, list]], max_new_tokens
     rows: dict[float, dict[str, list[dict[str, float]]]] = {}
     full = LayerProgram.full(model.n_layers)
     for step in steps:
+        # Unconstrained, like the search's references: this measures the programs, not the call grammar.
         options = {"tools": step.tools or None, "max_new_tokens": max_new_tokens, "temperature": 0.0}
+        options["constrain"] = False
         reference = model.generate(step.messages, program=full, step_type=step.step_type, **options)
         for budget, by_method in programs.items():
             for method, ps in by_method.items():
