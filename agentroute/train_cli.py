@@ -31,6 +31,11 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--teacher-examples", type=int, default=None, help="steps per free-text type for the adapter")
     train.add_argument("--rank", type=int, default=None, help="LoRA rank (default 8)")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-4)")
+    train.add_argument(
+        "--programs",
+        default=None,
+        help="programs.json from `agentroute search`: its skip programs join the pack's program library",
+    )
     train.set_defaults(run=_train)
 
 
@@ -49,6 +54,11 @@ def _train(args) -> int:
         config.adapter.rank, config.adapter.alpha = args.rank, 2 * args.rank
     if args.lr is not None:
         config.adapter.lr = args.lr
+    if args.programs is not None:
+        from agentroute.search.library import read_programs
+
+        read_programs(args.programs)  # a clear error now, not after the teacher stage
+        config.programs = args.programs
     data = Path(args.data)
     if not (data / "train.jsonl").is_file():
         raise EvalError(f"{data} has no train.jsonl; build one with `agentroute data build --out {data}`")

@@ -178,8 +178,11 @@ def test_bad_messages_raise_a_value_error_naming_the_message(loads, messages, ma
 
 
 def test_init_is_cheap_and_warm_up_loads_once_across_threads(loads):
-    generator = LayerRouteGenerator(quantization="nf4", pack=None, policy={"budgets": {"tool_call": 0.5}})
+    generator = LayerRouteGenerator(
+        quantization="nf4", pack=None, policy={"budgets": {"tool_call": 0.5}}, programs="programs.json"
+    )
     assert loads == [] and generator.routed_model is None
+    assert generator.to_dict()["init_parameters"]["programs"] == "programs.json"
     threads = [threading.Thread(target=generator.warm_up) for _ in range(4)]
     for t in threads:
         t.start()
@@ -195,6 +198,7 @@ def test_init_is_cheap_and_warm_up_loads_once_across_threads(loads):
             "pack": None,
             "device": None,
             "policy": {"budgets": {"tool_call": 0.5}},
+            "programs": "programs.json",
         }
     ]
 

@@ -163,6 +163,8 @@ def test_constructor_checks():
         ChatLayerRoute(node_step_types={"planner": "thinking"})
     with pytest.raises(ValueError, match="policy="):
         ChatLayerRoute(routed_model=object(), policy={"budgets": {"tool_call": 0.5}})
+    with pytest.raises(ValueError, match="programs="):
+        ChatLayerRoute(routed_model=object(), programs="programs.json")
     assert ChatLayerRoute()._llm_type == "layerroute"  # no load until the first call
 
 

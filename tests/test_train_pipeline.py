@@ -10,6 +10,7 @@ import torch
 from tiny_models import tiny_model
 
 from agentroute import LayerProgram, RoutedModel, StepType
+from agentroute.errors import AgentRouteError
 from agentroute.evaluation.steps import parse_step
 from agentroute.tools import format_tool_call
 from agentroute.training.adapter import AdapterConfig, train_adapter
@@ -20,7 +21,7 @@ from agentroute.training.examples import (
     tool_call_example,
     tool_call_text,
 )
-from agentroute.training.library import DEFAULT_CANDIDATES, build_library
+from agentroute.training.library import DEFAULT_CANDIDATES, build_library, check_cached_library
 from agentroute.training.router_fit import fit_router, safety_labels
 
 TYPES = [StepType.TOOL_CALL, StepType.PLANNING, StepType.FINAL_ANSWER]
@@ -136,6 +137,48 @@ def test_build_library_custom_candidates_keep_protected_layers():
     assert [str(p) for p in tool] == ["0,5", "0-1,5", "0-3,5"]  # 0.2 -> at least the protected layers
     assert all({0, 5} <= set(p.layers) for p in tool)
     assert library[StepType.PLANNING] == [LayerProgram.full(n)]
+
+
+def test_build_library_adds_searched_skip_programs_only():
+    n = 6
+    importance = [0.0, 0.9, 0.8, 0.7, 0.6, 0.0]
+    candidates = {StepType.TOOL_CALL: (0.5,), StepType.PLANNING: (0.9,)}
+    searched = {
+        StepType.TOOL_CALL: [LayerProgram.parse(s, n) for s in ("0,2,4-5", "0-2,2,5", "1-5", "0-1,5")],
+        StepType.REASONING: [LayerProgram.parse("0-1,3-5", n)],  # no candidates for reasoning: not added
+    }
+    library = build_library(importance, {0, 5}, candidates, searched=searched)
+    # 0.5 keeps 0-1,5 (Block Influence); the searched loop and the one skipping protected layer 0
+    # are left out, the duplicate is kept once, and the result stays cheapest first.
+    assert [str(p) for p in library[StepType.TOOL_CALL]] == ["0-1,5", "0,2,4-5"]
+    assert set(library) == {StepType.TOOL_CALL, StepType.PLANNING}
+
+
+def test_resuming_under_another_library_is_refused(tmp_path):
+    first = {StepType.TOOL_CALL: [LayerProgram.parse("0-1,5", 6)]}
+    check_cached_library(tmp_path, first)
+    check_cached_library(tmp_path, first)  # the same library resumes
+    with pytest.raises(AgentRouteError, match="another program library"):
+        check_cached_library(tmp_path, {StepType.TOOL_CALL: [LayerProgram.parse("0,2,5", 6)]})
+
+
+def test_searched_entries_give_their_skip_programs(llama_model, tmp_path):
+    from agentroute.calibration import weights_fingerprint
+    from agentroute.pack import model_fingerprint
+    from agentroute.search.library import PROGRAMS_FORMAT, ProgramEntry, ProgramsFile, load_library, write_programs
+
+    loop = ProgramEntry(budget=0.8, program="0-1,1,2,5", cost=5 / 6, loops=True,
+                        best_skip={"program": "0-3,5", "agreement": 0.5})  # fmt: skip
+    skip = ProgramEntry(budget=0.5, program="0,2,5", cost=0.5, loops=False)
+    data = ProgramsFile(
+        format=PROGRAMS_FORMAT,
+        model=model_fingerprint(llama_model),
+        weights=weights_fingerprint(llama_model),
+        programs={StepType.TOOL_CALL: [skip, loop]},
+    )
+    write_programs(tmp_path / "programs.json", data)
+    library = load_library(llama_model, tmp_path / "programs.json")
+    assert [str(p) for p in library.skip_programs()[StepType.TOOL_CALL]] == ["0,2,5", "0-3,5"]
 
 
 # -- training examples ------------------------------------------------------------------------------
@@ -346,3 +389,66 @@ def test_interrupted_between_checkpoints_logs_each_example_once(tmp_path, traine
     for name, value in state.items():
         torch.testing.assert_close(resumed[name], value, atol=1e-6, rtol=1e-5)
     assert [r["example"] for r in log_rows(tmp_path)] == [1, 2, 3, 4]
+
+
+# -- the whole pipeline, on a tiny checkpoint --------------------------------------------------------
+
+WORD_TOOL = {
+    "name": "lookup",
+    "description": "Look a word up",
+    "parameters": {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]},
+}
+
+
+def _train_dir(path):
+    """A train.jsonl of short steps: tool calls with expected calls, and free-text steps."""
+    rows = []
+    for i, word in enumerate(["ocean", "tree", "cat", "rain", "stone", "river"]):
+        rows.append({"id": f"t{i}", "step_type": "tool_call", "tools": [WORD_TOOL], "max_new_tokens": 8,
+                     "messages": [{"role": "user", "content": f"look up {word}"}],
+                     "expected": {"tool_calls": [{"name": "lookup", "arguments": {"word": word}}]}})  # fmt: skip
+    for step_type in ("planning", "reasoning", "final_answer"):
+        for i in range(3):
+            rows.append({"id": f"{step_type}{i}", "step_type": step_type, "max_new_tokens": 8,
+                         "messages": [{"role": "user", "content": f"{step_type} {i}: why?"}]})  # fmt: skip
+    path.mkdir()
+    (path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
+    """``agentroute train --programs``: searched skip programs join the pack's library, and a
+    rerun into the same directory with another library is refused before any training."""
+    from tiny_models import save_tiny
+
+    from agentroute.calibration import weights_fingerprint
+    from agentroute.loading import load
+    from agentroute.pack import model_fingerprint
+    from agentroute.search.library import PROGRAMS_FORMAT, ProgramEntry, ProgramsFile, write_programs
+    from agentroute.training.pipeline import TrainConfig, train_pack
+
+    monkeypatch.setenv("AGENTROUTE_CACHE", str(tmp_path / "cache"))
+    model_dir = save_tiny(tmp_path / "model", "llama", n_layers=6)
+    data = _train_dir(tmp_path / "data")
+    base = load(str(model_dir))
+
+    def programs(path, program):
+        entry = ProgramEntry(budget=0.7, program=program, cost=len(program.split(",")) / 6, loops=False)
+        write_programs(path, ProgramsFile(format=PROGRAMS_FORMAT, model=model_fingerprint(base),
+                                          weights=weights_fingerprint(base),
+                                          programs={StepType.TOOL_CALL: [entry]}))  # fmt: skip
+        return str(path)
+
+    config = TrainConfig(tool_examples=3, teacher_examples=1, router_tool_steps=2, router_teacher_steps=1,
+                         type_steps=2, teacher_tokens=3, programs=programs(tmp_path / "a.json", "0,2-3,5"))  # fmt: skip
+    config.adapter.accumulate, config.adapter.warmup = 1, 1
+    out = tmp_path / "pack"
+    manifest = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)
+    assert {"program": "0,2-3,5", "budget": round(4 / 6, 4)} in manifest["library"]["tool_call"]
+    assert manifest["training"]["config"]["programs"] == config.programs
+    loaded = load(str(model_dir), pack=str(out))
+    assert "0,2-3,5" in [str(p) for p in loaded.pack.library[StepType.TOOL_CALL]]
+
+    config.programs = programs(tmp_path / "b.json", "0-1,4-5")
+    with pytest.raises(AgentRouteError, match="another program library"):
+        train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)

@@ -86,10 +86,23 @@ class ProgramLibrary:
     def __init__(self, data: ProgramsFile, n_layers: int, source: str = "") -> None:
         self.data = data
         self.source = source
+        self.n_layers = n_layers
         self.entries: dict[StepType, list[tuple[float, LayerProgram]]] = {
             t: sorted((e.budget, LayerProgram.parse(e.program, n_layers)) for e in entries)
             for t, entries in data.programs.items()
         }
+
+    def skip_programs(self) -> dict[StepType, list[LayerProgram]]:
+        """Per step type, each entry's program, or its best skip-only program when it loops
+        (what a route pack can train under: ``agentroute train --programs``)."""
+        out: dict[StepType, list[LayerProgram]] = {}
+        for step_type, entries in self.data.programs.items():
+            for entry in entries:
+                text = entry.best_skip["program"] if entry.loops and entry.best_skip else entry.program
+                program = LayerProgram.parse(text, self.n_layers)
+                if not program.loops:
+                    out.setdefault(step_type, []).append(program)
+        return out
 
     def choose(self, step_type: StepType, budget: float) -> LayerProgram | None:
         within = [p for b, p in self.entries.get(step_type, []) if b <= budget + 1e-9]

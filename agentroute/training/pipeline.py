@@ -1,7 +1,8 @@
 """``train_pack``: the stages of ``agentroute train``, each cached under ``OUT/work``.
 
 1. teacher replies of the base model for steps without gold answers (distillation targets);
-2. the program library (Block Influence order of the base model, per step type);
+2. the program library (Block Influence order of the base model, per step type, plus searched
+   skip programs from ``--programs``); the cached adapter must have trained under the same one;
 3. the LoRA adapter (``adapter``), resumable from its last checkpoint;
 4. the router (``router_fit``): features and safety labels on train steps the adapter never saw,
    computed with the adapter loaded exactly as inference loads it;
@@ -29,7 +30,7 @@ from agentroute.records import StepType
 from agentroute.router_net import prompt_features, safety_columns
 from agentroute.training.adapter import AdapterConfig, train_adapter
 from agentroute.training.examples import TrainExample, teacher_example, tool_call_example, tool_call_reply
-from agentroute.training.library import build_library
+from agentroute.training.library import build_library, check_cached_library
 from agentroute.training.router_fit import fit_router, safety_labels
 from agentroute.training.teacher import teacher_replies
 
@@ -50,6 +51,7 @@ class TrainConfig:
     teacher_tokens: int = 48
     max_distractors: int = 2
     router_layer: int = 4
+    programs: str | None = None  # programs.json from `agentroute search`: joins the pack's library
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
 
 
@@ -63,13 +65,20 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
     split = _split(steps, config)
     model = load(model_name)
     fingerprint = model_fingerprint(model)
+    # The library first: a programs file that does not fit fails before hours of training.
+    protected = {0, model.n_layers - 1}
+    searched = None
+    if config.programs is not None:
+        from agentroute.search.library import load_library
+
+        searched = load_library(model, config.programs).skip_programs()
+    library = build_library(layer_importance(model), protected, searched=searched)
+    check_cached_library(work, library)
 
     free_text = split["teacher_train"] + split["teacher_router"]
     teacher = teacher_replies(
         model, free_text, work / "teacher.jsonl", config.teacher_tokens, lambda d, t: progress("teacher replies", d, t)
     )
-    protected = {0, model.n_layers - 1}
-    library = build_library(layer_importance(model), protected)
 
     rng = random.Random(config.seed)
     examples = [tool_call_example(model, s, rng, config.max_distractors) for s in split["tool_train"]]

@@ -79,6 +79,7 @@ class ChatLayerRoute(BaseChatModel):
         "auto", description="'auto' (the default pack with the default model), 'default', a pack directory, or None"
     )
     policy: dict[str, Any] | str | None = Field(None, description="DepthPolicy as a dict or a YAML/TOML path")
+    programs: str | None = Field(None, description="programs.json from `agentroute search` (searched layer programs)")
     mode: Literal["routed", "full", "lossless"] = Field(
         "routed", description="'routed': the policy picks each step's program; 'full': every step at full depth"
     )
@@ -96,10 +97,11 @@ class ChatLayerRoute(BaseChatModel):
 
     def __init__(self, *, routed_model: RoutedModel | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if routed_model is not None and (self.policy is not None or self.pack not in (None, "auto")):
+        configured = self.policy is not None or self.programs is not None or self.pack not in (None, "auto")
+        if routed_model is not None and configured:
             # The injected model carries its own policy; silently ignoring these would mislead.
             raise ValueError(
-                "pass policy=/pack= to agentroute.load() for an injected routed_model, not to ChatLayerRoute"
+                "pass policy=/pack=/programs= to agentroute.load() for an injected routed_model, not to ChatLayerRoute"
             )
         self._routed = routed_model
 
@@ -149,6 +151,7 @@ class ChatLayerRoute(BaseChatModel):
                         pack=self.pack,
                         device=self.device,
                         policy=self.policy,
+                        programs=self.programs,
                     )
         return self._routed
 

@@ -64,6 +64,7 @@ class LayerRouteGenerator:
         quantization: str | None = None,
         pack: str | None = "auto",
         policy: dict[str, Any] | str | None = None,
+        programs: str | None = None,
         mode: str = "routed",
         generation_kwargs: dict[str, Any] | None = None,
         streaming_callback: StreamingCallbackT | None = None,
@@ -82,6 +83,8 @@ class LayerRouteGenerator:
         :param policy: a depth policy as a dict or a YAML/TOML file path, e.g.
             ``{"budgets": {"tool_call": 0.6}, "hint_map": {"planner": "planning"}}``. The hint map sees this
             component's pipeline name as the ``component`` hint.
+        :param programs: a ``programs.json`` from ``agentroute search``: searched layer programs per step type
+            and budget, used where no route pack program applies.
         :param mode: ``"routed"`` (the policy picks the depth per step type), ``"full"`` (every step at full
             depth, e.g. to compare) or ``"lossless"`` (the routed program drafts, full depth verifies: the
             output is exactly full depth's).
@@ -104,6 +107,7 @@ class LayerRouteGenerator:
         self.pack = pack
         # Kept as plain data so the component serializes; a DepthPolicy object is turned into its dict.
         self.policy = policy.model_dump(mode="json") if isinstance(policy, DepthPolicy) else policy
+        self.programs = programs
         self.mode = mode
         self.generation_kwargs = dict(generation_kwargs or {})
         self.streaming_callback = streaming_callback
@@ -132,6 +136,7 @@ class LayerRouteGenerator:
                     pack=self.pack,
                     device=self.device,
                     policy=self.policy,
+                    programs=self.programs,
                 )
             if not self._tools_warm:
                 warm_up_tools(self.tools)
@@ -149,6 +154,7 @@ class LayerRouteGenerator:
             quantization=self.quantization,
             pack=self.pack,
             policy=self.policy,
+            programs=self.programs,
             mode=self.mode,
             generation_kwargs=self.generation_kwargs,
             streaming_callback=serialize_callable(self.streaming_callback) if self.streaming_callback else None,
