@@ -51,8 +51,9 @@ def load(
         device: ``"cpu"`` or ``"cuda"``; default CUDA when present.
         policy: a DepthPolicy, a dict, or a YAML/TOML file (default: the pack's policy with a pack,
             else full depth for every step type).
-        programs: a programs file from ``agentroute search``: for the step types and budgets it
-            covers, budgets map to its searched programs instead of the Block Influence baseline.
+        programs: a programs file from ``agentroute search``, or ``"default"`` (the library searched
+            for the default model, shipped in the package): for the step types and budgets it covers,
+            budgets map to its searched programs instead of the Block Influence baseline.
     """
     if pack == "auto":
         pack = "default" if str(model) == "default" else None

@@ -120,3 +120,21 @@ def test_scripted_six_step_agent_conversation_is_fully_traced(smol, tmp_path):
     assert len(records) == 6 == len(trace.records)
     assert [r.step_type.value for r in records] == [s for s, _, _ in script]
     assert all(r.layers_executed and r.ttft_s > 0 and r.latency_s >= r.ttft_s for r in records)
+
+
+def test_shipped_programs_fit_the_default_model_and_route(smol):
+    """``programs="default"``: the searched library shipped in the package loads into the embedded
+    model and routes a budgeted step through its program (not the Block Influence fallback)."""
+    from agentroute.search.library import load_library, read_programs
+
+    data = read_programs("default")
+    library = load_library(smol, "default")
+    tool_06 = library.choose(agentroute.StepType.TOOL_CALL, 0.6)
+    assert tool_06 is not None and tool_06.cost <= 0.6 + 1e-9
+    assert {t.value for t in data.programs} >= {"tool_call", "planning"}
+    smol.use_programs("default")
+    try:
+        step = smol.generate("Plan a trip to Rome.", step_type="planning", budget=0.8, max_new_tokens=4)
+        assert step.record.program == str(library.choose(agentroute.StepType.PLANNING, 0.8))
+    finally:
+        smol.use_programs(None)

@@ -246,3 +246,12 @@ def test_benchmark_report_measures_every_method_on_test_steps(llama_model, tmp_p
         assert set(row) <= set(METHODS) and {"search", "early_exit", "random"} <= set(row)
         assert all(0 <= row[m]["forced_agreement"] <= 1 and "token_agreement" in row[m] for m in row)
         assert f"| {step_type} | 0.6 | search |" in table
+
+
+def test_default_programs_ship_with_the_package(llama_model):
+    data = read_programs("default")  # no model needed to read it
+    assert data.format == PROGRAMS_FORMAT and data.model["n_layers"] == 30
+    for entries in data.programs.values():
+        assert all(e.cost <= e.budget + 1e-9 for e in entries)
+    with pytest.raises(ProgramsError, match="another model"):
+        load_library(llama_model, "default")  # searched for SmolLM2-135M, not a tiny model

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from agentroute.program import LayerProgram
 from agentroute.records import StepType
 
 PROGRAMS_FORMAT = "agentroute-programs/1"
+# Shipped with the package: ``agentroute search`` on the embedded model's base weights (README).
+BUILTIN_PROGRAMS = ("default",)
 # Fingerprint keys that must match for a program file to fit a model (the name may differ).
 MATCHING_KEYS = ("model_type", "n_layers", "hidden_size", "vocab_size", "embedding_sha256")
 
@@ -48,8 +51,19 @@ class ProgramsFile(BaseModel):
     programs: dict[StepType, list[ProgramEntry]] = Field(default_factory=dict)
 
 
+def resolve_programs_path(path: str | Path) -> Path:
+    """``"default"`` -> the library searched for the default model, shipped in the package."""
+    if str(path) in BUILTIN_PROGRAMS:
+        return Path(str(resources.files("agentroute") / "programs" / f"{path}.json"))
+    return Path(path).expanduser()
+
+
 def read_programs(path: str | Path) -> ProgramsFile:
-    path = Path(path)
+    """The programs file at ``path`` (or the shipped ``"default"``), checked; ProgramsError otherwise."""
+    return _read(resolve_programs_path(path))
+
+
+def _read(path: Path) -> ProgramsFile:
     if not path.is_file():
         raise ProgramsError(f"no programs file at {path}; write one with `agentroute search --out {path}`")
     try:
@@ -66,7 +80,7 @@ def write_programs(path: str | Path, new: ProgramsFile) -> ProgramsFile:
     path = Path(path)
     merged = new
     if path.exists():
-        old = read_programs(path)
+        old = _read(path)
         _check_model(old.model, new.model, f"{path} holds programs for another model; choose another --out")
         programs = {t: list(entries) for t, entries in old.programs.items()}
         for step_type, entries in new.programs.items():
@@ -118,6 +132,7 @@ def load_library(model, path: str | Path) -> ProgramLibrary:
     from agentroute.pack import model_fingerprint
 
     data = read_programs(path)
+    path = resolve_programs_path(path)
     _check_model(data.model, model_fingerprint(model), f"{path} was searched for another model")
     if data.weights != weights_fingerprint(model):
         pack = getattr(model, "pack", None)
