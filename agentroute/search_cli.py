@@ -31,8 +31,18 @@ def add_search_commands(commands: argparse._SubParsersAction) -> None:
     search.add_argument("--steps", type=int, default=None, help="dev steps scored per candidate (default 12)")
     search.add_argument("--width", type=int, default=None, help="beam width (default 2)")
     search.add_argument("--no-loops", action="store_true", help="search skip programs only")
+    search.add_argument(
+        "--correctness",
+        type=float,
+        default=None,
+        help="weight in [0, 1] of agreement with the steps' expected answers (tool calls) in the ranking, "
+        "beside fidelity to full depth (default 0: fidelity only)",
+    )
     search.add_argument("--out", required=True, type=Path, help="programs file to write or merge into")
     search.set_defaults(run=_search)
+
+
+FIDELITY_KEYS = ("agreement", "nll", "gold_agreement", "gold_nll")
 
 
 def _search(args) -> int:
@@ -57,6 +67,10 @@ def _search(args) -> int:
             if value < 1:
                 raise EvalError(f"--{name} must be at least 1, got {value}")
             settings[name] = value
+    if args.correctness is not None:
+        if not 0.0 <= args.correctness <= 1.0:
+            raise EvalError(f"--correctness must be in [0, 1], got {args.correctness}")
+        settings["correctness"] = args.correctness
     config = SearchConfig(loops=not args.no_loops, **settings)
     console = Console(stderr=True)
     model = load(args.model, pack=args.pack)
@@ -64,18 +78,21 @@ def _search(args) -> int:
     entries = []
     table = Table(title=f"{step_type.value}: teacher-forced agreement with full depth on {config.steps} dev steps")
     columns = ("budget", "program", "agreement", "best skip", "best loop", "angular", "BI", "early exit", "random", "s")
+    if config.correctness:
+        columns = (*columns[:3], "correct", *columns[3:])
     for column in columns:
         table.add_column(column)
     for result in report["budgets"].values():
         chosen, loop, base = result["chosen"], result["best_loop"], result["baselines"]
         entries.append(ProgramEntry(
             budget=result["budget"], program=chosen["program"], cost=chosen["cost"], loops=chosen["loops"],
-            dev={"agreement": chosen["agreement"], "nll": chosen["nll"]}, best_skip=result["best_skip"],
+            dev={k: v for k, v in chosen.items() if k in FIDELITY_KEYS}, best_skip=result["best_skip"],
             search={"seed": report["seed"], "config": report["config"], "data": report["data"],
                     "seconds": result["seconds"], "cache_key": report.get("cache_key")},
         ))  # fmt: skip
+        correct = [f"{chosen.get('gold_agreement', float('nan')):.3f}"] if config.correctness else []
         table.add_row(
-            f"{result['budget']:g}", chosen["program"], f"{chosen['agreement']:.3f}",
+            f"{result['budget']:g}", chosen["program"], f"{chosen['agreement']:.3f}", *correct,
             f"{result['best_skip']['agreement']:.3f}", "-" if loop is None else f"{loop['agreement']:.3f}",
             *(f"{base[k]['agreement']:.3f}" for k in ("angular_block", "block_influence", "early_exit", "random")),
             f"{result['seconds']:.0f}",

@@ -1,4 +1,5 @@
-"""Program search report (issue #6): ``python benchmarks/programs.py --data DIR [--per-type 16] [--seed 0]``.
+"""Program search report (issue #6): ``python benchmarks/programs.py --data DIR [--per-type 16] [--seed 0]
+[--correctness 0.5]``.
 
 Searches tool-call and planning programs on DIR/dev.jsonl (cached by ``agentroute search``: a
 search already run with the same settings is reused), builds the baselines from the same dev steps,
@@ -23,11 +24,14 @@ if __name__ == "__main__":
     parser.add_argument("--pack", default=None, help="route pack to load (default: the base model)")
     parser.add_argument("--per-type", type=int, default=16, help="test steps per step type")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--correctness", type=float, default=0.0, help="also search tool calls with this weight on correctness (0: off)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     console = Console(stderr=True)
     model = load("default", pack=args.pack)
-    report = run(model, args.data, args.per_type, args.seed, progress=console.log)
+    report = run(model, args.data, args.per_type, args.seed, progress=console.log, correctness=args.correctness)
     write_results("programs", report, "", RESULTS)  # the measurements first: rendering cannot lose them
     table = markdown(report)
     write_results("programs", report, table, RESULTS)

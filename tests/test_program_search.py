@@ -234,16 +234,22 @@ def test_benchmark_report_measures_every_method_on_test_steps(llama_model, tmp_p
         lines = [*step_dicts("tool_call", 3, 4), *step_dicts("planning", 3, 4)]
         for line in lines:
             line["id"] = f"{split}-{line['step_type']}-{line['id']}"
+            if line["step_type"] == "tool_call":
+                line["expected"] = {"tool_calls": [{"name": "lookup", "arguments": {"word": "ocean"}}]}
         (data / f"{split}.jsonl").write_text("\n".join(json.dumps(d) for d in lines) + "\n")
     config = SearchConfig(steps=2, max_new_tokens=4, width=1, screen_steps=1, finalists=1)
-    report = bench_run(llama_model, data, per_type=2, config=config)
+    report = bench_run(llama_model, data, per_type=2, config=config, correctness=0.5)
     table = markdown(json.loads(json.dumps(report)))  # what the script writes and reads back
+    tool_row = report["step_types"]["tool_call"]["budgets"]["0.6"]
+    assert "search (correctness)" in tool_row and all(0 <= r["correct_agreement"] <= 1 for r in tool_row.values())
+    assert "search (correctness)" not in report["step_types"]["planning"]["budgets"]["0.6"]  # no answers to score
+    assert "| tool_call | 0.6 | search (correctness 0.5) |" in table and "test correct" in table
     for step_type in ("tool_call", "planning"):
         entry = report["step_types"][step_type]
         assert set(entry["dev_steps"]).isdisjoint(entry["test_steps"])
         assert all(s.startswith("test-") for s in entry["test_steps"])
         row = entry["budgets"]["0.6"]
-        assert set(row) <= set(METHODS) and {"search", "early_exit", "random"} <= set(row)
+        assert set(row) <= {*METHODS, "search (correctness)"} and {"search", "early_exit", "random"} <= set(row)
         assert all(0 <= row[m]["forced_agreement"] <= 1 and "token_agreement" in row[m] for m in row)
         assert f"| {step_type} | 0.6 | search |" in table
 
@@ -255,3 +261,56 @@ def test_default_programs_ship_with_the_package(llama_model):
         assert all(e.cost <= e.budget + 1e-9 for e in entries)
     with pytest.raises(ProgramsError, match="another model"):
         load_library(llama_model, "default")  # searched for SmolLM2-135M, not a tiny model
+
+
+def test_correctness_scores_programs_against_the_expected_calls(llama_model):
+    """With a correctness weight, steps that carry ``expected`` calls are also scored against them
+    (the same teacher-forced pass as fidelity), and the ranking weighs both."""
+    from agentroute.training.examples import tool_call_reply
+
+    dicts = step_dicts()
+    for d, word in zip(dicts, ["ocean", "cat", "run", "tree"], strict=True):
+        d["expected"] = {"tool_calls": [{"name": "lookup", "arguments": {"word": word}}]}
+    steps = [parse_step(d) for d in dicts]
+    plain = FidelityScorer(llama_model, steps, max_new_tokens=6)
+    scored = FidelityScorer(llama_model, steps, max_new_tokens=6, correctness=0.5)
+    scored.set_trail(llama_model.program("0-2,4-5"))  # the answer passes resume from their own trail
+    for spec in ("0-5", "0-1,3-5", "0-2,4-5", "0-2,5", "0-2,2-5"):
+        program = llama_model.program(spec)
+        a, b = plain.score(program), scored.score(program)
+        assert a.gold_agreement is None and a.key() == (round(a.agreement, 9), -a.nll)
+        assert (b.agreement, b.nll) == pytest.approx((a.agreement, a.nll))  # fidelity itself is unchanged
+        gold = [
+            forced_agreement(llama_model, ref.prompt_ids, program, tool_call_reply(llama_model, step))
+            for ref, step in zip(scored.references, steps, strict=True)
+        ]
+        assert b.gold_agreement == pytest.approx(sum(gold) / len(gold))
+        assert b.key()[0] == pytest.approx(0.5 * b.agreement + 0.5 * b.gold_agreement)
+        assert set(b.to_dict()) == {"agreement", "nll", "gold_agreement", "gold_nll"}
+    with pytest.raises(ValueError, match="correctness weight"):
+        FidelityScorer(llama_model, steps, correctness=1.5)
+
+
+def test_correctness_is_part_of_the_cache_key_only_when_used(llama_model, steps_file):
+    key = search_run._cache_key
+    args = (llama_model, steps_file, StepType.TOOL_CALL, [0.6], 0)
+    plain = key(*args, SearchConfig(), {0, 5})
+    assert key(*args, SearchConfig(correctness=0.0), {0, 5}) == plain
+    assert key(*args, SearchConfig(correctness=0.5), {0, 5}) != plain
+
+
+def test_search_command_with_correctness(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENTROUTE_CACHE", str(tmp_path / "cache"))
+    model_dir = save_tiny(tmp_path / "model", "llama", n_layers=5)
+    steps = step_dicts("tool_call", 3, 4)
+    for line in steps:
+        line["expected"] = {"tool_calls": [{"name": "lookup", "arguments": {"word": "ocean"}}]}
+    data = tmp_path / "dev.jsonl"
+    data.write_text("\n".join(json.dumps(d) for d in steps) + "\n")
+    out = tmp_path / "programs.json"
+    args = ["search", "--model", str(model_dir), "--data", str(data), "--step-type", "tool_call", "--budget", "0.6",
+            "--steps", "2", "--width", "1", "--no-loops", "--out", str(out)]  # fmt: skip
+    assert main([*args, "--correctness", "0.5"]) == 0
+    (chosen,) = read_programs(out).programs[StepType.TOOL_CALL]
+    assert 0 <= chosen.dev["gold_agreement"] <= 1 and chosen.search["config"]["correctness"] == 0.5
+    assert main([*args, "--correctness", "1.5"]) == 2

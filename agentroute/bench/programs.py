@@ -11,11 +11,15 @@ steps of that type in file order (held-out tools and domains):
 * free-running greedy decoding at the searched budgets: prefix ``token_agreement``, identical
   replies, and ``tool_calls_match_full`` (same tool calls as full depth).
 
-The best looped program of each searched budget is measured beside the best skip program.
+The best looped program of each searched budget is measured beside the best skip program. With
+``correctness`` > 0, step types whose dev steps carry answers (tool calls) are also searched with
+that weight on correctness (``search (correctness W)``), and every program's teacher-forced
+agreement with the test steps' own answers is reported (``correct_agreement``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -34,6 +38,7 @@ STEP_TYPES = (StepType.TOOL_CALL, StepType.PLANNING)
 SEARCH_BUDGETS = (0.8, 0.6)
 PLOT_BUDGETS = (0.9, 0.8, 0.7, 0.6)
 METHODS = ("search", "search (best loop)", "angular_block", "block_influence", "early_exit", "random")
+CORRECTNESS_METHOD = "search (correctness)"
 
 
 def test_steps(path: Path, step_type: StepType, count: int) -> list:
@@ -48,6 +53,7 @@ def run(
     seed: int = 0,
     config: SearchConfig | None = None,
     progress: Callable[[str], None] = lambda message: None,
+    correctness: float = 0.0,
 ) -> dict[str, Any]:
     config = config or SearchConfig()
     started = time.perf_counter()
@@ -56,24 +62,37 @@ def run(
         "model": model.name,
         "pack": str(model.pack) if getattr(model, "pack", None) is not None else None,
         "seed": seed,
-        "config": {"per_type": per_type, "search": config.__dict__},
+        "config": {"per_type": per_type, "search": config.__dict__, "correctness": correctness},
         "step_types": {},
     }
     for step_type in STEP_TYPES:
         report = search(model, data / "dev.jsonl", step_type, SEARCH_BUDGETS, seed, config, progress)
+        chosen_dev = dev_steps(data / "dev.jsonl", step_type, config.steps, seed)
         progress(f"programs {step_type.value}: dev statistics for the baselines at every plotted budget")
-        dev = FidelityScorer(model, dev_steps(data / "dev.jsonl", step_type, config.steps, seed), config.max_new_tokens)
+        dev = FidelityScorer(model, chosen_dev, config.max_new_tokens)
         programs = _programs(report, dev.stats, model.n_layers, protected, seed)
         del dev
+        weighted = None
+        if correctness and any(s.expected for s in chosen_dev):
+            weighted = search(model, data / "dev.jsonl", step_type, SEARCH_BUDGETS, seed,
+                              dataclasses.replace(config, correctness=correctness), progress)  # fmt: skip
+            for budget, by_method in programs.items():
+                found = _searched(weighted, budget, model.n_layers)
+                if found is not None:
+                    by_method[CORRECTNESS_METHOD] = [found]
         steps = test_steps(data / "test.jsonl", step_type, per_type)
         progress(f"programs {step_type.value}: {len(steps)} test steps, teacher-forced")
-        scorer = FidelityScorer(model, steps, config.max_new_tokens)
+        # Weight 1 only makes the scorer score each test step's own answer as well; nothing is ranked here.
+        scorer = FidelityScorer(model, steps, config.max_new_tokens, correctness=1.0 if correctness else 0.0)
         forced = {
             budget: {m: _mean_scores(scorer, ps) for m, ps in by_method.items()}
             for budget, by_method in programs.items()
         }
         progress(f"programs {step_type.value}: free-running decoding at {SEARCH_BUDGETS}")
         decoded = _decode(model, steps, {b: programs[b] for b in SEARCH_BUDGETS}, config.max_new_tokens)
+        weighted_seconds = None
+        if weighted is not None:
+            weighted_seconds = {str(b): {"seconds": weighted["budgets"][str(b)]["seconds"]} for b in SEARCH_BUDGETS}
         results["step_types"][step_type.value] = {
             "test_steps": [s.id for s in steps],
             "search": {
@@ -81,13 +100,16 @@ def run(
                 for b in SEARCH_BUDGETS
             },  # fmt: skip
             "search_seconds_total": report["seconds"],
+            "search_correctness": weighted_seconds,
             "dev_steps": report["data"]["steps"],
             "budgets": {
                 str(budget): {
                     method: {
                         "programs": [str(p) for p in ps],
                         "layers_fraction": statistics.mean(p.cost for p in ps),
-                        "dev_agreement": _dev_agreement(report, budget, method),
+                        "dev_agreement": _dev_agreement(
+                            weighted if method == CORRECTNESS_METHOD else report, budget, method
+                        ),
                         **forced[budget][method],
                         **decoded.get(budget, {}).get(method, {}),
                     }
@@ -118,11 +140,20 @@ def _programs(report, stats, n_layers: int, protected: set[int], seed: int) -> d
     return out
 
 
+def _searched(report, budget: float, n_layers: int) -> LayerProgram | None:
+    """The search's program at ``budget``: its chosen one, else the descent's skip program of that size."""
+    entry = report["budgets"].get(str(budget))
+    if entry is not None:
+        return LayerProgram.parse(entry["chosen"]["program"], n_layers)
+    keep = str(layers_for_budget(n_layers, budget))
+    return LayerProgram.parse(report["trajectory"][keep]["program"], n_layers) if keep in report["trajectory"] else None
+
+
 def _dev_agreement(report, budget: float, method: str) -> float | None:
     entry = report["budgets"].get(str(budget))
     if entry is None:
         return None
-    if method == "search":
+    if method in ("search", CORRECTNESS_METHOD):
         return entry["chosen"]["agreement"]
     if method == "search (best loop)":
         return entry["best_loop"]["agreement"] if entry["best_loop"] else None
@@ -131,10 +162,13 @@ def _dev_agreement(report, budget: float, method: str) -> float | None:
 
 def _mean_scores(scorer: FidelityScorer, programs: list) -> dict[str, float]:
     scores = [scorer.score(p) for p in programs]
-    return {
+    out = {
         "forced_agreement": statistics.mean(s.agreement for s in scores),
         "nll": statistics.mean(s.nll for s in scores),
     }
+    if scores[0].gold_agreement is not None:
+        out["correct_agreement"] = statistics.mean(s.gold_agreement for s in scores)
+    return out
 
 
 def _decode(model, steps, programs: dict[float, dict[str, list]], max_new_tokens: int) -> dict:
@@ -174,6 +208,7 @@ def _fmt(value) -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     per_type = results["config"]["per_type"]
+    correct = results["config"].get("correctness", 0.0)
     search = results["config"]["search"]
     lines = [
         f"Program search vs training-free baselines, {results['model']}"
@@ -181,25 +216,37 @@ def markdown(results: dict[str, Any]) -> str:
         + f", seed {results['seed']}. Programs chosen on {search['steps']} dev steps per type; measured on the "
         f"first {per_type} test-split steps of each type (held-out tools and domains), replies of up to "
         f"{search['max_new_tokens']} tokens. forced = teacher-forced agreement with full depth's greedy reply; "
-        "prefix / identical / calls = free-running greedy decoding (random: mean of 3 programs).",
+        "prefix / identical / calls = free-running greedy decoding (random: mean of 3 programs)."
+        + (
+            f" test correct = teacher-forced agreement with the test step's expected call; search (correctness "
+            f"{correct:g}) ranks dev programs by {1 - correct:g} x fidelity + {correct:g} x agreement with the dev "
+            "steps' expected calls."
+            if correct
+            else ""
+        ),
         "",
-        "| step type | budget | method | layers | dev forced | test forced | test prefix | identical | calls = full |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| step type | budget | method | layers | dev forced | test forced | test prefix | identical | calls = full "
+        + ("| test correct |" if correct else "|"),
+        "|---|---|---|---|---|---|---|---|---|" + ("---|" if correct else ""),
     ]
+    keys = ["dev_agreement", "forced_agreement", "token_agreement", "matches_full", "tool_calls_match_full"]
     for step_type, entry in results["step_types"].items():
         for budget in (str(b) for b in SEARCH_BUDGETS):
-            for method in METHODS:
+            for method in (*METHODS[:1], CORRECTNESS_METHOD, *METHODS[1:]):
                 row = entry["budgets"][budget].get(method)
                 if row is None:
                     continue
-                cells = [row.get(k) for k in ("dev_agreement", "forced_agreement", "token_agreement", "matches_full",
-                                              "tool_calls_match_full")]  # fmt: skip
+                label = f"search (correctness {correct:g})" if method == CORRECTNESS_METHOD else method
+                cells = [row.get(k) for k in keys + (["correct_agreement"] if correct else [])]
                 lines.append(
-                    f"| {step_type} | {budget} | {method} | {row['layers_fraction']:.2f} | "
+                    f"| {step_type} | {budget} | {label} | {row['layers_fraction']:.2f} | "
                     + " | ".join(_fmt(c) for c in cells) + " |"
                 )  # fmt: skip
     lines.append("")
     for step_type, entry in results["step_types"].items():
         times = ", ".join(f"{b}: {entry['search'][str(b)]['seconds'] / 60:.1f} min" for b in SEARCH_BUDGETS)
         lines.append(f"Search time on this machine, {step_type} (one budget, as a search for it alone): {times}.")
+        if entry.get("search_correctness"):
+            times = ", ".join(f"{b}: {v['seconds'] / 60:.1f} min" for b, v in entry["search_correctness"].items())
+            lines.append(f"Search time with correctness, {step_type}: {times}.")
     return "\n".join(lines) + "\n"

@@ -41,6 +41,9 @@ class SearchConfig:
     loops: bool = True  # also search programs that repeat a layer
     screen_steps: int = 3  # steps every loop candidate is screened on
     finalists: int = 3  # loop candidates scored on all steps
+    # Weight of correctness against the steps' answers (``expected`` calls) in the ranking; 0 ranks
+    # by fidelity to full depth alone.
+    correctness: float = 0.0
 
 
 def dev_steps(path: str | Path, step_type: StepType, count: int, seed: int) -> list:
@@ -90,7 +93,7 @@ def _search(model, data, step_type, budgets, seed, config, protected, progress) 
     started = time.perf_counter()
     steps = dev_steps(data, step_type, config.steps, seed)
     progress(f"search {step_type.value}: full-depth references for {len(steps)} dev steps")
-    scorer = FidelityScorer(model, steps, config.max_new_tokens)
+    scorer = FidelityScorer(model, steps, config.max_new_tokens, correctness=config.correctness)
     reference_s = time.perf_counter() - started
     keeps = {b: baselines.layers_for_budget(n, b) for b in budgets}
     lowest = min(keeps.values()) - (1 if config.loops else 0)
@@ -171,6 +174,9 @@ def _baselines(scorer: FidelityScorer, keep: int, protected: set[int], seed: int
 def _cache_key(model, data: Path, step_type, budgets, seed, config, protected) -> str:
     if not data.is_file():
         raise EvalError(f"no steps file at {data}; pass the dev split, e.g. DIR/dev.jsonl from `agentroute data build`")
+    settings = asdict(config)
+    if not settings["correctness"]:
+        del settings["correctness"]  # fidelity-only searches keep the keys they had before the option
     payload = {
         "version": SEARCH_VERSION,
         "weights": weights_fingerprint(model),
@@ -178,7 +184,7 @@ def _cache_key(model, data: Path, step_type, budgets, seed, config, protected) -
         "step_type": step_type.value,
         "budgets": budgets,
         "seed": seed,
-        "config": asdict(config),
+        "config": settings,
         "protected": sorted(protected),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
