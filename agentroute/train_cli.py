@@ -57,7 +57,7 @@ def _train(args) -> int:
     if args.programs is not None:
         from agentroute.search.library import read_programs
 
-        read_programs(args.programs)  # a clear error now, not after the teacher stage
+        read_programs(args.programs)  # a clear error before the model loads
         config.programs = args.programs
     data = Path(args.data)
     if not (data / "train.jsonl").is_file():

@@ -129,12 +129,11 @@ def _programs(report, stats, n_layers: int, protected: set[int], seed: int) -> d
         keep = layers_for_budget(n_layers, budget)
         entry = report["budgets"].get(str(budget))
         methods: dict[str, list] = {}
-        if entry is not None:
-            methods["search"] = [LayerProgram.parse(entry["chosen"]["program"], n_layers)]
-            if entry["best_loop"] is not None:
-                methods["search (best loop)"] = [LayerProgram.parse(entry["best_loop"]["program"], n_layers)]
-        elif str(keep) in report["trajectory"]:
-            methods["search"] = [LayerProgram.parse(report["trajectory"][str(keep)]["program"], n_layers)]
+        searched = _searched(report, budget, n_layers)
+        if searched is not None:
+            methods["search"] = [searched]
+        if entry is not None and entry["best_loop"] is not None:
+            methods["search (best loop)"] = [LayerProgram.parse(entry["best_loop"]["program"], n_layers)]
         methods.update(baseline_programs(stats, n_layers, keep, protected, seed))
         out[budget] = methods
     return out

@@ -162,26 +162,23 @@ class FidelityScorer:
         """
         indices = range(len(self.references)) if subset is None else subset
         agreements, nlls, gold = [], [], []
+        # After a full-depth prompt the first reply token is full depth's own greedy choice.
+        first_ok = None if program.loops or own_prefill else True
         with torch.inference_mode():
             for i in indices:
                 ref = self.references[i]
                 first, logits = self._logits(ref, program, own_prefill, ref.reply_ids)
-                # After a full-depth prompt the first reply token is full depth's own greedy choice.
-                given = not (program.loops or own_prefill)
-                agreement, nll = _agreement(first, logits, ref.reply_ids, first_ok=True if given else None)
+                agreement, nll = _agreement(first, logits, ref.reply_ids, first_ok)
                 agreements.append(agreement)
                 nlls.append(nll)
                 if ref.gold_ids is not None:
                     gold.append(_agreement(*self._logits(ref, program, own_prefill, ref.gold_ids), ref.gold_ids))
         self.evaluations += 1
-        fidelity = Fidelity(sum(agreements) / len(agreements), sum(nlls) / len(nlls), tuple(agreements))
-        if not gold:
-            return fidelity
-        return Fidelity(
-            fidelity.agreement, fidelity.nll, fidelity.per_step,
-            gold_agreement=sum(a for a, _ in gold) / len(gold), gold_nll=sum(n for _, n in gold) / len(gold),
-            weight=self.correctness,
-        )  # fmt: skip
+        answers = {}
+        if gold:
+            answers = {"gold_agreement": sum(a for a, _ in gold) / len(gold),
+                       "gold_nll": sum(n for _, n in gold) / len(gold), "weight": self.correctness}  # fmt: skip
+        return Fidelity(sum(agreements) / len(agreements), sum(nlls) / len(nlls), tuple(agreements), **answers)
 
     def set_trail(self, program: LayerProgram) -> None:
         """Remember ``program``'s hidden states so programs sharing a prefix with it resume from there."""

@@ -131,8 +131,8 @@ def load_library(model, path: str | Path) -> ProgramLibrary:
     from agentroute.calibration import weights_fingerprint
     from agentroute.pack import model_fingerprint
 
-    data = read_programs(path)
     path = resolve_programs_path(path)
+    data = _read(path)
     _check_model(data.model, model_fingerprint(model), f"{path} was searched for another model")
     if data.weights != weights_fingerprint(model):
         pack = getattr(model, "pack", None)

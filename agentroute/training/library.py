@@ -37,7 +37,7 @@ def build_library(
 ) -> dict[StepType, list[LayerProgram]]:
     """Step type -> distinct candidate programs, cheapest first.
 
-    ``searched`` programs (e.g. ``ProgramLibrary.programs()``) are added for the step types in
+    ``searched`` programs (e.g. ``ProgramLibrary.skip_programs()``) are added for the step types in
     ``candidates``. Looping programs are left out: training scores every program after a
     full-depth prompt in one packed pass, and a loop re-encodes the prompt with itself.
     """
