@@ -92,7 +92,9 @@ class GrammarTokenizer:
 
     def constraint(self, tools: Sequence[ToolSpec]) -> TokenConstraint:
         """A fresh grammar state for one reply that may only call ``tools``."""
-        key = json.dumps([t.model_dump() for t in tools], sort_keys=True)
+        # Not sort_keys: the grammar writes arguments in the order the schema declares them (the
+        # order the prompt shows and packs train on); sorting would force alphabetical order.
+        key = json.dumps([t.model_dump() for t in tools])
         return TokenConstraint(llguidance.LLMatcher(self.ll, self._grammars(key)), self.eos_ids)
 
     def _compile(self, key: str) -> str:

@@ -122,3 +122,23 @@ def test_call_schema_names_each_tool_and_closes_its_arguments():
     names = [option["properties"]["name"]["const"] for option in schema["anyOf"]]
     closed = [option["properties"]["arguments"].get("additionalProperties") for option in schema["anyOf"]]
     assert names == ["get_weather", "clock", "open"] and closed == [False, False, True]
+
+
+def test_arguments_follow_the_declared_order_not_the_alphabet(model6):
+    # The prompt shows the schema in declared order and packs train on it; a grammar built from
+    # key-sorted schemas forced "end" before "start" and made the real model copy one date twice.
+    stay = {
+        "name": "stay",
+        "parameters": {
+            "type": "object",
+            "properties": {"start": {"type": "string"}, "end": {"type": "string"}},
+            "required": ["start", "end"],
+        },
+    }
+    grammar = GrammarTokenizer(model6.tokenizer, model6.stop_token_ids)
+    constraint = grammar.constraint(normalize_tools([stay]))
+    for token in model6.tokenizer.encode('<tool_call>{"name": "stay", "arguments": {"', add_special_tokens=False):
+        constraint.advance(token)
+    allowed = constraint.allowed(len(model6.tokenizer)).nonzero().flatten().tolist()
+    starts = {model6.tokenizer.decode([t])[:1] for t in allowed}
+    assert starts == {"s"}, starts
