@@ -77,7 +77,7 @@ def test_split_sizes_are_independent_of_each_other(built, tmp_path):
 def test_manifest_describes_the_files(built):
     out, manifest = built
     assert manifest == json.loads((out / "manifest.json").read_text())
-    assert manifest["version"] == "agentsteps-v1" and manifest["seed"] == 1
+    assert manifest["version"] == "agentsteps-v2" and manifest["seed"] == 1
     assert manifest["command"].startswith("agentroute data build --seed 1 --train 400 --dev 80 --test 120")
     for name, entry in manifest["files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == entry["sha256"]
@@ -224,9 +224,23 @@ def test_planning_and_reasoning_steps(splits):
     plans = [s for s in splits["train"] if s["step_type"] == "planning"]
     reasons = [s for s in splits["train"] if s["step_type"] == "reasoning"]
     assert plans and reasons
-    assert all("plan" in s["messages"][0]["content"].lower() for s in plans)
+    assert all("plan" in s["messages"][1]["content"].lower() for s in plans)  # the request asks for it
     assert any("tools" in s for s in plans) and any("tools" not in s for s in plans)
     assert all(s["reference"] for s in reasons)
+
+
+def test_system_prompts_do_not_give_the_step_type_away(splits):
+    # A router trained where the system prompt determines the type keys on it and mistypes an agent
+    # whose one system prompt serves every step; so each type also comes with the shared prompts.
+    from agentroute.data.queries import AGENT_SYSTEM
+
+    shared = {}
+    for step in splits["train"]:
+        system = step["messages"][0]["content"]
+        if system in AGENT_SYSTEM:
+            shared.setdefault(step["step_type"], set()).add(system)
+    assert set(shared) == {"tool_call", "planning", "reasoning", "final_answer"}
+    assert all(len(prompts) >= len(AGENT_SYSTEM) // 2 for prompts in shared.values()), shared
 
 
 def test_ids_are_unique(splits):

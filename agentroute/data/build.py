@@ -18,7 +18,7 @@ from agentroute.data.tool_steps import FINAL_ANSWER_TOKENS, Pool, final_answer, 
 from agentroute.errors import AgentRouteError
 from agentroute.tools import render_tool_messages, tool_block
 
-DATA_VERSION = "agentsteps-v1"
+DATA_VERSION = "agentsteps-v2"
 STEP_MIX = {"tool_call": 0.55, "planning": 0.15, "reasoning": 0.15, "final_answer": 0.15}
 TOOL_CALL_SHAPES = {"single": 0.6, "two_calls": 0.2, "multi_turn": 0.2}
 LENGTH_TOLERANCE = 0.10

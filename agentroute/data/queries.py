@@ -45,6 +45,18 @@ REASON_SYSTEM = (
     "Reason through the problem briefly and state the answer clearly.",
     "Answer the question. Show the key steps of your reasoning.",
 )
+# System prompts that say nothing about the step's type. Real agents keep one system prompt for a
+# whole episode (tool calls, plans, answers alike), so half of every step type gets one of these:
+# with type-specific prompts only, a router learns the system prompt, not the request.
+AGENT_SYSTEM = (
+    "You are a helpful assistant.",
+    "You are a helpful AI agent. Help the user with their request.",
+    "You are an assistant with access to tools. Be accurate and concise.",
+    "You are a capable assistant: you answer questions, make plans and use tools when they help.",
+    "You work for the user. Keep replies short and correct.",
+    "You are a friendly, precise assistant for everyday tasks.",
+)
+NEUTRAL_SHARE = 0.5
 PLAN_GOALS = (
     "I want to {goal}. Here is what needs to happen: {steps}. Make a plan before doing anything.",
     "Help me {goal}. I need to {steps}. What is the plan?",
@@ -70,6 +82,11 @@ def action_phrase(tool: Tool, rng: random.Random, optional: int | None = None) -
     rng.shuffle(tail)
     verb = rng.choice(tool.action.verbs)
     return arguments, " ".join([verb, *phrases[:required], *tail])
+
+
+def system(rng: random.Random, specific: tuple[str, ...]) -> dict[str, str]:
+    """The step's system message: a type-neutral one (``NEUTRAL_SHARE`` of the time) or one of ``specific``."""
+    return {"role": "system", "content": rng.choice(AGENT_SYSTEM if rng.random() < NEUTRAL_SHARE else specific)}
 
 
 def request(rng: random.Random, phrase: str) -> str:

@@ -22,7 +22,7 @@ def planning(
     tools: list[Tool] | None = None,
     subtasks: int | None = None,
 ) -> dict[str, Any]:
-    """A multi-step goal in one domain; the system prompt asks for a plan.
+    """A multi-step goal in one domain; the request asks for a plan (the system prompt half the time too).
 
     Usually the goal lists two to four concrete sub-tasks (actions of the domain's tools, in order;
     their names are the ``reference``); a fifth of the time it is open (``subtasks=0`` forces that).
@@ -36,7 +36,7 @@ def planning(
     chosen = rng.sample(usable, min(len(usable), count or rng.randint(2, 4)))
     steps = [q.action_phrase(t, rng, 0)[1] for t in chosen] if count else []
     user = q.plan_request(rng, domain(name).goal, steps)
-    messages = [{"role": "system", "content": rng.choice(q.PLAN_SYSTEM)}, {"role": "user", "content": user}]
+    messages = [q.system(rng, q.PLAN_SYSTEM), {"role": "user", "content": user}]
     if tools is None:
         tools = _some(rng, home, chosen) if rng.random() < 0.6 else []
     reference = " -> ".join(t.name for t in chosen) if steps else None
@@ -47,7 +47,7 @@ def reasoning(rng: random.Random, pool: Pool) -> dict[str, Any]:
     """A word problem, comparison or "why" question with every fact given; tools offered 25% of the time."""
     name = rng.choice(pool.domains)
     question, reference = reasoning_question(rng, domain(name))
-    messages = [{"role": "system", "content": rng.choice(q.REASON_SYSTEM)}, {"role": "user", "content": question}]
+    messages = [q.system(rng, q.REASON_SYSTEM), {"role": "user", "content": question}]
     home = [t for t in pool.offered if t.domain == name]
     tools = _some(rng, home, []) if rng.random() < 0.25 else []
     return step(StepType.REASONING, name, messages, tools, REASONING_TOKENS, None, reference)

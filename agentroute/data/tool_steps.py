@@ -110,7 +110,7 @@ def single_call(rng: random.Random, pool: Pool) -> dict[str, Any]:
     target = rng.choice(pool.targets)
     call, phrase = _call(rng, target)
     messages = [
-        {"role": "system", "content": rng.choice(q.TOOL_SYSTEM)},
+        q.system(rng, q.TOOL_SYSTEM),
         {"role": "user", "content": q.request(rng, phrase)},
     ]
     return step(
@@ -124,7 +124,7 @@ def two_calls(rng: random.Random, pool: Pool) -> dict[str, Any]:
     second = _second(rng, pool, first, pool.targets)
     (call1, phrase1), (call2, phrase2) = _call(rng, first, 1), _call(rng, second, 1)
     user = q.two_requests(rng, phrase1, phrase2)
-    messages = [{"role": "system", "content": rng.choice(q.TOOL_SYSTEM)}, {"role": "user", "content": user}]
+    messages = [q.system(rng, q.TOOL_SYSTEM), {"role": "user", "content": user}]
     calls = [call1, call2]
     return step(
         StepType.TOOL_CALL, first.domain, messages, offer(rng, pool, [first, second]), tool_call_tokens(calls), calls
@@ -153,7 +153,7 @@ def multi_turn_call(rng: random.Random, pool: Pool) -> dict[str, Any]:
             f"One more thing: {phrase}.",
         ]
     )
-    messages = [{"role": "system", "content": rng.choice(q.TOOL_SYSTEM)}, *history, {"role": "user", "content": user}]
+    messages = [q.system(rng, q.TOOL_SYSTEM), *history, {"role": "user", "content": user}]
     return step(
         StepType.TOOL_CALL,
         target.domain,
@@ -186,7 +186,7 @@ def final_answer(rng: random.Random, pool: Pool) -> dict[str, Any]:
         user, calls, called = q.request(rng, phrase), [call], [target]
     exchange, results = _exchange(rng, calls, called)
     messages = [
-        {"role": "system", "content": rng.choice(q.TOOL_SYSTEM)},
+        q.system(rng, q.TOOL_SYSTEM),
         *history,
         {"role": "user", "content": user},
         *exchange,
