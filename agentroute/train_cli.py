@@ -28,9 +28,12 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--out", required=True, help="pack directory to write (work files go to OUT/work)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--tool-examples", type=int, default=None, help="tool-call steps for the adapter")
-    train.add_argument("--teacher-examples", type=int, default=None, help="steps per free-text type for the adapter")
-    train.add_argument("--rank", type=int, default=None, help="LoRA rank (default 8)")
-    train.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-4)")
+    train.add_argument(
+        "--teacher-examples", type=int, default=None, help="planning and reasoning steps (each) for the adapter"
+    )
+    train.add_argument("--answer-examples", type=int, default=None, help="final-answer steps with gold answers")
+    train.add_argument("--rank", type=int, default=None, help="LoRA rank (default 16)")
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
     train.add_argument(
         "--programs",
         default=None,
@@ -44,7 +47,7 @@ def _train(args) -> int:
     from agentroute.training.pipeline import TrainConfig, command_line, train_pack
 
     config = TrainConfig(seed=args.seed)
-    for name in ("tool_examples", "teacher_examples"):
+    for name in ("tool_examples", "teacher_examples", "answer_examples"):
         value = getattr(args, name)
         if value is not None:
             if value < 1:

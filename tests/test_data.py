@@ -18,7 +18,7 @@ from agentroute.tools import normalize_tools, render_tool_messages
 
 SMALL = BuildConfig(seed=1, train=400, dev=80, test=120, length_matched=12)
 FILES = ("train.jsonl", "dev.jsonl", "test.jsonl", "test_length_matched.jsonl", "manifest.json")
-STEP_KEYS = {"id", "messages", "tools", "step_type", "max_new_tokens", "expected", "domain", "reference"}
+STEP_KEYS = {"id", "messages", "tools", "step_type", "max_new_tokens", "expected", "domain", "reference", "answer"}
 
 
 def _read(path: Path) -> list[dict]:
@@ -218,6 +218,8 @@ def test_final_answer_steps_end_with_a_tool_result(splits):
     for step in finals:
         assert step["messages"][-1]["role"] == "tool"
         assert step["reference"]
+        # The gold reply states every result's key fact (packs train final answers on it).
+        assert all(fact in step["answer"] for fact in step["reference"].split("; ")), step["id"]
 
 
 def test_planning_and_reasoning_steps(splits):

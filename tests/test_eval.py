@@ -69,6 +69,7 @@ BAD_LINES = {
     ),
     "schema": json.dumps({"id": "schema", "messages": ASK, "tools": [BAD_SCHEMA]}),
     "no-messages": json.dumps({"id": "empty"}),
+    "answer": json.dumps({"id": "numb", "messages": ASK, "answer": 42}),
 }
 STEP_KEYS = {
     "id",
@@ -202,15 +203,16 @@ def test_modes_put_full_first_and_accept_lossless():
 def test_bad_lines_are_reported_with_line_numbers_and_the_rest_is_kept(tmp_path):
     lines = [json.dumps(GOOD_STEPS[0]), *BAD_LINES.values(), "", json.dumps(GOOD_STEPS[1])]
     steps, problems = load_steps(write_lines(tmp_path / "mixed.jsonl", lines))
-    assert [s.id for s in steps] == ["weather", "plan"] and steps[1].line == 9
+    assert [s.id for s in steps] == ["weather", "plan"] and steps[1].line == 10
     by_line = {p.line: p for p in problems}
-    assert sorted(by_line) == [2, 3, 4, 5, 6, 7]
+    assert sorted(by_line) == [2, 3, 4, 5, 6, 7, 8]
     assert by_line[2].id is None and "not valid JSON" in by_line[2].error
     assert by_line[3].id == "robot" and "unknown role 'robot'" in by_line[3].error
     assert "'send_email', which is not offered" in by_line[4].error
     assert "message 1 (assistant) calls tool 'search', which is not offered" in by_line[5].error
     assert "not a valid JSON Schema" in by_line[6].error
     assert "no 'messages'" in by_line[7].error
+    assert by_line[8].id == "numb" and "'answer' must be a non-empty string" in by_line[8].error
 
 
 def test_limit_and_duplicate_ids(tmp_path):

@@ -266,7 +266,7 @@ def test_default_programs_ship_with_the_package(llama_model):
 def test_correctness_scores_programs_against_the_expected_calls(llama_model):
     """With a correctness weight, steps that carry ``expected`` calls are also scored against them
     (the same teacher-forced pass as fidelity), and the ranking weighs both."""
-    from agentroute.training.examples import tool_call_reply
+    from agentroute.training.examples import gold_reply
 
     dicts = step_dicts()
     for d, word in zip(dicts, ["ocean", "cat", "run", "tree"], strict=True):
@@ -281,7 +281,7 @@ def test_correctness_scores_programs_against_the_expected_calls(llama_model):
         assert a.gold_agreement is None and a.key() == (round(a.agreement, 9), -a.nll)
         assert (b.agreement, b.nll) == pytest.approx((a.agreement, a.nll))  # fidelity itself is unchanged
         gold = [
-            forced_agreement(llama_model, ref.prompt_ids, program, tool_call_reply(llama_model, step))
+            forced_agreement(llama_model, ref.prompt_ids, program, gold_reply(llama_model, step))
             for ref, step in zip(scored.references, steps, strict=True)
         ]
         assert b.gold_agreement == pytest.approx(sum(gold) / len(gold))

@@ -401,7 +401,8 @@ WORD_TOOL = {
 
 
 def _train_dir(path):
-    """A train.jsonl of short steps: tool calls with expected calls, and free-text steps."""
+    """A train.jsonl of short steps: tool calls with expected calls, final answers with gold texts,
+    and planning and reasoning steps (distilled)."""
     rows = []
     for i, word in enumerate(["ocean", "tree", "cat", "rain", "stone", "river"]):
         rows.append({"id": f"t{i}", "step_type": "tool_call", "tools": [WORD_TOOL], "max_new_tokens": 8,
@@ -411,6 +412,8 @@ def _train_dir(path):
         for i in range(3):
             rows.append({"id": f"{step_type}{i}", "step_type": step_type, "max_new_tokens": 8,
                          "messages": [{"role": "user", "content": f"{step_type} {i}: why?"}]})  # fmt: skip
+            if step_type == "final_answer":
+                rows[-1]["answer"] = f"It is {i}."
     path.mkdir()
     (path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
@@ -439,13 +442,19 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
                                           programs={StepType.TOOL_CALL: [entry]}))  # fmt: skip
         return str(path)
 
-    config = TrainConfig(tool_examples=3, teacher_examples=1, router_tool_steps=2, router_teacher_steps=1,
-                         type_steps=2, teacher_tokens=3, programs=programs(tmp_path / "a.json", "0,2-3,5"))  # fmt: skip
+    config = TrainConfig(tool_examples=3, teacher_examples=1, answer_examples=2, router_tool_steps=2,
+                         router_teacher_steps=1, type_steps=2, teacher_tokens=3,
+                         programs=programs(tmp_path / "a.json", "0,2-3,5"))  # fmt: skip
     config.adapter.accumulate, config.adapter.warmup = 1, 1
     out = tmp_path / "pack"
     manifest = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)
     assert {"program": "0,2-3,5", "budget": round(4 / 6, 4)} in manifest["library"]["tool_call"]
     assert manifest["training"]["config"]["programs"] == config.programs
+    # Final answers train on their gold texts (two of them), never on distilled base-model replies.
+    distilled = {json.loads(line)["id"] for line in (out / "work" / "teacher.jsonl").read_text().splitlines()}
+    assert distilled and not any(i.startswith("final_answer") for i in distilled)
+    logged = [json.loads(line) for line in (out / "work" / "train_log.jsonl").read_text().splitlines()]
+    assert sum(row["type"] == "final_answer" for row in logged) == 2 and manifest["training"]["examples"] == 7
     loaded = load(str(model_dir), pack=str(out))
     assert "0,2-3,5" in [str(p) for p in loaded.pack.library[StepType.TOOL_CALL]]
 

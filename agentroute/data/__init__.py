@@ -16,7 +16,8 @@ One step per line, the format ``agentroute eval`` reads::
 
 ``step_type`` is tool_call, planning, reasoning or final_answer; ``expected`` is present only on
 tool-call steps; planning, reasoning and final-answer steps may carry ``reference`` (the plan's tool
-order, the answer, the key fact of the tool result). See ``splits`` for what each split holds out.
+order, the answer, the key fact of the tool result); final-answer steps also carry ``answer``, a gold
+reply that states the results (route packs train on it). See ``splits`` for what each split holds out.
 
 ```python
 from agentroute.data import BuildConfig, build_dataset

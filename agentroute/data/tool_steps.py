@@ -42,6 +42,7 @@ def step(
     max_new: int,
     expected: list[dict[str, Any]] | None = None,
     reference: str | None = None,
+    answer: str | None = None,
 ) -> dict[str, Any]:
     """A step in the line format ``agentroute eval`` reads (without its id)."""
     out: dict[str, Any] = {"step_type": step_type.value, "domain": domain_name, "messages": messages}
@@ -52,6 +53,8 @@ def step(
         out["expected"] = {"tool_calls": expected}
     if reference is not None:
         out["reference"] = reference
+    if answer is not None:
+        out["answer"] = answer
     return out
 
 
@@ -193,4 +196,5 @@ def final_answer(rng: random.Random, pool: Pool) -> dict[str, Any]:
     ]
     reference = "; ".join(r.reference for r in results)
     tokens = FINAL_ANSWER_TOKENS * len(calls)
-    return step(StepType.FINAL_ANSWER, target.domain, messages, offer(rng, pool, needed), tokens, None, reference)
+    answer = " ".join(r.answer for r in results)  # the gold reply, as the history turns answer
+    return step(StepType.FINAL_ANSWER, target.domain, messages, offer(rng, pool, needed), tokens, None, reference, answer)

@@ -68,6 +68,7 @@ class EvalStep:
     step_type: StepType | None = None
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     expected: list[dict[str, Any]] | None = None  # expected tool calls: [{"name", "arguments"}]
+    answer: str | None = None  # a gold text reply (final answers of generated data), for training
     line: int | None = None
 
 
@@ -101,6 +102,7 @@ def parse_step(data: Any, line: int | None = None) -> EvalStep:
         step_type=step_type,
         max_new_tokens=_max_new_tokens(data.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
         expected=_expected(data["expected"], offered) if data.get("expected") is not None else None,
+        answer=_answer(data.get("answer")),
         line=line,
     )
 
@@ -172,6 +174,12 @@ def _check_offered(name: Any, offered: list[str], what: str) -> None:
 def _max_new_tokens(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise StepError(f"'max_new_tokens' must be a positive integer, got {value!r}")
+    return value
+
+
+def _answer(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise StepError(f"'answer' must be a non-empty string (the gold reply), got {value!r}")
     return value
 
 

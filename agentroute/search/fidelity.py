@@ -36,7 +36,7 @@ from agentroute.evaluation.steps import EvalStep
 from agentroute.kv_cache import ProgramKVCache
 from agentroute.prefix_cache import common_prefix
 from agentroute.program import LayerProgram
-from agentroute.training.examples import tool_call_reply
+from agentroute.training.examples import gold_reply
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class FidelityScorer:
             prompt_ids = model.encode(step.messages, tools=step.tools or None)
             budget = min(step.max_new_tokens, max_new_tokens)
             reply = model.generate_ids(prompt_ids, program=self.full, max_new_tokens=budget, temperature=0.0).token_ids
-            gold = tool_call_reply(model, step) if correctness and step.expected else None
+            gold = gold_reply(model, step) if correctness and step.expected else None
             kv, logits, step_influence, last = self._full_prefill(prompt_ids, max(len(reply), len(gold or ())))
             influence += step_influence
             tokens += len(prompt_ids)

@@ -1,8 +1,10 @@
 """Agent steps -> training examples: prompt ids and the reply the model should produce.
 
-Tool-call steps carry their answer (``expected`` calls), written as the model writes calls. The
-other step types have no gold reply; their target is the full-depth model's own reply (see
-``teacher``), used for self-distillation only.
+Tool-call steps carry their answer (``expected`` calls), written as the model writes calls, and
+final-answer steps of generated data a gold ``answer`` text. Planning and reasoning steps have no
+gold reply; their target is the full-depth model's own reply (see ``teacher``), used for
+self-distillation only. (The base model answers a tool result by echoing its ``<tool_response>``
+wrapper, so final answers are not distilled from it when a gold one exists.)
 
 Tool-call prompts list every tool of the step's domain. Training keeps the expected tools and at
 most ``max_distractors`` others (shuffled): the prompt dominates training cost on a CPU, and the
@@ -41,9 +43,19 @@ def tool_call_text(step: EvalStep) -> str:
     return "\n".join(format_tool_call(call) for call in step.expected or [])
 
 
-def tool_call_reply(model, step: EvalStep) -> list[int]:
-    """The expected calls as the model should write them, ending with end-of-turn."""
-    reply = model.tokenizer(tool_call_text(step), add_special_tokens=False)["input_ids"]
+def has_gold(step: EvalStep) -> bool:
+    """Whether the step carries the reply to train on: expected calls, or a final answer's text."""
+    if step.step_type == StepType.TOOL_CALL:
+        return bool(step.expected)
+    return step.step_type == StepType.FINAL_ANSWER and step.answer is not None
+
+
+def gold_reply(model, step: EvalStep) -> list[int]:
+    """The step's gold reply (see ``has_gold``) as the model should write it, ending with end-of-turn."""
+    text = tool_call_text(step) if step.expected else step.answer
+    if not text:
+        raise ValueError(f"step {step.id} has neither expected calls nor an answer to train on")
+    reply = model.tokenizer(text, add_special_tokens=False)["input_ids"]
     return [*reply, end_of_turn_id(model)]
 
 
@@ -54,7 +66,13 @@ def tool_call_example(model, step: EvalStep, rng: random.Random, max_distractors
     chosen += rng.sample(others, min(max_distractors, len(others)))
     rng.shuffle(chosen)
     prompt = model.encode(step.messages, chosen)
-    return TrainExample(step.id, StepType.TOOL_CALL, prompt, tool_call_reply(model, step), gold=True)
+    return TrainExample(step.id, StepType.TOOL_CALL, prompt, gold_reply(model, step), gold=True)
+
+
+def answer_example(model, step: EvalStep) -> TrainExample:
+    """A final answer with its gold text (every offered tool kept: the prompt is mostly results)."""
+    prompt = model.encode(step.messages, step.tools)
+    return TrainExample(step.id, StepType.FINAL_ANSWER, prompt, gold_reply(model, step), gold=True)
 
 
 def teacher_example(model, step: EvalStep, reply_ids: list[int]) -> TrainExample:

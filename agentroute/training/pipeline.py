@@ -1,6 +1,7 @@
 """``train_pack``: the stages of ``agentroute train``, each cached under ``OUT/work``.
 
-1. teacher replies of the base model for steps without gold answers (distillation targets);
+1. teacher replies of the base model for planning and reasoning steps (distillation targets; tool
+   calls and final answers train on their gold replies);
 2. the program library (Block Influence order of the base model, per step type, plus searched
    skip programs from ``--programs``); the cached adapter must have trained under the same one;
 3. the LoRA adapter (``adapter``), resumable from its last checkpoint;
@@ -29,7 +30,14 @@ from agentroute.program import LayerProgram
 from agentroute.records import StepType
 from agentroute.router_net import prompt_features, safety_columns
 from agentroute.training.adapter import AdapterConfig, train_adapter
-from agentroute.training.examples import TrainExample, teacher_example, tool_call_example, tool_call_reply
+from agentroute.training.examples import (
+    TrainExample,
+    answer_example,
+    gold_reply,
+    has_gold,
+    teacher_example,
+    tool_call_example,
+)
 from agentroute.training.library import build_library, check_cached_library
 from agentroute.training.router_fit import fit_router, safety_labels
 from agentroute.training.teacher import teacher_replies
@@ -43,10 +51,11 @@ Stage = Callable[[str, int, int], None]  # progress(label, done, total)
 @dataclass
 class TrainConfig:
     seed: int = 0
-    tool_examples: int = 480  # tool-call steps for the adapter
-    teacher_examples: int = 32  # per free-text step type, for the adapter
+    tool_examples: int = 600  # tool-call steps for the adapter (480 left test tools at 28% correct)
+    answer_examples: int = 64  # final-answer steps with gold answers, for the adapter
+    teacher_examples: int = 32  # per distilled step type (planning, reasoning), for the adapter
     router_tool_steps: int = 120  # held-out tool-call steps for router safety labels
-    router_teacher_steps: int = 16  # held-out steps per free-text type for safety labels
+    router_teacher_steps: int = 16  # held-out steps per free-text type for safety labels (final answers too)
     type_steps: int = 160  # steps per type for the step-type head
     teacher_tokens: int = 48
     max_distractors: int = 2
@@ -75,14 +84,17 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
     library = build_library(layer_importance(model), protected, searched=searched)
     check_cached_library(work, library)
 
-    free_text = split["teacher_train"] + split["teacher_router"]
+    free_text = [s for s in split["teacher_train"] + split["teacher_router"] if not has_gold(s)]
     teacher = teacher_replies(
         model, free_text, work / "teacher.jsonl", config.teacher_tokens, lambda d, t: progress("teacher replies", d, t)
     )
 
     rng = random.Random(config.seed)
     examples = [tool_call_example(model, s, rng, config.max_distractors) for s in split["tool_train"]]
-    examples += [teacher_example(model, s, teacher[s.id]) for s in split["teacher_train"]]
+    examples += [
+        answer_example(model, s) if has_gold(s) else teacher_example(model, s, teacher[s.id])
+        for s in split["teacher_train"]
+    ]
     adapter_began = time.perf_counter()
     peft_model = train_adapter(
         model,
@@ -163,9 +175,11 @@ def _split(steps: list[EvalStep], config: TrainConfig) -> dict[str, list[EvalSte
     }
     for step_type in ROUTED_TYPES[1:]:
         group = by_type[step_type]
-        split["teacher_train"] += group[: config.teacher_examples]
-        held_out = config.teacher_examples + config.router_teacher_steps
-        split["teacher_router"] += group[config.teacher_examples : held_out]
+        # Final answers with gold texts train like tool calls, on more examples; the rest are distilled.
+        gold = step_type == StepType.FINAL_ANSWER and all(has_gold(s) for s in group)
+        count = config.answer_examples if gold else config.teacher_examples
+        split["teacher_train"] += group[:count]
+        split["teacher_router"] += group[count : count + config.router_teacher_steps]
     split["type"] = [s for t in ROUTED_TYPES for s in by_type[t][-config.type_steps :]]
     return split
 
@@ -197,8 +211,9 @@ def _router_rows(model, split, teacher, library, config: TrainConfig, work: Path
         safe_x, safe_t, safe_y, known = [], [], [], []
         for i, step in enumerate(safe_steps):
             prompt = model.encode(step.messages, step.tools)
-            reply = tool_call_reply(model, step) if step.step_type == StepType.TOOL_CALL else teacher[step.id]
-            example = TrainExample(step.id, step.step_type, prompt, reply, gold=step.step_type == StepType.TOOL_CALL)
+            gold = has_gold(step)
+            reply = gold_reply(model, step) if gold else teacher[step.id]
+            example = TrainExample(step.id, step.step_type, prompt, reply, gold=gold)
             labels = safety_labels(model.parts, example, library[step.step_type], full)
             row, mask = torch.zeros(width), torch.zeros(width)
             row[columns[step.step_type]] = torch.tensor(labels, dtype=torch.float32)
