@@ -36,6 +36,13 @@ def add_eval_commands(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--limit", type=int, default=None, help="evaluate only the first N good steps")
     ev.add_argument(
+        "--per-type",
+        default=None,
+        metavar="SPEC",
+        help="the first steps of each type, in file order: N for every type, or e.g. tool_call=60,planning=12 "
+        "(types not named are left out)",
+    )
+    ev.add_argument(
         "--step-types",
         action="store_true",
         help="only check step-type prediction: withhold each step's type and compare the routing decision with it",
@@ -54,7 +61,10 @@ def _eval(args) -> int:
         raise EvalError(f"--limit must be at least 1, got {args.limit}")
     out = _output_path(args.json_out)
     err = Console(stderr=True)
+    caps = _per_type(args.per_type) if args.per_type is not None else None
     steps, problems = load_steps(args.steps, limit=args.limit)
+    if caps is not None:
+        steps = _first_per_type(steps, caps)
     _report_problems(err, [p.to_dict() for p in problems])
     if not steps:
         raise EvalError(f"nothing to evaluate: no usable step in {args.steps} ({len(problems)} problem(s) above)")
@@ -108,6 +118,42 @@ def _step_types(model, steps, out) -> int:
         highlight=False,
     )
     return 0
+
+
+def _per_type(spec: str) -> dict[str | None, int]:
+    """``"12"`` -> {None: 12} (every type); ``"tool_call=60,planning=12"`` -> those types only."""
+    from agentroute.errors import AgentRouteError
+    from agentroute.step_types import parse_step_type
+
+    def count(text: str) -> int:
+        if not text.strip().isdigit() or int(text) < 1:
+            raise EvalError(f"--per-type: {text!r} is not a positive step count (e.g. tool_call=60,planning=12)")
+        return int(text)
+
+    if "=" not in spec:
+        return {None: count(spec)}
+    caps: dict[str | None, int] = {}
+    for part in spec.split(","):
+        name, _, value = part.partition("=")
+        try:
+            step_type = parse_step_type(name.strip())
+        except AgentRouteError as exc:
+            raise EvalError(f"--per-type: {exc}") from None
+        caps[step_type.value] = count(value)
+    return caps
+
+
+def _first_per_type(steps, caps: dict[str | None, int]):
+    """The first ``caps[type]`` steps of each type (``caps[None]`` for any type), in file order."""
+    seen: dict[str | None, int] = {}
+    kept = []
+    for step in steps:
+        kind = step.step_type.value if step.step_type is not None else None
+        cap = caps.get(kind, caps.get(None, 0))
+        if seen.get(kind, 0) < cap:
+            seen[kind] = seen.get(kind, 0) + 1
+            kept.append(step)
+    return kept
 
 
 def _output_path(value: str | None) -> Path | str | None:

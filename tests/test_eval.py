@@ -339,6 +339,17 @@ def test_cli_writes_a_file_and_prints_a_summary(tiny_dir, steps_file, tmp_path, 
     assert "routed vs full depth" in capsys.readouterr().out
 
 
+def test_cli_per_type_keeps_the_first_steps_of_each_type(tiny_dir, steps_file, tmp_path, capsys):
+    out_file = tmp_path / "report.json"
+    for spec, kept in (("planning=1,tool_call=1", ["weather", "plan"]), ("1", ["weather", "plan", "answer"])):
+        argv = ["eval", str(steps_file), "--model", str(tiny_dir), "--per-type", spec, "--json", str(out_file)]
+        assert main(argv) == 0
+        assert [s["id"] for s in json.loads(out_file.read_text())["modes"]["full"]["steps"]] == kept
+    for bad, message in (("tool_call=0", "not a positive step count"), ("tool_cal=3", "unknown step type")):
+        assert main(["eval", str(steps_file), "--model", str(tmp_path / "none"), "--per-type", bad]) == 2
+        assert message in capsys.readouterr().err
+
+
 def test_cli_exits_2_when_nothing_can_be_evaluated(tmp_path, capsys):
     bad = write_lines(tmp_path / "bad.jsonl", list(BAD_LINES.values()))
     assert main(["eval", str(bad), "--model", str(tmp_path / "never-loaded"), "--json", "-"]) == 2
