@@ -197,4 +197,5 @@ def final_answer(rng: random.Random, pool: Pool) -> dict[str, Any]:
     reference = "; ".join(r.reference for r in results)
     tokens = FINAL_ANSWER_TOKENS * len(calls)
     answer = " ".join(r.answer for r in results)  # the gold reply, as the history turns answer
-    return step(StepType.FINAL_ANSWER, target.domain, messages, offer(rng, pool, needed), tokens, None, reference, answer)
+    tools = offer(rng, pool, needed)
+    return step(StepType.FINAL_ANSWER, target.domain, messages, tools, tokens, reference=reference, answer=answer)
