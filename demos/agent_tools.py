@@ -147,12 +147,15 @@ TASKS = [
 
 
 def answer_is_correct(answer: str, expected: str) -> bool:
-    """True when the final answer contains the expected value (numbers compared loosely: 42.16 ~ 42.165)."""
+    """True when the final answer states the expected value.
+
+    A number must appear as a whole number within 1% (42.16 ~ 42.165; "8,520" is not 852, which a
+    substring check accepted); anything else (a date) must appear as written.
+    """
     text = answer.replace(",", "")
-    if expected in text:
-        return True
     try:
         target = float(expected)
     except ValueError:
-        return False
-    return any(abs(float(n) - target) <= 0.01 * max(1.0, abs(target)) for n in re.findall(r"-?\d+(?:\.\d+)?", text))
+        return expected in text
+    numbers = re.findall(r"(?<![\d.])-?\d+(?:\.\d+)?", text)
+    return any(abs(float(n) - target) <= 0.01 * max(1.0, abs(target)) for n in numbers)

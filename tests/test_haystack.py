@@ -593,3 +593,10 @@ def test_agent_with_the_default_model_on_the_demo_tasks(record_property):
     summary = f"routed {correct['routed']}/{len(TASKS)}, full {correct['full']}/{len(TASKS)}"
     record_property("demo_tasks_correct", correct)  # lands in --junitxml reports
     print(f"\nHaystack Agent, default model, demo tasks answered correctly: {summary}")
+
+
+def test_demo_answer_check_needs_the_whole_number():
+    # The demos count a task as solved by this check: "8,520" must not pass for 852.
+    assert answer_is_correct("It is 852.", "852") and answer_is_correct("42.165 km", "42.16")
+    assert not answer_is_correct("The result is 8,520.", "852") and not answer_is_correct("-37 C", "37")
+    assert answer_is_correct("2027-01-08 (Friday)", "2027-01-08") and not answer_is_correct("250 days", "25")
