@@ -58,7 +58,14 @@ def test_fit_router_learns_separable_types_and_safety():
             labels[i, cols[1]] = 1.0  # the dear one: always safe
     # Columns of other types are unknown for a row; give them contradicting labels the fit must ignore.
     labels = torch.where(known.bool(), labels, 1.0 - labels)
-    net, stats = fit_router(hidden, TYPES, n_programs, (type_x, type_y), (safe_x, safe_t, labels, known), seed=0)
+    rows = (type_x, type_y), (safe_x, safe_t, labels, known)
+    # Unpenalised, the fit reproduces every label of separable rows; the default L2 penalty softens
+    # probabilities near the boundary but keeps most of a clear signal.
+    penalised, _ = fit_router(hidden, TYPES, n_programs, *rows, seed=0)
+    with torch.no_grad():
+        soft = torch.sigmoid(penalised(safe_x, safe_t)[1]) > 0.5
+    assert (soft[known.bool()] == labels.bool()[known.bool()]).float().mean() >= 0.9
+    net, stats = fit_router(hidden, TYPES, n_programs, *rows, seed=0, safe_l2=0.0)
     assert stats["train_type_accuracy"] == 1.0
     assert stats["final_loss"] < 0.2
     assert not net.training
@@ -74,6 +81,24 @@ def test_fit_router_learns_separable_types_and_safety():
     assert (predicted[known.bool()] == labels.bool()[known.bool()]).all()
     # Standardisation statistics come from the training features.
     torch.testing.assert_close(net.mean, torch.cat([type_x, safe_x]).mean(0))
+
+
+def test_safety_head_does_not_memorise_noise():
+    # 120 rows, 256 features, labels unrelated to the features and 10% safe: the shipped pack's
+    # situation. Unpenalised, the head separates its rows and calls unseen prompts safe at will;
+    # the L2 penalty keeps held-out probabilities near the base rate, so the router abstains.
+    hidden, n = 128, 120
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2 * n, 2 * hidden, generator=gen)
+    y = (torch.rand(2 * n, 1, generator=gen) < 0.1).float()
+    t, known = torch.zeros(2 * n, dtype=torch.long), torch.ones(2 * n, 1)
+    type_rows = (x[:8], torch.arange(8) % len(TYPES))
+    called_safe = {}
+    for l2 in (0.0, None):
+        net, _ = fit_router(hidden, TYPES, 1, type_rows, (x[:n], t[:n], y[:n], known[:n]), seed=0, safe_l2=l2)
+        with torch.no_grad():
+            called_safe[l2] = int((torch.sigmoid(net(x[n:], t[n:])[1]) >= 0.5).sum())
+    assert called_safe[None] <= 2 < called_safe[0.0], called_safe
 
 
 def test_fit_router_is_seeded_and_works_without_safety_rows():
@@ -457,6 +482,12 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
     assert sum(row["type"] == "final_answer" for row in logged) == 2 and manifest["training"]["examples"] == 7
     loaded = load(str(model_dir), pack=str(out))
     assert "0,2-3,5" in [str(p) for p in loaded.pack.library[StepType.TOOL_CALL]]
+
+    # A rerun of the same command resumes every cached stage; the reported time is that of both runs.
+    first = manifest["training"]
+    again = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)["training"]
+    assert again["runs"] == 2 and again["total_seconds"] >= first["total_seconds"]
+    assert again["adapter_seconds"] >= first["adapter_seconds"] and again["peak_rss_mb"] >= first["peak_rss_mb"]
 
     config.programs = programs(tmp_path / "b.json", "0-1,4-5")
     with pytest.raises(AgentRouteError, match="another program library"):

@@ -106,9 +106,10 @@ def run(
 
 def markdown(report: dict[str, Any]) -> str:
     t = report["training"]
+    runs = f", over {t['runs']} runs of the command (reruns resume from cached stages)" if t.get("runs", 1) > 1 else ""
     lines = [
         f"Pack trained in {t.get('total_seconds', 0) / 60:.1f} min (adapter {t.get('adapter_seconds', 0) / 60:.1f} "
-        f"min), peak RSS {t.get('peak_rss_mb', 0):.0f} MB, seed {t.get('seed')}, {t.get('device')}.",
+        f"min), peak RSS {t.get('peak_rss_mb', 0):.0f} MB, seed {t.get('seed')}, {t.get('device')}{runs}.",
         "",
         f"Step-type accuracy on length-matched tool-call/planning prompts: "
         f"{report['step_typing_length_matched']['accuracy']:.1%} "

@@ -105,7 +105,7 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
         config.seed,
         lambda d, t, _loss: progress("adapter (LoRA)", d, t),
     )
-    adapter_s = time.perf_counter() - adapter_began
+    adapter_s = _add_run(work, "adapter_seconds", time.perf_counter() - adapter_began)
     _save_adapter(peft_model, out / ADAPTER_DIR)
 
     # Router rows with the adapter applied as inference applies it (merged, reloaded from disk).
@@ -134,9 +134,10 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
             "seed": config.seed,
             "config": asdict(config),
             "examples": len(examples),
-            "adapter_seconds": round(adapter_s, 1),
-            "total_seconds": round(time.perf_counter() - began, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "adapter_seconds": adapter_s,
+            "total_seconds": _add_run(work, "total_seconds", time.perf_counter() - began),
+            "peak_rss_mb": _add_run(work, "peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "runs": _add_run(work, "runs", 1),
             "device": "cuda" if torch.cuda.is_available() else "cpu",
             "torch": torch.__version__,
         },
@@ -144,6 +145,20 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def _add_run(work: Path, key: str, value: float) -> float:
+    """Accumulate one run's ``value`` in ``work/timings.json`` and return the total over all runs.
+
+    A resumed run only spends the time of the stages it redoes; summing keeps the reported training
+    time that of the whole pack, not of its last run. Peak memory is the maximum over the runs.
+    """
+    path = work / "timings.json"
+    totals = json.loads(path.read_text()) if path.is_file() else {}
+    total = max(totals.get(key, 0.0), value) if key == "peak_rss_mb" else totals.get(key, 0.0) + value
+    totals[key] = int(total) if key == "runs" else round(total, 1)
+    path.write_text(json.dumps(totals, indent=2) + "\n")
+    return totals[key]
 
 
 def _train_steps(data_dir: Path) -> list[EvalStep]:

@@ -6,8 +6,12 @@
   full depth's at every reply position, i.e. greedy decoding would reproduce full depth's reply.
   These come from train steps the adapter did not see, so they are not flattered by memorisation.
 
-The fit is full-batch logistic regression (AdamW with weight decay): a few thousand rows of 1152
-features take seconds, and three seeds are cheap.
+The fit is full-batch logistic regression (AdamW): a few thousand rows of 1152 features take
+seconds, and three seeds are cheap. The safety head carries an L2 penalty (``SAFE_L2``): a hundred
+rows per step type against 1152 features are separable, and unpenalised it memorised them (loss
+0.002) and, cross-validated on the shipped pack's rows, called the cheapest tool-call program safe
+on 81 of 120 held-out steps where 7% were; with the penalty it abstains unless the prompt looks
+like the ones that were safe, so the router falls back to the dearest program within the budget.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from agentroute.records import StepType
 from agentroute.router_net import RouterNet
 from agentroute.training.examples import TrainExample
 from agentroute.training.streams import stream_logits
+
+SAFE_L2 = 10.0  # chosen by 4-fold cross-validation on the shipped pack's rows (Brier 0.138 vs 0.155 base rate)
 
 
 def safety_labels(parts, example: TrainExample, programs: Sequence[LayerProgram], full: LayerProgram) -> list[bool]:
@@ -41,6 +47,7 @@ def fit_router(
     seed: int,
     epochs: int = 400,
     weight_decay: float = 1e-2,
+    safe_l2: float | None = None,
 ) -> tuple[RouterNet, dict]:
     """Fit both heads.
 
@@ -49,6 +56,7 @@ def fit_router(
     programs of its step type).
     """
     torch.manual_seed(seed)
+    safe_l2 = SAFE_L2 if safe_l2 is None else safe_l2
     net = RouterNet(hidden_size, step_types, n_programs)
     features = torch.cat([type_rows[0], safe_rows[0]])
     net.mean.copy_(features.mean(0))
@@ -64,6 +72,7 @@ def fit_router(
             _, safe_logits = net(x_safe, t_safe)
             per = F.binary_cross_entropy_with_logits(safe_logits, y_safe, reduction="none")
             loss = loss + (per * known).sum() / known.sum().clamp_min(1)
+            loss = loss + safe_l2 * net.safe_head.weight.square().sum() / len(x_safe)
         loss.backward()
         optimizer.step()
     net.eval()
