@@ -487,6 +487,8 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
     first = manifest["training"]
     again = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)["training"]
     assert again["runs"] == 2 and again["total_seconds"] >= first["total_seconds"]
+    targets = json.loads((out / "adapter" / "adapter_config.json").read_text())["target_modules"]
+    assert targets == sorted(targets)  # peft writes a set: sorted, reruns write the same file
     assert again["adapter_seconds"] >= first["adapter_seconds"] and again["peak_rss_mb"] >= first["peak_rss_mb"]
 
     config.programs = programs(tmp_path / "b.json", "0-1,4-5")

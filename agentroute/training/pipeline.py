@@ -206,6 +206,12 @@ def _save_adapter(peft_model, path: Path) -> None:
 
     path.mkdir(parents=True, exist_ok=True)
     peft_model.peft_config["default"].save_pretrained(str(path))
+    # peft writes target_modules from a set, in hash order: sort it so a rerun writes the same file.
+    config_file = path / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     state = {k: v.detach().to(torch.bfloat16).contiguous() for k, v in get_peft_model_state_dict(peft_model).items()}
     save_file(state, str(path / "adapter_model.safetensors"), metadata={"format": "pt"})
 
