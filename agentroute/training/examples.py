@@ -15,6 +15,7 @@ of them. Evaluation always uses the full list.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agentroute.evaluation.steps import EvalStep
@@ -69,10 +70,13 @@ def tool_call_example(model, step: EvalStep, rng: random.Random, max_distractors
     return TrainExample(step.id, StepType.TOOL_CALL, prompt, gold_reply(model, step), gold=True)
 
 
-def answer_example(model, step: EvalStep) -> TrainExample:
-    """A final answer with its gold text (every offered tool kept: the prompt is mostly results)."""
+def full_prompt_example(model, step: EvalStep, teacher: Mapping[str, list[int]]) -> TrainExample:
+    """The step with every offered tool in its prompt: its gold reply where it has one (``has_gold``),
+    else its teacher reply (``teacher[step.id]``)."""
+    if not has_gold(step):
+        return teacher_example(model, step, teacher[step.id])
     prompt = model.encode(step.messages, step.tools)
-    return TrainExample(step.id, StepType.FINAL_ANSWER, prompt, gold_reply(model, step), gold=True)
+    return TrainExample(step.id, step.step_type, prompt, gold_reply(model, step), gold=True)
 
 
 def teacher_example(model, step: EvalStep, reply_ids: list[int]) -> TrainExample:

@@ -30,14 +30,7 @@ from agentroute.program import LayerProgram
 from agentroute.records import StepType
 from agentroute.router_net import prompt_features, safety_columns
 from agentroute.training.adapter import AdapterConfig, train_adapter
-from agentroute.training.examples import (
-    TrainExample,
-    answer_example,
-    gold_reply,
-    has_gold,
-    teacher_example,
-    tool_call_example,
-)
+from agentroute.training.examples import full_prompt_example, has_gold, tool_call_example
 from agentroute.training.library import build_library, check_cached_library
 from agentroute.training.router_fit import fit_router, safety_labels
 from agentroute.training.teacher import teacher_replies
@@ -91,10 +84,7 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
 
     rng = random.Random(config.seed)
     examples = [tool_call_example(model, s, rng, config.max_distractors) for s in split["tool_train"]]
-    examples += [
-        answer_example(model, s) if has_gold(s) else teacher_example(model, s, teacher[s.id])
-        for s in split["teacher_train"]
-    ]
+    examples += [full_prompt_example(model, s, teacher) for s in split["teacher_train"]]
     adapter_began = time.perf_counter()
     peft_model = train_adapter(
         model,
@@ -105,7 +95,7 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
         config.seed,
         lambda d, t, _loss: progress("adapter (LoRA)", d, t),
     )
-    adapter_s = _add_run(work, "adapter_seconds", time.perf_counter() - adapter_began)
+    adapter_s = _add_run(work, adapter_seconds=time.perf_counter() - adapter_began)["adapter_seconds"]
     _save_adapter(peft_model, out / ADAPTER_DIR)
 
     # Router rows with the adapter applied as inference applies it (merged, reloaded from disk).
@@ -120,6 +110,8 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
     net.save(out / ROUTER_FILE)
 
     log = _read_log(work / "train_log.jsonl")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    totals = _add_run(work, total_seconds=time.perf_counter() - began, peak_rss_mb=peak_mb, runs=1)
     manifest = {
         "format": PACK_FORMAT,
         "model": fingerprint,
@@ -135,9 +127,9 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
             "config": asdict(config),
             "examples": len(examples),
             "adapter_seconds": adapter_s,
-            "total_seconds": _add_run(work, "total_seconds", time.perf_counter() - began),
-            "peak_rss_mb": _add_run(work, "peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "runs": _add_run(work, "runs", 1),
+            "total_seconds": totals["total_seconds"],
+            "peak_rss_mb": totals["peak_rss_mb"],
+            "runs": totals["runs"],
             "device": "cuda" if torch.cuda.is_available() else "cpu",
             "torch": torch.__version__,
         },
@@ -147,18 +139,19 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
     return manifest
 
 
-def _add_run(work: Path, key: str, value: float) -> float:
-    """Accumulate one run's ``value`` in ``work/timings.json`` and return the total over all runs.
+def _add_run(work: Path, **values: float) -> dict[str, float]:
+    """Accumulate one run's ``values`` in ``work/timings.json`` and return the totals over all runs.
 
     A resumed run only spends the time of the stages it redoes; summing keeps the reported training
     time that of the whole pack, not of its last run. Peak memory is the maximum over the runs.
     """
     path = work / "timings.json"
     totals = json.loads(path.read_text()) if path.is_file() else {}
-    total = max(totals.get(key, 0.0), value) if key == "peak_rss_mb" else totals.get(key, 0.0) + value
-    totals[key] = int(total) if key == "runs" else round(total, 1)
+    for key, value in values.items():
+        total = max(totals.get(key, 0.0), value) if key == "peak_rss_mb" else totals.get(key, 0.0) + value
+        totals[key] = int(total) if key == "runs" else round(total, 1)
     path.write_text(json.dumps(totals, indent=2) + "\n")
-    return totals[key]
+    return totals
 
 
 def _train_steps(data_dir: Path) -> list[EvalStep]:
@@ -231,15 +224,12 @@ def _router_rows(model, split, teacher, library, config: TrainConfig, work: Path
         safe_steps = split["tool_router"] + split["teacher_router"]
         safe_x, safe_t, safe_y, known = [], [], [], []
         for i, step in enumerate(safe_steps):
-            prompt = model.encode(step.messages, step.tools)
-            gold = has_gold(step)
-            reply = gold_reply(model, step) if gold else teacher[step.id]
-            example = TrainExample(step.id, step.step_type, prompt, reply, gold=gold)
+            example = full_prompt_example(model, step, teacher)
             labels = safety_labels(model.parts, example, library[step.step_type], full)
             row, mask = torch.zeros(width), torch.zeros(width)
             row[columns[step.step_type]] = torch.tensor(labels, dtype=torch.float32)
             mask[columns[step.step_type]] = 1.0
-            safe_x.append(prompt_features(model.parts, prompt, config.router_layer))
+            safe_x.append(prompt_features(model.parts, example.prompt_ids, config.router_layer))
             safe_t.append(ROUTED_TYPES.index(step.step_type))
             safe_y.append(row)
             known.append(mask)
