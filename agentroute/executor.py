@@ -8,7 +8,7 @@ is where skipping layers pays.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -40,10 +40,13 @@ def forward(
     all_logits: bool = False,
     capacity: int | None = None,
     on_layer: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+    logits_at: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """Run ``program`` on ``input_ids`` (shape [1, q]) placed at positions ``start..start+q-1``.
 
-    Returns logits of the last position ([1, vocab]) or of every position ([1, q, vocab]).
+    Returns logits of the last position ([1, vocab]), of every position ([1, q, vocab]), or of the
+    chunk positions ``logits_at`` ([1, len(logits_at), vocab]: the LM head is the largest matrix
+    of a small model, so a verify pass skips the positions whose token the grammar forced).
     ``on_layer(layer, hidden_in, hidden_out)`` observes each executed layer (calibration).
     """
     hidden, position_embeddings, position_ids, mask = chunk_inputs(parts, input_ids, start)
@@ -51,10 +54,12 @@ def forward(
     hidden = run_layers(
         parts, cache, program.layers, program.slots, hidden, position_embeddings, position_ids, mask, on_layer
     )
-    if not all_logits:
+    if logits_at is not None:
+        hidden = hidden[:, list(logits_at)]
+    elif not all_logits:
         hidden = hidden[:, -1:]
     logits = parts.logits(hidden).float()
-    return logits if all_logits else logits[:, -1]
+    return logits if all_logits or logits_at is not None else logits[:, -1]
 
 
 def chunk_inputs(parts: ModelParts, input_ids: torch.Tensor, start: int):

@@ -11,6 +11,7 @@ Checked against transformers 5.23 (see pyproject.toml for the pinned range).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import nn
@@ -83,6 +84,22 @@ class ModelParts:
     def n_layers(self) -> int:
         return len(self.layers)
 
+    @cached_property
+    def _layer_and_head_bytes(self) -> tuple[list[int], int]:
+        return [weight_bytes(block) for block in self.layers], weight_bytes(self.norm) + weight_bytes(self.lm_head)
+
+    def pass_bytes(self, program) -> int:
+        """Weight bytes one decode pass of ``program`` reads: its layers (a looped layer once per
+        run), the final norm and the LM head. The embedding is a one-row lookup and is left out.
+        Decode at batch size one is memory-bound, so this is what a pass costs."""
+        layers, head = self._layer_and_head_bytes
+        return sum(layers[i] for i in program.layers) + head
+
+    @property
+    def vocab_size(self) -> int:
+        """Rows of the LM head: the width of a logits vector (may exceed the tokenizer's vocabulary)."""
+        return self.lm_head.weight.shape[0]
+
     @property
     def device(self) -> torch.device:
         return self.embed.weight.device
@@ -115,6 +132,12 @@ class ModelParts:
         heads = config.num_attention_heads
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
         return getattr(config, "num_key_value_heads", None) or heads, head_dim
+
+
+def weight_bytes(module: nn.Module) -> int:
+    """Bytes of parameters and buffers a forward through ``module`` reads (quantized storage included)."""
+    tensors = list(module.parameters()) + list(module.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def _sliding_window(config) -> int | None:

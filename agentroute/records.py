@@ -61,14 +61,20 @@ class StepRecord(BaseModel):
     draft_program: str | None = Field(None, description="lossless mode: the program that drafted tokens")
     prefill_program: str = Field(description="program that encoded the prompt")
     layers_per_token: int | float = Field(
-        description="layer evaluations per decoded token (loops count twice); lossless: the average over the "
-        "decode of draft plus verify passes, a parallel verify pass over k+1 tokens counting once per layer"
+        description="layer evaluations per decoded token that the model chose (loops count twice; tokens the "
+        "tool-call grammar forced ride along in the next pass, free in every mode, and are left out); lossless: "
+        "the average over the decode of draft plus verify passes, a parallel verify pass counting once per layer"
     )
     layers_fraction: float = Field(description="layers_per_token / number of layers in the model")
     layers_executed: LayersExecuted | None = Field(None, description="the decode program (lossless: the draft's)")
-    drafted_tokens: int | None = Field(None, description="lossless mode: tokens the draft program proposed")
-    accepted_tokens: int | None = Field(None, description="lossless mode: drafted tokens the verifier accepted")
+    drafted_tokens: int | None = Field(
+        None, description="lossless mode: tokens the draft program chose (grammar-forced ones left out)"
+    )
+    accepted_tokens: int | None = Field(None, description="lossless mode: of those, tokens the verifier accepted")
     acceptance_rate: float | None = Field(None, description="accepted_tokens / drafted_tokens (None if none drafted)")
+    forced_tokens: int = Field(
+        0, description="reply tokens the tool-call grammar left as the only choice, decoded without logits of their own"
+    )
     prompt_tokens: int
     reused_prompt_tokens: int = Field(0, description="prompt tokens whose KV came from an earlier call")
     completion_tokens: int

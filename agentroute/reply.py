@@ -38,6 +38,7 @@ class GenerationOptions:
     on_text: Callable[[str], None] | None = None
     mode: DecodeMode | None = None  # None: the policy's mode for the step type (generate_ids: routed)
     constrain: bool = True  # tool_call steps with tools decode under the call grammar (generate only)
+    jump_forward: bool = True  # tokens the grammar forces skip their own forward pass (same reply)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Plan:
     reuse_prefix: bool
     on_text: Callable[[str], None] | None
     mode: DecodeMode
+    jump_forward: bool = True
 
 
 class Reply:
@@ -66,6 +68,7 @@ class Reply:
         self.tokens: list[int] = []
         self.finish = "length"
         self.first_token_at: float | None = None
+        self.forced = 0  # tokens the grammar forced (taken without logits), counted by the decode loop
 
     def push(self, token: int) -> bool:
         """Append ``token``; False once the reply is complete (stop token or string, max_new_tokens)."""

@@ -47,6 +47,7 @@ class RoutedModel:
         self._prefix = PrefixCache()
         self._lock = threading.Lock()
         self._grammar_tokenizer: GrammarTokenizer | None = None  # built on the first constrained call
+        self.speculative = speculative.SpeculativeSettings()  # lossless mode's draft length control
 
     def __repr__(self) -> str:
         quant = f", quantization={self.quantization!r}" if self.quantization else ""
@@ -131,6 +132,9 @@ class RoutedModel:
         without prefix reuse (the draft's own slots must hold the whole prompt).
         constrain=True: a tool_call step with tools decodes under a grammar that admits only valid
         calls of those tools (``agentroute.tool_grammar``); False lets the model write anything.
+        jump_forward=True: under the grammar, a token it forces (its only choice) is taken without
+        logits and runs with the next forward pass; the reply is the same, with fewer passes
+        (False decodes one pass per token, for comparison).
         """
         settings = parse_options(options)
         messages = validate_messages(_as_messages(messages_or_prompt))
@@ -202,7 +206,7 @@ class RoutedModel:
     def _grammar_masks(self, tools: Sequence[Any], tokens: Sequence[int]) -> torch.Tensor:
         """The call grammar's allowed tokens at each position of ``tokens`` ([len, vocab])."""
         constraint = self._tool_constraint(normalize_tools(tools))
-        vocab = self.hf_model.get_output_embeddings().weight.shape[0]
+        vocab = self.parts.vocab_size
         masks = []
         for token in tokens:
             masks.append(constraint.allowed(vocab))
@@ -240,6 +244,7 @@ class RoutedModel:
             reuse_prefix=reuse and not (lossless and program.loops),
             on_text=s.on_text,
             mode=mode,
+            jump_forward=s.jump_forward,
         )
         try:
             with torch.inference_mode():
@@ -269,8 +274,9 @@ class RoutedModel:
             if programs is not None:
                 limit = plan.max_new_tokens - len(reply.tokens)
                 stats = speculative.decode(
-                    parts, prefix.kv, programs, plan.sampler, [*prompt_ids, token], limit, reply.push
-                )
+                    parts, prefix.kv, programs, plan.sampler, [*prompt_ids, token], limit, reply.push,
+                    settings=self.speculative, jump_forward=plan.jump_forward,
+                )  # fmt: skip
             else:
                 self._routed_loop(plan, reply, history)
         finished = time.perf_counter()
@@ -280,18 +286,36 @@ class RoutedModel:
         return GenerationResult(text=text, token_ids=reply.tokens, record=record)
 
     def _routed_loop(self, plan: Plan, reply: Reply, history: torch.Tensor | None) -> None:
-        """Decode with ``plan.program`` one token at a time until ``reply`` is complete."""
-        position = len(plan.prompt_ids)
-        token = reply.tokens[-1]
+        """Decode with ``plan.program`` until ``reply`` is complete.
+
+        A token the tool-call grammar forces (``TokenConstraint.forced_token``) is taken without
+        a forward pass of its own: it joins the next pass's chunk, so a run of forced tokens costs
+        one pass together with the token after it. The reply is the one token-by-token decoding
+        writes; at the end the cache holds every reply token but the last, as it would then.
+        """
+        parts, kv, constraint = self.parts, self._prefix.kv, plan.sampler.constraint
+        position = len(plan.prompt_ids)  # where ``pending`` starts: the tokens not in the cache yet
+        pending = [reply.tokens[-1]]
         while True:
-            if history is not None:
-                history = torch.cat([history, torch.tensor([[token]])], dim=1)
-            step = torch.tensor([[token]], dtype=torch.long, device=self.parts.device)
-            logits = executor.decode_step(self.parts, self._prefix.kv, plan.program, step, position)
-            position += 1
-            token = plan.sampler(logits, history)
+            jump = constraint is not None and plan.jump_forward
+            token = constraint.forced_token(parts.vocab_size) if jump else None
+            if token is None:
+                if history is not None:
+                    history = torch.cat([history, torch.tensor([pending])], dim=1)
+                chunk = torch.tensor([pending], dtype=torch.long, device=parts.device)
+                logits = executor.forward(parts, kv, plan.program, chunk, position)
+                position += len(pending)
+                token = plan.sampler(logits, history)
+                pending = [token]
+            else:
+                constraint.advance(token)
+                pending.append(token)
+                reply.forced += 1
             if not reply.push(token):
-                return
+                break
+        if len(pending) > 1:
+            chunk = torch.tensor([pending[:-1]], dtype=torch.long, device=parts.device)
+            executor.forward(parts, kv, plan.program, chunk, position)
 
     def _record(
         self, plan: Plan, reply: Reply, start: int, started: float, finished: float, stats: _Stats | None
@@ -307,8 +331,9 @@ class RoutedModel:
             layers_per_token = len(plan.prefill_program)
             if not program.is_full:
                 stats = stats or _Stats()
-                if len(generated) > 1:
-                    layers_per_token = round(stats.layer_evaluations / (len(generated) - 1), 3)
+                chosen = len(generated) - 1 - stats.forced  # decoded tokens the model chose
+                if chosen > 0:
+                    layers_per_token = round(stats.layer_evaluations / chosen, 3)
                 rate = stats.acceptance_rate
                 extra.update(
                     draft_program=str(program),
@@ -335,6 +360,7 @@ class RoutedModel:
             temperature=plan.sampler.temperature,
             seed=plan.sampler.seed,
             constrained=plan.sampler.constraint is not None,
+            forced_tokens=stats.forced if stats is not None else reply.forced,
             **extra,
         )
 

@@ -45,9 +45,16 @@ Looping drafts
     for it, written by this same draft). Skip-only drafts share the full-depth slots and need
     neither.
 
-Adaptive k
-    ``k`` starts at ``settings.k_initial``; it grows by one when a whole draft is accepted and
-    halves when the first draft token is rejected, within ``[k_min, k_max]``. It is never larger
+Draft length
+    Each round drafts the ``k`` that maximises the expected tokens per unit of cost, given the
+    acceptance rate observed so far in this reply (starting from ``settings.prior_acceptance``)
+    and the draft's cost relative to full depth: the weight bytes a pass reads
+    (``ModelParts.pass_bytes``), because decode at batch size one is memory-bound. With the LM
+    head (a quarter of a 135M model's bytes) a 60%-of-layers draft costs about 0.68 of a full
+    pass, so at an acceptance of 0.75 one draft token per round is best and at 0.6 none is: the
+    round is then a plain full-depth pass, and lossless mode runs as fast as full depth instead of
+    slower. After ``probe_every`` such rounds one token is drafted again. ``fixed_k`` turns the
+    model off (tests of the mechanism, benchmarks of one draft length). ``k`` is never larger
     than the tokens still allowed minus one (the bonus token), so no pass computes tokens past
     ``max_new_tokens``.
 
@@ -74,18 +81,37 @@ from agentroute.sampling import Sampler
 
 @dataclass(frozen=True)
 class SpeculativeSettings:
-    """Draft length control."""
+    """Draft length control (see "Draft length" in the module docstring)."""
 
-    k_initial: int = field(default=4, metadata={"help": "draft tokens in the first round"})
-    k_min: int = field(default=1, metadata={"help": "fewest draft tokens per round"})
-    k_max: int = field(default=8, metadata={"help": "most draft tokens per round"})
+    k_max: int = field(default=8, metadata={"help": "most tokens the draft program chooses per round"})
+    prior_acceptance: float = field(default=0.8, metadata={"help": "acceptance rate assumed before any draft"})
+    prior_weight: float = field(default=4.0, metadata={"help": "how many drafted tokens the prior counts as"})
+    probe_every: int = field(default=16, metadata={"help": "undrafted rounds before drafting one token again"})
+    fixed_k: int | None = field(default=None, metadata={"help": "draft exactly this many tokens per round"})
 
     def __post_init__(self) -> None:
-        if not 1 <= self.k_min <= self.k_initial <= self.k_max:
+        if self.k_max < 1 or not 0 < self.prior_acceptance < 1 or self.prior_weight <= 0 or self.probe_every < 1:
             raise GenerationError(
-                f"speculative settings need 1 <= k_min <= k_initial <= k_max, got k_min={self.k_min}, "
-                f"k_initial={self.k_initial}, k_max={self.k_max}"
+                "speculative settings need k_max >= 1, 0 < prior_acceptance < 1, prior_weight > 0 and "
+                f"probe_every >= 1, got {self}"
             )
+        if self.fixed_k is not None and self.fixed_k < 1:
+            raise GenerationError(f"fixed_k must be at least 1 (or None for the cost model), got {self.fixed_k}")
+
+    def best_k(self, acceptance: float, draft_cost: float) -> int:
+        """Draft length with the most tokens per unit of cost, 0 when drafting does not pay.
+
+        A round of ``k`` drafts keeps each in turn with probability ``acceptance`` until the first
+        rejection, then adds the verifier's own token: (1 - a^(k+1)) / (1 - a) tokens, for ``k``
+        draft passes of ``draft_cost`` (relative to a full pass) plus one verify pass.
+        """
+        best, best_rate = 0, 1.0  # k = 0: a plain full-depth pass, one token per pass
+        for k in range(1, self.k_max + 1):
+            tokens = (1 - acceptance ** (k + 1)) / (1 - acceptance)
+            rate = tokens / (k * draft_cost + 1)
+            if rate > best_rate:
+                best, best_rate = k, rate
+        return best
 
 
 @dataclass(frozen=True)
@@ -110,8 +136,9 @@ class SpeculativeStats:
     """What a speculative decode did: for the record and for tuning ``k``."""
 
     tokens: list[int] = field(default_factory=list)  # tokens emitted by this decode, in order
-    drafted: int = 0  # draft tokens proposed
-    accepted: int = 0  # draft tokens the verifier accepted (before any stop cut the reply)
+    drafted: int = 0  # tokens the draft program chose (grammar-forced drafts are not counted)
+    accepted: int = 0  # of those, tokens the verifier accepted (before any stop cut the reply)
+    forced: int = 0  # emitted tokens the grammar forced (drafted without logits, accepted by construction)
     draft_passes: int = 0
     verify_passes: int = 0
     layer_evaluations: int = 0  # sum over forward passes of the program's length
@@ -119,6 +146,24 @@ class SpeculativeStats:
     @property
     def acceptance_rate(self) -> float | None:
         return self.accepted / self.drafted if self.drafted else None
+
+
+@dataclass
+class Draft:
+    """One round's proposal: tokens, whether the grammar forced each, and what verification needs."""
+
+    tokens: list[int] = field(default_factory=list)
+    forced: list[bool] = field(default_factory=list)
+    probs: list[torch.Tensor] = field(default_factory=list)  # sampling: the draft's distribution per token
+    allowed: list[torch.Tensor] = field(default_factory=list)  # grammar: the mask each token was drawn under
+
+    def add(self, token: int, forced: bool, probs: torch.Tensor | None, allowed: torch.Tensor | None) -> None:
+        self.tokens.append(token)
+        self.forced.append(forced)
+        if probs is not None:
+            self.probs.append(probs)
+        if allowed is not None:
+            self.allowed.append(allowed)
 
 
 def prefill(
@@ -148,6 +193,7 @@ def decode(
     limit: int,
     emit: Callable[[int], bool],
     settings: SpeculativeSettings | None = None,
+    jump_forward: bool = True,
 ) -> SpeculativeStats:
     """Decode up to ``limit`` more tokens after ``sequence`` (prompt + reply so far).
 
@@ -156,43 +202,53 @@ def decode(
     reply is complete (stop token or string, length limit); decoding then ends at once.
     ``sequence`` is extended with the emitted tokens; the cache is left cropped to
     ``len(sequence) - 1``.
+
+    Under a tool-call grammar, tokens it forces (``TokenConstraint.forced_token``) are drafted
+    without a draft pass and need no verifier logits: given the accepted prefix before them, full
+    depth's masked choice is that token. They still go through the verify pass for their keys.
+    ``jump_forward=False`` drafts them like any other token.
     """
     settings = settings or SpeculativeSettings()
     stats = SpeculativeStats()
-    k = settings.k_initial
+    draft_cost = parts.pass_bytes(programs.draft) / parts.pass_bytes(programs.verifier)
+    kept, seen = settings.prior_acceptance * settings.prior_weight, settings.prior_weight  # acceptance estimate
+    idle = 0  # rounds in a row without drafts
     sequence = list(sequence)
     done = limit < 1
+    constraint = sampler.constraint
     while not done:
         position = len(sequence) - 1
-        n_draft = min(k, limit - len(stats.tokens) - 1)
-        drafts, draft_probs, allowed = _draft(parts, cache, programs.draft, sampler, sequence, n_draft, stats)
-        chunk = torch.tensor([[sequence[-1], *drafts]], dtype=torch.long, device=parts.device)
-        logits = executor.forward(parts, cache, programs.verifier, chunk, position, all_logits=True)[0]
-        stats.verify_passes += 1
-        stats.layer_evaluations += len(programs.verifier)
-        if sampler.constraint is not None:
+        k = settings.fixed_k or settings.best_k(min(kept / seen, 0.999), draft_cost)
+        if k == 0 and idle >= settings.probe_every:
+            k = 1  # drafting did not pay so far: try one token to see whether that changed
+        idle = idle + 1 if k == 0 else 0
+        room = limit - len(stats.tokens) - 1
+        draft = _draft(parts, cache, programs.draft, sampler, sequence, k, room, stats, jump_forward)
+        logits = _verify(parts, cache, programs.verifier, sequence[-1], draft, position, stats)
+        if constraint is not None:
             # Each verifier position gets the grammar mask of the prefix it extends: the one the
             # draft saw there (the last one: after all drafts), so both choose among the same tokens.
-            allowed.append(sampler.constraint.allowed(logits.shape[-1]))
-            logits = logits.masked_fill(~torch.stack(allowed).to(logits.device), float("-inf"))
+            masks = [*draft.allowed, constraint.allowed(logits.shape[-1])]
+            logits = logits.masked_fill(~torch.stack(masks).to(logits.device), float("-inf"))
         if sampler.greedy:
-            accepted, token = _accept_greedy(drafts, logits)
+            accepted, token = _accept_greedy(draft.tokens, logits)
         else:
-            accepted, token = _accept_sampled(drafts, draft_probs, logits, sampler, sequence)
-        if sampler.constraint is not None:
-            sampler.constraint.rollback(n_draft - accepted)
-            sampler.constraint.advance(token)
+            accepted, token = _accept_sampled(draft.tokens, draft.probs, logits, sampler, sequence)
+        if constraint is not None:
+            constraint.rollback(len(draft.tokens) - accepted)
+            constraint.advance(token)
         cache.crop(position + accepted + 1)
-        stats.drafted += n_draft
-        stats.accepted += accepted
-        if n_draft:
-            if accepted == n_draft:
-                k = min(k + 1, settings.k_max)
-            elif accepted == 0:
-                k = max(k // 2, settings.k_min)
-        for new in [*drafts[:accepted], token]:
+        chosen = [not f for f in draft.forced]
+        stats.drafted += sum(chosen)
+        stats.accepted += sum(chosen[:accepted])
+        # Each chosen draft up to the first rejection is one observation of the acceptance rate;
+        # the ones after it were never tested.
+        kept += sum(chosen[:accepted])
+        seen += sum(chosen[:accepted]) + int(accepted < len(draft.tokens) and chosen[accepted])
+        for index, new in enumerate([*draft.tokens[:accepted], token]):
             sequence.append(new)
             stats.tokens.append(new)
+            stats.forced += int(index < accepted and draft.forced[index])
             if not emit(new) or len(stats.tokens) >= limit:
                 done = True
                 break
@@ -201,41 +257,78 @@ def decode(
     return stats
 
 
-def _draft(parts, cache, draft: LayerProgram, sampler: Sampler, sequence: list[int], n: int, stats):
-    """Propose ``n`` tokens with the draft program.
+def _draft(parts, cache, program: LayerProgram, sampler: Sampler, sequence: list[int], k: int, room: int, stats, jump):
+    """Propose up to ``k`` tokens chosen by the draft ``program`` and every forced token before,
+    between and after them, at most ``room`` in all (with ``k`` = 0: just the forced run ahead).
 
-    Returns them, (sampling) their distributions and, under a grammar constraint, the allowed-token
-    masks of the ``n`` positions they were drawn at; the constraint is left advanced by all drafts.
-    A looping draft also runs its last draft token, so its draft-only slots cover every position
-    the verifier can accept (see the module docstring).
+    Forced tokens wait in ``pending`` and run with the next draft pass. Under a constraint the
+    grammar is left advanced by all drafts. A looping draft also runs its pending tokens at the
+    end, so its draft-only slots cover every position the verifier can accept (see the module
+    docstring); a skip draft leaves them to the verify pass, which writes every shared slot.
     """
-    position = len(sequence) - 1
-    drafts: list[int] = []
-    probs: list[torch.Tensor] = []
-    allowed: list[torch.Tensor] = []
+    draft = Draft()
     constraint = sampler.constraint
-    token = sequence[-1]
-    passes = n + 1 if draft.loops else n
-    for i in range(passes):
-        step = torch.tensor([[token]], dtype=torch.long, device=parts.device)
-        logits = executor.decode_step(parts, cache, draft, step, position + i)
-        stats.draft_passes += 1
-        stats.layer_evaluations += len(draft)
-        if i == n:
-            break
+    start = len(sequence) - 1  # position of pending[0]
+    pending = [sequence[-1]]
+    chosen = 0
+    while len(draft.tokens) < room:
+        allowed = None
         if constraint is not None:
-            allowed.append(constraint.allowed(logits.shape[-1]))
-            logits = constraint.mask(logits, allowed[-1])
+            if constraint.stopped:
+                break  # only the end-of-turn token can follow, and it is already drafted
+            forced = constraint.forced_token(parts.vocab_size) if jump else None
+            allowed = constraint.allowed(parts.vocab_size)
+            if forced is not None:
+                draft.add(forced, True, None if sampler.greedy else allowed.float(), allowed)
+                constraint.advance(forced)
+                pending.append(forced)
+                continue
+        if chosen == k:
+            break
+        logits = _run(parts, cache, program, pending, start, stats)
+        start += len(pending)
+        if allowed is not None:
+            logits = constraint.mask(logits, allowed)
         if sampler.greedy:
-            token = int(logits.argmax(dim=-1))
+            token, q = int(logits.argmax(dim=-1)), None
         else:
-            q = sampler.probs(logits, _history(sequence, drafts))
+            q = sampler.probs(logits, _history(sequence, draft.tokens))
             token = sampler.draw(q)
-            probs.append(q[0])
-        drafts.append(token)
+            q = q[0]
+        draft.add(token, False, q, allowed)
+        pending = [token]
+        chosen += 1
         if constraint is not None:
             constraint.advance(token)
-    return drafts, probs, allowed
+    if program.loops:
+        _run(parts, cache, program, pending, start, stats)
+    return draft
+
+
+def _run(parts, cache, program: LayerProgram, tokens: list[int], start: int, stats) -> torch.Tensor:
+    """One draft pass over ``tokens`` at ``start``; the last position's logits."""
+    chunk = torch.tensor([tokens], dtype=torch.long, device=parts.device)
+    stats.draft_passes += 1
+    stats.layer_evaluations += len(program)
+    return executor.forward(parts, cache, program, chunk, start)
+
+
+def _verify(parts, cache, verifier: LayerProgram, last: int, draft: Draft, position: int, stats) -> torch.Tensor:
+    """Full-depth logits after ``last`` and each draft token ([k + 1, vocab]), in one pass.
+
+    Rows that predict a forced token are left at zero (the LM head is skipped for them): the
+    grammar mask turns them into that token alone.
+    """
+    chunk = torch.tensor([[last, *draft.tokens]], dtype=torch.long, device=parts.device)
+    stats.verify_passes += 1
+    stats.layer_evaluations += len(verifier)
+    needed = [i for i, forced in enumerate(draft.forced) if not forced] + [len(draft.tokens)]
+    if len(needed) == chunk.shape[1]:
+        return executor.forward(parts, cache, verifier, chunk, position, all_logits=True)[0]
+    rows = executor.forward(parts, cache, verifier, chunk, position, logits_at=needed)[0]
+    logits = rows.new_zeros(chunk.shape[1], rows.shape[-1])
+    logits[needed] = rows
+    return logits
 
 
 def _accept_greedy(drafts: list[int], logits: torch.Tensor) -> tuple[int, int]:

@@ -62,13 +62,13 @@ def test_sigkill_during_step_4_leaves_three_valid_lines(tmp_path):
         from agentroute.routed_model import RoutedModel
         hf, tok = tiny_model("llama", n_layers=4)
         model = RoutedModel(hf, tok, "tiny")
-        real_decode = executor.decode_step
+        real_forward = executor.forward
         step = {{"n": 0}}
-        def dying_decode(*args, **kwargs):
-            if step["n"] == 4:
-                os.kill(os.getpid(), signal.SIGKILL)   # mid-decode of step 4
-            return real_decode(*args, **kwargs)
-        executor.decode_step = dying_decode
+        def dying_forward(*args, **kwargs):
+            if step["n"] == 4 and args[4] > 0:
+                os.kill(os.getpid(), signal.SIGKILL)   # mid-decode of step 4 (a pass after the prefill)
+            return real_forward(*args, **kwargs)
+        executor.forward = dying_forward
         with Trace({str(tmp_path / "run.jsonl")!r}):
             for i in range(6):
                 step["n"] = i + 1

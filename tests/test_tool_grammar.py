@@ -64,12 +64,16 @@ def test_only_tool_call_steps_with_tools_are_constrained(model6):
 
 
 @pytest.mark.parametrize("draft", DRAFTS)
-def test_greedy_lossless_equals_constrained_full_depth(model6, draft):
+def test_greedy_lossless_equals_constrained_full_depth(model6, draft, monkeypatch):
+    from agentroute.speculative import SpeculativeSettings
+
+    # Random weights: the cost model would stop drafting; exactness is tested with drafts in every round.
+    monkeypatch.setattr(model6, "speculative", SpeculativeSettings(fixed_k=4))
     full = model6.generate(QUESTION, tools=TOOLS, step_type="tool_call", program="0-5", max_new_tokens=200)
     fast = model6.generate(
         QUESTION, tools=TOOLS, step_type="tool_call", program=draft, mode="lossless", max_new_tokens=200
     )
-    assert fast.record.constrained and fast.record.drafted_tokens > 0
+    assert fast.record.constrained and fast.record.drafted_tokens > 0 and fast.record.forced_tokens > 0
     assert fast.token_ids == full.token_ids and fast.tool_calls == full.tool_calls
     _calls_are_valid(_raw(model6, full))
 
@@ -103,6 +107,63 @@ def test_rollback_restores_the_grammar_state(model6):
     constraint.advance(5)  # a draft past the end is tracked, not consumed
     constraint.rollback(2 + len("true}}</tool_call>"))
     assert constraint.allowed(vocab).equal(before)
+
+
+def test_forced_token_is_the_grammars_only_choice(model6):
+    constraint = GrammarTokenizer(model6.tokenizer, model6.stop_token_ids).constraint(normalize_tools(TOOLS))
+    vocab, encode = len(model6.tokenizer), lambda text: model6.tokenizer.encode(text, add_special_tokens=False)
+    assert constraint.forced_token(vocab) == encode("<")[0]  # a call must open with its tag
+    for token in encode('<tool_call>{"name": "clock", "arguments": {"utc": '):
+        constraint.advance(token)
+    assert constraint.forced_token(vocab) is None  # true or false: the model chooses
+    constraint.advance(encode("t")[0])
+    assert constraint.forced_token(vocab) == encode("r")[0]  # the mask is recomputed after advance
+    constraint.rollback(1)
+    assert constraint.forced_token(vocab) is None and constraint.allowed(vocab).sum() > 1
+
+
+def _token_by_token(model, program: str, max_new_tokens: int) -> list[int]:
+    """Constrained greedy decoding one forward pass per token: the reference for jump-forward."""
+    import torch
+
+    from agentroute import executor
+    from agentroute.kv_cache import ProgramKVCache
+
+    constraint = GrammarTokenizer(model.tokenizer, model.stop_token_ids).constraint(normalize_tools(TOOLS))
+    ids, kv, decode = model.encode(QUESTION, tools=TOOLS), ProgramKVCache(), model.program(program)
+    prefill = decode if decode.loops else model.program("0-5")  # generate's prefill="full", loops use their own
+    logits = executor.prefill(model.parts, kv, prefill, torch.tensor([ids]))
+    out = []
+    while True:
+        token = int(constraint.mask(logits).argmax(dim=-1))
+        constraint.advance(token)
+        out.append(token)
+        if token in model.stop_token_ids or len(out) == max_new_tokens:
+            return out
+        logits = executor.decode_step(model.parts, kv, decode, torch.tensor([[token]]), len(ids) + len(out) - 1)
+
+
+@pytest.mark.parametrize("program", ["0-5", "0-2,5", "0-2,2,3-5"])
+@pytest.mark.parametrize("max_new_tokens", [200, 70])  # 70 stops inside a forced run of the call
+def test_forced_tokens_need_no_forward_pass_of_their_own(model6, monkeypatch, program, max_new_tokens):
+    from agentroute import executor
+
+    calls = []
+    real = executor.forward
+    monkeypatch.setattr(executor, "forward", lambda *a, **k: calls.append(a[3].shape[1]) or real(*a, **k))
+    step = model6.generate(
+        QUESTION, tools=TOOLS, step_type="tool_call", program=program, max_new_tokens=max_new_tokens, reuse_prefix=False
+    )
+    cached = model6._prefix.kv.usable_length(model6.program(program).slots)
+    passes = list(calls)
+    assert step.token_ids == _token_by_token(model6, program, max_new_tokens)
+    record = step.record
+    assert record.forced_tokens > record.completion_tokens / 2  # byte tokens of the call's literals and keys
+    # One prefill, then one pass per token the model chose; a reply cut inside a forced run also
+    # writes the tokens it left pending, so the cache ends as token-by-token decoding leaves it.
+    chosen = record.completion_tokens - 1 - record.forced_tokens
+    assert len(passes) - 1 in (chosen, chosen + 1) and sum(passes[1:]) == record.completion_tokens - 1
+    assert cached == record.prompt_tokens + record.completion_tokens - 1
 
 
 def test_schema_the_engine_cannot_compile_is_a_clear_error(model6):

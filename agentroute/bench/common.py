@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 from transformers.generation.streamers import BaseStreamer
 
+from agentroute.program import LayerProgram
+
 # Defaults for a source checkout: results beside the benchmark scripts, the table in the README.
 REPO = Path.cwd()
 RESULTS = REPO / "benchmarks" / "results"
@@ -19,35 +21,47 @@ README = REPO / "README.md"
 
 
 class _FirstTokenClock(BaseStreamer):
-    """generate() calls put() with the prompt, then once per new token: time the first new token."""
+    """generate() calls put() with the prompt, then with each batch of new tokens (one token per
+    step in plain decoding, several per round in assisted decoding): time the first new batch."""
 
     def __init__(self) -> None:
         self.calls = 0
         self.first_token_at: float | None = None
+        self.first_tokens = 0
 
     def put(self, value) -> None:
         self.calls += 1
         if self.calls == 2:
             self.first_token_at = time.perf_counter()
+            self.first_tokens = value.numel()
 
     def end(self) -> None:
         pass
 
 
-def stock_decode_tokens_per_s(model, prompt_ids: list[int], new_tokens: int) -> float:
-    """Decode rate of stock ``hf_model.generate`` (greedy, fixed length), prefill excluded."""
+def stock_generate(model, prompt_ids: list[int], **options) -> tuple[list[int], float | None]:
+    """Stock ``hf_model.generate`` (greedy): the new token ids and the decode rate, prefill excluded.
+
+    The rate counts the tokens after the first batch over the time after it, so that assisted
+    decoding (whose first batch comes out of the prefill's verify pass) is timed like plain
+    decoding, whose first token comes out of the prefill.
+    """
     clock = _FirstTokenClock()
     with torch.inference_mode():
         out = model.hf_model.generate(
-            torch.tensor([prompt_ids], device=model.parts.device),
-            max_new_tokens=new_tokens,
-            min_new_tokens=new_tokens,
-            do_sample=False,
-            streamer=clock,
+            torch.tensor([prompt_ids], device=model.parts.device), do_sample=False, streamer=clock, **options
         )
     done = time.perf_counter()
-    produced = out.shape[1] - len(prompt_ids)
-    return (produced - 1) / (done - clock.first_token_at)
+    new = out[0, len(prompt_ids) :].tolist()
+    later = len(new) - clock.first_tokens
+    rate = later / (done - clock.first_token_at) if later > 0 and clock.first_token_at is not None else None
+    return new, rate
+
+
+def stock_decode_tokens_per_s(model, prompt_ids: list[int], new_tokens: int) -> float:
+    """Decode rate of stock ``hf_model.generate`` (greedy, fixed length), prefill excluded."""
+    _, rate = stock_generate(model, prompt_ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
+    return rate
 
 
 def ours_decode_tokens_per_s(model, prompt_ids: list[int], new_tokens: int, program=None) -> float:
@@ -55,23 +69,10 @@ def ours_decode_tokens_per_s(model, prompt_ids: list[int], new_tokens: int, prog
     return result.record.decode_tokens_per_s
 
 
-def weight_bytes(module: torch.nn.Module) -> int:
-    """Bytes of parameters and buffers a forward through ``module`` reads (quantized storage included)."""
-    tensors = list(module.parameters()) + list(module.buffers())
-    return sum(t.numel() * t.element_size() for t in tensors)
-
-
 def ideal_speedup(model, program) -> float:
-    """Full-program bytes per token / this program's bytes per token: the memory-bound ceiling.
-
-    Per token the decoder reads every executed layer, the final norm and the LM head; the embedding
-    is a single-row lookup and is left out.
-    """
+    """Full-program bytes per token / this program's bytes per token: the memory-bound ceiling."""
     parts = model.parts
-    layer = [weight_bytes(block) for block in parts.layers]
-    head = weight_bytes(parts.norm) + weight_bytes(parts.lm_head)
-    full = sum(layer) + head
-    return full / (sum(layer[i] for i in program.layers) + head)
+    return parts.pass_bytes(LayerProgram.full(parts.n_layers)) / parts.pass_bytes(program)
 
 
 def median(values: list[float]) -> float:
