@@ -50,7 +50,7 @@ Draft length
     acceptance rate observed so far in this reply (starting from ``settings.prior_acceptance``)
     and the draft's cost relative to full depth: the weight bytes a pass reads
     (``ModelParts.pass_bytes``), because decode at batch size one is memory-bound. With the LM
-    head (a quarter of a 135M model's bytes) a 60%-of-layers draft costs about 0.68 of a full
+    head (a fifth of a 135M model's bytes) a 60%-of-layers draft costs about 0.68 of a full
     pass, so at an acceptance of 0.75 one draft token per round is best and at 0.6 none is: the
     round is then a plain full-depth pass, and lossless mode runs as fast as full depth instead of
     slower. After ``probe_every`` such rounds one token is drafted again. ``fixed_k`` turns the
