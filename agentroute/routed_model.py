@@ -294,10 +294,10 @@ class RoutedModel:
         writes; at the end the cache holds every reply token but the last, as it would then.
         """
         parts, kv, constraint = self.parts, self._prefix.kv, plan.sampler.constraint
+        jump = constraint is not None and plan.jump_forward
         position = len(plan.prompt_ids)  # where ``pending`` starts: the tokens not in the cache yet
         pending = [reply.tokens[-1]]
         while True:
-            jump = constraint is not None and plan.jump_forward
             token = constraint.forced_token(parts.vocab_size) if jump else None
             if token is None:
                 if history is not None:

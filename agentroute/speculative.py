@@ -314,7 +314,7 @@ def _run(parts, cache, program: LayerProgram, tokens: list[int], start: int, sta
 
 
 def _verify(parts, cache, verifier: LayerProgram, last: int, draft: Draft, position: int, stats) -> torch.Tensor:
-    """Full-depth logits after ``last`` and each draft token ([k + 1, vocab]), in one pass.
+    """Full-depth logits after ``last`` and each draft token ([len(draft.tokens) + 1, vocab]), in one pass.
 
     Rows that predict a forced token are left at zero (the LM head is skipped for them): the
     grammar mask turns them into that token alone.

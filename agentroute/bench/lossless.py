@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from agentroute.bench.common import machine, stock_generate
-from agentroute.evaluation.steps import load_steps
+from agentroute.bench.programs import test_steps
 from agentroute.records import StepType
 
 STEP_TYPES = (StepType.TOOL_CALL, StepType.PLANNING)
@@ -39,11 +40,9 @@ REFERENCE = {"full": "token by token", "lossless": "full", "early exit": "stock"
 
 
 def pick_steps(path: Path, per_type: int, max_new_tokens: int) -> list:
-    steps, _ = load_steps(path)
-    picked = []
-    for step_type in STEP_TYPES:
-        picked += [s for s in steps if s.step_type == step_type][:per_type]
-    return [(s, min(s.max_new_tokens, max_new_tokens)) for s in picked]
+    """The first ``per_type`` steps of each measured type, replies capped at ``max_new_tokens``."""
+    picked = [s for step_type in STEP_TYPES for s in test_steps(path, step_type, per_type)]
+    return [replace(s, max_new_tokens=min(s.max_new_tokens, max_new_tokens)) for s in picked]
 
 
 def run(
@@ -59,9 +58,9 @@ def run(
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     rows = []
     chosen = pick_steps(steps_file, per_type, max_new_tokens)
-    for index, (step, limit) in enumerate(chosen, 1):
+    for index, step in enumerate(chosen, 1):
         progress(f"lossless: step {index}/{len(chosen)} {step.id} ({step.step_type.value})")
-        rows.append(_measure(model, step, limit, repeats, seed))
+        rows.append(_measure(model, step, repeats, seed))
     return {
         "model": model.name,
         "pack": str(model.pack.path) if getattr(model, "pack", None) is not None else None,
@@ -75,7 +74,8 @@ def run(
     }
 
 
-def _measure(model, step, limit: int, repeats: int, seed: int) -> dict[str, Any]:
+def _measure(model, step, repeats: int, seed: int) -> dict[str, Any]:
+    limit = step.max_new_tokens
     tools = step.tools or None
     options = {"tools": tools, "step_type": step.step_type, "max_new_tokens": limit, "temperature": 0.0, "seed": seed}
     prompt_ids = model.encode(step.messages, tools=tools)
