@@ -98,7 +98,10 @@ class ModelParts:
     @property
     def vocab_size(self) -> int:
         """Rows of the LM head: the width of a logits vector (may exceed the tokenizer's vocabulary)."""
-        return self.lm_head.weight.shape[0]
+        # out_features, not weight.shape: an int8 draft head (torch dynamic-quantized Linear) would
+        # unpack its whole weight to answer that.
+        features = getattr(self.lm_head, "out_features", None)
+        return int(features) if features is not None else self.lm_head.weight.shape[0]
 
     @property
     def device(self) -> torch.device:

@@ -7,9 +7,13 @@ Load one from a dict, a YAML or a TOML file::
     protected_layers: [0, -1]          # never skipped; negative indices count from the end
     hint_map: {planner: planning, tools: tool_call}   # graph node / agent hints -> step type
     modes: {tool_call: lossless}       # decode mode per step type (default: routed)
+    draft_budgets: {planning: 1.0}     # lossless mode: the draft's budget (default: the step's)
 
-``lossless`` mode drafts with the budget's program and verifies at full depth, so the reply is
-exactly the full-depth reply (see ``agentroute.speculative``); an explicit ``mode=`` wins.
+``lossless`` mode drafts with the program of the step's draft budget and verifies at full depth,
+so the reply is exactly the full-depth reply (see ``agentroute.speculative``); an explicit
+``mode=`` wins. A draft budget of 1.0 drafts with full depth on int8 copies of the weights
+(``agentroute.draft_weights``), which on a CPU beats a skipping draft on free text: skipping
+layers costs more agreement with full depth than it saves time once the weights are int8.
 
 The built-in default is full depth for every type: an unadapted model degrades quickly when layers
 are skipped, so cheaper budgets belong to a route pack's policy or to the caller.
@@ -55,8 +59,11 @@ class DepthPolicy(BaseModel):
     modes: dict[StepType, DecodeMode] = Field(
         default_factory=dict, description="decode mode per step type: 'routed' (default) or 'lossless'"
     )
+    draft_budgets: dict[StepType, float] = Field(
+        default_factory=dict, description="lossless mode: the draft program's budget per step type, in (0, 1]"
+    )
 
-    @field_validator("budgets")
+    @field_validator("budgets", "draft_budgets")
     @classmethod
     def _budgets_in_range(cls, budgets: dict[StepType, float]) -> dict[StepType, float]:
         return {step: check_budget(b, f"budget for {step.value}") for step, b in budgets.items()}
@@ -71,6 +78,9 @@ class DepthPolicy(BaseModel):
 
     def mode_for(self, step_type: StepType) -> DecodeMode:
         return self.modes.get(step_type, "routed")
+
+    def draft_budget_for(self, step_type: StepType) -> float:
+        return self.draft_budgets.get(step_type, self.budget_for(step_type))
 
     def protected(self, n_layers: int) -> set[int]:
         """Protected layer indices for a model with ``n_layers`` layers (negative ones resolved)."""

@@ -59,6 +59,9 @@ class StepRecord(BaseModel):
         description="decode program in compact form, e.g. '0-11,14-29' (lossless: the verifier, i.e. full depth)"
     )
     draft_program: str | None = Field(None, description="lossless mode: the program that drafted tokens")
+    draft_weights: str | None = Field(
+        None, description="lossless mode: 'int8' when the draft ran int8 copies of the weights, 'same' otherwise"
+    )
     prefill_program: str = Field(description="program that encoded the prompt")
     layers_per_token: int | float = Field(
         description="layer evaluations per decoded token that the model chose (loops count twice; tokens the "

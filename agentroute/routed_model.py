@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from agentroute import executor, speculative
+from agentroute.draft_weights import draft_parts
 from agentroute.errors import GenerationError, MessageError
 from agentroute.hf_parts import ModelParts
 from agentroute.messages import render_prompt, validate_messages
@@ -47,7 +48,9 @@ class RoutedModel:
         self._prefix = PrefixCache()
         self._lock = threading.Lock()
         self._grammar_tokenizer: GrammarTokenizer | None = None  # built on the first constrained call
-        self.speculative = speculative.SpeculativeSettings()  # lossless mode's draft length control
+        self.speculative = speculative.SpeculativeSettings()  # lossless mode's draft length and weights
+        self._draft_parts: dict[str, ModelParts] = {}  # draft_weights -> the parts lossless drafts run on
+        self._pass_costs: dict[tuple[str, str], speculative.PassCosts] = {}  # (weights, draft) -> timed passes
 
     def __repr__(self) -> str:
         quant = f", quantization={self.quantization!r}" if self.quantization else ""
@@ -62,6 +65,8 @@ class RoutedModel:
             self.hf_model = hf_model.eval()
             self.parts = ModelParts.resolve(hf_model)
             self._prefix = PrefixCache()
+            self._draft_parts = {}  # int8 copies of the old weights
+            self._pass_costs = {}
 
     @property
     def n_layers(self) -> int:
@@ -148,8 +153,8 @@ class RoutedModel:
         )
         with self._lock:
             prompt_ids = self._prompt_ids(messages, specs)
-            decision = self.router.decide(context, program, prompt_ids)
-            mode = settings.mode if settings.mode is not None else self.policy.mode_for(decision.step_type)
+            decision = self.router.decide(context, program, prompt_ids, settings.mode)
+            mode = decision.mode
             constrained = settings.constrain and bool(specs) and decision.step_type == StepType.TOOL_CALL
             constraint = self._tool_constraint(specs) if constrained else None
             result = self._execute(prompt_ids, decision.program, settings, mode, constraint)
@@ -255,27 +260,32 @@ class RoutedModel:
 
     def _decode(self, plan: Plan) -> GenerationResult:
         parts, prefix, prompt_ids = self.parts, self._prefix, plan.prompt_ids
-        speculate = plan.mode == "lossless" and not plan.program.is_full
+        drafting = self._drafting_parts() if plan.mode == "lossless" else None
+        # A full-depth draft only pays on cheaper weights; on the same ones it is full depth.
+        speculate = drafting is not None and (not plan.program.is_full or drafting is not parts)
         programs = speculative.Programs(draft=plan.program, verifier=plan.prefill_program) if speculate else None
+        costs = self._lossless_costs(programs, drafting, prompt_ids) if programs is not None else None
         started = time.perf_counter()
         start = prefix.prepare(prompt_ids, plan.prefill_program, reuse=plan.reuse_prefix)
         ids = torch.tensor([prompt_ids[start:]], dtype=torch.long, device=parts.device)
         capacity = len(prompt_ids) + plan.max_new_tokens
         if programs is not None:
-            logits = speculative.prefill(parts, prefix.kv, programs, ids, start=start, capacity=capacity)
+            logits = speculative.prefill(
+                parts, prefix.kv, programs, ids, start=start, capacity=capacity, draft_parts=drafting
+            )
         else:
             logits = executor.prefill(parts, prefix.kv, plan.prefill_program, ids, start=start, capacity=capacity)
         # Only samplers with top-k/top-p warpers look at the history; greedy skips building it.
         history = torch.tensor([prompt_ids], dtype=torch.long) if not plan.sampler.greedy else None
         reply = Reply(self.tokenizer, plan)
-        stats = None
+        stats = _Stats() if programs is not None else None  # also when the first token ends the reply
         token = plan.sampler(logits, history)
         if reply.push(token):
             if programs is not None:
                 limit = plan.max_new_tokens - len(reply.tokens)
                 stats = speculative.decode(
                     parts, prefix.kv, programs, plan.sampler, [*prompt_ids, token], limit, reply.push,
-                    settings=self.speculative, jump_forward=plan.jump_forward,
+                    settings=self.speculative, jump_forward=plan.jump_forward, draft_parts=drafting, costs=costs,
                 )  # fmt: skip
             else:
                 self._routed_loop(plan, reply, history)
@@ -283,7 +293,32 @@ class RoutedModel:
         text = reply.text()
         reply.finish_stream(text)
         record = self._record(plan, reply, start, started, finished, stats)
+        if programs is not None:
+            record.draft_weights = "same" if drafting is parts else "int8"
         return GenerationResult(text=text, token_ids=reply.tokens, record=record)
+
+    def _drafting_parts(self) -> ModelParts:
+        """The parts lossless drafts run on under ``self.speculative.draft_weights``; int8 copies
+        are made on first use (about a second for the default model) and kept until the weights change."""
+        choice = self.speculative.draft_weights
+        if choice not in self._draft_parts:
+            self._draft_parts[choice] = draft_parts(self.parts, choice)
+        return self._draft_parts[choice]
+
+    def _lossless_costs(self, programs, drafting: ModelParts, prompt_ids) -> speculative.PassCosts | None:
+        """Timed draft and verify passes for the draft length (``draft_length.measure_costs``).
+
+        Measured once per draft program and draft weights, before the call's clock starts, like a
+        warm-up: about 0.7 s for the default model on a 2-core CPU. None when ``fixed_k`` pins k.
+        """
+        if self.speculative.fixed_k is not None:
+            return None
+        key = (self.speculative.draft_weights, str(programs.draft))
+        if key not in self._pass_costs:
+            self._pass_costs[key] = speculative.measure_costs(
+                self.parts, drafting, programs, prompt_ids, self.speculative.k_max
+            )
+        return self._pass_costs[key]
 
     def _routed_loop(self, plan: Plan, reply: Reply, history: torch.Tensor | None) -> None:
         """Decode with ``plan.program`` until ``reply`` is complete.
@@ -329,8 +364,7 @@ class RoutedModel:
             # The reply is the verifier's (full depth); the draft is reported beside it.
             extra["program"] = str(plan.prefill_program)
             layers_per_token = len(plan.prefill_program)
-            if not program.is_full:
-                stats = stats or _Stats()
+            if stats is not None:
                 chosen = len(generated) - 1 - stats.forced  # decoded tokens the model chose
                 if chosen > 0:
                     layers_per_token = round(stats.layer_evaluations / chosen, 3)

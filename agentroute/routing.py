@@ -27,6 +27,7 @@ class RouteDecision:
     source: StepTypeSource
     budget: float | None
     program: LayerProgram
+    mode: str = "routed"
 
 
 class Router:
@@ -42,7 +43,9 @@ class Router:
         # Block Influence fallback. Set by ``load(programs=...)`` or ``RoutedModel.use_programs``.
         self.programs = None
 
-    def decide(self, context: StepContext, program=None, prompt_ids=None) -> RouteDecision:
+    def decide(self, context: StepContext, program=None, prompt_ids=None, mode: str | None = None) -> RouteDecision:
+        """``mode``: the caller's decode mode, else the policy's for the step type. In lossless
+        mode the policy's draft budget replaces the step's budget (a caller's budget still wins)."""
         pack = getattr(self.model, "pack", None) if prompt_ids is not None else None
         features = None
 
@@ -53,12 +56,15 @@ class Router:
 
         predictor = from_pack if pack is not None and program is None else self.predictor
         step_type, source = predict_step_type(context, self.policy.hint_map, predictor)
+        mode = mode if mode is not None else self.policy.mode_for(step_type)
         if program is not None:
             if context.budget is not None:
                 raise GenerationError("pass either program= or budget=, not both")
-            return RouteDecision(step_type, source, None, self.model.program(program))
+            return RouteDecision(step_type, source, None, self.model.program(program), mode)
         if context.budget is not None:
             budget = check_budget(context.budget)
+        elif mode == "lossless":
+            budget = self.policy.draft_budget_for(step_type)
         else:
             budget = self.policy.budget_for(step_type)
         if pack is not None and budget < 1.0:
@@ -66,8 +72,8 @@ class Router:
                 features = pack.features(self.model, prompt_ids)
             chosen = pack.choose(step_type, pack.predict(features, step_type)[1], budget)
             if chosen is not None:
-                return RouteDecision(step_type, source, budget, chosen)
-        return RouteDecision(step_type, source, budget, self.program_for(budget, step_type))
+                return RouteDecision(step_type, source, budget, chosen, mode)
+        return RouteDecision(step_type, source, budget, self.program_for(budget, step_type), mode)
 
     def program_for(self, budget: float, step_type: StepType | None = None) -> LayerProgram:
         if budget >= 1.0:

@@ -56,11 +56,14 @@ class Sampler:
 
     def __call__(self, logits: torch.Tensor, input_ids: torch.Tensor | None = None) -> int:
         """Pick the next token from logits of shape [1, vocab] (and advance the constraint by it)."""
-        if self.constraint is not None:
-            logits = self.constraint.mask(logits)
-        token = int(logits.argmax(dim=-1)) if self.greedy else self.draw(self.probs(logits, input_ids))
-        if self.constraint is not None:
-            self.constraint.advance(token)
+
+        def pick(masked: torch.Tensor) -> int:
+            return int(masked.argmax(dim=-1)) if self.greedy else self.draw(self.probs(masked, input_ids))
+
+        if self.constraint is None:
+            return pick(logits)
+        token = self.constraint.choose(logits, pick)
+        self.constraint.advance(token)
         return token
 
     def probs(self, logits: torch.Tensor, input_ids: torch.Tensor | None = None) -> torch.Tensor:

@@ -45,18 +45,18 @@ Looping drafts
     for it, written by this same draft). Skip-only drafts share the full-depth slots and need
     neither.
 
-Draft length
-    Each round drafts the ``k`` that maximises the expected tokens per unit of cost, given the
+Draft length and draft weights
+    Each round drafts the ``k`` that maximises the expected tokens per second, given the
     acceptance rate observed so far in this reply (starting from ``settings.prior_acceptance``)
-    and the draft's cost relative to full depth: the weight bytes a pass reads
-    (``ModelParts.pass_bytes``), because decode at batch size one is memory-bound. With the LM
-    head (a fifth of a 135M model's bytes) a 60%-of-layers draft costs about 0.68 of a full
-    pass, so at an acceptance of 0.75 one draft token per round is best and at 0.6 none is: the
-    round is then a plain full-depth pass, and lossless mode runs as fast as full depth instead of
-    slower. After ``probe_every`` such rounds one token is drafted again. ``fixed_k`` turns the
+    and the timed cost of draft and verify passes (``agentroute.draft_length``); ``k = 0`` is a plain
+    full-depth pass, so lossless mode falls back to full depth's speed where drafting does not
+    pay. After ``probe_every`` such rounds one token is drafted again. ``fixed_k`` turns the
     model off (tests of the mechanism, benchmarks of one draft length). ``k`` is never larger
     than the tokens still allowed minus one (the bonus token), so no pass computes tokens past
-    ``max_new_tokens``.
+    ``max_new_tokens``. The draft may run on other weights than the verifier (``draft_parts``:
+    int8 copies on a CPU, ``agentroute.draft_weights``): the reply stays the verifier's, only
+    the acceptance rate changes. The draft's keys for draft tokens are overwritten by the verify
+    pass like any other draft entry.
 
 Cost accounting
     ``SpeculativeStats.layer_evaluations`` counts, per forward pass, the program's length: a
@@ -72,46 +72,14 @@ from dataclasses import dataclass, field
 import torch
 
 from agentroute import executor
+from agentroute.draft_length import PassCosts, SpeculativeSettings, measure_costs
+
+__all__ = ["PassCosts", "Programs", "SpeculativeSettings", "SpeculativeStats", "decode", "measure_costs", "prefill"]
 from agentroute.errors import GenerationError
 from agentroute.hf_parts import ModelParts
 from agentroute.kv_cache import ProgramKVCache
 from agentroute.program import LayerProgram
 from agentroute.sampling import Sampler
-
-
-@dataclass(frozen=True)
-class SpeculativeSettings:
-    """Draft length control (see "Draft length" in the module docstring)."""
-
-    k_max: int = field(default=8, metadata={"help": "most tokens the draft program chooses per round"})
-    prior_acceptance: float = field(default=0.8, metadata={"help": "acceptance rate assumed before any draft"})
-    prior_weight: float = field(default=4.0, metadata={"help": "how many drafted tokens the prior counts as"})
-    probe_every: int = field(default=16, metadata={"help": "undrafted rounds before drafting one token again"})
-    fixed_k: int | None = field(default=None, metadata={"help": "draft exactly this many tokens per round"})
-
-    def __post_init__(self) -> None:
-        if self.k_max < 1 or not 0 < self.prior_acceptance < 1 or self.prior_weight <= 0 or self.probe_every < 1:
-            raise GenerationError(
-                "speculative settings need k_max >= 1, 0 < prior_acceptance < 1, prior_weight > 0 and "
-                f"probe_every >= 1, got {self}"
-            )
-        if self.fixed_k is not None and self.fixed_k < 1:
-            raise GenerationError(f"fixed_k must be at least 1 (or None for the cost model), got {self.fixed_k}")
-
-    def best_k(self, acceptance: float, draft_cost: float) -> int:
-        """Draft length with the most tokens per unit of cost, 0 when drafting does not pay.
-
-        A round of ``k`` drafts keeps each in turn with probability ``acceptance`` until the first
-        rejection, then adds the verifier's own token: (1 - a^(k+1)) / (1 - a) tokens, for ``k``
-        draft passes of ``draft_cost`` (relative to a full pass) plus one verify pass.
-        """
-        best, best_rate = 0, 1.0  # k = 0: a plain full-depth pass, one token per pass
-        for k in range(1, self.k_max + 1):
-            tokens = (1 - acceptance ** (k + 1)) / (1 - acceptance)
-            rate = tokens / (k * draft_cost + 1)
-            if rate > best_rate:
-                best, best_rate = k, rate
-        return best
 
 
 @dataclass(frozen=True)
@@ -173,14 +141,15 @@ def prefill(
     input_ids: torch.Tensor,
     start: int = 0,
     capacity: int | None = None,
+    draft_parts: ModelParts | None = None,
 ) -> torch.Tensor:
     """Encode the prompt for speculative decoding; returns the verifier's next-token logits.
 
-    A looping draft runs first so its draft-only slots hold the prompt; the verifier then
-    overwrites every slot the two share.
+    A looping draft runs first (on ``draft_parts``, default ``parts``) so its draft-only slots
+    hold the prompt; the verifier then overwrites every slot the two share.
     """
     if programs.draft.loops:
-        executor.prefill(parts, cache, programs.draft, input_ids, start=start, capacity=capacity)
+        executor.prefill(draft_parts or parts, cache, programs.draft, input_ids, start=start, capacity=capacity)
     return executor.prefill(parts, cache, programs.verifier, input_ids, start=start, capacity=capacity)
 
 
@@ -194,6 +163,8 @@ def decode(
     emit: Callable[[int], bool],
     settings: SpeculativeSettings | None = None,
     jump_forward: bool = True,
+    draft_parts: ModelParts | None = None,
+    costs: PassCosts | None = None,
 ) -> SpeculativeStats:
     """Decode up to ``limit`` more tokens after ``sequence`` (prompt + reply so far).
 
@@ -206,11 +177,15 @@ def decode(
     Under a tool-call grammar, tokens it forces (``TokenConstraint.forced_token``) are drafted
     without a draft pass and need no verifier logits: given the accepted prefix before them, full
     depth's masked choice is that token. They still go through the verify pass for their keys.
-    ``jump_forward=False`` drafts them like any other token.
+    ``jump_forward=False`` drafts them like any other token. The draft runs on ``draft_parts``
+    (default ``parts``: the verifier's weights). ``costs``: the pass times that set the draft
+    length (``draft_length.measure_costs``; measured here when not given and ``k`` is not fixed).
     """
     settings = settings or SpeculativeSettings()
     stats = SpeculativeStats()
-    draft_cost = parts.pass_bytes(programs.draft) / parts.pass_bytes(programs.verifier)
+    draft_parts = draft_parts or parts
+    if costs is None and settings.fixed_k is None:
+        costs = measure_costs(parts, draft_parts, programs, sequence, settings.k_max)
     kept, seen = settings.prior_acceptance * settings.prior_weight, settings.prior_weight  # acceptance estimate
     idle = 0  # rounds in a row without drafts
     sequence = list(sequence)
@@ -218,12 +193,16 @@ def decode(
     constraint = sampler.constraint
     while not done:
         position = len(sequence) - 1
-        k = settings.fixed_k or settings.best_k(min(kept / seen, 0.999), draft_cost)
+        if settings.fixed_k:
+            k = settings.fixed_k
+        else:
+            forced_per_chosen = stats.forced / max(1, len(stats.tokens) - stats.forced)
+            k = settings.best_k(min(kept / seen, 0.999), costs, forced_per_chosen)
         if k == 0 and idle >= settings.probe_every:
             k = 1  # drafting did not pay so far: try one token to see whether that changed
         idle = idle + 1 if k == 0 else 0
         room = limit - len(stats.tokens) - 1
-        draft = _draft(parts, cache, programs.draft, sampler, sequence, k, room, stats, jump_forward)
+        draft = _draft(draft_parts, cache, programs.draft, sampler, sequence, k, room, stats, jump_forward)
         logits = _verify(parts, cache, programs.verifier, sequence[-1], draft, position, stats)
         if constraint is not None:
             # Each verifier position gets the grammar mask of the prefix it extends: the one the
@@ -236,6 +215,11 @@ def decode(
             accepted, token = _accept_sampled(draft.tokens, draft.probs, logits, sampler, sequence)
         if constraint is not None:
             constraint.rollback(len(draft.tokens) - accepted)
+            if not constraint.accepts(token):
+                # The mask let through a token the parser refuses: the verifier's next choice, as
+                # full depth's sampler takes it (``TokenConstraint.choose``).
+                history = None if sampler.greedy else _history(sequence, draft.tokens[:accepted])
+                token = _pick(logits[accepted : accepted + 1], sampler, history, None)[0]
             constraint.advance(token)
         cache.crop(position + accepted + 1)
         chosen = [not f for f in draft.forced]
@@ -287,14 +271,8 @@ def _draft(parts, cache, program: LayerProgram, sampler: Sampler, sequence: list
             break
         logits = _run(parts, cache, program, pending, start, stats)
         start += len(pending)
-        if allowed is not None:
-            logits = constraint.mask(logits, allowed)
-        if sampler.greedy:
-            token, q = int(logits.argmax(dim=-1)), None
-        else:
-            q = sampler.probs(logits, _history(sequence, draft.tokens))
-            token = sampler.draw(q)
-            q = q[0]
+        history = None if sampler.greedy else _history(sequence, draft.tokens)
+        token, q = _pick(logits, sampler, history, allowed)
         draft.add(token, False, q, allowed)
         pending = [token]
         chosen += 1
@@ -303,6 +281,22 @@ def _draft(parts, cache, program: LayerProgram, sampler: Sampler, sequence: list
     if program.loops:
         _run(parts, cache, program, pending, start, stats)
     return draft
+
+
+def _pick(logits, sampler: Sampler, history, allowed) -> tuple[int, torch.Tensor | None]:
+    """The draft's token (and, sampling, the distribution it was drawn from), among the tokens the
+    grammar allows and its parser accepts (``TokenConstraint.choose``)."""
+    drawn = {}
+
+    def pick(masked: torch.Tensor) -> int:
+        if sampler.greedy:
+            return int(masked.argmax(dim=-1))
+        drawn["q"] = sampler.probs(masked, history)
+        return sampler.draw(drawn["q"])
+
+    constraint = sampler.constraint
+    token = constraint.choose(logits, pick, allowed) if constraint is not None else pick(logits)
+    return token, drawn["q"][0] if "q" in drawn else None
 
 
 def _run(parts, cache, program: LayerProgram, tokens: list[int], start: int, stats) -> torch.Tensor:

@@ -168,6 +168,30 @@ class TokenConstraint:
             allowed = self.allowed(logits.shape[-1])
         return logits.masked_fill(~allowed.to(logits.device), float("-inf"))
 
+    def accepts(self, token: int) -> bool:
+        """Whether the grammar can consume ``token`` next, without consuming it.
+
+        The bitmask can admit a token that the parser then refuses (seen once on the test split:
+        ``.",`` after the last property of an object, where llguidance's lexer-level mask is
+        looser than its parser). Every decode loop checks its choice with this and, when refused,
+        takes its next choice instead (``choose``), so the reply stays a valid call.
+        """
+        return self._matcher.is_stopped() or self._matcher.validate_tokens([token]) == 1
+
+    def choose(self, logits: torch.Tensor, pick, allowed: torch.Tensor | None = None) -> int:
+        """``pick(masked logits)`` ([1, vocab] -> token id), re-picked without any token the
+        parser refuses; ``allowed`` is the mask to start from (default: this state's)."""
+        allowed = (self.allowed(logits.shape[-1]) if allowed is None else allowed).clone()
+        while True:
+            token = pick(logits.masked_fill(~allowed.to(logits.device), float("-inf")))
+            if self.accepts(token):
+                return token
+            allowed[token] = False
+            if not allowed.any():
+                raise GenerationError(
+                    f"the tool-call grammar refuses every allowed token ({self._matcher.get_error()})"
+                )
+
     def advance(self, token: int) -> None:
         self._allowed = None
         if self._matcher.is_stopped():

@@ -10,6 +10,7 @@ from tiny_models import FAMILIES, PROMPTS, tiny_model
 from agentroute import DepthPolicy, GenerationError, PolicyError, RoutedModel, executor, speculative
 from agentroute.evaluation import evaluate
 from agentroute.kv_cache import ProgramKVCache
+from agentroute.records import StepType
 from agentroute.sampling import Sampler
 
 DRAFTS = ["0,5", "0-2,5", "0-1,3-5", "0-2,2,3-5"]  # skip programs of three depths and one loop (6 layers)
@@ -28,7 +29,9 @@ REAL_BEST_K = speculative.SpeculativeSettings.best_k
 def four_drafts_per_round(monkeypatch):
     """The mechanism tests need drafts in every round. On random weights the draft is rarely
     accepted, so the cost model would (rightly) stop drafting; pin k to 4 here instead."""
-    monkeypatch.setattr(speculative.SpeculativeSettings, "best_k", lambda self, acceptance, cost: min(4, self.k_max))
+    monkeypatch.setattr(
+        speculative.SpeculativeSettings, "best_k", lambda self, acceptance, costs, forced=0.0: min(4, self.k_max)
+    )
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
@@ -223,10 +226,61 @@ def test_record_counts_drafts_and_honest_layer_cost(llama_model, monkeypatch):
     assert routed.mode == "routed" and routed.draft_program is None and routed.acceptance_rate is None
 
 
-def test_full_program_in_lossless_mode_is_plain_full_decoding(llama_model):
+def test_full_program_in_lossless_mode_is_plain_full_decoding_on_the_same_weights(llama_model, monkeypatch):
+    monkeypatch.setattr(llama_model, "speculative", speculative.SpeculativeSettings(draft_weights="same"))
     rec = llama_model.generate("hello", mode="lossless", max_new_tokens=6).record
     assert rec.mode == "lossless" and rec.program == "0-5" and rec.draft_program is None
-    assert rec.drafted_tokens is None and rec.layers_per_token == 6
+    assert rec.drafted_tokens is None and rec.layers_per_token == 6 and rec.draft_weights is None
+
+
+def test_int8_draft_weights_keep_the_reply_full_depths(family6, monkeypatch):
+    """Int8 copies draft (full depth too: cheaper weights are a draft of their own); the verifier
+    keeps float32 weights, so the greedy reply is still token for token full depth's."""
+    from agentroute.draft_weights import draft_parts
+
+    monkeypatch.setattr(family6, "speculative", speculative.SpeculativeSettings(draft_weights="int8"))
+    prompt = PROMPTS[0]
+    full = family6.generate(prompt, max_new_tokens=NEW_TOKENS, ignore_eos=True)
+    for program in ("0-5", "0-2,5", "0-2,2,3-5"):
+        fast = family6.generate(prompt, program=program, mode="lossless", max_new_tokens=NEW_TOKENS, ignore_eos=True)
+        rec = fast.record
+        assert fast.token_ids == full.token_ids, program
+        assert (
+            rec.draft_weights == "int8"
+            and rec.draft_program == str(family6.program(program))
+            and rec.drafted_tokens > 0
+        )
+    int8 = draft_parts(family6.parts, "int8")
+    assert int8.embed is family6.parts.embed and int8.layers is not family6.parts.layers
+    assert "quantized" in type(int8.layers[0].self_attn.q_proj).__module__
+    assert "quantized" in type(int8.lm_head).__module__ and int8.vocab_size == family6.parts.vocab_size
+    assert family6._draft_parts["int8"] is family6._drafting_parts()  # made once per weights
+
+
+def test_draft_weights_are_checked():
+    from agentroute.draft_weights import draft_parts
+
+    hf, tok = tiny_model("llama", n_layers=4)
+    bf16 = RoutedModel(hf.to(torch.bfloat16), tok, name="tiny-bf16")
+    assert draft_parts(bf16.parts, "auto") is bf16.parts  # no int8 copies of bfloat16 weights: the same
+    with pytest.raises(GenerationError, match="int8 draft weights need float32 weights on a CPU"):
+        draft_parts(bf16.parts, "int8")
+    with pytest.raises(GenerationError, match="draft_weights must be one of auto, int8, same"):
+        speculative.SpeculativeSettings(draft_weights="fp8")
+
+
+def test_policy_draft_budget_sets_the_lossless_draft(llama_model, monkeypatch):
+    policy = {"budgets": {"planning": 0.5}, "draft_budgets": {"planning": 1.0}, "modes": {"planning": "lossless"}}
+    monkeypatch.setattr(llama_model.router, "policy", DepthPolicy.coerce(policy))
+    ask = "Plan a three-step trip to Rome."
+    lossless = llama_model.generate(ask, step_type="planning", max_new_tokens=8).record
+    assert lossless.mode == "lossless" and lossless.draft_program == "0-5" and lossless.budget == 1.0
+    routed = llama_model.generate(ask, step_type="planning", mode="routed", max_new_tokens=8).record
+    assert routed.budget == 0.5 and routed.program == str(llama_model.router.program_for(0.5))
+    given = llama_model.generate(ask, step_type="planning", budget=0.5, max_new_tokens=8).record
+    assert given.draft_program == str(llama_model.router.program_for(0.5))  # the caller's budget wins
+    with pytest.raises(PolicyError, match="budget for planning must be in"):
+        DepthPolicy.coerce({"draft_budgets": {"planning": 1.5}})
 
 
 # -- sampling: the distribution is full depth's -------------------------------------------------------
@@ -381,6 +435,10 @@ def test_benchmark_measures_lossless_and_early_exit_on_the_same_steps(policy_mod
         assert all(0 < n <= 8 for n in row["tokens"].values())
         assert row["early exit speedup"] is None or row["early exit speedup"] > 0
     assert rows[0]["draft_layers"] == len(policy_model.router.program_for(0.5))  # the tool-call budget's draft
+    assert rows[0]["early_exit_layers"] == round(
+        policy_model.policy.budget_for(StepType.TOOL_CALL) * policy_model.n_layers
+    )
+    assert rows[0]["draft_weights"] == "int8"  # float32 tiny weights on a CPU: int8 draft copies
     summary = report["summary"]
     assert set(summary) == {"tool_call", "planning"} and summary["tool_call"]["lossless identical"] == 1.0
     table = markdown(report)
@@ -392,22 +450,39 @@ def test_benchmark_measures_lossless_and_early_exit_on_the_same_steps(policy_mod
         bench_run(policy_model, path, repeats=0)
 
 
-def test_draft_length_follows_acceptance_and_draft_cost():
+def test_draft_length_follows_acceptance_and_pass_costs():
     settings = speculative.SpeculativeSettings()
-    best = lambda acceptance, cost: REAL_BEST_K(settings, acceptance, cost)  # noqa: E731
-    assert best(0.6, 0.68) == 0  # a poor draft does not pay: plain full-depth passes
-    assert best(0.75, 0.68) == 1 and best(0.9, 0.68) == 2  # the 135M model's 60%-layer draft
-    assert best(0.95, 0.3) > best(0.95, 0.68) and best(0.999, 0.05) == settings.k_max
-    assert best(0.99, 1.1) == 0  # a looping draft that costs more than full depth never drafts
-    assert REAL_BEST_K(speculative.SpeculativeSettings(k_max=2), 0.999, 0.05) == 2
+    gpu = lambda draft: speculative.PassCosts(draft, 0.0, 1.0, 0.0)  # noqa: E731  (a parallel pass costs one step)
+    best = lambda acceptance, costs, forced=0.0: REAL_BEST_K(settings, acceptance, costs, forced)  # noqa: E731
+    assert best(0.6, gpu(0.68)) == 0  # a poor draft does not pay: plain full-depth passes
+    assert best(0.75, gpu(0.68)) == 1 and best(0.9, gpu(0.68)) == 2
+    assert best(0.95, gpu(0.3)) > best(0.95, gpu(0.68)) and best(0.999, gpu(0.05)) == settings.k_max
+    assert best(0.99, gpu(1.1)) == 0  # a looping draft that costs more than full depth never drafts
+    # Where every verified token costs time (a CPU), shorter rounds pay; forced tokens cost more still.
+    cpu = speculative.PassCosts(0.3, 0.0, 1.0, 0.15)
+    assert 0 < best(0.9, cpu) < best(0.9, gpu(0.3)) and best(0.9, cpu, forced=3.0) < best(0.9, cpu)
+    assert cpu.round_seconds(2, 1.0) == pytest.approx(2 * 0.3 + 1.0 + 0.15 * 3 * 2)
+    assert REAL_BEST_K(speculative.SpeculativeSettings(k_max=2), 0.999, gpu(0.05)) == 2
     with pytest.raises(GenerationError, match="fixed_k must be at least 1"):
         speculative.SpeculativeSettings(fixed_k=0)
     with pytest.raises(GenerationError, match="prior_acceptance"):
         speculative.SpeculativeSettings(prior_acceptance=1.0)
 
 
+def test_pass_costs_are_timed_on_a_scratch_cache(family6):
+    programs = speculative.Programs(draft=family6.program("0-2,2,3-5"), verifier=family6.program(None))
+    prompt = family6.encode(PROMPTS[0])
+    with torch.inference_mode():
+        costs = speculative.measure_costs(family6.parts, family6.parts, programs, prompt, k_max=4, repeats=1)
+    assert costs.draft_fixed > 0 and costs.verify_fixed > 0
+    assert costs.draft_per_token >= 0 and costs.verify_per_token >= 0
+
+
 def test_lossless_with_a_draft_that_does_not_pay_is_plain_full_depth(llama_model, monkeypatch):
     monkeypatch.setattr(speculative.SpeculativeSettings, "best_k", REAL_BEST_K)
+    # Timings of a tiny model are noise; give the cost model a draft dearer than full depth.
+    monkeypatch.setattr(speculative, "measure_costs", lambda *args, **kw: speculative.PassCosts(1.1, 0.0, 1.0, 0.0))
+    monkeypatch.setattr(llama_model, "_pass_costs", {})
     ask = "Plan a three-step trip to Rome."
     full = llama_model.generate(ask, max_new_tokens=40)
     costly = llama_model.generate(ask, program="0-2,2,3-5", mode="lossless", max_new_tokens=40)

@@ -3,7 +3,7 @@
 import pytest
 from tiny_models import tiny_model
 
-from agentroute import RoutedModel
+from agentroute import GenerationError, RoutedModel
 from agentroute.tool_grammar import GrammarTokenizer, call_schema
 from agentroute.tools import normalize_tools, parse_tool_calls
 
@@ -120,6 +120,34 @@ def test_forced_token_is_the_grammars_only_choice(model6):
     assert constraint.forced_token(vocab) == encode("r")[0]  # the mask is recomputed after advance
     constraint.rollback(1)
     assert constraint.forced_token(vocab) is None and constraint.allowed(vocab).sum() > 1
+
+
+def test_a_token_the_parser_refuses_is_never_chosen(model6, monkeypatch):
+    """llguidance's mask can admit a token its parser then refuses (``.",`` after an object's last
+    property, once on the test split); choose() takes the next best instead of breaking the grammar."""
+    import torch
+
+    from agentroute.sampling import Sampler
+
+    constraint = GrammarTokenizer(model6.tokenizer, model6.stop_token_ids).constraint(normalize_tools(TOOLS))
+    encode = lambda text: model6.tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    for token in encode('<tool_call>{"name": "clock", "arguments": {"utc": '):
+        constraint.advance(token)
+    vocab = len(model6.tokenizer)
+    allowed = constraint.allowed(vocab).nonzero().flatten().tolist()
+    logits = torch.zeros(1, vocab)
+    logits[0, allowed[0]], logits[0, allowed[1]] = 2.0, 1.0
+    refused = {allowed[0]}
+    real = type(constraint).accepts
+    monkeypatch.setattr(type(constraint), "accepts", lambda self, t: t not in refused and real(self, t))
+    pick = lambda masked: int(masked.argmax(dim=-1))  # noqa: E731
+    assert constraint.choose(logits, pick) == allowed[1]
+    assert constraint.allowed(vocab)[allowed[0]]  # the mask itself is left as the grammar gave it
+    sampler = Sampler(0.0, 1.0, 0, None, constraint=constraint)
+    assert sampler(logits) == allowed[1]  # and the sampler advanced by that token
+    refused.update(range(vocab))
+    with pytest.raises(GenerationError, match="refuses every allowed token"):
+        constraint.choose(logits, pick)
 
 
 def _token_by_token(model, program: str, max_new_tokens: int) -> list[int]:

@@ -8,12 +8,15 @@ by their answers), each repeat runs, back to back:
   (``jump_forward=False``): how constrained decoding ran before jump-forward;
 * ``full``: full depth with jump-forward (tokens the tool-call grammar forces ride along in the
   next pass); the reference for lossless mode;
-* ``lossless``: the pack's routed program drafts, full depth verifies (``mode="lossless"``);
+* ``lossless``: the step's draft program (the policy's draft budget: the routed program for tool
+  calls, full depth for planning in the default pack) drafts on int8 copies of the weights where
+  the machine has them (``draft_weights="auto"``), full depth verifies (``mode="lossless"``);
 * ``stock``: stock ``hf_model.generate``, greedy (the reference for early exit);
 
 and once per step (it is several times slower than stock decoding on this model, so repeats
 would only cost time), ``early exit``: stock ``generate(assistant_early_exit=K)``, where K is
-the number of layers of the lossless draft program for that step, so both drafts cost alike.
+the number of layers the policy's routed budget gives that step type (its float32 draft of the
+first K layers is what ``transformers`` offers for self-speculation).
 
 Speed-ups are per step (median decode rate of one method over its repeats / that of its
 reference), then the median over the steps of a type. Stock ``generate`` cannot take our
@@ -90,6 +93,7 @@ def _measure(model, step, repeats: int, seed: int) -> dict[str, Any]:
         fast = model.generate(step.messages, mode="lossless", **options)
         record = fast.record
         draft_layers = len(model.program(record.draft_program)) if record.draft_program else model.n_layers
+        early_layers = round(model.policy.budget_for(step.step_type) * model.n_layers)
         stock, stock_rate = stock_generate(model, prompt_ids, max_new_tokens=limit)
         runs = [
             ("token by token", slow.token_ids, slow.record.decode_tokens_per_s),
@@ -98,7 +102,7 @@ def _measure(model, step, repeats: int, seed: int) -> dict[str, Any]:
             ("stock", stock, stock_rate),
         ]
         if repeat == 0:
-            early = stock_generate(model, prompt_ids, max_new_tokens=limit, assistant_early_exit=draft_layers)
+            early = stock_generate(model, prompt_ids, max_new_tokens=limit, assistant_early_exit=early_layers)
             runs.append(("early exit", *early))
         for method, result_tokens, rate in runs:
             tokens.setdefault(method, list(result_tokens))
@@ -109,6 +113,8 @@ def _measure(model, step, repeats: int, seed: int) -> dict[str, Any]:
         "step_type": step.step_type.value,
         "draft_program": record.draft_program,
         "draft_layers": draft_layers,
+        "draft_weights": record.draft_weights,
+        "early_exit_layers": early_layers,
         "acceptance_rate": record.acceptance_rate,
         "forced_tokens": forced,
         "tokens": {m: len(tokens[m]) for m in METHODS},
@@ -137,6 +143,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         rates = [r["acceptance_rate"] for r in group if r["acceptance_rate"] is not None]
         entry["acceptance_rate"] = statistics.mean(rates) if rates else None
         entry["draft_layers"] = statistics.median(r["draft_layers"] for r in group)
+        entry["draft_weights"] = "/".join(sorted({str(r["draft_weights"]) for r in group}))
+        entry["early_exit_layers"] = statistics.median(r["early_exit_layers"] for r in group)
         out[step_type.value] = entry
     return out
 
@@ -151,22 +159,23 @@ def markdown(report: dict[str, Any]) -> str:
         f"(held-out tools), greedy, up to {report['max_new_tokens']} new tokens, median of {report['repeats']} "
         f"interleaved runs per step (early exit: one run), seed {report['seed']}; decode speed-ups, same run:",
         "",
-        "| step type | n | forced tokens | jump-forward vs token by token | draft layers | acceptance "
-        "| lossless vs full | early exit vs stock |",
-        "|---|---|---|---|---|---|---|---|",
+        "| step type | n | forced tokens | jump-forward vs token by token | draft layers (weights) | acceptance "
+        "| lossless vs full | early exit layers | early exit vs stock |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for step_type, row in report["summary"].items():
         lines.append(
             f"| {step_type} | {row['n']} | {_fmt(row['forced_fraction'], '.0%')} | "
-            f"{_fmt(row['full speedup'], '.2f', 'x')} | {row['draft_layers']:g} | {_fmt(row['acceptance_rate'])} | "
-            f"{_fmt(row['lossless speedup'], '.2f', 'x')} | {_fmt(row['early exit speedup'], '.2f', 'x')} |"
+            f"{_fmt(row['full speedup'], '.2f', 'x')} | {row['draft_layers']:g} ({row['draft_weights']}) | "
+            f"{_fmt(row['acceptance_rate'])} | {_fmt(row['lossless speedup'], '.2f', 'x')} | "
+            f"{row['early_exit_layers']:g} | {_fmt(row['early exit speedup'], '.2f', 'x')} |"
         )
     identical = {m: min(r[f"{m} identical"] for r in report["summary"].values()) for m in REFERENCE}
     lines += [
         "",
         f"Replies identical to their reference: jump-forward {identical['full']:.0%}, lossless "
         f"{identical['lossless']:.0%}, early exit {identical['early exit']:.0%} (lowest over the step types). "
-        "Early exit drafts with the first K layers, K = the lossless draft's layer count on the same step; "
+        "Early exit drafts with the first K layers (K from the policy's routed budget for the step type); "
         "stock `generate` takes no tool grammar, so its replies are unconstrained and it is compared with "
         "stock greedy decoding.",
     ]

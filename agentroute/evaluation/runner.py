@@ -115,8 +115,8 @@ def _as_steps(steps) -> tuple[list[EvalStep], list[Problem]]:
 
 def _generate(model, step: EvalStep, mode: str, seed: int) -> GenerationResult:
     options: dict[str, Any] = {"max_new_tokens": step.max_new_tokens, "temperature": 0.0, "seed": seed}
-    # routed and lossless take the program from the policy's budget for the step type (lossless
-    # drafts with it); the full-depth reference is plain routed decoding whatever the policy's mode.
+    # routed takes the program from the policy's budget for the step type, lossless its draft from
+    # the policy's draft budget; the full-depth reference is plain routed decoding whatever the mode.
     options["mode"] = "routed" if mode == "full" else mode
     if mode == "full":
         options["budget"] = 1.0

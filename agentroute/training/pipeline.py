@@ -37,6 +37,10 @@ from agentroute.training.teacher import teacher_replies
 
 ROUTED_TYPES = [StepType.TOOL_CALL, StepType.PLANNING, StepType.REASONING, StepType.FINAL_ANSWER]
 DEFAULT_BUDGETS = {"tool_call": 0.6, "planning": 0.9, "reasoning": 0.9, "final_answer": 0.9}
+# Lossless drafts of free text run full depth on int8 weights: on a CPU they agree with full depth
+# more often than a skipping draft does and cost less (benchmarks/lossless.py); tool calls keep
+# the routed program, which drafts as well there.
+DEFAULT_DRAFT_BUDGETS = {"planning": 1.0, "reasoning": 1.0, "final_answer": 1.0}
 
 Stage = Callable[[str, int, int], None]  # progress(label, done, total)
 
@@ -115,7 +119,12 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
     manifest = {
         "format": PACK_FORMAT,
         "model": fingerprint,
-        "policy": {"budgets": DEFAULT_BUDGETS, "default_budget": 1.0, "protected_layers": [0, -1]},
+        "policy": {
+            "budgets": DEFAULT_BUDGETS,
+            "draft_budgets": DEFAULT_DRAFT_BUDGETS,
+            "default_budget": 1.0,
+            "protected_layers": [0, -1],
+        },
         "library": {
             t.value: [{"budget": round(p.cost, 4), "program": str(p)} for p in library[t]] for t in ROUTED_TYPES
         },

@@ -278,7 +278,7 @@ class ChatLayerRoute(BaseChatModel):
         if self.mode == "full" and options.get("program") is None and options.get("budget") is None:
             options["budget"] = 1.0  # an explicit per-call program or budget still wins
         if self.mode == "lossless":
-            options["mode"] = "lossless"  # the routed program drafts, full depth verifies
+            options["mode"] = "lossless"  # the policy's draft program drafts, full depth verifies
         return _Step(messages=to_agentroute_messages(messages), options=options, tools=tools)
 
     def _run(self, step: _Step, on_text: Callable[[str], None] | None = None) -> GenerationResult:

@@ -86,7 +86,7 @@ class LayerRouteGenerator:
         :param programs: a ``programs.json`` from ``agentroute search``: searched layer programs per step type
             and budget, used where no route pack program applies.
         :param mode: ``"routed"`` (the policy picks the depth per step type), ``"full"`` (every step at full
-            depth, e.g. to compare) or ``"lossless"`` (the routed program drafts, full depth verifies: the
+            depth, e.g. to compare) or ``"lossless"`` (the policy's draft program drafts, full depth verifies: the
             output is exactly full depth's).
         :param generation_kwargs: ``max_new_tokens`` (default 256), ``temperature`` (0 = greedy), ``top_p``,
             ``top_k``, ``seed``, ``stop_words`` (also ``stop_sequences``/``stop``), ``prefill``, ``reuse_prefix``,
