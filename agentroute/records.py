@@ -66,7 +66,8 @@ class StepRecord(BaseModel):
     layers_per_token: int | float = Field(
         description="layer evaluations per decoded token that the model chose (loops count twice; tokens the "
         "tool-call grammar forced ride along in the next pass, free in every mode, and are left out); lossless: "
-        "the average over the decode of draft plus verify passes, a parallel verify pass counting once per layer"
+        "the average over the decode of draft plus verify passes, a parallel verify pass counting once per layer "
+        "and an int8 draft layer (draft_weights) like a float32 one"
     )
     layers_fraction: float = Field(description="layers_per_token / number of layers in the model")
     layers_executed: LayersExecuted | None = Field(None, description="the decode program (lossless: the draft's)")
