@@ -56,15 +56,27 @@ class Sampler:
 
     def __call__(self, logits: torch.Tensor, input_ids: torch.Tensor | None = None) -> int:
         """Pick the next token from logits of shape [1, vocab] (and advance the constraint by it)."""
-
-        def pick(masked: torch.Tensor) -> int:
-            return int(masked.argmax(dim=-1)) if self.greedy else self.draw(self.probs(masked, input_ids))
-
-        if self.constraint is None:
-            return pick(logits)
-        token = self.constraint.choose(logits, pick)
-        self.constraint.advance(token)
+        token, _ = self.pick(logits, input_ids)
+        if self.constraint is not None:
+            self.constraint.advance(token)
         return token
+
+    def pick(
+        self, logits: torch.Tensor, input_ids: torch.Tensor | None = None, allowed: torch.Tensor | None = None
+    ) -> tuple[int, torch.Tensor | None]:
+        """The next token from logits [1, vocab] and, when sampling, the distribution it was drawn
+        from ([vocab]); under a constraint, among the tokens its mask (``allowed``, default the
+        current state's) admits and its parser accepts. The constraint is not advanced."""
+        drawn = {}
+
+        def choose(masked: torch.Tensor) -> int:
+            if self.greedy:
+                return int(masked.argmax(dim=-1))
+            drawn["q"] = self.probs(masked, input_ids)
+            return self.draw(drawn["q"])
+
+        token = self.constraint.choose(logits, choose, allowed) if self.constraint is not None else choose(logits)
+        return token, drawn["q"][0] if "q" in drawn else None
 
     def probs(self, logits: torch.Tensor, input_ids: torch.Tensor | None = None) -> torch.Tensor:
         """The distribution sampling draws from: softmax of the warped logits ([1, vocab])."""

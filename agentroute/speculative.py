@@ -219,7 +219,7 @@ def decode(
                 # The mask let through a token the parser refuses: the verifier's next choice, as
                 # full depth's sampler takes it (``TokenConstraint.choose``).
                 history = None if sampler.greedy else _history(sequence, draft.tokens[:accepted])
-                token = _pick(logits[accepted : accepted + 1], sampler, history, None)[0]
+                token = sampler.pick(logits[accepted : accepted + 1], history)[0]
             constraint.advance(token)
         cache.crop(position + accepted + 1)
         chosen = [not f for f in draft.forced]
@@ -272,7 +272,7 @@ def _draft(parts, cache, program: LayerProgram, sampler: Sampler, sequence: list
         logits = _run(parts, cache, program, pending, start, stats)
         start += len(pending)
         history = None if sampler.greedy else _history(sequence, draft.tokens)
-        token, q = _pick(logits, sampler, history, allowed)
+        token, q = sampler.pick(logits, history, allowed)
         draft.add(token, False, q, allowed)
         pending = [token]
         chosen += 1
@@ -281,22 +281,6 @@ def _draft(parts, cache, program: LayerProgram, sampler: Sampler, sequence: list
     if program.loops:
         _run(parts, cache, program, pending, start, stats)
     return draft
-
-
-def _pick(logits, sampler: Sampler, history, allowed) -> tuple[int, torch.Tensor | None]:
-    """The draft's token (and, sampling, the distribution it was drawn from), among the tokens the
-    grammar allows and its parser accepts (``TokenConstraint.choose``)."""
-    drawn = {}
-
-    def pick(masked: torch.Tensor) -> int:
-        if sampler.greedy:
-            return int(masked.argmax(dim=-1))
-        drawn["q"] = sampler.probs(masked, history)
-        return sampler.draw(drawn["q"])
-
-    constraint = sampler.constraint
-    token = constraint.choose(logits, pick, allowed) if constraint is not None else pick(logits)
-    return token, drawn["q"][0] if "q" in drawn else None
 
 
 def _run(parts, cache, program: LayerProgram, tokens: list[int], start: int, stats) -> torch.Tensor:
