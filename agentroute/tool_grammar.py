@@ -181,11 +181,14 @@ class TokenConstraint:
     def choose(self, logits: torch.Tensor, pick, allowed: torch.Tensor | None = None) -> int:
         """``pick(masked logits)`` ([1, vocab] -> token id), re-picked without any token the
         parser refuses; ``allowed`` is the mask to start from (default: this state's)."""
-        allowed = (self.allowed(logits.shape[-1]) if allowed is None else allowed).clone()
+        allowed = self.allowed(logits.shape[-1]) if allowed is None else allowed
+        refused = False
         while True:
-            token = pick(logits.masked_fill(~allowed.to(logits.device), float("-inf")))
+            token = pick(self.mask(logits, allowed))
             if self.accepts(token):
                 return token
+            if not refused:  # the shared mask stays as the grammar gave it; copy only on a refusal
+                allowed, refused = allowed.clone(), True
             allowed[token] = False
             if not allowed.any():
                 raise GenerationError(
