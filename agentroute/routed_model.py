@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from agentroute import executor, speculative
-from agentroute.draft_weights import draft_parts
+from agentroute.draft_cache import DraftCache
 from agentroute.errors import GenerationError, MessageError
 from agentroute.hf_parts import ModelParts
 from agentroute.messages import render_prompt, validate_messages
@@ -49,8 +49,7 @@ class RoutedModel:
         self._lock = threading.Lock()
         self._grammar_tokenizer: GrammarTokenizer | None = None  # built on the first constrained call
         self.speculative = speculative.SpeculativeSettings()  # lossless mode's draft length and weights
-        self._draft_parts: dict[str, ModelParts] = {}  # draft_weights -> the parts lossless drafts run on
-        self._pass_costs: dict[tuple[str, str], speculative.PassCosts] = {}  # (weights, draft) -> timed passes
+        self._drafts = DraftCache()  # int8 draft copies and timed passes, built on first use
 
     def __repr__(self) -> str:
         quant = f", quantization={self.quantization!r}" if self.quantization else ""
@@ -65,8 +64,7 @@ class RoutedModel:
             self.hf_model = hf_model.eval()
             self.parts = ModelParts.resolve(hf_model)
             self._prefix = PrefixCache()
-            self._draft_parts = {}  # int8 copies of the old weights
-            self._pass_costs = {}
+            self._drafts = DraftCache()  # int8 copies of the old weights
 
     @property
     def n_layers(self) -> int:
@@ -260,11 +258,13 @@ class RoutedModel:
 
     def _decode(self, plan: Plan) -> GenerationResult:
         parts, prefix, prompt_ids = self.parts, self._prefix, plan.prompt_ids
-        drafting = self._drafting_parts() if plan.mode == "lossless" else None
+        drafting = self._drafts.draft_parts(parts, self.speculative) if plan.mode == "lossless" else None
         # A full-depth draft only pays on cheaper weights; on the same ones it is full depth.
         speculate = drafting is not None and (not plan.program.is_full or drafting is not parts)
         programs = speculative.Programs(draft=plan.program, verifier=plan.prefill_program) if speculate else None
-        costs = self._lossless_costs(programs, drafting, prompt_ids) if programs is not None else None
+        costs = None
+        if programs is not None:
+            costs = self._drafts.pass_costs(parts, drafting, programs, prompt_ids, self.speculative)
         started = time.perf_counter()
         start = prefix.prepare(prompt_ids, plan.prefill_program, reuse=plan.reuse_prefix)
         ids = torch.tensor([prompt_ids[start:]], dtype=torch.long, device=parts.device)
@@ -296,29 +296,6 @@ class RoutedModel:
         if programs is not None:
             record.draft_weights = "same" if drafting is parts else "int8"
         return GenerationResult(text=text, token_ids=reply.tokens, record=record)
-
-    def _drafting_parts(self) -> ModelParts:
-        """The parts lossless drafts run on under ``self.speculative.draft_weights``; int8 copies
-        are made on first use (about a second for the default model) and kept until the weights change."""
-        choice = self.speculative.draft_weights
-        if choice not in self._draft_parts:
-            self._draft_parts[choice] = draft_parts(self.parts, choice)
-        return self._draft_parts[choice]
-
-    def _lossless_costs(self, programs, drafting: ModelParts, prompt_ids) -> speculative.PassCosts | None:
-        """Timed draft and verify passes for the draft length (``draft_length.measure_costs``).
-
-        Measured once per draft program and draft weights, before the call's clock starts, like a
-        warm-up: about 0.7 s for the default model on a 2-core CPU. None when ``fixed_k`` pins k.
-        """
-        if self.speculative.fixed_k is not None:
-            return None
-        key = (self.speculative.draft_weights, str(programs.draft))
-        if key not in self._pass_costs:
-            self._pass_costs[key] = speculative.measure_costs(
-                self.parts, drafting, programs, prompt_ids, self.speculative.k_max
-            )
-        return self._pass_costs[key]
 
     def _routed_loop(self, plan: Plan, reply: Reply, history: torch.Tensor | None) -> None:
         """Decode with ``plan.program`` until ``reply`` is complete.

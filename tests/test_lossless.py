@@ -8,6 +8,7 @@ import torch
 from tiny_models import FAMILIES, PROMPTS, tiny_model
 
 from agentroute import DepthPolicy, GenerationError, PolicyError, RoutedModel, executor, speculative
+from agentroute.draft_cache import DraftCache
 from agentroute.evaluation import evaluate
 from agentroute.kv_cache import ProgramKVCache
 from agentroute.records import StepType
@@ -254,7 +255,7 @@ def test_int8_draft_weights_keep_the_reply_full_depths(family6, monkeypatch):
     assert int8.embed is family6.parts.embed and int8.layers is not family6.parts.layers
     assert "quantized" in type(int8.layers[0].self_attn.q_proj).__module__
     assert "quantized" in type(int8.lm_head).__module__ and int8.vocab_size == family6.parts.vocab_size
-    assert family6._draft_parts["int8"] is family6._drafting_parts()  # made once per weights
+    assert family6._drafts.parts["int8"] is family6._drafts.draft_parts(family6.parts, family6.speculative)  # made once
 
 
 def test_draft_weights_are_checked():
@@ -482,7 +483,7 @@ def test_lossless_with_a_draft_that_does_not_pay_is_plain_full_depth(llama_model
     monkeypatch.setattr(speculative.SpeculativeSettings, "best_k", REAL_BEST_K)
     # Timings of a tiny model are noise; give the cost model a draft dearer than full depth.
     monkeypatch.setattr(speculative, "measure_costs", lambda *args, **kw: speculative.PassCosts(1.1, 0.0, 1.0, 0.0))
-    monkeypatch.setattr(llama_model, "_pass_costs", {})
+    monkeypatch.setattr(llama_model, "_drafts", DraftCache())
     ask = "Plan a three-step trip to Rome."
     full = llama_model.generate(ask, max_new_tokens=40)
     costly = llama_model.generate(ask, program="0-2,2,3-5", mode="lossless", max_new_tokens=40)
