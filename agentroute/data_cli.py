@@ -1,4 +1,5 @@
-"""``agentroute data build --seed S --out DIR [--train N --dev N --test N --length-matched N]``."""
+"""``agentroute data build --seed S --out DIR [--train N --dev N --test N --length-matched N
+--train-length-matched N]``."""
 
 from __future__ import annotations
 
@@ -31,6 +32,12 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
         default=100,
         help="tool-call/planning pairs of equal prompt length (within 10%%) from test domains (default 100; 0: none)",
     )
+    build.add_argument(
+        "--train-length-matched",
+        type=_count,
+        default=200,
+        help="the same pairs from train domains, for the router's step-type head (default 200; 0: none)",
+    )
     build.set_defaults(run=_build)
 
 
@@ -48,7 +55,12 @@ def _build(args) -> int:
     from agentroute.data import BuildConfig, build_dataset
 
     config = BuildConfig(
-        seed=args.seed, train=args.train, dev=args.dev, test=args.test, length_matched=args.length_matched
+        seed=args.seed,
+        train=args.train,
+        dev=args.dev,
+        test=args.test,
+        length_matched=args.length_matched,
+        train_length_matched=args.train_length_matched,
     )
     manifest = build_dataset(args.out, config)
     console = Console()
@@ -66,11 +78,12 @@ def _build(args) -> int:
             manifest["files"][stats["file"]]["sha256"][:10],
         )
     console.print(table)
-    if "length_matched" in manifest:
-        lm = manifest["length_matched"]
-        console.print(
-            f"{lm['file']}: {lm['pairs']} tool-call/planning pairs, prompt lengths within "
-            f"{lm['max_relative_gap']:.1%} of each other"
-        )
+    for key in ("length_matched", "train_length_matched"):
+        if key in manifest:
+            lm = manifest[key]
+            console.print(
+                f"{lm['file']}: {lm['pairs']} tool-call/planning pairs, prompt lengths within "
+                f"{lm['max_relative_gap']:.1%} of each other"
+            )
     console.print(f"test domains held out: {', '.join(manifest['holdout']['test_domains'])}")
     return 0

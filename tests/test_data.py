@@ -16,8 +16,9 @@ from agentroute.data.splits import TEST_DOMAINS, dev_tools
 from agentroute.messages import validate_messages
 from agentroute.tools import normalize_tools, render_tool_messages
 
-SMALL = BuildConfig(seed=1, train=400, dev=80, test=120, length_matched=12)
-FILES = ("train.jsonl", "dev.jsonl", "test.jsonl", "test_length_matched.jsonl", "manifest.json")
+SMALL = BuildConfig(seed=1, train=400, dev=80, test=120, length_matched=12, train_length_matched=10)
+LENGTH_MATCHED = ("test_length_matched", "train_length_matched")
+FILES = ("train.jsonl", "dev.jsonl", "test.jsonl", *(f"{name}.jsonl" for name in LENGTH_MATCHED), "manifest.json")
 STEP_KEYS = {"id", "messages", "tools", "step_type", "max_new_tokens", "expected", "domain", "reference", "answer"}
 
 
@@ -34,7 +35,7 @@ def built(tmp_path_factory) -> tuple[Path, dict]:
 @pytest.fixture(scope="module")
 def splits(built) -> dict[str, list[dict]]:
     out, _ = built
-    return {name: _read(out / f"{name}.jsonl") for name in ("train", "dev", "test", "test_length_matched")}
+    return {name: _read(out / f"{name}.jsonl") for name in ("train", "dev", "test", *LENGTH_MATCHED)}
 
 
 def _all_steps(splits) -> list[dict]:
@@ -60,17 +61,20 @@ def test_same_seed_gives_byte_identical_files(built, tmp_path):
 
 def test_another_seed_gives_other_files(built, tmp_path):
     first, _ = built
-    build_dataset(tmp_path, BuildConfig(seed=2, train=400, dev=80, test=120, length_matched=12))
+    build_dataset(
+        tmp_path, BuildConfig(seed=2, train=400, dev=80, test=120, length_matched=12, train_length_matched=10)
+    )
     for name in FILES:
         assert (first / name).read_bytes() != (tmp_path / name).read_bytes(), name
 
 
 def test_split_sizes_are_independent_of_each_other(built, tmp_path):
     first, _ = built
-    build_dataset(tmp_path, BuildConfig(seed=1, train=7, dev=80, test=120, length_matched=0))
+    build_dataset(tmp_path, BuildConfig(seed=1, train=7, dev=80, test=120, length_matched=0, train_length_matched=0))
     for name in ("dev.jsonl", "test.jsonl"):
         assert (first / name).read_bytes() == (tmp_path / name).read_bytes()
-    assert not (tmp_path / "test_length_matched.jsonl").exists()
+    for name in LENGTH_MATCHED:
+        assert not (tmp_path / f"{name}.jsonl").exists()
     assert generate_split("train", 7, 1)[0] == _read(tmp_path / "train.jsonl")
 
 
@@ -93,7 +97,7 @@ def test_manifest_describes_the_files(built):
 def test_test_domains_and_tools_never_appear_in_train(splits):
     test_tools = {t.name for t in catalogue() if t.domain in TEST_DOMAINS}
     held = test_tools | set(dev_tools())
-    for step in splits["train"]:
+    for step in splits["train"] + splits["train_length_matched"]:
         assert step["domain"] not in TEST_DOMAINS
         assert not _tool_names(step) & held, step["id"]
     for step in splits["test"] + splits["test_length_matched"]:
@@ -250,10 +254,14 @@ def test_ids_are_unique(splits):
     assert len(ids) == len(set(ids))
 
 
-def test_length_matched_pairs(built, splits):
+@pytest.mark.parametrize(
+    ("name", "key", "pairs"),
+    [(LENGTH_MATCHED[0], "length_matched", 12), (LENGTH_MATCHED[1], "train_length_matched", 10)],
+)
+def test_length_matched_pairs(built, splits, name, key, pairs):
     _, manifest = built
-    steps = splits["test_length_matched"]
-    assert len(steps) == 2 * manifest["length_matched"]["pairs"] == 24
+    steps = splits[name]
+    assert len(steps) == 2 * manifest[key]["pairs"] == 2 * pairs
     for call, plan in zip(steps[::2], steps[1::2], strict=True):
         assert call["id"].removesuffix("-tool_call") == plan["id"].removesuffix("-planning")
         assert (call["step_type"], plan["step_type"]) == ("tool_call", "planning")
@@ -269,7 +277,7 @@ def test_length_matched_pairs(built, splits):
 def test_steps_load_with_the_eval_reader(built):
     steps_module = pytest.importorskip("agentroute.evaluation.steps")
     out, _ = built
-    for name in ("train.jsonl", "dev.jsonl", "test.jsonl", "test_length_matched.jsonl"):
+    for name in ("train.jsonl", "dev.jsonl", "test.jsonl", *(f"{n}.jsonl" for n in LENGTH_MATCHED)):
         steps, problems = steps_module.load_steps(out / name)
         assert not problems, problems[:3]
         assert steps
@@ -295,10 +303,11 @@ def test_bad_sizes_are_refused(tmp_path):
 def test_cli_builds_data(tmp_path, capsys):
     out = tmp_path / "data"
     argv = ["data", "build", "--seed", "1", "--out", str(out), "--train", "50", "--dev", "10", "--test", "20"]
-    assert main([*argv, "--length-matched", "4"]) == 0
+    assert main([*argv, "--length-matched", "4", "--train-length-matched", "3"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert {k: v["count"] for k, v in manifest["splits"].items()} == {"train": 50, "dev": 10, "test": 20}
     assert len(_read(out / "train.jsonl")) == 50
+    assert len(_read(out / "train_length_matched.jsonl")) == 6
     assert "train" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["data", "build", "--out", str(out), "--train", "-3"])

@@ -59,13 +59,15 @@ def test_fit_router_learns_separable_types_and_safety():
     # Columns of other types are unknown for a row; give them contradicting labels the fit must ignore.
     labels = torch.where(known.bool(), labels, 1.0 - labels)
     rows = (type_x, type_y), (safe_x, safe_t, labels, known)
-    # Unpenalised, the fit reproduces every label of separable rows; the default L2 penalty softens
-    # probabilities near the boundary but keeps most of a clear signal.
+    # Unpenalised, the fit reproduces every label of separable rows; the default L2 penalties soften
+    # probabilities near the boundary but keep most of a clear signal.
     penalised, _ = fit_router(hidden, TYPES, n_programs, *rows, seed=0)
     with torch.no_grad():
-        soft = torch.sigmoid(penalised(safe_x, safe_t)[1]) > 0.5
+        type_logits, safe_logits = penalised(safe_x, safe_t)
+    soft = torch.sigmoid(safe_logits) > 0.5
     assert (soft[known.bool()] == labels.bool()[known.bool()]).float().mean() >= 0.9
-    net, stats = fit_router(hidden, TYPES, n_programs, *rows, seed=0, safe_l2=0.0)
+    assert (type_logits.argmax(-1) == safe_t).all()  # the type penalty keeps clearly separated types apart
+    net, stats = fit_router(hidden, TYPES, n_programs, *rows, seed=0, safe_l2=0.0, type_l2=0.0)
     assert stats["train_type_accuracy"] == 1.0
     assert stats["final_loss"] < 0.2
     assert not net.training
@@ -484,8 +486,25 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
     assert "0,2-3,5" in [str(p) for p in loaded.pack.library[StepType.TOOL_CALL]]
 
     # A rerun of the same command resumes every cached stage; the reported time is that of both runs.
+    # Length-matched pairs added to the data join the step-type rows; the safety labels (a pass per
+    # program per step) are not computed again, since their steps did not change.
     first = manifest["training"]
-    again = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)["training"]
+    pair = [
+        {
+            "id": f"lm-train-00000-{t}",
+            "step_type": t,
+            "tools": [WORD_TOOL],
+            "max_new_tokens": 8,
+            "messages": [{"role": "user", "content": f"{t}: the word sea"}],
+        }
+        for t in ("tool_call", "planning")
+    ]
+    pair[0]["expected"] = {"tool_calls": [{"name": "lookup", "arguments": {"word": "sea"}}]}
+    (data / "train_length_matched.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pair))
+    monkeypatch.setattr("agentroute.training.pipeline.safety_labels", lambda *a: pytest.fail("safety labels redone"))
+    rerun = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)
+    assert rerun["metrics"]["type_rows"] == manifest["metrics"]["type_rows"] + 2
+    again = rerun["training"]
     assert again["runs"] == 2 and again["total_seconds"] >= first["total_seconds"]
     targets = json.loads((out / "adapter" / "adapter_config.json").read_text())["target_modules"]
     assert targets == sorted(targets)  # peft writes a set: sorted, reruns write the same file

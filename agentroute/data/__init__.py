@@ -4,7 +4,9 @@ Every step comes from the project's own templates (no downloads, no model): tool
 from domains × actions × parameter templates, requests that say values naturally ("a table for
 four at 7pm" -> ``party_size=4``, ``time="19:00"``), planning goals, reasoning questions and final
 answers over tool results. Output: ``train.jsonl``, ``dev.jsonl``, ``test.jsonl``,
-``test_length_matched.jsonl`` and ``manifest.json``, byte-identical for the same seed and sizes.
+``test_length_matched.jsonl`` (tool-call/planning pairs of equal prompt length and the same tools,
+from the test domains), ``train_length_matched.jsonl`` (the same from the train domains, for the
+router's step-type head) and ``manifest.json``, byte-identical for the same seed and sizes.
 
 One step per line, the format ``agentroute eval`` reads::
 

@@ -45,11 +45,14 @@ class BuildConfig:
     dev: int = 200
     test: int = 300
     length_matched: int = 100  # tool-call/planning pairs in test_length_matched.jsonl; 0 writes no file
+    # The same pairing from the train pool, for the router's step-type head: with the tools and the
+    # prompt length equal, only the request tells the two types apart. 0 writes no file.
+    train_length_matched: int = 200
 
     def command(self) -> str:
         return (
             f"agentroute data build --seed {self.seed} --train {self.train} --dev {self.dev} --test {self.test} "
-            f"--length-matched {self.length_matched} --out DIR"
+            f"--length-matched {self.length_matched} --train-length-matched {self.train_length_matched} --out DIR"
         )
 
 
@@ -98,13 +101,16 @@ def prompt_chars(step: Mapping[str, Any], blocks: dict[tuple[str, ...], int] | N
     return total
 
 
-def length_matched_pairs(pairs: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Pairs of a test tool-call step and a test planning step offering the same tools, prompt lengths within 10%.
+def length_matched_pairs(pairs: int, seed: int, split: str = "test") -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Pairs of a tool-call step and a planning step of ``split``'s pool offering the same tools,
+    prompt lengths within 10%.
 
-    Ids are ``lm-00000-tool_call`` and ``lm-00000-planning``: a pair shares its id prefix.
+    Ids are ``lm-00000-tool_call`` and ``lm-00000-planning`` (``lm-train-00000-...`` for another
+    split): a pair shares its id prefix.
     """
-    rng = random.Random(f"{DATA_VERSION}:{seed}:test_length_matched")
-    pool = sp.pools()["test"]
+    rng = random.Random(f"{DATA_VERSION}:{seed}:{split}_length_matched")
+    pool = sp.pools()[split]
+    prefix = "lm" if split == "test" else f"lm-{split}"
     out: list[dict[str, Any]] = []
     gaps: list[float] = []
     lengths: dict[str, list[int]] = {"tool_call": [], "planning": []}
@@ -128,7 +134,7 @@ def length_matched_pairs(pairs: int, seed: int) -> tuple[list[dict[str, Any]], d
             continue
         gap, b, plan = min(fits, key=lambda fit: fit[0])
         number = len(gaps)
-        out += [{"id": f"lm-{number:05d}-tool_call", **call}, {"id": f"lm-{number:05d}-planning", **plan}]
+        out += [{"id": f"{prefix}-{number:05d}-tool_call", **call}, {"id": f"{prefix}-{number:05d}-planning", **plan}]
         gaps.append(gap)
         lengths["tool_call"].append(a)
         lengths["planning"].append(b)
@@ -143,7 +149,7 @@ def length_matched_pairs(pairs: int, seed: int) -> tuple[list[dict[str, Any]], d
         "tool block included, chat template excluded); relative gap = |a - b| / max(a, b)",
         "pairing": "each pair offers the same tools in the same order; ids lm-NNNNN-tool_call and lm-NNNNN-planning; "
         "the longer prompt alternates between the two types from pair to pair",
-        "source": "test domains and tools only",
+        "source": f"{split} domains and tools only",
     }
     return out, stats
 
@@ -167,12 +173,13 @@ def _split_stats(steps: list[dict[str, Any]], shapes: dict[str, int]) -> dict[st
 
 
 def build_dataset(out_dir: str | Path, config: BuildConfig = BuildConfig()) -> dict[str, Any]:
-    """Write train/dev/test JSONL files, optionally test_length_matched.jsonl, and manifest.json; return the manifest.
+    """Write train/dev/test JSONL files, optionally test_length_matched.jsonl and train_length_matched.jsonl, and
+    manifest.json; return the manifest.
 
     The output depends only on ``config`` (not on the directory, the clock or the process), so the
     same config writes byte-identical files.
     """
-    for name in ("train", "dev", "test", "length_matched"):
+    for name in ("train", "dev", "test", "length_matched", "train_length_matched"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise DataBuildError(f"{name} must be a whole number >= 0, got {value!r}")
@@ -205,6 +212,10 @@ def build_dataset(out_dir: str | Path, config: BuildConfig = BuildConfig()) -> d
         steps, stats = length_matched_pairs(config.length_matched, config.seed)
         files["test_length_matched.jsonl"] = _jsonl(steps)
         manifest["length_matched"] = {"file": "test_length_matched.jsonl", **stats}
+    if config.train_length_matched:
+        steps, stats = length_matched_pairs(config.train_length_matched, config.seed, "train")
+        files["train_length_matched.jsonl"] = _jsonl(steps)
+        manifest["train_length_matched"] = {"file": "train_length_matched.jsonl", **stats}
     manifest["files"] = {
         name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in files.items()
     }

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import resource
@@ -43,6 +44,7 @@ DEFAULT_BUDGETS = {"tool_call": 0.6, "planning": 0.9, "reasoning": 0.9, "final_a
 DEFAULT_DRAFT_BUDGETS = {"planning": 1.0, "reasoning": 1.0, "final_answer": 1.0}
 
 Stage = Callable[[str, int, int], None]  # progress(label, done, total)
+LENGTH_MATCHED_FILE = "train_length_matched.jsonl"
 
 
 @dataclass
@@ -69,6 +71,7 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
     work.mkdir(parents=True, exist_ok=True)
     steps = _train_steps(data_dir)
     split = _split(steps, config)
+    split["type"] += _length_matched_steps(data_dir)
     model = load(model_name)
     fingerprint = model_fingerprint(model)
     # The library first: a programs file that does not fit fails before hours of training.
@@ -201,6 +204,22 @@ def _split(steps: list[EvalStep], config: TrainConfig) -> dict[str, list[EvalSte
     return split
 
 
+def _length_matched_steps(data_dir: Path) -> list[EvalStep]:
+    """Tool-call/planning pairs of equal prompt length and the same tools from the train domains
+    (``agentroute data build --train-length-matched``), for the step-type head; none if absent.
+
+    The train split's planning steps offer fewer tools and shorter prompts than its tool calls, so
+    a head fitted on them alone also learns length: it scored 93% on dev-domain pairs like these,
+    99% with them (``TYPE_L2`` on in both: 97% and 99.5%)."""
+    path = data_dir / LENGTH_MATCHED_FILE
+    if not path.is_file():
+        return []
+    steps, problems = load_steps(path)
+    if problems:
+        raise EvalError(f"{path}: {len(problems)} bad line(s), first: {problems[0]}")
+    return steps
+
+
 def _save_adapter(peft_model, path: Path) -> None:
     """Save the LoRA weights in bfloat16: half the size, and merging rounds far below that anyway."""
     from peft import get_peft_model_state_dict
@@ -218,19 +237,42 @@ def _save_adapter(peft_model, path: Path) -> None:
     save_file(state, str(path / "adapter_model.safetensors"), metadata={"format": "pt"})
 
 
+TYPE_ROWS = ("type_x", "type_y")
+SAFE_ROWS = ("safe_x", "safe_t", "safe_y", "known")
+
+
+def _steps_key(steps: list[EvalStep]) -> str:
+    """Which steps a cached block of router rows was computed from (their ids, in order)."""
+    return hashlib.sha256("\n".join(s.id for s in steps).encode()).hexdigest()
+
+
 def _router_rows(model, split, teacher, library, config: TrainConfig, work: Path, progress: Stage):
+    """Step-type rows and safety rows, cached in one file; each block is recomputed when the steps
+    it came from change (the safety labels are the dear part: a pass per program per step)."""
+    from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
     cached = work / "router_rows.safetensors"
     full = LayerProgram.full(model.n_layers)
     columns, width = safety_columns(library, ROUTED_TYPES)
-    if not cached.is_file():
+    safe_steps = split["tool_router"] + split["teacher_router"]
+    keys = {"type_steps": _steps_key(split["type"]), "safe_steps": _steps_key(safe_steps)}
+    rows: dict[str, torch.Tensor] = {}
+    if cached.is_file():
+        with safe_open(str(cached), "pt") as handle:
+            seen = handle.metadata() or {}
+        old = load_file(str(cached))
+        for block, names in (("type_steps", TYPE_ROWS), ("safe_steps", SAFE_ROWS)):
+            if seen.get(block) == keys[block]:
+                rows.update({name: old[name] for name in names})
+    if not all(name in rows for name in TYPE_ROWS):
         type_x, type_y = [], []
         for i, step in enumerate(split["type"]):
             type_x.append(prompt_features(model.parts, model.encode(step.messages, step.tools), config.router_layer))
             type_y.append(ROUTED_TYPES.index(step.step_type))
             progress("router: step-type features", i + 1, len(split["type"]))
-        safe_steps = split["tool_router"] + split["teacher_router"]
+        rows.update(type_x=torch.stack(type_x), type_y=torch.tensor(type_y))
+    if not all(name in rows for name in SAFE_ROWS):
         safe_x, safe_t, safe_y, known = [], [], [], []
         for i, step in enumerate(safe_steps):
             example = full_prompt_example(model, step, teacher)
@@ -243,19 +285,14 @@ def _router_rows(model, split, teacher, library, config: TrainConfig, work: Path
             safe_y.append(row)
             known.append(mask)
             progress("router: safety labels", i + 1, len(safe_steps))
-        save_file(
-            {
-                "type_x": torch.stack(type_x),
-                "type_y": torch.tensor(type_y),
-                "safe_x": torch.stack(safe_x),
-                "safe_t": torch.tensor(safe_t),
-                "safe_y": torch.stack(safe_y),
-                "known": torch.stack(known),
-            },
-            str(cached),
+        rows.update(
+            safe_x=torch.stack(safe_x),
+            safe_t=torch.tensor(safe_t),
+            safe_y=torch.stack(safe_y),
+            known=torch.stack(known),
         )
-    rows = load_file(str(cached))
-    stats = {}
+    save_file(rows, str(cached), metadata=keys)
+    stats = {"type_rows": len(rows["type_y"])}
     for t in ROUTED_TYPES:
         chosen = rows["safe_t"] == ROUTED_TYPES.index(t)
         if chosen.any():

