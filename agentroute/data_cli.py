@@ -52,16 +52,12 @@ def _count(text: str) -> int:
 
 
 def _build(args) -> int:
+    from dataclasses import fields
+
     from agentroute.data import BuildConfig, build_dataset
 
-    config = BuildConfig(
-        seed=args.seed,
-        train=args.train,
-        dev=args.dev,
-        test=args.test,
-        length_matched=args.length_matched,
-        train_length_matched=args.train_length_matched,
-    )
+    # Every BuildConfig field has a flag of the same name (--length-matched -> length_matched).
+    config = BuildConfig(**{f.name: getattr(args, f.name) for f in fields(BuildConfig)})
     manifest = build_dataset(args.out, config)
     console = Console()
     types = list(manifest["step_mix"])
