@@ -171,7 +171,11 @@ def _add_run(work: Path, **values: float) -> dict[str, float]:
 
 
 def _train_steps(data_dir: Path) -> list[EvalStep]:
-    path = data_dir / "train.jsonl"
+    return _read_steps(data_dir / "train.jsonl")
+
+
+def _read_steps(path: Path) -> list[EvalStep]:
+    """Every step of a training file; a bad line stops training (unlike eval, which skips it)."""
     steps, problems = load_steps(path)
     if problems:
         raise EvalError(f"{path}: {len(problems)} bad line(s), first: {problems[0]}")
@@ -216,12 +220,7 @@ def _length_matched_steps(data_dir: Path) -> list[EvalStep]:
     a head fitted on them alone also learns length: it scored 93% on dev-domain pairs like these,
     99% with them (``TYPE_L2`` on in both: 97% and 99.5%)."""
     path = data_dir / LENGTH_MATCHED_FILE
-    if not path.is_file():
-        return []
-    steps, problems = load_steps(path)
-    if problems:
-        raise EvalError(f"{path}: {len(problems)} bad line(s), first: {problems[0]}")
-    return steps
+    return _read_steps(path) if path.is_file() else []
 
 
 def _save_adapter(peft_model, path: Path) -> None:
@@ -254,7 +253,7 @@ def _router_rows(model, split, teacher, library, config: TrainConfig, work: Path
     """Step-type rows and safety rows, cached in one file; each block is recomputed when the steps
     it came from change (the safety labels are the dear part: a pass per program per step)."""
     from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     cached = work / "router_rows.safetensors"
     full = LayerProgram.full(model.n_layers)
@@ -265,10 +264,9 @@ def _router_rows(model, split, teacher, library, config: TrainConfig, work: Path
     if cached.is_file():
         with safe_open(str(cached), "pt") as handle:
             seen = handle.metadata() or {}
-        old = load_file(str(cached))
-        for block, names in (("type_steps", TYPE_ROWS), ("safe_steps", SAFE_ROWS)):
-            if seen.get(block) == keys[block]:
-                rows.update({name: old[name] for name in names})
+            for block, names in (("type_steps", TYPE_ROWS), ("safe_steps", SAFE_ROWS)):
+                if seen.get(block) == keys[block]:
+                    rows.update({name: handle.get_tensor(name) for name in names})
     if not all(name in rows for name in TYPE_ROWS):
         type_x, type_y = [], []
         for i, step in enumerate(split["type"]):
