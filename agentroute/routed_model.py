@@ -292,9 +292,8 @@ class RoutedModel:
         finished = time.perf_counter()
         text = reply.text()
         reply.finish_stream(text)
-        record = self._record(plan, reply, start, started, finished, stats)
-        if programs is not None:
-            record.draft_weights = "same" if drafting is parts else "int8"
+        weights = None if programs is None else "same" if drafting is parts else "int8"
+        record = self._record(plan, reply, start, started, finished, stats, weights)
         return GenerationResult(text=text, token_ids=reply.tokens, record=record)
 
     def _routed_loop(self, plan: Plan, reply: Reply, history: torch.Tensor | None) -> None:
@@ -330,9 +329,17 @@ class RoutedModel:
             executor.forward(parts, kv, plan.program, chunk, position)
 
     def _record(
-        self, plan: Plan, reply: Reply, start: int, started: float, finished: float, stats: _Stats | None
+        self,
+        plan: Plan,
+        reply: Reply,
+        start: int,
+        started: float,
+        finished: float,
+        stats: _Stats | None,
+        draft_weights: str | None = None,
     ) -> StepRecord:
-        """The step's record; in lossless mode the layer cost counts draft and verify passes."""
+        """The step's record; in lossless mode the layer cost counts draft and verify passes, and
+        ``draft_weights`` says which weights drafted ('int8' or 'same')."""
         program, generated = plan.program, reply.tokens
         decode_time = finished - reply.first_token_at
         layers_per_token = len(program)
@@ -351,6 +358,7 @@ class RoutedModel:
                     drafted_tokens=stats.drafted,
                     accepted_tokens=stats.accepted,
                     acceptance_rate=round(rate, 6) if rate is not None else None,
+                    draft_weights=draft_weights,
                 )
         return StepRecord(
             model=self.name,

@@ -73,13 +73,14 @@ import torch
 
 from agentroute import executor
 from agentroute.draft_length import PassCosts, SpeculativeSettings, measure_costs
-
-__all__ = ["PassCosts", "Programs", "SpeculativeSettings", "SpeculativeStats", "decode", "measure_costs", "prefill"]
 from agentroute.errors import GenerationError
 from agentroute.hf_parts import ModelParts
 from agentroute.kv_cache import ProgramKVCache
 from agentroute.program import LayerProgram
 from agentroute.sampling import Sampler
+
+# The draft-length names stay importable from here, where lossless mode is documented.
+__all__ = ["PassCosts", "Programs", "SpeculativeSettings", "SpeculativeStats", "decode", "measure_costs", "prefill"]
 
 
 @dataclass(frozen=True)
