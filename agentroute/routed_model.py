@@ -14,11 +14,13 @@ from agentroute.draft_cache import DraftCache
 from agentroute.errors import GenerationError, MessageError
 from agentroute.hf_parts import ModelParts
 from agentroute.messages import render_prompt, validate_messages
+from agentroute.plan_record import plan_record
 from agentroute.policy import DepthPolicy
 from agentroute.prefix_cache import PrefixCache
 from agentroute.program import LayerProgram
-from agentroute.records import GenerationResult, LayersExecuted, StepRecord, StepType
+from agentroute.records import GenerationResult, StepType
 from agentroute.reply import DECODE_MODES, GenerationOptions, Plan, Reply, check_stop, parse_options
+from agentroute.routed_loop import routed_loop
 from agentroute.routing import RouteDecision, Router
 from agentroute.sampling import Sampler
 from agentroute.speculative import SpeculativeStats as _Stats
@@ -288,100 +290,16 @@ class RoutedModel:
                     settings=self.speculative, jump_forward=plan.jump_forward, draft_parts=drafting, costs=costs,
                 )  # fmt: skip
             else:
-                self._routed_loop(plan, reply, history)
+                routed_loop(self.parts, self._prefix.kv, plan, reply, history)
         finished = time.perf_counter()
         text = reply.text()
         reply.finish_stream(text)
         weights = None if programs is None else "same" if drafting is parts else "int8"
-        record = self._record(plan, reply, start, started, finished, stats, weights)
+        record = plan_record(
+            plan, reply, stats, reused=start, started=started, finished=finished, draft_weights=weights,
+            model=self.name, quantization=self.quantization, n_layers=self.n_layers,
+        )  # fmt: skip
         return GenerationResult(text=text, token_ids=reply.tokens, record=record)
-
-    def _routed_loop(self, plan: Plan, reply: Reply, history: torch.Tensor | None) -> None:
-        """Decode with ``plan.program`` until ``reply`` is complete.
-
-        A token the tool-call grammar forces (``TokenConstraint.forced_token``) is taken without
-        a forward pass of its own: it joins the next pass's chunk, so a run of forced tokens costs
-        one pass together with the token after it. The reply is the one token-by-token decoding
-        writes; at the end the cache holds every reply token but the last, as it would then.
-        """
-        parts, kv, constraint = self.parts, self._prefix.kv, plan.sampler.constraint
-        jump = constraint is not None and plan.jump_forward
-        position = len(plan.prompt_ids)  # where ``pending`` starts: the tokens not in the cache yet
-        pending = [reply.tokens[-1]]
-        while True:
-            token = constraint.forced_token(parts.vocab_size) if jump else None
-            if token is None:
-                if history is not None:
-                    history = torch.cat([history, torch.tensor([pending])], dim=1)
-                chunk = torch.tensor([pending], dtype=torch.long, device=parts.device)
-                logits = executor.forward(parts, kv, plan.program, chunk, position)
-                position += len(pending)
-                token = plan.sampler(logits, history)
-                pending = [token]
-            else:
-                constraint.advance(token)
-                pending.append(token)
-                reply.forced += 1
-            if not reply.push(token):
-                break
-        if len(pending) > 1:
-            chunk = torch.tensor([pending[:-1]], dtype=torch.long, device=parts.device)
-            executor.forward(parts, kv, plan.program, chunk, position)
-
-    def _record(
-        self,
-        plan: Plan,
-        reply: Reply,
-        start: int,
-        started: float,
-        finished: float,
-        stats: _Stats | None,
-        draft_weights: str | None = None,
-    ) -> StepRecord:
-        """The step's record; in lossless mode the layer cost counts draft and verify passes, and
-        ``draft_weights`` says which weights drafted ('int8' or 'same')."""
-        program, generated = plan.program, reply.tokens
-        decode_time = finished - reply.first_token_at
-        layers_per_token = len(program)
-        extra: dict[str, Any] = {"mode": plan.mode, "program": str(program)}
-        if plan.mode == "lossless":
-            # The reply is the verifier's (full depth); the draft is reported beside it.
-            extra["program"] = str(plan.prefill_program)
-            layers_per_token = len(plan.prefill_program)
-            if stats is not None:
-                chosen = len(generated) - 1 - stats.forced  # decoded tokens the model chose
-                if chosen > 0:
-                    layers_per_token = round(stats.layer_evaluations / chosen, 3)
-                rate = stats.acceptance_rate
-                extra.update(
-                    draft_program=str(program),
-                    drafted_tokens=stats.drafted,
-                    accepted_tokens=stats.accepted,
-                    acceptance_rate=round(rate, 6) if rate is not None else None,
-                    draft_weights=draft_weights,
-                )
-        return StepRecord(
-            model=self.name,
-            quantization=self.quantization,
-            prefill_program=str(plan.prefill_program),
-            layers_per_token=layers_per_token,
-            layers_fraction=round(layers_per_token / self.n_layers, 6),
-            layers_executed=LayersExecuted(
-                count=len(program), fraction=round(program.cost, 6), which=list(program.layers)
-            ),
-            prompt_tokens=len(plan.prompt_ids),
-            reused_prompt_tokens=start,
-            completion_tokens=len(generated),
-            ttft_s=reply.first_token_at - started,
-            latency_s=finished - started,
-            decode_tokens_per_s=(len(generated) - 1) / decode_time if len(generated) > 1 and decode_time > 0 else None,
-            finish_reason=reply.finish,
-            temperature=plan.sampler.temperature,
-            seed=plan.sampler.seed,
-            constrained=plan.sampler.constraint is not None,
-            forced_tokens=stats.forced if stats is not None else reply.forced,
-            **extra,
-        )
 
     def _prompt_ids(self, messages: list[dict[str, Any]], specs: list) -> list[int]:
         return render_prompt(self.tokenizer, render_tool_messages(messages, specs, self.tokenizer))
