@@ -35,6 +35,12 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--rank", type=int, default=None, help="LoRA rank (default 16)")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
     train.add_argument(
+        "--mixed-precision",
+        choices=["bf16", "no"],
+        default=None,
+        help="adapter training precision (default bf16 autocast; 'no' = fp32, for hardware without bf16)",
+    )
+    train.add_argument(
         "--programs",
         default=None,
         help="programs.json from `agentroute search`: its skip programs join the pack's program library",
@@ -57,6 +63,8 @@ def _train(args) -> int:
         config.adapter.rank, config.adapter.alpha = args.rank, 2 * args.rank
     if args.lr is not None:
         config.adapter.lr = args.lr
+    if args.mixed_precision is not None:
+        config.adapter.mixed_precision = args.mixed_precision
     if args.programs is not None:
         from agentroute.search.library import read_programs
 

@@ -37,6 +37,11 @@ class AdapterConfig:
     accumulate: int = 4
     programs_per_example: int = 2
     save_every: int = 10  # optimizer steps between checkpoints
+    # accelerate's autocast: bf16 matmuls, fp32 LoRA weights and optimizer; "no" = fp32. On this CPU
+    # (AVX512-BF16) six tool-call examples trained 1.4x faster than in fp32 with the same loss to 3
+    # digits; over the shipped pack's whole run the gain was within the shared machine's noise
+    # (4.28 s per example against 4.22 s for the previous fp32 pack's shorter mix).
+    mixed_precision: str = "bf16"
     targets: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
 
 
@@ -59,7 +64,7 @@ def train_adapter(
     from accelerate import Accelerator
     from peft import get_peft_model
 
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision)
     peft_model = get_peft_model(model.hf_model, lora_config(config))
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
@@ -89,7 +94,10 @@ def train_adapter(
             example = examples[order[done]]
             programs = [full, *_draw(pick, library, example, config)]
             if done % accelerator.num_processes == accelerator.process_index:
-                loss, parts_of_loss = example_loss(parts, example, programs)
+                # The forward runs layer by layer on the base modules, so accelerate's wrapped
+                # forward never applies the mixed precision: autocast is entered here.
+                with accelerator.autocast():
+                    loss, parts_of_loss = example_loss(parts, example, programs)
                 accelerator.backward(loss / config.accumulate)
             else:
                 parts_of_loss = None

@@ -54,8 +54,10 @@ LENGTH_MATCHED_FILE = "train_length_matched.jsonl"
 @dataclass
 class TrainConfig:
     seed: int = 0
-    tool_examples: int = 600  # tool-call steps for the adapter (480 left test tools at 28% correct)
-    answer_examples: int = 64  # final-answer steps with gold answers, for the adapter
+    # Tool-call steps for the adapter: all the train split has beside the router's and the step-type
+    # head's (480 left test tools at 28% correct, 600 at 30%).
+    tool_examples: int = 820
+    answer_examples: int = 120  # final-answer steps with gold answers, for the adapter
     teacher_examples: int = 32  # per distilled step type (planning, reasoning), for the adapter
     router_tool_steps: int = 120  # held-out tool-call steps for router safety labels
     router_teacher_steps: int = 16  # held-out steps per free-text type for safety labels (final answers too)
