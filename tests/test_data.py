@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -81,7 +82,7 @@ def test_split_sizes_are_independent_of_each_other(built, tmp_path):
 def test_manifest_describes_the_files(built):
     out, manifest = built
     assert manifest == json.loads((out / "manifest.json").read_text())
-    assert manifest["version"] == "agentsteps-v2" and manifest["seed"] == 1
+    assert manifest["version"] == "agentsteps-v3" and manifest["seed"] == 1
     assert manifest["command"].startswith("agentroute data build --seed 1 --train 400 --dev 80 --test 120")
     for name, entry in manifest["files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == entry["sha256"]
@@ -171,7 +172,7 @@ def test_lines_have_the_eval_format(splits):
                 call_ids[call["id"]] = call["name"]
             if message["role"] == "tool":
                 assert call_ids[message["tool_call_id"]] == message["name"]
-                json.loads(message["content"])
+                assert isinstance(message["content"], str) and message["content"].strip()
 
 
 def test_expected_calls_are_offered_and_valid(splits):
@@ -224,6 +225,34 @@ def test_final_answer_steps_end_with_a_tool_result(splits):
         assert step["reference"]
         # The gold reply states every result's key fact (packs train final answers on it).
         assert all(fact in step["answer"] for fact in step["reference"].split("; ")), step["id"]
+
+
+def test_tool_results_come_as_json_lines_and_plain_text(splits):
+    """Real tools return bare strings as often as JSON; a model trained on one style misreads the other."""
+    results = [m["content"] for s in _all_steps(splits) for m in s["messages"] if m["role"] == "tool"]
+
+    def style(content: str) -> str:
+        try:
+            return "json" if isinstance(json.loads(content), dict) else "text"
+        except json.JSONDecodeError:
+            lines = content.splitlines()
+            return "lines" if all(re.match(r"[a-z_]+:( |$)|- ", line) for line in lines) else "text"
+
+    counts = {name: sum(style(c) == name for c in results) for name in ("json", "lines", "text")}
+    assert all(count >= 0.15 * len(results) for count in counts.values()), counts
+
+
+def test_final_answers_copy_the_tools_numbers(splits):
+    """The gold reply states each number as the tool wrote it (852, not "852.0" or "8,520")."""
+    finals = [s for s in _all_steps(splits) if s["step_type"] == "final_answer"]
+    numbers_checked = 0
+    for step in finals:
+        results = " ".join(m["content"] for m in step["messages"] if m["role"] == "tool")
+        for number in re.findall(r"(?<![\w.,-])\d+(?:\.\d+)?(?![\w.])", step["reference"]):
+            assert number in results, (step["id"], number, results)
+            numbers_checked += 1
+        assert not re.search(r"\d,\d{3}", step["answer"]), step["answer"]  # no thousands separators
+    assert numbers_checked > 10
 
 
 def test_planning_and_reasoning_steps(splits):

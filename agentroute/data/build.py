@@ -18,7 +18,11 @@ from agentroute.data.tool_steps import FINAL_ANSWER_TOKENS, Pool, final_answer, 
 from agentroute.errors import AgentRouteError
 from agentroute.tools import render_tool_messages, tool_block
 
-DATA_VERSION = "agentsteps-v2"
+DATA_VERSION = "agentsteps-v3"
+# v3 changed how tool results are written (JSON, "key: value" lines or plain text; answers copy the
+# tool's numbers), not which steps are drawn: the splits keep v2's seeds, so v2 and v3 hold the same
+# requests, tools and expected calls, and results measured on either compare.
+SEED_NAMESPACE = "agentsteps-v2"
 STEP_MIX = {"tool_call": 0.55, "planning": 0.15, "reasoning": 0.15, "final_answer": 0.15}
 TOOL_CALL_SHAPES = {"single": 0.6, "two_calls": 0.2, "multi_turn": 0.2}
 LENGTH_TOLERANCE = 0.10
@@ -71,7 +75,7 @@ def generate_split(split: str, size: int, seed: int) -> tuple[list[dict[str, Any
 
     Each split has its own generator, so changing one split's size leaves the others unchanged.
     """
-    rng = random.Random(f"{DATA_VERSION}:{seed}:{split}")
+    rng = random.Random(f"{SEED_NAMESPACE}:{seed}:{split}")
     pool = sp.pools()[split]
     types = allocate(size, STEP_MIX)
     shapes = {**allocate(types.pop("tool_call"), TOOL_CALL_SHAPES), **types}
@@ -108,7 +112,7 @@ def length_matched_pairs(pairs: int, seed: int, split: str = "test") -> tuple[li
     Ids are ``lm-00000-tool_call`` and ``lm-00000-planning`` (``lm-train-00000-...`` for another
     split): a pair shares its id prefix.
     """
-    rng = random.Random(f"{DATA_VERSION}:{seed}:{split}_length_matched")
+    rng = random.Random(f"{SEED_NAMESPACE}:{seed}:{split}_length_matched")
     pool = sp.pools()[split]
     prefix = "lm" if split == "test" else f"lm-{split}"
     out: list[dict[str, Any]] = []
@@ -195,7 +199,7 @@ def build_dataset(out_dir: str | Path, config: BuildConfig = BuildConfig()) -> d
         "config": asdict(config),
         "command": config.command(),
         "command_note": "the files do not depend on --out: any DIR gets the same bytes",
-        "random": f"random.Random seeded with the string '{DATA_VERSION}:<seed>:<split>' per split",
+        "random": f"random.Random seeded with the string '{SEED_NAMESPACE}:<seed>:<split>' per split",
         "step_mix": STEP_MIX,
         "tool_call_shapes": TOOL_CALL_SHAPES,
         "max_new_tokens": {

@@ -16,7 +16,7 @@ _LANGUAGES = {"es": "Spanish", "fr": "French", "de": "German"}
 
 @dataclass(frozen=True)
 class Result:
-    content: str  # the tool message's content (JSON text)
+    content: str  # the tool message's content: JSON, "key: value" lines or plain text (see _render)
     answer: str  # what the assistant tells the user
     reference: str  # the fact the answer must contain
 
@@ -34,27 +34,35 @@ def tool_result(rng: random.Random, tool: Tool, domain: Domain, arguments: dict[
         confirmation = ph.ident(rng, f"{rest}-#####")
         data: dict[str, Any] = {"status": "confirmed", "confirmation_id": confirmation}
         answer = rng.choice(["Done - the confirmation number is {}.", "All set. Your confirmation is {}."])
-        return Result(_dump(data), answer.format(confirmation), confirmation)
+        return Result(
+            _render(data, f"Confirmed. Confirmation ID: {confirmation}"), answer.format(confirmation), confirmation
+        )
     if kind == "value":
         field, unit, lo, hi = rest.split(":")
         value = _number(rng, lo, hi)
         data = {field: value, "unit": unit}
-        said = f"{ph.say_number(value)} {unit}"
+        # The answer copies the number as the tool wrote it: v2 answers reformatted it ("8,520"), and the
+        # trained model then garbled plain results (852 -> "8,520"). Unit conversions stay a tool's job.
+        said = f"{value} {unit}"
         answer = rng.choice(["The {} is {}.", "Result: {} of {}."]).format(field.replace("_", " "), said)
-        return Result(_dump(data), answer, said)
+        return Result(_render(data, said), answer, said)
     if kind == "pick":
         field, _, options = rest.partition(":")
         value = rng.choice(options.split("|"))
         data = {field: value}
-        return Result(_dump(data), f"The {field.replace('_', ' ')} is: {value}.", value)
+        return Result(_render(data, value), f"The {field.replace('_', ' ')} is: {value}.", value)
     if kind == "translate":
         language = arguments["target_language"]
         translated = v.TRANSLATABLE[arguments["text"]][language]
         data = {"translated_text": translated, "language": language}
-        return Result(_dump(data), f'In {_LANGUAGES[language]}: "{translated}"', translated)
+        text = f"{translated} ({_LANGUAGES[language]})"
+        return Result(_render(data, text), f'In {_LANGUAGES[language]}: "{translated}"', translated)
     if kind == "detect":
         language = v.FOREIGN[arguments["text"]]
-        return Result(_dump({"language": language, "confidence": 0.98}), f"The text is in {language}.", language)
+        data = {"language": language, "confidence": 0.98}
+        return Result(
+            _render(data, f"Detected language: {language} (confidence 0.98)"), f"The text is in {language}.", language
+        )
     if kind == "list":
         if rest:  # "list:FIELD:LOW:HIGH:item|item|item" replaces the domain's items and metric
             field, lo, hi, items = rest.split(":", 3)
@@ -68,10 +76,33 @@ def _list_result(rng: random.Random, metric: tuple[str, Any, Any], items: tuple[
     names = rng.sample(list(items), min(len(items), rng.randint(2, 3)))
     rows = [{"name": name, field: _number(rng, str(lo), str(hi))} for name in names]
     data = {"results": rows, "count": len(rows)}
-    listed = ph.join_and([f"{r['name']} ({field.replace('_', ' ')} {ph.say_number(r[field])})" for r in rows])
+    label = field.replace("_", " ")
+    listed = ph.join_and([f"{r['name']} ({label} {r[field]})" for r in rows])
     answer = f"I found {len(rows)} results: {listed}."
-    return Result(_dump(data), answer, rows[0]["name"])
+    text = f"{len(rows)} results:\n" + "\n".join(f"- {r['name']}: {label} {r[field]}" for r in rows)
+    return Result(_render(data, text), answer, rows[0]["name"])
 
 
-def _dump(data: dict[str, Any]) -> str:
+def _render(data: dict[str, Any], text: str) -> str:
+    """The tool message's content: JSON half the time, else "key: value" lines or plain ``text``.
+
+    Real tools return all three (a Haystack or LangChain tool's result is often a bare string), and a
+    model trained on JSON results alone misread the plain ones. The style comes from a generator
+    seeded by the data itself, so it draws nothing from the split's generator: v3 keeps v2's steps.
+    """
+    style = random.Random(f"style:{_dump(data)}").random()
+    if style < 0.5:
+        return _dump(data)
+    if style < 0.75:
+        return "\n".join(_line(key, value) for key, value in data.items())
+    return text
+
+
+def _line(key: str, value: Any) -> str:
+    if isinstance(value, list):  # a list result's rows, one per line
+        return f"{key}:\n" + "\n".join("- " + ", ".join(f"{k}: {x}" for k, x in row.items()) for row in value)
+    return f"{key}: {value}"
+
+
+def _dump(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)
