@@ -61,7 +61,9 @@ def tool_result(rng: random.Random, tool: Tool, domain: Domain, arguments: dict[
         language = v.FOREIGN[arguments["text"]]
         data = {"language": language, "confidence": 0.98}
         return Result(
-            _render(data, f"Detected language: {language} (confidence 0.98)"), f"The text is in {language}.", language
+            _render(data, f"Detected language: {language} (confidence {data['confidence']})"),
+            f"The text is in {language}.",
+            language,
         )
     if kind == "list":
         if rest:  # "list:FIELD:LOW:HIGH:item|item|item" replaces the domain's items and metric
@@ -90,9 +92,10 @@ def _render(data: dict[str, Any], text: str) -> str:
     model trained on JSON results alone misread the plain ones. The style comes from a generator
     seeded by the data itself, so it draws nothing from the split's generator: v3 keeps v2's steps.
     """
-    style = random.Random(f"style:{_dump(data)}").random()
+    dumped = _dump(data)
+    style = random.Random(f"style:{dumped}").random()
     if style < 0.5:
-        return _dump(data)
+        return dumped
     if style < 0.75:
         return "\n".join(_line(key, value) for key, value in data.items())
     return text
