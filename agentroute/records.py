@@ -90,7 +90,7 @@ class StepRecord(BaseModel):
     finish_reason: Literal["stop", "length", "tool_calls"]
     tool_calls: list[ToolCall] = Field(default_factory=list)
     error: str | None = Field(None, description="why the reply could not be used as asked (e.g. a bad tool call)")
-    constrained: bool = Field(False, description="decoded under the tool-call grammar (only valid calls possible)")
+    constrained: bool = Field(False, description="decoded under the tool-call grammar (any call it writes is valid)")
     temperature: float = 0.0
     seed: int | None = None
     hints: dict[str, Any] = Field(default_factory=dict, description="framework hints (graph node, agent step, ...)")

@@ -136,7 +136,9 @@ class RoutedModel:
         always prefills at full depth (the verifier needs those keys) and, when the draft loops,
         without prefix reuse (the draft's own slots must hold the whole prompt).
         constrain=True: a tool_call step with tools decodes under a grammar that admits only valid
-        calls of those tools (``agentroute.tool_grammar``); False lets the model write anything.
+        calls of those tools (``agentroute.tool_grammar``), any other step with tools under one that
+        also admits free text but holds a reply that opens a call to the tools' schemas; False lets
+        the model write anything.
         jump_forward=True: under the grammar, a token it forces (its only choice) is taken without
         logits and runs with the next forward pass; the reply is the same, with fewer passes
         (False decodes one pass per token, for comparison).
@@ -155,8 +157,10 @@ class RoutedModel:
             prompt_ids = self._prompt_ids(messages, specs)
             decision = self.router.decide(context, program, prompt_ids, settings.mode)
             mode = decision.mode
-            constrained = settings.constrain and bool(specs) and decision.step_type == StepType.TOOL_CALL
-            constraint = self._tool_constraint(specs) if constrained else None
+            # A tool-call step must call; any other step with tools may answer in text, but a
+            # call it starts is held to the tools' schemas all the same.
+            free_text = decision.step_type != StepType.TOOL_CALL
+            constraint = self._tool_constraint(specs, free_text) if settings.constrain and specs else None
             result = self._execute(prompt_ids, decision.program, settings, mode, constraint)
         result = self._as_step(result, context, decision)
         record_step(result.record, {"messages": messages, "tools": [t.model_dump() for t in specs]})
@@ -218,10 +222,10 @@ class RoutedModel:
             constraint.advance(token)
         return torch.stack(masks)
 
-    def _tool_constraint(self, specs: list[ToolSpec]) -> TokenConstraint:
+    def _tool_constraint(self, specs: list[ToolSpec], free_text: bool = False) -> TokenConstraint:
         if self._grammar_tokenizer is None:
             self._grammar_tokenizer = GrammarTokenizer(self.tokenizer, self.stop_token_ids)
-        return self._grammar_tokenizer.constraint(specs)
+        return self._grammar_tokenizer.constraint(specs, free_text)
 
     def _execute(
         self,

@@ -12,6 +12,12 @@ then the end-of-turn token. Arguments the schema does not declare are refused un
 ``additionalProperties``. Masking only removes tokens the grammar forbids, so the model still
 chooses the tool and writes the values; the reply it would have written anyway is unchanged.
 
+Other steps that offer tools (planning, reasoning, final answers) may reply in free text, so
+their grammar also admits any text that does not open with ``<tool_call>``: a step the router did
+not type as a tool call still writes a valid call when it writes one (the trigger of llama.cpp's
+lazy grammars, as a grammar alternative). Text stays as the model writes it, except that it must
+be valid UTF-8 without special tokens.
+
 ``TokenConstraint`` holds one reply's grammar state: ``mask`` the logits of the next position,
 ``advance`` by the token chosen, ``rollback`` rejected speculative drafts; ``forced_token`` says
 when the grammar leaves a single choice, which the decode loops then take without logits.
@@ -64,16 +70,15 @@ def _closed(parameters: dict) -> dict:
     return {**parameters, "additionalProperties": False}
 
 
-def call_grammar(tools: Sequence[ToolSpec]) -> str:
-    """llguidance grammar: one or more ``<tool_call>...</tool_call>`` lines, nothing else."""
-    lark = "\n".join(
-        [
-            'start: call ("\\n" call)*',
-            'call: "<tool_call>" body "</tool_call>"',
-            f"body: %json {json.dumps(call_schema(tools), ensure_ascii=False)}",
-        ]
-    )
-    return llguidance.LLMatcher.grammar_from_lark(lark)
+def call_grammar(tools: Sequence[ToolSpec], free_text: bool = False) -> str:
+    """llguidance grammar: one or more ``<tool_call>...</tool_call>`` lines, nothing else; with
+    ``free_text``, also any reply that does not start with ``<tool_call>`` (left unconstrained)."""
+    calls = ['calls: call ("\\n" call)*', 'call: "<tool_call>" body "</tool_call>"']
+    # TEXT excludes exactly the replies that open a call, so "<tool_call>" commits to the call
+    # branch while other text, "<tool_response>" echoes included, stays free.
+    start = ["start: TEXT | calls", "TEXT: /(?s:.+)/ & ~/<tool_call>(?s:.*)/"] if free_text else ["start: calls"]
+    body = f"body: %json {json.dumps(call_schema(tools), ensure_ascii=False)}"
+    return llguidance.LLMatcher.grammar_from_lark("\n".join([*start, *calls, body]))
 
 
 class GrammarTokenizer:
@@ -91,16 +96,17 @@ class GrammarTokenizer:
         self.eos_ids = sorted(eos_ids) or list(self.ll.eos_tokens)
         self._grammars = lru_cache(maxsize=32)(self._compile)
 
-    def constraint(self, tools: Sequence[ToolSpec]) -> TokenConstraint:
-        """A fresh grammar state for one reply that may only call ``tools``."""
+    def constraint(self, tools: Sequence[ToolSpec], free_text: bool = False) -> TokenConstraint:
+        """A fresh grammar state for one reply that may only call ``tools`` (or, with
+        ``free_text``, write text that is not a call)."""
         # Not sort_keys: the grammar writes arguments in the order the schema declares them (the
         # order the prompt shows and packs train on); sorting would force alphabetical order.
         key = json.dumps([t.model_dump() for t in tools])
-        return TokenConstraint(llguidance.LLMatcher(self.ll, self._grammars(key)), self.eos_ids)
+        return TokenConstraint(llguidance.LLMatcher(self.ll, self._grammars(key, free_text)), self.eos_ids)
 
-    def _compile(self, key: str) -> str:
+    def _compile(self, key: str, free_text: bool) -> str:
         tools = [ToolSpec(**t) for t in json.loads(key)]
-        grammar = call_grammar(tools)
+        grammar = call_grammar(tools, free_text)
         error = llguidance.LLMatcher.validate_grammar(grammar, self.ll)
         if error:
             names = ", ".join(t.name for t in tools)

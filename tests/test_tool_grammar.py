@@ -58,9 +58,40 @@ def _raw(model, step) -> str:
     return model.tokenizer.decode(step.token_ids, skip_special_tokens=True)
 
 
-def test_only_tool_call_steps_with_tools_are_constrained(model6):
-    assert not model6.generate(QUESTION, tools=TOOLS, step_type="final_answer", max_new_tokens=8).record.constrained
+def test_steps_with_tools_are_constrained_and_free_text_stays_free(model6):
     assert not model6.generate(QUESTION, step_type="tool_call", max_new_tokens=8).record.constrained
+    # A final answer with tools decodes under the free-text grammar: text that opens no call is
+    # left as the model writes it, up to where the random model's bytes stop being valid UTF-8
+    # (which no grammar over text admits; a trained model does not write it).
+    answer = model6.generate(QUESTION, tools=TOOLS, step_type="final_answer", max_new_tokens=24)
+    free = model6.generate(QUESTION, tools=TOOLS, step_type="final_answer", max_new_tokens=24, constrain=False)
+    assert answer.record.constrained and not free.record.constrained
+    decode = model6.tokenizer.decode
+    valid = max(i for i in range(len(free.token_ids) + 1) if "\ufffd" not in decode(free.token_ids[:i]))
+    assert valid > 0 and answer.token_ids[:valid] == free.token_ids[:valid]
+    assert not _raw(model6, answer).startswith("<tool_call>")
+
+
+def _accepts(constraint, text: str, tokenizer) -> bool:
+    """Whether ``constraint`` consumes ``text`` token by token (stopping at the first refusal)."""
+    for token in tokenizer(text, add_special_tokens=False)["input_ids"]:
+        if not constraint.accepts(token):
+            return False
+        constraint.advance(token)
+    return True
+
+
+def test_free_text_grammar_admits_text_and_holds_calls_to_the_schemas(model6):
+    grammar = GrammarTokenizer(model6.tokenizer, model6.stop_token_ids)
+    specs = normalize_tools(TOOLS)
+    valid = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo", "days": 3}}</tool_call>'
+    for text in ("It is sunny in Oslo.", "<tool_response> is not a call", "<p>3 days</p>", valid):
+        assert _accepts(grammar.constraint(specs, free_text=True), text, model6.tokenizer), text
+    # A reply that opens a call must finish a valid one: an unknown tool or argument is refused.
+    for bad in ('<tool_call>{"name": "get_news"', '<tool_call>{"name": "clock", "arguments": {"tz"'):
+        assert not _accepts(grammar.constraint(specs, free_text=True), bad, model6.tokenizer), bad
+    # A tool-call step's grammar admits no text at all.
+    assert not _accepts(grammar.constraint(specs), "It is sunny", model6.tokenizer)
 
 
 @pytest.mark.parametrize("draft", DRAFTS)
