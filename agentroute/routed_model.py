@@ -90,6 +90,17 @@ class RoutedModel:
         """A LayerProgram for this model from a program, its string form or a list of layers."""
         return LayerProgram.coerce(spec, self.n_layers)
 
+    def warm_up(self) -> RoutedModel:
+        """Build now what the first steps would otherwise build on their clock: the tokenizer's
+        view for tool-call grammars (about a second) and, where the policy decodes losslessly,
+        the int8 draft copies of the weights. Idempotent; returns the model."""
+        with self._lock:
+            if self._grammar_tokenizer is None:
+                self._grammar_tokenizer = GrammarTokenizer(self.tokenizer, self.stop_token_ids)
+            if "lossless" in self.policy.modes.values():
+                self._drafts.draft_parts(self.parts, self.speculative)
+        return self
+
     def use_programs(self, path) -> None:
         """Route with the searched programs in ``path`` (``agentroute search``); None stops using them."""
         if path is None:

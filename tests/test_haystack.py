@@ -215,6 +215,12 @@ def test_modes_are_checked_and_lossless_matches_full(monkeypatch):
     b = full.run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
     assert a.text == b.text and a.meta["layerroute"]["mode"] == "lossless"
     assert a.meta["layerroute"]["draft_program"] == "0,3"
+    # Full depth is the plain reference even where the policy itself decodes losslessly.
+    model.router.policy = model.policy.model_copy(update={"modes": {"other": "lossless"}})
+    c = full.run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
+    d = LayerRouteGenerator().run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
+    assert (c.meta["layerroute"]["mode"], c.meta["layerroute"]["draft_program"], c.text) == ("routed", None, b.text)
+    assert (d.meta["layerroute"]["mode"], d.text) == ("lossless", b.text)
 
 
 def test_unknown_generation_kwargs_are_refused():

@@ -178,6 +178,17 @@ def test_full_mode_ignores_the_policy_budget(tmp_path, monkeypatch):
     assert full.response_metadata["layerroute"]["layers_fraction"] == 1.0
 
 
+def test_full_mode_decodes_plainly_where_the_policy_is_lossless():
+    model, tok = tiny_model("llama", 4)
+    routed = RoutedModel(model, tok, name="tiny4", policy={"budgets": {"other": 0.5}, "modes": {"other": "lossless"}})
+    policy = ChatLayerRoute(routed_model=routed, max_new_tokens=4).invoke("hi")
+    full = ChatLayerRoute(routed_model=routed, max_new_tokens=4, mode="full").invoke("hi")
+    assert policy.response_metadata["layerroute"]["mode"] == "lossless"
+    record = full.response_metadata["layerroute"]
+    assert (record["mode"], record["draft_program"], record["layers_fraction"]) == ("routed", None, 1.0)
+    assert full.content == policy.content  # lossless is exact: the same reply either way
+
+
 # --- tools ----------------------------------------------------------------------------------------
 
 

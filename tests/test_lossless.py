@@ -492,3 +492,14 @@ def test_lossless_with_a_draft_that_does_not_pay_is_plain_full_depth(llama_model
     # one-token probe after probe_every rounds.
     probes = (costly.record.completion_tokens - 1) // (llama_model.speculative.probe_every + 1)
     assert costly.record.drafted_tokens <= probes
+
+
+def test_warm_up_builds_the_grammar_view_and_the_draft_copies_once():
+    model = RoutedModel(*tiny_model("llama", 4), name="tiny", policy={"modes": {"tool_call": "lossless"}})
+    assert model.warm_up() is model
+    grammar, drafts = model._grammar_tokenizer, dict(model._drafts.parts)
+    assert grammar is not None and list(drafts) == [model.speculative.draft_weights]
+    model.warm_up()  # idempotent: nothing is rebuilt
+    assert model._grammar_tokenizer is grammar and model._drafts.parts == drafts
+    plain = RoutedModel(*tiny_model("llama", 4), name="tiny")  # no lossless step type: no draft copies
+    assert not plain.warm_up()._drafts.parts

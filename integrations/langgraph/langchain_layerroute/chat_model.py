@@ -81,7 +81,9 @@ class ChatLayerRoute(BaseChatModel):
     policy: dict[str, Any] | str | None = Field(None, description="DepthPolicy as a dict or a YAML/TOML path")
     programs: str | None = Field(None, description="programs.json from `agentroute search` (searched layer programs)")
     mode: Literal["routed", "full", "lossless"] = Field(
-        "routed", description="'routed': the policy picks each step's program; 'full': every step at full depth"
+        "routed",
+        description="'routed': the policy picks each step's program and decode mode; 'full': every step at full "
+        "depth, decoded plainly; 'lossless': every step drafts with its program and full depth verifies",
     )
     max_new_tokens: int = 256
     temperature: float = 0.0
@@ -152,7 +154,7 @@ class ChatLayerRoute(BaseChatModel):
                         device=self.device,
                         policy=self.policy,
                         programs=self.programs,
-                    )
+                    ).warm_up()
         return self._routed
 
     def get_token_ids(self, text: str) -> list[int]:
@@ -275,8 +277,10 @@ class ChatLayerRoute(BaseChatModel):
         }
         if options.get("step_type") is None and node in self.node_step_types:
             options["step_type"] = self.node_step_types[node]
-        if self.mode == "full" and options.get("program") is None and options.get("budget") is None:
-            options["budget"] = 1.0  # an explicit per-call program or budget still wins
+        if self.mode == "full":
+            if options.get("program") is None and options.get("budget") is None:
+                options["budget"] = 1.0  # an explicit per-call program or budget still wins
+            options["mode"] = "routed"  # plain decoding, even where the policy decodes losslessly
         if self.mode == "lossless":
             options["mode"] = "lossless"  # the policy's draft program drafts, full depth verifies
         return _Step(messages=to_agentroute_messages(messages), options=options, tools=tools)

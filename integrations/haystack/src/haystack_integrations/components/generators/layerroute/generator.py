@@ -137,7 +137,7 @@ class LayerRouteGenerator:
                     device=self.device,
                     policy=self.policy,
                     programs=self.programs,
-                )
+                ).warm_up()
             if not self._tools_warm:
                 warm_up_tools(self.tools)
                 self._tools_warm = True
@@ -285,7 +285,8 @@ class LayerRouteGenerator:
             # An explicit budget wins over the mode: full mode is the default budget, not a lock.
             "budget": step.get("budget", 1.0 if self.mode == "full" else None),
             "hints": {"component": name} if name else None,
-            "mode": "lossless" if self.mode == "lossless" else None,
+            # None lets the policy choose; full depth decodes plainly even where the policy is lossless.
+            "mode": {"lossless": "lossless", "full": "routed"}.get(self.mode),
             **options,
         }
         return to_agentroute_messages(messages), request
