@@ -187,17 +187,23 @@ class RoutedModel:
         return result
 
     def forced_argmax(
-        self, prompt_ids: Sequence[int], tokens: Sequence[int], program: ProgramSpec, tools: Sequence[Any] | None = None
+        self,
+        prompt_ids: Sequence[int],
+        tokens: Sequence[int],
+        program: ProgramSpec,
+        tools: Sequence[Any] | None = None,
+        free_text: bool = False,
     ) -> list[int]:
         """``program``'s greedy next token at every position of ``tokens`` given the true prefix.
 
         Teacher forcing: one parallel pass of ``program`` over ``tokens[:-1]`` after the prompt, so
         position i predicts ``tokens[i]``. The prompt is prefilled as ``generate`` does by default
         and reuses the prefix cache, so scoring a reply just generated costs no second prefill.
-        With ``tools`` the reply is a constrained tool call: each position's argmax is taken among
-        the tokens the call grammar allows after the true prefix, as constrained decoding does.
+        With ``tools`` the reply was decoded under the call grammar (``free_text``: the grammar of
+        steps that may also answer in text): each position's argmax is taken among the tokens it
+        allows after the true prefix, as constrained decoding does.
         """
-        allowed = self._grammar_masks(tools, tokens) if tools else None
+        allowed = self._grammar_masks(tools, tokens, free_text) if tools else None
         program = self.program(program)
         prompt_ids = self._check_prompt(prompt_ids, max(len(tokens), 1))
         prefill_program = self._prefill_program(program, "full")
@@ -223,9 +229,9 @@ class RoutedModel:
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _grammar_masks(self, tools: Sequence[Any], tokens: Sequence[int]) -> torch.Tensor:
+    def _grammar_masks(self, tools: Sequence[Any], tokens: Sequence[int], free_text: bool) -> torch.Tensor:
         """The call grammar's allowed tokens at each position of ``tokens`` ([len, vocab])."""
-        constraint = self._tool_constraint(normalize_tools(tools))
+        constraint = self._tool_constraint(normalize_tools(tools), free_text)
         vocab = self.parts.vocab_size
         masks = []
         for token in tokens:

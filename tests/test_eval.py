@@ -18,6 +18,7 @@ from agentroute.evaluation import (
     values_equal,
 )
 from agentroute.evaluation.steps import NO_TRACE_MESSAGES
+from agentroute.records import StepType
 from agentroute.routed_model import RoutedModel
 
 WEATHER = {
@@ -263,6 +264,21 @@ def test_forced_agreement_of_a_skipping_program_is_computed(model, steps_file):
     assert forced_agreement(model, prompt, model.program("0-5"), full.token_ids, [WEATHER]) == 1.0
     skipping = forced_agreement(model, prompt, model.program("0,2,5"), full.token_ids, [WEATHER])
     assert 0.0 <= skipping < 1.0  # a random model with half its layers gone disagrees somewhere
+
+
+def test_forced_agreement_of_a_final_answer_that_offers_tools(model):
+    # A final answer with tools decodes under the grammar that also admits text; teacher forcing
+    # must take its argmaxes under that grammar too, not the call-only one (which refuses text).
+    answer = {"id": "answer", "step_type": "final_answer", "messages": ASK, "tools": [WEATHER], "max_new_tokens": 12}
+    policy = model.policy
+    model.router.policy = policy.model_copy(update={"budgets": {**policy.budgets, StepType.FINAL_ANSWER: 0.5}})
+    try:
+        report = evaluate(model, [answer])
+    finally:
+        model.router.policy = policy
+    assert not report["problems"]
+    (row,) = report["modes"]["routed"]["steps"]
+    assert row["layers_fraction"] == 0.5 and 0.0 <= row["forced_agreement"] <= 1.0
 
 
 def test_modes_alternate_per_step_and_repeats_take_the_median(model, steps_file, monkeypatch):

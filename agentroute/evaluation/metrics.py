@@ -74,16 +74,17 @@ def values_equal(actual: Any, expected: Any) -> bool:
 
 
 def forced_agreement(
-    model, prompt_ids: Sequence[int], program: LayerProgram, full_ids: Sequence[int], tools=None
+    model, prompt_ids: Sequence[int], program: LayerProgram, full_ids: Sequence[int], tools=None, free_text=False
 ) -> float:
     """Teacher-forced top-1 agreement of ``program`` with full depth's greedy tokens.
 
     The fraction of positions where ``program``'s next-token argmax equals full depth's token,
     given full depth's prefix (``RoutedModel.forced_argmax``: the prompt is prefilled as
     ``generate`` does by default, from the prefix cache, then one parallel pass of ``program``).
-    ``tools``: full depth's reply was a constrained tool call; argmaxes are taken under the grammar.
+    ``tools``: full depth's reply was decoded under the call grammar (``free_text``: the one that
+    also admits text, for steps other than tool calls); argmaxes are taken under it.
     """
     if not full_ids:
         return 1.0
-    predicted = model.forced_argmax(prompt_ids, full_ids, program, tools)
+    predicted = model.forced_argmax(prompt_ids, full_ids, program, tools, free_text)
     return sum(p == t for p, t in zip(predicted, full_ids, strict=True)) / len(full_ids)

@@ -18,7 +18,7 @@ from agentroute.evaluation.metrics import (
 from agentroute.evaluation.steps import EvalError, EvalStep, Problem, StepError, load_steps, parse_step
 from agentroute.evaluation.summary import summarize
 from agentroute.program import LayerProgram
-from agentroute.records import GenerationResult
+from agentroute.records import GenerationResult, StepType
 
 MODES = ("full", "routed")  # the default selection
 KNOWN_MODES = ("full", "routed", "lossless")
@@ -144,7 +144,8 @@ def _run_step(model, step: EvalStep, modes: list[str], repeats: int, seed: int, 
             if prompt_ids is None:
                 prompt_ids = _prompt_ids(model, step, result)
             tools = step.tools if full.record.constrained else None
-            row["forced_agreement"] = forced_agreement(model, prompt_ids, program, full.token_ids, tools)
+            free_text = full.record.step_type != StepType.TOOL_CALL  # the grammar generate chose
+            row["forced_agreement"] = forced_agreement(model, prompt_ids, program, full.token_ids, tools, free_text)
         rows[mode] = row
     return rows
 
