@@ -494,12 +494,19 @@ def test_lossless_with_a_draft_that_does_not_pay_is_plain_full_depth(llama_model
     assert costly.record.drafted_tokens <= probes
 
 
-def test_warm_up_builds_the_grammar_view_and_the_draft_copies_once():
-    model = RoutedModel(*tiny_model("llama", 4), name="tiny", policy={"modes": {"tool_call": "lossless"}})
+def test_warm_up_builds_the_grammar_view_draft_copies_and_pass_times_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENTROUTE_CACHE", str(tmp_path))  # calibration cache of the budget's program
+    policy = {"budgets": {"tool_call": 0.5}, "modes": {"tool_call": "lossless"}}
+    model = RoutedModel(*tiny_model("llama", 4), name="tiny", policy=policy)
     assert model.warm_up() is model
-    grammar, drafts = model._grammar_tokenizer, dict(model._drafts.parts)
+    grammar, drafts, costs = model._grammar_tokenizer, dict(model._drafts.parts), dict(model._drafts.costs)
+    draft = model.router.program_for(0.5, StepType.TOOL_CALL)
     assert grammar is not None and list(drafts) == [model.speculative.draft_weights]
-    model.warm_up()  # idempotent: nothing is rebuilt
-    assert model._grammar_tokenizer is grammar and model._drafts.parts == drafts
-    plain = RoutedModel(*tiny_model("llama", 4), name="tiny")  # no lossless step type: no draft copies
-    assert not plain.warm_up()._drafts.parts
+    assert list(costs) == [(model.speculative.draft_weights, str(draft))]
+    model.warm_up()  # idempotent: nothing is rebuilt or timed again
+    assert model._grammar_tokenizer is grammar and model._drafts.parts == drafts and model._drafts.costs == costs
+    # A lossless step drafting with that program reuses the timed passes instead of timing on its clock.
+    step = model.generate("hi", step_type="tool_call", max_new_tokens=4)
+    assert step.record.draft_program == str(draft) and model._drafts.costs == costs
+    plain = RoutedModel(*tiny_model("llama", 4), name="tiny")  # no lossless step type: no drafts
+    assert not plain.warm_up()._drafts.parts and not plain._drafts.costs
