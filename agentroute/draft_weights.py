@@ -1,12 +1,14 @@
 """Int8 draft weights for lossless mode on a CPU.
 
 Lossless mode (``agentroute.speculative``) keeps the full-depth reply whatever the draft does, so
-the draft may run on cheaper weights than the verifier: only how often it agrees changes. On a
-CPU, torch's dynamic int8 linear layers (fbgemm) run a SmolLM2-135M decode pass about 2.5x faster
-than float32 ones, while bitsandbytes' CPU kernels are slower than float32 (see the executor
-benchmark). So the draft program runs its decoder layers and LM head as int8 copies of the
-verifier's weights - the same program, with the LoRA adapter already merged in - and shares the
-embedding, final norm, rotary embedding and the KV cache with the verifier.
+the draft may run on cheaper weights than the verifier: only how often it agrees changes. The
+draft program runs its decoder layers and LM head as int8 copies of the verifier's weights - the
+same program, with the LoRA adapter already merged in - and shares the embedding, final norm,
+rotary embedding and the KV cache with the verifier. On a CPU, torch's dynamic int8 linear layers
+(fbgemm) ran a SmolLM2-135M decode pass about 2.5x faster than float32 ones on the machine of the
+first measurements, but only about 1.2x on a later one (an AMX CPU with fast float32 kernels);
+bitsandbytes' CPU kernels are slower than float32 (see the executor benchmark). The lossless cost
+model times the passes on the machine at hand and stops drafting where it does not pay.
 
 ``torch.ao.quantization.quantize_dynamic`` is deprecated in favour of torchao but still ships,
 unchanged, in the pinned torch; it needs no extra dependency and is the CPU path that is fast.

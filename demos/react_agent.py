@@ -11,8 +11,9 @@ its plot to runs/react_agent.png.
 The model runs with the default route pack (``agentroute/packs/default``): a LoRA adapter trained
 for tool calls and for staying faithful when layers are skipped, a router, and the pack's depth
 policy (tool calls at 60% of the layer cost, final answers at 90%, planning and reasoning at full
-depth). ``--no-pack`` runs the bare embedded 135M model instead, which writes no valid tool call
-zero-shot.
+depth), decoded losslessly: each step's program drafts and full depth verifies, so the replies are
+full depth's and ``--compare-full`` shows what that costs or saves on this machine. ``--no-pack``
+runs the bare embedded 135M model instead, which writes no valid tool call zero-shot.
 """
 
 from __future__ import annotations
