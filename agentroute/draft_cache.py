@@ -12,6 +12,7 @@ from agentroute import speculative
 from agentroute.draft_length import PassCosts, SpeculativeSettings
 from agentroute.draft_weights import draft_parts
 from agentroute.hf_parts import ModelParts
+from agentroute.program import LayerProgram
 
 
 class DraftCache:
@@ -25,6 +26,16 @@ class DraftCache:
         if choice not in self.parts:
             self.parts[choice] = draft_parts(parts, choice)
         return self.parts[choice]
+
+    def prepare(self, parts: ModelParts, settings: SpeculativeSettings, drafts, context_ids) -> None:
+        """Make the draft copies and time the passes of each program in ``drafts`` now (a warm-up),
+        skipping a full-depth draft on the verifier's own weights, which lossless mode never runs."""
+        drafting = self.draft_parts(parts, settings)
+        full = LayerProgram.full(parts.n_layers)
+        for draft in drafts:
+            if not draft.is_full or drafting is not parts:
+                programs = speculative.Programs(draft=draft, verifier=full)
+                self.pass_costs(parts, drafting, programs, context_ids, settings)
 
     def pass_costs(
         self, parts: ModelParts, drafting: ModelParts, programs, prompt_ids, settings: SpeculativeSettings

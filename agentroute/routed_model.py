@@ -98,30 +98,11 @@ class RoutedModel:
         with self._lock, torch.inference_mode():
             if self._grammar_tokenizer is None:
                 self._grammar_tokenizer = GrammarTokenizer(self.tokenizer, self.stop_token_ids)
-            drafts = self._lossless_drafts()
-            if not drafts:
-                return self
-            drafting = self._drafts.draft_parts(self.parts, self.speculative)
-            full = LayerProgram.full(self.n_layers)
-            context = self.tokenizer("Warm-up context for timing draft and verify passes. " * 8)["input_ids"]
-            for draft in drafts:
-                if not draft.is_full or drafting is not self.parts:  # what ``_decode`` would draft with
-                    programs = speculative.Programs(draft=draft, verifier=full)
-                    self._drafts.pass_costs(self.parts, drafting, programs, context, self.speculative)
+            drafts = self.router.lossless_drafts()
+            if drafts:
+                context = self.tokenizer("Warm-up context for timing draft and verify passes. " * 8)["input_ids"]
+                self._drafts.prepare(self.parts, self.speculative, drafts, context)
         return self
-
-    def _lossless_drafts(self) -> list[LayerProgram]:
-        """The programs lossless steps can draft with under the policy: the pack's programs within
-        each lossless type's draft budget (the router picks among them), else the budget's program."""
-        drafts = []
-        for step_type, mode in self.policy.modes.items():
-            if mode != "lossless":
-                continue
-            budget = self.policy.draft_budget_for(step_type)
-            library = self.pack.library.get(step_type, []) if self.pack is not None and budget < 1.0 else []
-            within = [p for p in library if p.cost <= budget + 1e-9]
-            drafts += within or [self.router.program_for(budget, step_type)]
-        return list(dict.fromkeys(drafts))
 
     def use_programs(self, path) -> None:
         """Route with the searched programs in ``path`` (``agentroute search``); None stops using them."""

@@ -75,6 +75,19 @@ class Router:
                 return RouteDecision(step_type, source, budget, chosen, mode)
         return RouteDecision(step_type, source, budget, self.program_for(budget, step_type), mode)
 
+    def lossless_drafts(self) -> list[LayerProgram]:
+        """The programs lossless steps can draft with under the policy: the pack's programs within
+        each lossless type's draft budget (``decide`` picks among them), else the budget's program."""
+        pack = getattr(self.model, "pack", None)
+        drafts = []
+        for step_type, mode in self.policy.modes.items():
+            if mode != "lossless":
+                continue
+            budget = self.policy.draft_budget_for(step_type)
+            library = pack.library.get(step_type, []) if pack is not None and budget < 1.0 else []
+            drafts += [p for p in library if p.cost <= budget + 1e-9] or [self.program_for(budget, step_type)]
+        return list(dict.fromkeys(drafts))
+
     def program_for(self, budget: float, step_type: StepType | None = None) -> LayerProgram:
         if budget >= 1.0:
             return LayerProgram.full(self.model.n_layers)

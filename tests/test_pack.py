@@ -361,6 +361,21 @@ def test_pack_falls_back_to_the_dearest_program_within_budget(tmp_path):
     assert record.budget == 0.55
 
 
+def test_lossless_drafts_are_the_pack_programs_within_each_draft_budget(tmp_path):
+    model, _ = loaded_pack(tmp_path, router_net(type_bias=[5.0, 0.0, 0.0], safe_bias=[-5.0] * N_PROGRAMS))
+    model.router.policy = DepthPolicy(
+        budgets={"tool_call": 0.7, "final_answer": 0.9},
+        modes={"tool_call": "lossless", "planning": "lossless", "final_answer": "routed"},
+        draft_budgets={"planning": 1.0},
+    )
+    drafts = [str(p) for p in model.router.lossless_drafts()]
+    # Tool calls: the two library programs within 0.7 (the router picks among them); planning
+    # drafts at full depth; final answers decode routed and draft nothing.
+    assert drafts == [*LIBRARY[StepType.TOOL_CALL][:2], "0-5"]
+    step = model.generate(TOOL_REQUEST, tools=[WEATHER], max_new_tokens=4)
+    assert step.record.mode == "lossless" and step.record.draft_program in drafts
+
+
 def test_planning_prompt_with_tools_is_typed_by_the_router(tmp_path):
     model, pack = loaded_pack(tmp_path, router_net(type_bias=[0.0, 5.0, 0.0], safe_bias=[5.0] * N_PROGRAMS))
     model.router.policy = DepthPolicy(budgets={"tool_call": 0.6, "planning": 0.9})
