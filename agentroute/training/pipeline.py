@@ -54,7 +54,7 @@ DEFAULT_DRAFT_BUDGETS = {"planning": 1.0, "reasoning": 1.0, "final_answer": 1.0}
 # to full depth at 58% of the layers) and miscopied numbers in final answers (the demo: 0/5
 # routed, 3/5 at full depth and with these modes); agents act on exact arguments, so lossy
 # decoding is opt-in (a policy without these modes).
-DEFAULT_MODES = dict.fromkeys(("tool_call", "planning", "reasoning", "final_answer"), "lossless")
+DEFAULT_MODES = dict.fromkeys((t.value for t in ROUTED_TYPES), "lossless")
 
 Stage = Callable[[str, int, int], None]  # progress(label, done, total)
 LENGTH_MATCHED_FILE = "train_length_matched.jsonl"
