@@ -20,6 +20,21 @@ from agentroute.streaming import TextStreamer
 
 PrefillMode = Literal["full", "program"]
 DECODE_MODES = ("routed", "lossless")
+# The integrations' modes: "routed" leaves program and decode mode to the policy, "full" is plain
+# full-depth decoding (the reference), "lossless" drafts and verifies every step.
+FRAMEWORK_MODES = ("routed", "full", "lossless")
+
+
+def framework_overrides(mode: str, *, budget: float | None = None, program: Any = None) -> dict[str, Any]:
+    """The ``generate`` keywords an integration's ``mode`` sets on a call (``FRAMEWORK_MODES``).
+
+    "full" decodes plainly even where the policy is lossless, at full depth unless the call brings
+    its own ``budget`` or ``program`` (full mode is the default depth, not a lock); "lossless"
+    sets lossless decoding; "routed" sets nothing.
+    """
+    if mode == "full":
+        return {"mode": "routed"} if budget is not None or program is not None else {"mode": "routed", "budget": 1.0}
+    return {"mode": "lossless"} if mode == "lossless" else {}
 
 
 @dataclass(frozen=True)

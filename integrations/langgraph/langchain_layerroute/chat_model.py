@@ -25,6 +25,7 @@ from pydantic import Field, PrivateAttr, field_validator
 
 import agentroute
 from agentroute import AgentRouteError, GenerationResult, RoutedModel
+from agentroute.reply import framework_overrides
 from agentroute.step_types import parse_step_type
 from agentroute.tools import normalize_tools
 
@@ -277,12 +278,7 @@ class ChatLayerRoute(BaseChatModel):
         }
         if options.get("step_type") is None and node in self.node_step_types:
             options["step_type"] = self.node_step_types[node]
-        if self.mode == "full":
-            if options.get("program") is None and options.get("budget") is None:
-                options["budget"] = 1.0  # an explicit per-call program or budget still wins
-            options["mode"] = "routed"  # plain decoding, even where the policy decodes losslessly
-        if self.mode == "lossless":
-            options["mode"] = "lossless"  # the policy's draft program drafts, full depth verifies
+        options.update(framework_overrides(self.mode, budget=options.get("budget"), program=options.get("program")))
         return _Step(messages=to_agentroute_messages(messages), options=options, tools=tools)
 
     def _run(self, step: _Step, on_text: Callable[[str], None] | None = None) -> GenerationResult:

@@ -22,11 +22,11 @@ from haystack.utils import deserialize_callable, serialize_callable
 import agentroute
 from agentroute import DepthPolicy, GenerationResult, StepRecord
 from agentroute.otel import genai_attributes
+from agentroute.reply import FRAMEWORK_MODES, framework_overrides
 
 from .convert import reply_message, to_agentroute_messages, to_agentroute_tools
 from .streaming import ChunkStream
 
-MODES = ("routed", "full", "lossless")
 # generation_kwargs keys passed to RoutedModel.generate as they are.
 _OPTIONS = ("max_new_tokens", "temperature", "top_p", "top_k", "seed", "prefill", "reuse_prefix", "constrain")
 # Stop strings under the names Haystack's generators use (stop_words, HF's stop_sequences, OpenAI's stop).
@@ -98,8 +98,8 @@ class LayerRouteGenerator:
         :param dtype: compute dtype name, e.g. ``"bfloat16"`` (default float32 on CPU).
         :raises ValueError: for an unknown mode, an unknown generation_kwargs key or duplicate tool names.
         """
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        if mode not in FRAMEWORK_MODES:
+            raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(FRAMEWORK_MODES)}")
         _split_generation_kwargs(generation_kwargs or {})
         _check_duplicate_tool_names(flatten_tools_or_toolsets(tools))
         self.model = model
@@ -282,11 +282,10 @@ class LayerRouteGenerator:
         request = {
             "tools": specs or None,
             "step_type": step_type or step.get("step_type"),
-            # An explicit budget wins over the mode: full mode is the default budget, not a lock.
-            "budget": step.get("budget", 1.0 if self.mode == "full" else None),
+            "budget": step.get("budget"),
             "hints": {"component": name} if name else None,
-            # None lets the policy choose; full depth decodes plainly even where the policy is lossless.
-            "mode": {"lossless": "lossless", "full": "routed"}.get(self.mode),
+            "mode": None,  # the policy's, unless the generator's mode sets one
+            **framework_overrides(self.mode, budget=step.get("budget")),
             **options,
         }
         return to_agentroute_messages(messages), request
