@@ -56,12 +56,16 @@ def block_influence(model, prompts=CALIBRATION_PROMPTS) -> list[float]:
 
 
 def weights_fingerprint(model) -> str:
-    """Identity of a model's weights: name, layer count, quantization and a checksum of some weights."""
+    """Identity of a model's weights: name, layer count, quantization and a checksum of some weights.
+
+    The checksum sums the weights as bfloat16 values: a model loaded in bfloat16 holds exactly the
+    bfloat16 rounding of its float32 weights, so calibration and searched programs carry across
+    the two dtypes."""
     digest = hashlib.sha256(f"{model.name}:{model.n_layers}:{model.quantization}".encode())
     with torch.inference_mode():
         for layer in (0, model.n_layers // 2, model.n_layers - 1):
             for param in list(model.parts.layers[layer].parameters())[:2]:
-                digest.update(f"{float(param.float().sum()):.6e}".encode())
+                digest.update(f"{float(param.to(torch.bfloat16).float().sum()):.6e}".encode())
     return digest.hexdigest()[:16]
 
 

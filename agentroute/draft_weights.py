@@ -59,7 +59,7 @@ def draft_parts(parts: ModelParts, choice: str) -> ModelParts:
         warnings.simplefilter("ignore")  # the torch.ao deprecation notice, once per layer
         layers = nn.ModuleList(_int8_copy(block) for block in parts.layers)
         head = _int8_copy(parts.lm_head)
-    return dataclasses.replace(parts, layers=layers, lm_head=head)
+    return dataclasses.replace(parts, layers=layers, lm_head=head, fused={})
 
 
 def _int8_copy(module: nn.Module) -> nn.Module:

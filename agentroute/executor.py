@@ -8,12 +8,14 @@ is where skipping layers pays.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import torch
 
 from agentroute.hf_parts import ModelParts
 from agentroute.kv_cache import ProgramKVCache
+from agentroute.lean_decode import MAX_CHUNK_ROWS, decode_chunk
 from agentroute.program import LayerProgram
 
 
@@ -41,6 +43,7 @@ def forward(
     capacity: int | None = None,
     on_layer: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
     logits_at: Sequence[int] | None = None,
+    decode: bool = True,
 ) -> torch.Tensor:
     """Run ``program`` on ``input_ids`` (shape [1, q]) placed at positions ``start..start+q-1``.
 
@@ -48,7 +51,33 @@ def forward(
     chunk positions ``logits_at`` ([1, len(logits_at), vocab]: the LM head is the largest matrix
     of a small model, so a verify pass skips the positions whose token the grammar forced).
     ``on_layer(layer, hidden_in, hidden_out)`` observes each executed layer (calibration).
+
+    ``decode``: the chunk is a decode, draft or verify pass (``lean_decode.decode_chunk``): packed
+    linears and row-by-row attention where the model has them, in pieces of at most
+    ``MAX_CHUNK_ROWS`` tokens, so the chunk equals one-token passes bit for bit. ``prefill`` passes
+    False and computes as stock ``generate()`` does.
     """
+    query_len = input_ids.shape[1]
+    if not decode or start == 0 or query_len <= MAX_CHUNK_ROWS:
+        context = decode_chunk() if decode and start > 0 else contextlib.nullcontext()
+        with context:
+            return _forward(parts, cache, program, input_ids, start, all_logits, capacity, on_layer, logits_at)
+    # A long decode chunk runs in pieces: each piece's rows see the keys the pieces before it wrote.
+    wanted = list(range(query_len)) if all_logits else logits_at if logits_at is not None else [query_len - 1]
+    pieces = []
+    for begin in range(0, query_len, MAX_CHUNK_ROWS):
+        end = min(begin + MAX_CHUNK_ROWS, query_len)
+        rows = [i - begin for i in wanted if begin <= i < end]
+        with decode_chunk():
+            out = _forward(parts, cache, program, input_ids[:, begin:end], start + begin, False, capacity, on_layer,
+                           rows or [end - begin - 1])  # fmt: skip
+        if rows:
+            pieces.append(out)
+    logits = torch.cat(pieces, dim=1)
+    return logits if all_logits or logits_at is not None else logits[:, -1]
+
+
+def _forward(parts, cache, program, input_ids, start, all_logits, capacity, on_layer, logits_at) -> torch.Tensor:
     hidden, position_embeddings, position_ids, mask = chunk_inputs(parts, input_ids, start)
     cache.begin(start, capacity)
     hidden = run_layers(
@@ -97,7 +126,7 @@ def run_layers(parts, cache, layers, slots, hidden, position_embeddings, positio
 
 def prefill(parts, cache, program, input_ids, start=0, capacity=None) -> torch.Tensor:
     """Encode the prompt (or the part of it after ``start`` already-cached positions)."""
-    return forward(parts, cache, program, input_ids, start, capacity=capacity)
+    return forward(parts, cache, program, input_ids, start, capacity=capacity, decode=False)
 
 
 def decode_step(parts, cache, program, token: torch.Tensor, position: int) -> torch.Tensor:

@@ -10,13 +10,16 @@ Checked against transformers 5.23 (see pyproject.toml for the pinned range).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import torch
 from torch import nn
 
 from agentroute.errors import UnsupportedModelError
+from agentroute.lean_decode import PackedWeight, in_decode_chunk, pack_weight, packed_linear
 
 # model_type -> family. Each family keeps the Llama layout (model.embed_tokens, model.layers,
 # model.norm, model.rotary_emb, lm_head) and a decoder layer that takes position_embeddings and
@@ -55,6 +58,8 @@ class ModelParts:
     rotary: nn.Module
     family: str
     sliding_window: int | None
+    # Decoder layers with fused packed products for decode chunks (``fuse_layers``), by index.
+    fused: dict[int, FusedLayer] = field(default_factory=dict)
 
     @classmethod
     def resolve(cls, model: nn.Module) -> ModelParts:
@@ -115,6 +120,10 @@ class ModelParts:
         return self.rotary(hidden, position_ids)
 
     def run_layer(self, index: int, hidden, position_embeddings, position_ids, attention_mask, cache):
+        fused = self.fused.get(index)
+        if fused is not None and in_decode_chunk():
+            layer = self.layers[index]
+            return _run_fused(layer, fused, hidden, position_embeddings, position_ids, attention_mask, cache)
         out = self.layers[index](
             hidden,
             attention_mask=attention_mask,
@@ -126,6 +135,26 @@ class ModelParts:
         # Decoder layers return a tensor in transformers 5 and a tuple in older releases.
         return out[0] if isinstance(out, tuple) else out
 
+    def fuse_layers(self) -> int:
+        """Fused packed products (q/k/v in one, gate/up in one) for decode chunks of every decoder
+        layer that has the Llama layout; returns how many were fused. Fusing was checked exact:
+        a fused one-row product equals the separate ``F.linear`` products bit for bit
+        (``lean_decode.pack_weight`` checks it again per weight on the machine at hand)."""
+        self.fused = {}
+        for index, layer in enumerate(self.layers):
+            fused = _fuse(layer)
+            if fused is not None:
+                self.fused[index] = fused
+        return len(self.fused)
+
+    def use_row_attention(self) -> None:
+        """Attend row by row in decode chunks (``lean_decode``): each query of a multi-token decode or
+        verify chunk runs SDPA alone over the keys before it, exactly as a one-token pass would, so
+        the chunk's result equals one-token passes bit for bit (SDPA over several queries does not,
+        in bfloat16). Prefill and one-token passes call SDPA unchanged."""
+        _register_row_attention()
+        self.model.set_attn_implementation(ROW_ATTENTION)
+
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.lm_head(self.norm(hidden))
 
@@ -135,6 +164,96 @@ class ModelParts:
         heads = config.num_attention_heads
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
         return getattr(config, "num_key_value_heads", None) or heads, head_dim
+
+
+@dataclass(frozen=True)
+class FusedLayer:
+    """Packed products of one decoder layer: q, k and v in one; o; gate and up in one; down."""
+
+    qkv: PackedWeight
+    splits: tuple[int, int, int]
+    o: PackedWeight
+    gate_up: PackedWeight
+    down: PackedWeight
+    rotary: Callable  # the family's apply_rotary_pos_emb
+
+
+def _fuse(layer: nn.Module) -> FusedLayer | None:
+    attn, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
+    needed = [(attn, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")] + [
+        (mlp, n) for n in ("gate_proj", "up_proj", "down_proj")
+    ]
+    if any(type(getattr(owner, name, None)) is not nn.Linear for owner, name in needed):
+        return None  # quantized, adapted or another layout: the modules run as they are
+    rotary = getattr(sys.modules[type(attn).__module__], "apply_rotary_pos_emb", None)
+    if rotary is None or not hasattr(mlp, "act_fn") or not hasattr(attn, "head_dim"):
+        return None
+    q, k, v = attn.q_proj, attn.k_proj, attn.v_proj
+    bias = None
+    if any(lin.bias is not None for lin in (q, k, v)):  # Qwen2 has q/k/v biases
+        zeros = [torch.zeros(lin.out_features, dtype=lin.weight.dtype) for lin in (q, k, v)]
+        bias = torch.cat([lin.bias if lin.bias is not None else z for lin, z in zip((q, k, v), zeros, strict=True)])
+    qkv = pack_weight(
+        torch.cat([q.weight, k.weight, v.weight]), bias, reference=lambda x: torch.cat([q(x), k(x), v(x)], dim=-1)
+    )
+    gate, up = mlp.gate_proj, mlp.up_proj
+    gate_up = pack_weight(
+        torch.cat([gate.weight, up.weight]), None, reference=lambda x: torch.cat([gate(x), up(x)], dim=-1)
+    )
+    o = pack_weight(attn.o_proj.weight, attn.o_proj.bias)
+    down = pack_weight(mlp.down_proj.weight, mlp.down_proj.bias)
+    if None in (qkv, gate_up, o, down) or gate.bias is not None or up.bias is not None:
+        return None
+    return FusedLayer(qkv, (q.out_features, k.out_features, v.out_features), o, gate_up, down, rotary)
+
+
+def _run_fused(layer, fused: FusedLayer, hidden, position_embeddings, position_ids, attention_mask, cache):
+    """The decoder layer's forward (Llama layout, as transformers 5.23 writes it) with fused products."""
+    attn = layer.self_attn
+    residual = hidden
+    x = layer.input_layernorm(hidden)
+    shape = (*x.shape[:-1], -1, attn.head_dim)
+    q, k, v = packed_linear(x, fused.qkv).split(fused.splits, dim=-1)
+    q, k, v = q.view(shape), k.view(shape), v.view(shape)
+    if hasattr(attn, "q_norm"):  # Qwen3 normalises each head's queries and keys
+        q, k = attn.q_norm(q), attn.k_norm(k)
+    q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    cos, sin = position_embeddings
+    q, k = fused.rotary(q, k, cos, sin)
+    k, v = cache.update(k, v, attn.layer_idx)
+    out, _ = _row_attention(attn, q, k, v, attention_mask, dropout=0.0, scaling=attn.scaling, position_ids=position_ids)
+    hidden = residual + packed_linear(out.reshape(*x.shape[:-1], -1).contiguous(), fused.o)
+    residual = hidden
+    x = layer.post_attention_layernorm(hidden)
+    gate, up = packed_linear(x, fused.gate_up).split(fused.gate_up.out_features // 2, dim=-1)
+    return residual + packed_linear(layer.mlp.act_fn(gate) * up, fused.down)
+
+
+ROW_ATTENTION = "agentroute_rows"
+
+
+def _row_attention(module, query, key, value, attention_mask, **kwargs):
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    q_len = query.shape[2]
+    if q_len == 1 or not in_decode_chunk():
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    start = key.shape[2] - q_len  # the chunk's queries sit at the end of the keys (batch 1, no padding)
+    rows = [
+        sdpa_attention_forward(
+            module, query[:, :, i : i + 1], key[:, :, : start + i + 1], value[:, :, : start + i + 1], None, **kwargs
+        )[0]
+        for i in range(q_len)
+    ]
+    return torch.cat(rows, dim=1), None  # [batch, queries, heads, head_dim], as SDPA's wrapper returns
+
+
+def _register_row_attention() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+
+    AttentionInterface.register(ROW_ATTENTION, _row_attention)
+    AttentionMaskInterface.register(ROW_ATTENTION, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
 
 
 def weight_bytes(module: nn.Module) -> int:

