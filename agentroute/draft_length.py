@@ -35,6 +35,11 @@ class SpeculativeSettings:
     prior_weight: float = field(default=4.0, metadata={"help": "how many drafted tokens the prior counts as"})
     probe_every: int = field(default=16, metadata={"help": "undrafted rounds before drafting one token again"})
     fixed_k: int | None = field(default=None, metadata={"help": "draft exactly this many tokens per round"})
+    lookup: bool = field(
+        default=True, metadata={"help": "greedy replies also draft tokens copied from the context (prompt lookup)"}
+    )
+    lookup_ngram: int = field(default=3, metadata={"help": "longest context n-gram matched for prompt lookup"})
+    lookup_max: int = field(default=10, metadata={"help": "most tokens copied per round by prompt lookup"})
     draft_weights: str = field(
         default="auto",
         metadata={"help": "'int8': the draft runs int8 copies of the weights (CPU); 'same'; 'auto': int8 where it can"},
@@ -45,6 +50,10 @@ class SpeculativeSettings:
             raise GenerationError(
                 "speculative settings need k_max >= 1, 0 < prior_acceptance < 1, prior_weight > 0 and "
                 f"probe_every >= 1, got {self}"
+            )
+        if self.lookup_ngram < 2 or self.lookup_max < 1:
+            raise GenerationError(
+                f"prompt lookup needs lookup_ngram >= 2 and lookup_max >= 1, got {self.lookup_ngram}, {self.lookup_max}"
             )
         if self.fixed_k is not None and self.fixed_k < 1:
             raise GenerationError(f"fixed_k must be at least 1 (or None for the cost model), got {self.fixed_k}")

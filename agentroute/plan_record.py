@@ -45,6 +45,8 @@ def plan_record(
                 accepted_tokens=stats.accepted,
                 acceptance_rate=round(rate, 6) if rate is not None else None,
                 draft_weights=draft_weights,
+                looked_up_tokens=stats.looked_up,
+                looked_up_accepted=stats.looked_up_accepted,
             )
     return StepRecord(
         model=model,

@@ -77,6 +77,10 @@ class StepRecord(BaseModel):
     )
     accepted_tokens: int | None = Field(None, description="lossless mode: of those, tokens the verifier accepted")
     acceptance_rate: float | None = Field(None, description="accepted_tokens / drafted_tokens (None if none drafted)")
+    looked_up_tokens: int | None = Field(
+        None, description="lossless mode: tokens copied from the context as drafts (prompt lookup)"
+    )
+    looked_up_accepted: int | None = Field(None, description="lossless mode: of those, tokens the verifier accepted")
     forced_tokens: int = Field(
         0, description="reply tokens the tool-call grammar left as the only choice, decoded without logits of their own"
     )

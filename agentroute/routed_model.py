@@ -323,11 +323,14 @@ class RoutedModel:
     def _decode(self, plan: Plan) -> GenerationResult:
         parts, prefix, prompt_ids = self.parts, self._prefix, plan.prompt_ids
         drafting = self._drafts.draft_parts(parts, self.speculative) if plan.mode == "lossless" else None
-        # A full-depth draft only pays on cheaper weights; on the same ones it is full depth.
-        speculate = drafting is not None and (not plan.program.is_full or drafting is not parts)
-        programs = speculative.Programs(draft=plan.program, verifier=plan.prefill_program) if speculate else None
+        # A full-depth draft only pays on cheaper weights; on the same ones only prompt lookup drafts.
+        program_drafts = drafting is not None and (not plan.program.is_full or drafting is not parts)
+        lookup = drafting is not None and self.speculative.lookup and plan.sampler.greedy
+        programs = None
+        if program_drafts or lookup:
+            programs = speculative.Programs(draft=plan.program, verifier=plan.prefill_program)
         costs = None
-        if programs is not None:
+        if program_drafts:
             costs = self._drafts.pass_costs(parts, drafting, programs, prompt_ids, self.speculative)
         started = time.perf_counter()
         start = prefix.prepare(prompt_ids, plan.prefill_program, reuse=plan.reuse_prefix)

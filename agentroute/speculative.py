@@ -77,6 +77,7 @@ from agentroute.errors import GenerationError
 from agentroute.hf_parts import ModelParts
 from agentroute.kv_cache import ProgramKVCache
 from agentroute.program import LayerProgram
+from agentroute.prompt_lookup import lookup_continuation
 from agentroute.sampling import Sampler
 
 # The draft-length names stay importable from here, where lossless mode is documented.
@@ -108,6 +109,8 @@ class SpeculativeStats:
     drafted: int = 0  # tokens the draft program chose (grammar-forced drafts are not counted)
     accepted: int = 0  # of those, tokens the verifier accepted (before any stop cut the reply)
     forced: int = 0  # emitted tokens the grammar forced (drafted without logits, accepted by construction)
+    looked_up: int = 0  # drafted tokens copied from the context (prompt lookup), verified like the others
+    looked_up_accepted: int = 0  # of those, tokens the verifier accepted
     draft_passes: int = 0
     verify_passes: int = 0
     layer_evaluations: int = 0  # sum over forward passes of the program's length
@@ -123,12 +126,16 @@ class Draft:
 
     tokens: list[int] = field(default_factory=list)
     forced: list[bool] = field(default_factory=list)
+    looked_up: list[bool] = field(default_factory=list)  # copied from the context, not chosen by a pass
     probs: list[torch.Tensor] = field(default_factory=list)  # sampling: the draft's distribution per token
     allowed: list[torch.Tensor] = field(default_factory=list)  # grammar: the mask each token was drawn under
 
-    def add(self, token: int, forced: bool, probs: torch.Tensor | None, allowed: torch.Tensor | None) -> None:
+    def add(
+        self, token: int, forced: bool, probs: torch.Tensor | None, allowed: torch.Tensor | None, looked_up=False
+    ) -> None:
         self.tokens.append(token)
         self.forced.append(forced)
+        self.looked_up.append(looked_up)
         if probs is not None:
             self.probs.append(probs)
         if allowed is not None:
@@ -185,7 +192,10 @@ def decode(
     settings = settings or SpeculativeSettings()
     stats = SpeculativeStats()
     draft_parts = draft_parts or parts
-    if costs is None and settings.fixed_k is None:
+    # A full-depth draft on the verifier's own weights would cost what it saves: only lookup drafts.
+    program_drafts = not (programs.draft.is_full and draft_parts is parts)
+    lookup = settings.lookup and sampler.greedy
+    if costs is None and settings.fixed_k is None and program_drafts:
         costs = measure_costs(parts, draft_parts, programs, sequence, settings.k_max)
     kept, seen = settings.prior_acceptance * settings.prior_weight, settings.prior_weight  # acceptance estimate
     idle = 0  # rounds in a row without drafts
@@ -194,16 +204,19 @@ def decode(
     constraint = sampler.constraint
     while not done:
         position = len(sequence) - 1
-        if settings.fixed_k:
+        copied = lookup_continuation(sequence, settings.lookup_ngram, settings.lookup_max) if lookup else []
+        if not program_drafts or copied:
+            k = 0  # a round drafts from the context or by the program, not both
+        elif settings.fixed_k:
             k = settings.fixed_k
         else:
             forced_per_chosen = stats.forced / max(1, len(stats.tokens) - stats.forced)
             k = settings.best_k(min(kept / seen, 0.999), costs, forced_per_chosen)
-        if k == 0 and idle >= settings.probe_every:
+        if k == 0 and program_drafts and not copied and idle >= settings.probe_every:
             k = 1  # drafting did not pay so far: try one token to see whether that changed
         idle = idle + 1 if k == 0 else 0
         room = limit - len(stats.tokens) - 1
-        draft = _draft(draft_parts, cache, programs.draft, sampler, sequence, k, room, stats, jump_forward)
+        draft = _draft(draft_parts, cache, programs.draft, sampler, sequence, k, room, stats, jump_forward, copied)
         logits = _verify(parts, cache, programs.verifier, sequence[-1], draft, position, stats)
         if constraint is not None:
             # Each verifier position gets the grammar mask of the prefix it extends: the one the
@@ -223,7 +236,10 @@ def decode(
                 token = sampler.pick(logits[accepted : accepted + 1], history)[0]
             constraint.advance(token)
         cache.crop(position + accepted + 1)
-        chosen = [not f for f in draft.forced]
+        copies = draft.looked_up
+        stats.looked_up += sum(copies)
+        stats.looked_up_accepted += sum(copies[:accepted])
+        chosen = [not f and not c for f, c in zip(draft.forced, copies, strict=True)]
         stats.drafted += sum(chosen)
         stats.accepted += sum(chosen[:accepted])
         # Each chosen draft up to the first rejection is one observation of the acceptance rate;
@@ -242,7 +258,7 @@ def decode(
     return stats
 
 
-def _draft(parts, cache, program: LayerProgram, sampler: Sampler, sequence: list[int], k: int, room: int, stats, jump):
+def _draft(parts, cache, program, sampler: Sampler, sequence: list[int], k: int, room: int, stats, jump, copied=()):
     """Propose up to ``k`` tokens chosen by the draft ``program`` and every forced token before,
     between and after them, at most ``room`` in all (with ``k`` = 0: just the forced run ahead).
 
@@ -250,7 +266,10 @@ def _draft(parts, cache, program: LayerProgram, sampler: Sampler, sequence: list
     grammar is left advanced by all drafts. A looping draft also runs its pending tokens at the
     end, so its draft-only slots cover every position the verifier can accept (see the module
     docstring); a skip draft leaves them to the verify pass, which writes every shared slot.
+    ``copied``: prompt-lookup tokens drafted in order (no pass of their own) until one is not
+    allowed by the grammar; a forced token must equal the next copied one, else copying stops.
     """
+    copied = list(copied)
     draft = Draft()
     constraint = sampler.constraint
     start = len(sequence) - 1  # position of pending[0]
@@ -264,10 +283,22 @@ def _draft(parts, cache, program: LayerProgram, sampler: Sampler, sequence: list
             forced = constraint.forced_token(parts.vocab_size) if jump else None
             allowed = constraint.allowed(parts.vocab_size)
             if forced is not None:
+                copied = copied[1:] if copied and copied[0] == forced else []
                 draft.add(forced, True, None if sampler.greedy else allowed.float(), allowed)
                 constraint.advance(forced)
                 pending.append(forced)
                 continue
+        if copied:
+            token = copied.pop(0)
+            if allowed is not None and not bool(allowed[token]):
+                break
+            draft.add(token, False, None, allowed, looked_up=True)
+            pending.append(token)
+            if constraint is not None:
+                constraint.advance(token)
+            if not copied:
+                break
+            continue
         if chosen == k:
             break
         logits = _run(parts, cache, program, pending, start, stats)

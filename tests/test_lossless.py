@@ -228,10 +228,22 @@ def test_record_counts_drafts_and_honest_layer_cost(llama_model, monkeypatch):
 
 
 def test_full_program_in_lossless_mode_is_plain_full_decoding_on_the_same_weights(llama_model, monkeypatch):
-    monkeypatch.setattr(llama_model, "speculative", speculative.SpeculativeSettings(draft_weights="same"))
+    settings = speculative.SpeculativeSettings(draft_weights="same", lookup=False)
+    monkeypatch.setattr(llama_model, "speculative", settings)
     rec = llama_model.generate("hello", mode="lossless", max_new_tokens=6).record
     assert rec.mode == "lossless" and rec.program == "0-5" and rec.draft_program is None
     assert rec.drafted_tokens is None and rec.layers_per_token == 6 and rec.draft_weights is None
+
+
+def test_full_program_in_lossless_mode_drafts_only_by_prompt_lookup(llama_model, monkeypatch):
+    monkeypatch.setattr(llama_model, "speculative", speculative.SpeculativeSettings(draft_weights="same"))
+    prompt = "red green blue red green blue red green blue red green"
+    result = llama_model.generate(prompt, mode="lossless", max_new_tokens=24, ignore_eos=True)
+    plain = llama_model.generate(prompt, mode="routed", max_new_tokens=24, ignore_eos=True)
+    assert result.token_ids == plain.token_ids
+    rec = result.record
+    assert rec.drafted_tokens == 0  # a full-depth draft on the same weights never runs a draft pass
+    assert rec.looked_up_tokens is not None and rec.looked_up_tokens > 0
 
 
 def test_int8_draft_weights_keep_the_reply_full_depths(family6, monkeypatch):
