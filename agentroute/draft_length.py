@@ -38,6 +38,7 @@ class SpeculativeSettings:
     lookup: bool = field(
         default=True, metadata={"help": "greedy replies also draft tokens copied from the context (prompt lookup)"}
     )
+    lookup_prior: float = field(default=0.5, metadata={"help": "acceptance assumed for lookup drafts at first"})
     lookup_ngram: int = field(default=3, metadata={"help": "longest context n-gram matched for prompt lookup"})
     lookup_max: int = field(default=10, metadata={"help": "most tokens copied per round by prompt lookup"})
     draft_weights: str = field(
@@ -51,9 +52,10 @@ class SpeculativeSettings:
                 "speculative settings need k_max >= 1, 0 < prior_acceptance < 1, prior_weight > 0 and "
                 f"probe_every >= 1, got {self}"
             )
-        if self.lookup_ngram < 2 or self.lookup_max < 1:
+        if self.lookup_ngram < 2 or self.lookup_max < 1 or not 0 < self.lookup_prior < 1:
             raise GenerationError(
-                f"prompt lookup needs lookup_ngram >= 2 and lookup_max >= 1, got {self.lookup_ngram}, {self.lookup_max}"
+                "prompt lookup needs lookup_ngram >= 2, lookup_max >= 1 and 0 < lookup_prior < 1, got "
+                f"{self.lookup_ngram}, {self.lookup_max}, {self.lookup_prior}"
             )
         if self.fixed_k is not None and self.fixed_k < 1:
             raise GenerationError(f"fixed_k must be at least 1 (or None for the cost model), got {self.fixed_k}")
@@ -64,19 +66,24 @@ class SpeculativeSettings:
                 f"draft_weights must be one of {', '.join(DRAFT_WEIGHTS)}, got {self.draft_weights!r}"
             )
 
+    def rate(self, k: int, acceptance: float, costs: PassCosts, forced: float = 0.0) -> float:
+        """Expected chosen tokens per second of a round that drafts ``k`` tokens with the program."""
+        return (1 - acceptance ** (k + 1)) / (1 - acceptance) / costs.round_seconds(k, forced)
+
+    def lookup_rate(self, acceptance: float, n: int, costs: PassCosts, forced: float = 0.0) -> float:
+        """The same for a round that verifies ``n`` tokens copied from the context (no draft pass)."""
+        seconds = costs.verify_fixed + costs.verify_per_token * (n + 1) * (1 + forced)
+        return (1 - acceptance ** (n + 1)) / (1 - acceptance) / seconds
+
     def best_k(self, acceptance: float, costs: PassCosts, forced: float = 0.0) -> int:
         """Draft length with the most chosen tokens per second, 0 when drafting does not pay.
 
         ``forced``: forced tokens per chosen one, which ride along in every pass's chunk.
         """
-
-        def rate(k: int) -> float:
-            return (1 - acceptance ** (k + 1)) / (1 - acceptance) / costs.round_seconds(k, forced)
-
-        best, best_rate = 0, rate(0)  # k = 0: a plain full-depth pass, one chosen token per pass
+        best, best_rate = 0, self.rate(0, acceptance, costs, forced)  # k = 0: a plain full-depth pass
         for k in range(1, self.k_max + 1):
-            if rate(k) > best_rate:
-                best, best_rate = k, rate(k)
+            if self.rate(k, acceptance, costs, forced) > best_rate:
+                best, best_rate = k, self.rate(k, acceptance, costs, forced)
         return best
 
 

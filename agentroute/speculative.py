@@ -198,6 +198,7 @@ def decode(
     if costs is None and settings.fixed_k is None and program_drafts:
         costs = measure_costs(parts, draft_parts, programs, sequence, settings.k_max)
     kept, seen = settings.prior_acceptance * settings.prior_weight, settings.prior_weight  # acceptance estimate
+    copy_kept, copy_seen = settings.lookup_prior * settings.prior_weight, settings.prior_weight  # the same for lookup
     idle = 0  # rounds in a row without drafts
     sequence = list(sequence)
     done = limit < 1
@@ -205,13 +206,21 @@ def decode(
     while not done:
         position = len(sequence) - 1
         copied = lookup_continuation(sequence, settings.lookup_ngram, settings.lookup_max) if lookup else []
-        if not program_drafts or copied:
-            k = 0  # a round drafts from the context or by the program, not both
+        forced_per_chosen = stats.forced / max(1, len(stats.tokens) - stats.forced)
+        if not program_drafts:
+            k = 0
         elif settings.fixed_k:
             k = settings.fixed_k
         else:
-            forced_per_chosen = stats.forced / max(1, len(stats.tokens) - stats.forced)
             k = settings.best_k(min(kept / seen, 0.999), costs, forced_per_chosen)
+        if copied and k > 0 and costs is not None:
+            # A round drafts from the context or by the program, not both: the one expected to
+            # yield more tokens per second, from each one's acceptance so far in this reply.
+            copy_rate = settings.lookup_rate(min(copy_kept / copy_seen, 0.999), len(copied), costs, forced_per_chosen)
+            if copy_rate < settings.rate(k, min(kept / seen, 0.999), costs, forced_per_chosen):
+                copied = []
+        if copied:
+            k = 0
         if k == 0 and program_drafts and not copied and idle >= settings.probe_every:
             k = 1  # drafting did not pay so far: try one token to see whether that changed
         idle = idle + 1 if k == 0 else 0
@@ -239,6 +248,8 @@ def decode(
         copies = draft.looked_up
         stats.looked_up += sum(copies)
         stats.looked_up_accepted += sum(copies[:accepted])
+        copy_kept += sum(copies[:accepted])
+        copy_seen += sum(copies[:accepted]) + int(accepted < len(draft.tokens) and copies[accepted])
         chosen = [not f and not c for f, c in zip(draft.forced, copies, strict=True)]
         stats.drafted += sum(chosen)
         stats.accepted += sum(chosen[:accepted])
