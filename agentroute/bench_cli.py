@@ -14,7 +14,7 @@ from pathlib import Path
 
 from agentroute.errors import AgentRouteError
 
-SUITES = ("executor", "fidelity", "episodes")
+SUITES = ("steps", "executor", "fidelity", "episodes")
 
 
 def add_bench_commands(commands) -> None:
@@ -40,7 +40,12 @@ def _bench(args) -> int:
         raise AgentRouteError(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES)}")
     console = Console(stderr=True)
     for suite in suites:
-        if suite == "executor":
+        if suite == "steps":
+            from agentroute.bench import agent_steps
+
+            results, table = agent_steps.run(seed=args.seed, progress=console.log)
+            plot = None
+        elif suite == "executor":
             from agentroute.bench import executor_speed
 
             results, table = executor_speed.run(args.repeats, 64, args.seed, progress=console.log)

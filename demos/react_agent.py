@@ -1,6 +1,6 @@
 """A LangGraph ReAct agent on the embedded model, with a layer program chosen per agent step.
 
-    python demos/react_agent.py [--tasks N] [--max-steps 8] [--max-new-tokens 96] [--compare-full]
+    python demos/react_agent.py [--tasks N] [--max-steps 8] [--max-new-tokens 96] [--no-compare-full]
 
 ``langchain.agents.create_agent`` drives ``ChatLayerRoute`` with four real local tools (calculator,
 unit conversion, document search, date arithmetic) on five tasks. Each model step is typed
@@ -68,7 +68,12 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=len(TASKS), help="run the first N tasks")
     parser.add_argument("--max-steps", type=int, default=8, help="LangGraph recursion limit per task")
     parser.add_argument("--max-new-tokens", type=int, default=96, help="token limit per model step")
-    parser.add_argument("--compare-full", action="store_true", help="also run every step at full depth")
+    parser.add_argument(
+        "--compare-full",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run every task at full depth and print both times (--no-compare-full skips it)",
+    )
     parser.add_argument("--no-pack", action="store_true", help="run the bare model, without the default route pack")
     parser.add_argument("--json", type=Path, default=None, help="also write the episode summary as JSON here")
     args = parser.parse_args()

@@ -74,7 +74,7 @@ class ChatLayerRoute(BaseChatModel):
 
     model: str = Field("default", description="'default', a checkpoint directory or a .gguf file")
     quantization: Literal["nf4", "int8"] | None = None
-    dtype: str | None = Field(None, description="compute dtype, e.g. 'float32' or 'bfloat16'")
+    dtype: str | None = Field(None, description="compute dtype, e.g. 'float32' or 'bfloat16' (default: detected)")
     device: str | None = Field(None, description="'cpu' or 'cuda'; default CUDA when present")
     pack: str | None = Field(
         "auto", description="'auto' (the default pack with the default model), 'default', a pack directory, or None"
