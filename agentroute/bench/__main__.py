@@ -10,5 +10,5 @@ import sys
 from agentroute.bench.executor_speed import memory_probe
 
 if len(sys.argv) != 3 or sys.argv[1] != "memory-probe":
-    sys.exit("usage: python -m agentroute.bench memory-probe {fp32,nf4,int8}")
-print(json.dumps(memory_probe(None if sys.argv[2] == "fp32" else sys.argv[2])))
+    sys.exit("usage: python -m agentroute.bench memory-probe {default,fp32,nf4,int8}")
+print(json.dumps(memory_probe(sys.argv[2])))

@@ -24,6 +24,7 @@ from agentroute.bench.common import (
     ours_decode_tokens_per_s,
     stock_decode_tokens_per_s,
 )
+from agentroute.dtype_choice import default_dtype, dtype_name
 
 PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
 # Programs for the 30-layer default model: 25 and 20 of 30 layers (the middle ones go first: the
@@ -37,15 +38,22 @@ PROGRAMS = {
 SPEED_TARGET = 0.9  # each skip program must reach 0.9 of its ideal (bytes-read) speed-up
 
 
-def speed_table(model, prompt_ids, repeats: int, new_tokens: int, programs: dict[str, str]) -> dict:
-    runs: dict[str, list[float]] = {"stock generate": [], **{name: [] for name in programs}}
+def speed_table(model, prompt_ids, repeats: int, new_tokens: int, programs: dict[str, str], others=None) -> dict:
+    """Decode rates of stock generate and each program on ``model``, and of the full program on each
+    model in ``others`` (name -> model: the same weights with other kernels), interleaved."""
+    others = others or {}
+    runs: dict[str, list[float]] = {"stock generate": [], **{name: [] for name in programs}, **{n: [] for n in others}}
     # Warm-up: first calls pay for allocator growth and lazy initialisation.
     stock_decode_tokens_per_s(model, prompt_ids, 8)
-    ours_decode_tokens_per_s(model, prompt_ids, 8)
+    for warm in (model, *others.values()):
+        ours_decode_tokens_per_s(warm, prompt_ids, 8)
     for _ in range(repeats):
         runs["stock generate"].append(stock_decode_tokens_per_s(model, prompt_ids, new_tokens))
         for name, spec in programs.items():
             runs[name].append(ours_decode_tokens_per_s(model, prompt_ids, new_tokens, program=spec))
+        for name, other in others.items():
+            runs[name].append(ours_decode_tokens_per_s(other, prompt_ids, new_tokens, program=PROGRAMS["full"]))
+    programs = {**programs, **{name: PROGRAMS["full"] for name in others}}
     full = median(runs["full"])
     table = {}
     for name, values in runs.items():
@@ -64,10 +72,15 @@ def speed_table(model, prompt_ids, repeats: int, new_tokens: int, programs: dict
     return table
 
 
-def memory_probe(quantization: str | None) -> dict:
-    """Run in a fresh process: load, generate, report resident memory and quantized decode speed."""
+def memory_probe(weights: str) -> dict:
+    """Run in a fresh process: load, generate, report resident memory and decode speed.
+
+    ``weights``: "default" (the detected dtype, with lean decode where it applies: packed copies of
+    the linears cost memory), "fp32", or a bitsandbytes quantization ("nf4", "int8")."""
     baseline = psutil.Process().memory_info().rss
-    model = agentroute.load("default", quantization=quantization)
+    quantization = weights if weights in ("nf4", "int8") else None
+    dtype = "float32" if weights == "fp32" else None
+    model = agentroute.load("default", quantization=quantization, dtype=dtype)
     ids = model.encode(PROMPT)
     model.generate_ids(ids, max_new_tokens=16, ignore_eos=True)
     stock, ours = [], []
@@ -76,7 +89,7 @@ def memory_probe(quantization: str | None) -> dict:
         ours.append(ours_decode_tokens_per_s(model, ids, 32))
     rss = psutil.Process().memory_info().rss
     return {
-        "quantization": quantization or "fp32",
+        "quantization": weights if weights != "default" else f"{dtype_name(model.dtype)} (default)",
         "rss_mb": rss / 2**20,
         "model_rss_mb": (rss - baseline) / 2**20,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -86,8 +99,8 @@ def memory_probe(quantization: str | None) -> dict:
     }
 
 
-def run_probe(quantization: str | None) -> dict:
-    cmd = [sys.executable, "-m", "agentroute.bench", "memory-probe", quantization or "fp32"]
+def run_probe(weights: str) -> dict:
+    cmd = [sys.executable, "-m", "agentroute.bench", "memory-probe", weights]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -97,7 +110,8 @@ def markdown(results: dict) -> str:
     lines = [
         f"Executor decode speed, SmolLM2-135M on {results['machine']['processor']} "
         f"({results['machine']['threads']} threads), {results['new_tokens']} new tokens, median of "
-        f"{results['repeats']} interleaved runs, seed {results['seed']}:",
+        f"{results['repeats']} interleaved runs, seed {results['seed']}; default dtype on this machine: "
+        f"{results.get('default_dtype', 'float32')}:",
         "",
         "| dtype | mode | layers | decode tok/s | vs stock | vs full | ideal (bytes) | of ideal |",
         "|---|---|---|---|---|---|---|---|",
@@ -136,15 +150,19 @@ def run(repeats: int = 5, new_tokens: int = 64, seed: int = 0, progress=lambda m
         "prompt": PROMPT,
         "speed": {},
     }
+    results["default_dtype"] = dtype_name(default_dtype("cpu"))
     for dtype in ("float32", "bfloat16"):
         model = agentroute.load("default", dtype=dtype)
         ids = model.encode(PROMPT)
-        programs = PROGRAMS if dtype == "float32" else {"full": PROGRAMS["full"]}
-        progress(f"executor [{dtype}]: {len(programs) + 1} modes x {repeats} runs")
-        results["speed"][dtype] = speed_table(model, ids, repeats, new_tokens, programs)
-        del model
+        programs = PROGRAMS if dtype == "float32" else {"full": PROGRAMS["full"], "skip 20/30": PROGRAMS["skip 20/30"]}
+        # bfloat16 runs lean decode passes where they are exact; the plain kernels beside them show the gain.
+        others = {"full, plain kernels": agentroute.load("default", dtype=dtype, kernels="plain")} if model.lean else {}
+        progress(f"executor [{dtype}]: {len(programs) + len(others) + 1} modes x {repeats} runs")
+        results["speed"][dtype] = speed_table(model, ids, repeats, new_tokens, programs, others)
+        results.setdefault("lean", {})[dtype] = model.lean
+        del model, others
     progress("executor: resident memory per quantization (fresh processes)")
-    results["memory"] = [run_probe(q) for q in (None, "nf4", "int8")]
+    results["memory"] = [run_probe(w) for w in ("default", "fp32", "nf4", "int8")]
     fp32 = results["speed"]["float32"]
     results["targets"] = {
         "full_at_least_stock": fp32["full"]["speedup_vs_stock"] >= 1.0,
