@@ -25,6 +25,11 @@ def add_bench_commands(commands) -> None:
     bench.add_argument("--repeats", type=int, default=5, help="runs per executor mode (median reported)")
     bench.add_argument("--per-type", type=int, default=4, help="fidelity: test-split steps per step type")
     bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument(
+        "--gguf", type=Path, action="append", default=None,
+        help="executor: a GGUF file of the same model for llama.cpp to decode beside ours (repeatable; "
+        "needs the bench extra, see docs/speed.md)",
+    )  # fmt: skip
     bench.set_defaults(run=_bench)
 
 
@@ -48,7 +53,7 @@ def _bench(args) -> int:
         elif suite == "executor":
             from agentroute.bench import executor_speed
 
-            results, table = executor_speed.run(args.repeats, 64, args.seed, progress=console.log)
+            results, table = executor_speed.run(args.repeats, 64, args.seed, progress=console.log, gguf=args.gguf)
             plot = plots.executor_plot(results, args.out / "executor.png") if _mkdir(args.out) else None
         elif suite == "fidelity":
             from agentroute.bench import fidelity

@@ -126,6 +126,7 @@ def markdown(results: dict) -> str:
                 f"| {dtype} | {name} | {layers} | {row['decode_tokens_per_s']:.1f} | {row['speedup_vs_stock']:.2f}x "
                 f"| {vs_full} | {ideal} | {of_ideal} |"
             )
+    lines += _llama_cpp_lines(results)
     lines += [
         "",
         "| weights | resident MB (process) | model MB (RSS delta) | stock tok/s | ours tok/s |",
@@ -139,8 +140,31 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(repeats: int = 5, new_tokens: int = 64, seed: int = 0, progress=lambda message: None) -> tuple[dict, str]:
-    """Measure everything; return the results and their Markdown table."""
+def _llama_cpp_lines(results: dict) -> list[str]:
+    llama = results.get("llama_cpp")
+    if not llama:
+        return []
+    if "error" in llama:
+        return ["", f"llama.cpp: not measured ({llama['error']})."]
+    ours = results["speed"]["bfloat16"]["full"]["decode_tokens_per_s"]
+    lines = ["", f"llama.cpp (llama-cpp-python {llama['version']}), same prompt and threads, same run:", ""]
+    lines += ["| GGUF | decode tok/s | our bfloat16 full depth / this |", "|---|---|---|"]
+    for name, row in llama.items():
+        if name == "version":
+            continue
+        if "error" in row:
+            lines.append(f"| {name} | {row['error']} | - |")
+        else:
+            rate = row["decode_tokens_per_s"]
+            lines.append(f"| {name} | {rate:.1f} | {ours / rate:.2f}x |")
+    return lines
+
+
+def run(
+    repeats: int = 5, new_tokens: int = 64, seed: int = 0, progress=lambda message: None, gguf: list | None = None
+) -> tuple[dict, str]:
+    """Measure everything; return the results and their Markdown table. ``gguf``: GGUF files of the
+    same model that llama.cpp decodes on the same prompt in the same run (``llama_cpp_speed``)."""
     torch.manual_seed(seed)
     results = {
         "machine": machine(),
@@ -161,6 +185,11 @@ def run(repeats: int = 5, new_tokens: int = 64, seed: int = 0, progress=lambda m
         results["speed"][dtype] = speed_table(model, ids, repeats, new_tokens, programs, others)
         results.setdefault("lean", {})[dtype] = model.lean
         del model, others
+    if gguf:
+        from agentroute.bench.llama_cpp_speed import decode_rates
+
+        progress(f"executor: llama.cpp on {len(gguf)} GGUF file(s)")
+        results["llama_cpp"] = decode_rates(gguf, ids, repeats, new_tokens)
     progress("executor: resident memory per quantization (fresh processes)")
     results["memory"] = [run_probe(w) for w in ("default", "fp32", "nf4", "int8")]
     fp32 = results["speed"]["float32"]
