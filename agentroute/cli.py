@@ -25,7 +25,7 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.add_argument("prompt", help="user message (sent through the model's chat template)")
     gen.add_argument("--model", default="default", help="'default', a checkpoint directory or a .gguf file")
     gen.add_argument("--quantization", choices=["nf4", "int8"], default=None)
-    gen.add_argument("--dtype", default=None, help="bfloat16, float32 or float16 (default: bfloat16 where the hardware computes it natively, else float32)")
+    gen.add_argument("--dtype", default=None, help="bfloat16, float32 or float16 (default: detected)")
     gen.add_argument("--program", default=None, help="layers to run, e.g. '0-11,14-29' or '0-15,15,16-29' (loop)")
     gen.add_argument("--prefill", choices=["full", "program"], default="full", help="program that encodes the prompt")
     gen.add_argument("--max-new-tokens", type=int, default=128)

@@ -28,6 +28,13 @@ NEW_TOKENS = 40
 
 @pytest.fixture(scope="module")
 def smol():
+    # float32: these tests compare logits at float32 tolerances and prefix reuse against stock prefill.
+    return agentroute.load("default", dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def smol_default():
+    """As a user gets it: the detected dtype (bfloat16 on AMX/AVX512-BF16 CPUs) with lean decode passes."""
     return agentroute.load("default")
 
 
@@ -49,6 +56,29 @@ def test_full_program_greedy_equals_stock_generate(smol):
         assert ours.token_ids == _stock(smol, prompt), prompt
         lengths.append(len(ours.token_ids))
     assert min(lengths) >= 32, lengths
+
+
+def test_default_dtype_full_program_greedy_equals_stock_generate(smol_default):
+    """In the default dtype with lean decode passes, each prompt encoded whole as stock does: in
+    bfloat16 a prefix-reused prompt encodes its new part in one chunk, which rounds differently
+    from stock's whole-prompt prefill, so identity with stock is checked without prefix reuse."""
+    for prompt in PROMPTS:
+        ours = smol_default.generate(prompt, max_new_tokens=NEW_TOKENS, reuse_prefix=False)
+        assert ours.token_ids == _stock(smol_default, prompt), prompt
+        assert ours.record.dtype == str(smol_default.dtype).removeprefix("torch.")
+
+
+def test_default_dtype_lossless_equals_full_depth_on_real_steps(smol_default):
+    """Lossless (a skip draft plus prompt lookup) is full depth's reply, token for token, when both
+    encode the prompt alike (here from scratch: a reused prefix is encoded in other chunks, which
+    round differently in bfloat16)."""
+    for prompt in PROMPTS[:5]:
+        full = smol_default.generate(prompt, max_new_tokens=NEW_TOKENS, mode="routed", reuse_prefix=False)
+        for draft in ("0-11,18-29", "0-29"):
+            lossless = smol_default.generate(
+                prompt, draft, max_new_tokens=NEW_TOKENS, mode="lossless", reuse_prefix=False
+            )
+            assert lossless.token_ids == full.token_ids, (prompt, draft)
 
 
 def test_nf4_full_program_equals_stock_generate_on_the_nf4_model():

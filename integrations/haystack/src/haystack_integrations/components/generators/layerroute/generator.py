@@ -95,7 +95,8 @@ class LayerRouteGenerator:
         :param streaming_callback: called with each ``StreamingChunk``; works together with tools.
         :param tools: Tools and/or Toolsets the model may call.
         :param device: ``"cpu"`` or ``"cuda"`` (default: CUDA when present).
-        :param dtype: compute dtype name, e.g. ``"bfloat16"`` (default: bfloat16 where the hardware computes it natively, else float32).
+        :param dtype: compute dtype name, e.g. ``"bfloat16"``
+            (default: bfloat16 where the hardware computes it natively, else float32).
         :raises ValueError: for an unknown mode, an unknown generation_kwargs key or duplicate tool names.
         """
         if mode not in FRAMEWORK_MODES:
