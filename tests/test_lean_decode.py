@@ -4,6 +4,7 @@ Every check here is bit for bit or token for token: lean decode must compute wha
 (and stock ``generate()``) compute, and a decode chunk must compute what one-token passes do.
 """
 
+import contextlib
 import copy
 
 import pytest
@@ -185,18 +186,24 @@ def _decode_with_layers(parts, prompt, tokens):
     return outputs, logits
 
 
+@contextlib.contextmanager
+def _module_path(parts):
+    """Decode through the model's own modules (no fused layers) inside the block."""
+    saved, parts.fused = parts.fused, {}
+    try:
+        yield
+    finally:
+        parts.fused = saved
+
+
 def test_fused_layers_equal_the_module_path(lean_model):
     parts = lean_model.parts
     assert len(parts.fused) == parts.n_layers, f"only layers {sorted(parts.fused)} fused"
     prompt = lean_model.encode(PROMPTS[1])
     tokens = lean_model.encode(PROMPTS[2])[:6]
     fused_layers, fused_logits = _decode_with_layers(parts, prompt, tokens)
-    saved = parts.fused
-    parts.fused = {}
-    try:
+    with _module_path(parts):
         plain_layers, plain_logits = _decode_with_layers(parts, prompt, tokens)
-    finally:
-        parts.fused = saved
     for step, (fused, plain) in enumerate(zip(fused_layers, plain_layers, strict=True)):
         assert [layer for layer, _ in fused] == [layer for layer, _ in plain] == list(range(parts.n_layers))
         for (layer, a), (_, b) in zip(fused, plain, strict=True):
@@ -216,12 +223,8 @@ def test_fused_chunk_equals_module_path_one_token_passes(lean_model):
     with torch.inference_mode():
         executor.prefill(parts, cache, full, torch.tensor([prompt]))
         together = executor.forward(parts, cache, full, torch.tensor([tokens]), len(prompt), all_logits=True)
-    saved = parts.fused
-    parts.fused = {}
-    try:
+    with _module_path(parts):
         _, plain_logits = _decode_with_layers(parts, prompt, tokens)
-    finally:
-        parts.fused = saved
     for i, plain in enumerate(plain_logits):
         assert torch.equal(together[0, i], plain[0]), f"chunk row {i}"
 
