@@ -80,11 +80,8 @@ class SpeculativeSettings:
 
         ``forced``: forced tokens per chosen one, which ride along in every pass's chunk.
         """
-        best, best_rate = 0, self.rate(0, acceptance, costs, forced)  # k = 0: a plain full-depth pass
-        for k in range(1, self.k_max + 1):
-            if self.rate(k, acceptance, costs, forced) > best_rate:
-                best, best_rate = k, self.rate(k, acceptance, costs, forced)
-        return best
+        rates = [self.rate(k, acceptance, costs, forced) for k in range(self.k_max + 1)]  # k = 0: a plain pass
+        return max(range(len(rates)), key=lambda k: (rates[k], -k))  # the shortest of equal rates
 
 
 @dataclass(frozen=True)

@@ -179,7 +179,9 @@ def load_pack(model, pack: str | Path) -> RoutePack:
     path = resolve_pack_dir(pack)
     manifest = read_manifest(path)
     expected, actual = manifest.model, model_fingerprint(model)
-    for key in fingerprint_mismatches(expected, actual):
+    wrong = fingerprint_mismatches(expected, actual)
+    if wrong:
+        key = wrong[0]
         raise PackError(
             f"route pack {path} was trained for {expected.get('name')!r} ({key}={_short(expected.get(key))}) and "
             f"does not fit the loaded model {actual['name']!r} ({key}={_short(actual[key])}); load the model it was "

@@ -323,9 +323,10 @@ class RoutedModel:
     def _decode(self, plan: Plan) -> GenerationResult:
         parts, prefix, prompt_ids = self.parts, self._prefix, plan.prompt_ids
         drafting = self._drafts.draft_parts(parts, self.speculative) if plan.mode == "lossless" else None
-        # A full-depth draft only pays on cheaper weights; on the same ones only prompt lookup drafts.
-        program_drafts = drafting is not None and (not plan.program.is_full or drafting is not parts)
-        lookup = drafting is not None and self.speculative.lookup and plan.sampler.greedy
+        program_drafts = lookup = False
+        if drafting is not None:
+            same, greedy = drafting is parts, plan.sampler.greedy
+            program_drafts, lookup = speculative.draft_sources(plan.program, same, self.speculative, greedy)
         programs = None
         if program_drafts or lookup:
             programs = speculative.Programs(draft=plan.program, verifier=plan.prefill_program)

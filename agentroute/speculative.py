@@ -81,7 +81,16 @@ from agentroute.prompt_lookup import lookup_continuation
 from agentroute.sampling import Sampler
 
 # The draft-length names stay importable from here, where lossless mode is documented.
-__all__ = ["PassCosts", "Programs", "SpeculativeSettings", "SpeculativeStats", "decode", "measure_costs", "prefill"]
+__all__ = [
+    "PassCosts",
+    "Programs",
+    "SpeculativeSettings",
+    "SpeculativeStats",
+    "decode",
+    "draft_sources",
+    "measure_costs",
+    "prefill",
+]
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,14 @@ class Draft:
             self.allowed.append(allowed)
 
 
+def draft_sources(draft: LayerProgram, same_weights: bool, settings: SpeculativeSettings, greedy: bool):
+    """(whether the draft program drafts, whether prompt lookup drafts) for a lossless reply.
+
+    A full-depth draft on the verifier's own weights would cost what it saves, so it never runs;
+    prompt lookup copies the argmax path only, so it drafts for greedy replies."""
+    return not (draft.is_full and same_weights), settings.lookup and greedy
+
+
 def prefill(
     parts: ModelParts,
     cache: ProgramKVCache,
@@ -192,9 +209,7 @@ def decode(
     settings = settings or SpeculativeSettings()
     stats = SpeculativeStats()
     draft_parts = draft_parts or parts
-    # A full-depth draft on the verifier's own weights would cost what it saves: only lookup drafts.
-    program_drafts = not (programs.draft.is_full and draft_parts is parts)
-    lookup = settings.lookup and sampler.greedy
+    program_drafts, lookup = draft_sources(programs.draft, draft_parts is parts, settings, sampler.greedy)
     if costs is None and settings.fixed_k is None and program_drafts:
         costs = measure_costs(parts, draft_parts, programs, sequence, settings.k_max)
     kept, seen = settings.prior_acceptance * settings.prior_weight, settings.prior_weight  # acceptance estimate
