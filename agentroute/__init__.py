@@ -10,13 +10,13 @@ from agentroute.errors import (
     UnsupportedModelError,
 )
 from agentroute.loading import load
-from agentroute.policy import DepthPolicy, PolicyError
-from agentroute.program import LayerProgram
-from agentroute.records import GenerationRecord, GenerationResult, StepRecord, StepType, ToolCall
+from agentroute.model.program import LayerProgram
 from agentroute.routed_model import RoutedModel
-from agentroute.step_types import StepContext
-from agentroute.tools import ToolSpec, parse_tool_calls
-from agentroute.trace import Trace, read_trace
+from agentroute.steps.policy import DepthPolicy, PolicyError
+from agentroute.steps.records import GenerationRecord, GenerationResult, StepRecord, StepType, ToolCall
+from agentroute.steps.step_types import StepContext
+from agentroute.steps.tools import ToolSpec, parse_tool_calls
+from agentroute.trace.trace_file import Trace, read_trace
 
 __all__ = [
     "AgentRouteError",

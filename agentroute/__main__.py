@@ -1,5 +1,5 @@
 import sys
 
-from agentroute.cli import main
+from agentroute.cli.main import main
 
 sys.exit(main())

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import torch
 
-from agentroute.default_model import DEFAULT_NAME, default_gguf_path
-from agentroute.dtype_choice import resolve_dtype
 from agentroute.errors import AgentRouteError, ModelLoadError
-from agentroute.gguf_convert import ensure_converted
-from agentroute.hf_parts import check_supported
-from agentroute.policy import DepthPolicy
-from agentroute.quantization import bnb_config
+from agentroute.model.default_model import DEFAULT_NAME, default_gguf_path
+from agentroute.model.dtype_choice import resolve_dtype
+from agentroute.model.gguf_convert import ensure_converted
+from agentroute.model.hf_parts import check_supported
+from agentroute.model.quantization import bnb_config
 from agentroute.routed_model import RoutedModel
+from agentroute.steps.policy import DepthPolicy
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def load(
         quantization: None, ``"nf4"`` (bitsandbytes 4-bit) or ``"int8"`` (bitsandbytes 8-bit).
         dtype: compute dtype: ``"bfloat16"``, ``"float32"`` or ``"float16"``; default bfloat16 where the
             hardware computes it natively (CUDA, x86 CPUs with AMX or AVX512-BF16), float32 elsewhere
-            (``agentroute.dtype_choice``).
+            (``agentroute.model.dtype_choice``).
         pack: ``"default"`` (the pack trained for the default model), a route pack directory
             written by ``agentroute train`` (a LoRA adapter, a router and a depth policy), or
             ``"auto"``: the default pack for the default model, none for any other model.
@@ -50,7 +50,7 @@ def load(
         programs: a programs file from ``agentroute search``, or ``"default"`` (the library searched
             for the default model, shipped in the package): for the step types and budgets it covers,
             budgets map to its searched programs instead of the Block Influence baseline.
-        kernels: ``"auto"``: lean decode passes where they are exact (``agentroute.lean_decode``:
+        kernels: ``"auto"``: lean decode passes where they are exact (``agentroute.model.lean_decode``:
             bfloat16 on a CPU with oneDNN); ``"plain"``: every pass through the model's own modules.
     """
     if kernels not in ("auto", "plain"):
@@ -63,7 +63,7 @@ def load(
 
         read_manifest(resolve_pack_dir(pack))  # a wrong path fails now, not after loading the model
     if programs is not None:
-        from agentroute.search.library import read_programs
+        from agentroute.program_library import read_programs
 
         read_programs(programs)  # likewise
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")

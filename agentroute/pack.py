@@ -22,10 +22,10 @@ import torch
 from pydantic import BaseModel, Field, ValidationError
 
 from agentroute.errors import AgentRouteError
-from agentroute.policy import DepthPolicy
-from agentroute.program import LayerProgram
-from agentroute.records import StepType
-from agentroute.router_net import RouterNet, prompt_features, safety_columns
+from agentroute.model.program import LayerProgram
+from agentroute.steps.policy import DepthPolicy
+from agentroute.steps.records import StepType
+from agentroute.steps.router_net import RouterNet, prompt_features, safety_columns
 
 PACK_FORMAT = "agentroute-pack/1"
 MANIFEST = "pack.json"

@@ -10,26 +10,27 @@ from typing import Any
 
 import torch
 
-from agentroute import executor, lean_decode, speculative
-from agentroute.draft_cache import DraftCache
-from agentroute.dtype_choice import dtype_name
+from agentroute.decode import speculative
+from agentroute.decode.draft_cache import DraftCache
+from agentroute.decode.plan_record import plan_record
+from agentroute.decode.prefix_cache import PrefixCache
+from agentroute.decode.reply import DECODE_MODES, GenerationOptions, Plan, Reply, check_stop, parse_options
+from agentroute.decode.routed_loop import routed_loop
+from agentroute.decode.sampling import Sampler
+from agentroute.decode.speculative import SpeculativeStats as _Stats
+from agentroute.decode.tool_grammar import GrammarTokenizer, TokenConstraint
 from agentroute.errors import GenerationError, MessageError
-from agentroute.hf_parts import ModelParts
-from agentroute.messages import render_prompt, validate_messages
-from agentroute.plan_record import plan_record
-from agentroute.policy import DepthPolicy
-from agentroute.prefix_cache import PrefixCache
-from agentroute.program import LayerProgram
-from agentroute.records import GenerationResult, StepType
-from agentroute.reply import DECODE_MODES, GenerationOptions, Plan, Reply, check_stop, parse_options
-from agentroute.routed_loop import routed_loop
-from agentroute.routing import RouteDecision, Router
-from agentroute.sampling import Sampler
-from agentroute.speculative import SpeculativeStats as _Stats
-from agentroute.step_types import StepContext, observe_step_type, parse_step_type
-from agentroute.tool_grammar import GrammarTokenizer, TokenConstraint
-from agentroute.tools import ToolSpec, normalize_tools, parse_tool_calls, render_tool_messages
-from agentroute.trace import record_step
+from agentroute.model import executor, lean_decode
+from agentroute.model.dtype_choice import dtype_name
+from agentroute.model.hf_parts import ModelParts
+from agentroute.model.program import LayerProgram
+from agentroute.steps.messages import render_prompt, validate_messages
+from agentroute.steps.policy import DepthPolicy
+from agentroute.steps.records import GenerationResult, StepType
+from agentroute.steps.routing import RouteDecision, Router
+from agentroute.steps.step_types import StepContext, observe_step_type, parse_step_type
+from agentroute.steps.tools import ToolSpec, normalize_tools, parse_tool_calls, render_tool_messages
+from agentroute.trace.trace_file import record_step
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class RoutedModel:
 
     def use_lean_decode(self, enabled: bool = True) -> bool:
         """Decode, draft and verify passes with packed bfloat16 linears and row-by-row attention
-        (``agentroute.lean_decode``) where they are exact on this machine: bfloat16 weights on a CPU
+        (``agentroute.model.lean_decode``) where they are exact on this machine: bfloat16 weights on a CPU
         with oneDNN, no bitsandbytes layers. Returns whether they are on. ``False`` turns them off
         (plain modules everywhere, e.g. before training an adapter on these weights)."""
         with self._lock:
@@ -147,7 +148,7 @@ class RoutedModel:
         if path is None:
             self.router.programs = None
             return
-        from agentroute.search.library import load_library
+        from agentroute.program_library import load_library
 
         self.router.programs = load_library(self, path)
 
@@ -183,12 +184,12 @@ class RoutedModel:
         would drift from stock ``generate()``), ignore_eos=False (fixed-length benchmarks),
         on_text=None (a callback receiving the reply's text as it is generated),
         mode=None ("routed": the program decodes; "lossless": the program drafts and full depth
-        verifies, so the reply equals full depth's - see ``agentroute.speculative``; default:
+        verifies, so the reply equals full depth's - see ``agentroute.decode.speculative``; default:
         the policy's mode for the step type, routed unless the policy says otherwise). Lossless
         always prefills at full depth (the verifier needs those keys) and, when the draft loops,
         without prefix reuse (the draft's own slots must hold the whole prompt).
         constrain=True: a tool_call step with tools decodes under a grammar that admits only valid
-        calls of those tools (``agentroute.tool_grammar``), any other step with tools under one that
+        calls of those tools (``agentroute.decode.tool_grammar``), any other step with tools under one that
         also admits free text but holds a reply that opens a call to the tools' schemas; False lets
         the model write anything.
         jump_forward=True: under the grammar, a token it forces (its only choice) is taken without

@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agentroute import Trace
-from agentroute.trace_plot import plot_trace
+from agentroute.trace.plot import plot_trace
 
 sys.path.insert(0, str(Path(__file__).parent))
 from agent_tools import TASKS, TOOLS, answer_is_correct  # noqa: E402

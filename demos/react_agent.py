@@ -35,8 +35,8 @@ from rich.live import Live
 from rich.table import Table
 
 from agentroute import StepRecord, Trace
-from agentroute.trace import summarize
-from agentroute.trace_plot import plot_trace
+from agentroute.trace.plot import plot_trace
+from agentroute.trace.trace_file import summarize
 
 # Without a pack: tool-call steps are the most constrained output, so they get the cheapest program.
 NO_PACK_POLICY = {"budgets": {"tool_call": 0.8, "final_answer": 0.9}}

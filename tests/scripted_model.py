@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 
 from agentroute import GenerationResult, StepRecord, parse_tool_calls
-from agentroute.tools import normalize_tools
-from agentroute.trace import record_step
+from agentroute.steps.tools import normalize_tools
+from agentroute.trace.trace_file import record_step
 
 
 class ScriptedModel:

@@ -3,7 +3,7 @@ import json
 import pytest
 from tiny_models import save_tiny
 
-from agentroute.cli import main
+from agentroute.cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from agentroute.cli import main
+from agentroute.cli.main import main
 from agentroute.data import BuildConfig, DataBuildError, build_dataset, generate_split
 from agentroute.data import phrasing as ph
 from agentroute.data.build import allocate, prompt_chars
 from agentroute.data.catalogue import catalogue, domains
 from agentroute.data.splits import TEST_DOMAINS, dev_tools
-from agentroute.messages import validate_messages
-from agentroute.tools import normalize_tools, render_tool_messages
+from agentroute.steps.messages import validate_messages
+from agentroute.steps.tools import normalize_tools, render_tool_messages
 
 SMALL = BuildConfig(seed=1, train=400, dev=80, test=120, length_matched=12, train_length_matched=10)
 LENGTH_MATCHED = ("test_length_matched", "train_length_matched")

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 import agentroute
-from agentroute import executor
-from agentroute.default_model import default_gguf_path
-from agentroute.gguf_convert import converted_dir
-from agentroute.kv_cache import ProgramKVCache
+from agentroute.model import executor
+from agentroute.model.default_model import default_gguf_path
+from agentroute.model.gguf_convert import converted_dir
+from agentroute.model.kv_cache import ProgramKVCache
 
 pytestmark = pytest.mark.slow
 
@@ -103,7 +103,7 @@ def test_cached_decode_equals_recomputation_on_the_real_model(smol, spec):
 
 
 def test_cli_generate_on_the_default_model(capsys):
-    from agentroute.cli import main
+    from agentroute.cli.main import main
 
     assert main(["generate", "What is the capital of France?", "--program", "0-11,14-29", "--json"]) == 0
     assert '"program": "0-11,14-29"' in capsys.readouterr().out
@@ -155,7 +155,7 @@ def test_scripted_six_step_agent_conversation_is_fully_traced(smol, tmp_path):
 def test_shipped_programs_fit_the_default_model_and_route(smol):
     """``programs="default"``: the searched library shipped in the package loads into the embedded
     model and routes a budgeted step through its program (not the Block Influence fallback)."""
-    from agentroute.search.library import load_library, read_programs
+    from agentroute.program_library import load_library, read_programs
 
     data = read_programs("default")
     library = load_library(smol, "default")

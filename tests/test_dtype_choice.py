@@ -5,9 +5,10 @@ import torch
 from tiny_models import save_tiny, tiny_model
 
 import agentroute
-from agentroute import RoutedModel, StepRecord, dtype_choice
-from agentroute.dtype_choice import cpu_flags, cpu_has_native_bf16, default_dtype, dtype_name, resolve_dtype
+from agentroute import RoutedModel, StepRecord
 from agentroute.errors import AgentRouteError
+from agentroute.model import dtype_choice
+from agentroute.model.dtype_choice import cpu_flags, cpu_has_native_bf16, default_dtype, dtype_name, resolve_dtype
 
 BASE_FLAGS = "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr sse sse2 ht avx avx2 avx512f avx512bw avx512vl"
 

@@ -6,7 +6,7 @@ import pytest
 from tiny_models import save_tiny, tiny_model
 
 from agentroute import Trace
-from agentroute.cli import main
+from agentroute.cli.main import main
 from agentroute.evaluation import (
     EvalError,
     calls_correct,
@@ -18,8 +18,8 @@ from agentroute.evaluation import (
     values_equal,
 )
 from agentroute.evaluation.steps import NO_TRACE_MESSAGES
-from agentroute.records import StepType
 from agentroute.routed_model import RoutedModel
+from agentroute.steps.records import StepType
 
 WEATHER = {
     "name": "get_weather",

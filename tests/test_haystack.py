@@ -35,7 +35,7 @@ from tiny_models import tiny_model
 
 import agentroute
 from agentroute import GenerationResult, RoutedModel, StepRecord, Trace, parse_tool_calls
-from agentroute.tools import normalize_tools
+from agentroute.steps.tools import normalize_tools
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "demos"))
 from agent_tools import TASKS, TOOLS, answer_is_correct  # noqa: E402

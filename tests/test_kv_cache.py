@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from agentroute import executor
-from agentroute.kv_cache import ProgramKVCache
-from agentroute.program import LayerProgram
+from agentroute.model import executor
+from agentroute.model.kv_cache import ProgramKVCache
+from agentroute.model.program import LayerProgram
 
 PROGRAMS = ["0-5", "0-1,4-5", "0,2,5", "0-2,2,3-5", "0-3,1-2,4-5", "1,1,1"]
 

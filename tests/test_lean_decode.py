@@ -13,10 +13,11 @@ import torch.nn.functional as F
 from tiny_models import FAMILIES, PROMPTS, tiny_model
 from torch import nn
 
-from agentroute import RoutedModel, executor, lean_decode
-from agentroute.kv_cache import ProgramKVCache
-from agentroute.program import LayerProgram
-from agentroute.speculative import SpeculativeSettings
+from agentroute import RoutedModel
+from agentroute.decode.speculative import SpeculativeSettings
+from agentroute.model import executor, lean_decode
+from agentroute.model.kv_cache import ProgramKVCache
+from agentroute.model.program import LayerProgram
 
 N_LAYERS = 4
 SKIP_MIDDLE = "0,2-3"  # every layer but a middle one: the draft of the lossless tests
@@ -230,7 +231,7 @@ def test_fused_chunk_equals_module_path_one_token_passes(lean_model):
 
 
 def test_fused_run_layer_is_used_only_in_decode_chunks(lean_model, monkeypatch):
-    from agentroute import hf_parts
+    from agentroute.model import hf_parts
 
     calls = []
     real = hf_parts._run_fused

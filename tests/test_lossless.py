@@ -7,12 +7,14 @@ import pytest
 import torch
 from tiny_models import FAMILIES, PROMPTS, tiny_model
 
-from agentroute import DepthPolicy, GenerationError, PolicyError, RoutedModel, executor, speculative
-from agentroute.draft_cache import DraftCache
+from agentroute import DepthPolicy, GenerationError, PolicyError, RoutedModel
+from agentroute.decode import speculative
+from agentroute.decode.draft_cache import DraftCache
+from agentroute.decode.sampling import Sampler
 from agentroute.evaluation import evaluate
-from agentroute.kv_cache import ProgramKVCache
-from agentroute.records import StepType
-from agentroute.sampling import Sampler
+from agentroute.model import executor
+from agentroute.model.kv_cache import ProgramKVCache
+from agentroute.steps.records import StepType
 
 DRAFTS = ["0,5", "0-2,5", "0-1,3-5", "0-2,2,3-5"]  # skip programs of three depths and one loop (6 layers)
 NEW_TOKENS = 32
@@ -249,7 +251,7 @@ def test_full_program_in_lossless_mode_drafts_only_by_prompt_lookup(llama_model,
 def test_int8_draft_weights_keep_the_reply_full_depths(family6, monkeypatch):
     """Int8 copies draft (full depth too: cheaper weights are a draft of their own); the verifier
     keeps float32 weights, so the greedy reply is still token for token full depth's."""
-    from agentroute.draft_weights import draft_parts
+    from agentroute.decode.draft_weights import draft_parts
 
     monkeypatch.setattr(family6, "speculative", speculative.SpeculativeSettings(draft_weights="int8"))
     prompt = PROMPTS[0]
@@ -271,7 +273,7 @@ def test_int8_draft_weights_keep_the_reply_full_depths(family6, monkeypatch):
 
 
 def test_draft_weights_are_checked():
-    from agentroute.draft_weights import draft_parts
+    from agentroute.decode.draft_weights import draft_parts
 
     hf, tok = tiny_model("llama", n_layers=4)
     bf16 = RoutedModel(hf.to(torch.bfloat16), tok, name="tiny-bf16")

@@ -22,7 +22,7 @@ from agentroute.pack import (
     load_pack,
     model_fingerprint,
 )
-from agentroute.router_net import RouterNet, prompt_features
+from agentroute.steps.router_net import RouterNet, prompt_features
 
 N_LAYERS = 6
 STEP_TYPES = [StepType.TOOL_CALL, StepType.PLANNING, StepType.FINAL_ANSWER]

@@ -5,17 +5,25 @@ import json
 import pytest
 from tiny_models import save_tiny
 
-from agentroute.cli import main
+from agentroute.cli.main import main
 from agentroute.evaluation.metrics import forced_agreement
 from agentroute.evaluation.steps import EvalError, parse_step
-from agentroute.program import LayerProgram
-from agentroute.records import StepType
-from agentroute.search import ProgramsError, SearchConfig, load_library, read_programs, search, write_programs
+from agentroute.model.program import LayerProgram
+from agentroute.program_library import (
+    PROGRAMS_FORMAT,
+    ProgramEntry,
+    ProgramsError,
+    ProgramsFile,
+    load_library,
+    read_programs,
+    write_programs,
+)
+from agentroute.search import SearchConfig, search
 from agentroute.search import run as search_run
 from agentroute.search.baselines import angular_block, block_influence, early_exit, layers_for_budget, random_skips
 from agentroute.search.beam import descend, loop_candidates, search_loops
 from agentroute.search.fidelity import FidelityScorer
-from agentroute.search.library import PROGRAMS_FORMAT, ProgramEntry, ProgramsFile
+from agentroute.steps.records import StepType
 
 TOOL = {
     "name": "lookup",
@@ -157,7 +165,7 @@ def test_search_needs_steps_of_the_type(llama_model, steps_file, tmp_path, monke
 
 
 def programs_file(model, entries):
-    from agentroute.calibration import weights_fingerprint
+    from agentroute.model.calibration import weights_fingerprint
     from agentroute.pack import model_fingerprint
 
     return ProgramsFile(format=PROGRAMS_FORMAT, model=model_fingerprint(model), weights=weights_fingerprint(model),

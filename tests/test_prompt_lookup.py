@@ -6,9 +6,9 @@ import pytest
 from tiny_models import tiny_model
 
 from agentroute import RoutedModel
-from agentroute.draft_length import SpeculativeSettings
+from agentroute.decode.draft_length import SpeculativeSettings
+from agentroute.decode.prompt_lookup import lookup_continuation
 from agentroute.errors import GenerationError
-from agentroute.prompt_lookup import lookup_continuation
 
 
 def test_copies_what_followed_the_latest_occurrence():

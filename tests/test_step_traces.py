@@ -58,7 +58,8 @@ def test_sigkill_during_step_4_leaves_three_valid_lines(tmp_path):
         import os, signal, sys
         sys.path.insert(0, {str(TESTS)!r})
         from tiny_models import tiny_model
-        from agentroute import Trace, executor
+        from agentroute import Trace
+        from agentroute.model import executor
         from agentroute.routed_model import RoutedModel
         hf, tok = tiny_model("llama", n_layers=4)
         model = RoutedModel(hf, tok, "tiny")
@@ -135,7 +136,7 @@ def test_outer_trace_sees_nested_steps(model):
 
 
 def test_no_trace_no_cost(model):
-    assert agentroute.trace.active_traces() == ()
+    assert agentroute.trace.trace_file.active_traces() == ()
     model.generate("nothing traced", max_new_tokens=2)
 
 

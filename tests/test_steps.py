@@ -4,9 +4,9 @@ import pytest
 
 import agentroute
 from agentroute import DepthPolicy, PolicyError, StepType
-from agentroute.calibration import block_influence, layer_importance, program_for_budget
+from agentroute.model.calibration import block_influence, layer_importance, program_for_budget
 from agentroute.routed_model import RoutedModel
-from agentroute.step_types import StepContext, observe_step_type, predict_step_type
+from agentroute.steps.step_types import StepContext, observe_step_type, predict_step_type
 
 WEATHER = {
     "name": "get_weather",
@@ -114,7 +114,7 @@ def test_calibration_is_computed_once_and_cached(llama_model, tmp_path, monkeypa
     importance = layer_importance(llama_model)
     assert len(importance) == llama_model.n_layers and all(v >= 0 for v in importance)
     assert list((tmp_path / "calibration").glob("*.json"))
-    monkeypatch.setattr("agentroute.calibration.block_influence", lambda *a: pytest.fail("recomputed"))
+    monkeypatch.setattr("agentroute.model.calibration.block_influence", lambda *a: pytest.fail("recomputed"))
     assert layer_importance(llama_model) == importance
     assert block_influence(llama_model) == pytest.approx(importance)
 

@@ -1,4 +1,4 @@
-from agentroute.streaming import TextStreamer
+from agentroute.decode.streaming import TextStreamer
 
 
 def test_streamed_chunks_add_up_to_the_reply(llama_model):

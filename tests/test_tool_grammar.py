@@ -4,8 +4,8 @@ import pytest
 from tiny_models import tiny_model
 
 from agentroute import GenerationError, RoutedModel
-from agentroute.tool_grammar import GrammarTokenizer, call_schema
-from agentroute.tools import normalize_tools, parse_tool_calls
+from agentroute.decode.tool_grammar import GrammarTokenizer, call_schema
+from agentroute.steps.tools import normalize_tools, parse_tool_calls
 
 # Bounded arguments (an enum, a small integer range, a boolean): a random model under the grammar
 # must still finish a call well inside the token limit.
@@ -96,7 +96,7 @@ def test_free_text_grammar_admits_text_and_holds_calls_to_the_schemas(model6):
 
 @pytest.mark.parametrize("draft", DRAFTS)
 def test_greedy_lossless_equals_constrained_full_depth(model6, draft, monkeypatch):
-    from agentroute.speculative import SpeculativeSettings
+    from agentroute.decode.speculative import SpeculativeSettings
 
     # Random weights: the cost model would stop drafting; exactness is tested with drafts in every round.
     monkeypatch.setattr(model6, "speculative", SpeculativeSettings(fixed_k=4))
@@ -158,7 +158,7 @@ def test_a_token_the_parser_refuses_is_never_chosen(model6, monkeypatch):
     property, once on the test split); choose() takes the next best instead of breaking the grammar."""
     import torch
 
-    from agentroute.sampling import Sampler
+    from agentroute.decode.sampling import Sampler
 
     constraint = GrammarTokenizer(model6.tokenizer, model6.stop_token_ids).constraint(normalize_tools(TOOLS))
     encode = lambda text: model6.tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
@@ -185,8 +185,8 @@ def _token_by_token(model, program: str, max_new_tokens: int) -> list[int]:
     """Constrained greedy decoding one forward pass per token: the reference for jump-forward."""
     import torch
 
-    from agentroute import executor
-    from agentroute.kv_cache import ProgramKVCache
+    from agentroute.model import executor
+    from agentroute.model.kv_cache import ProgramKVCache
 
     constraint = GrammarTokenizer(model.tokenizer, model.stop_token_ids).constraint(normalize_tools(TOOLS))
     ids, kv, decode = model.encode(QUESTION, tools=TOOLS), ProgramKVCache(), model.program(program)
@@ -205,7 +205,7 @@ def _token_by_token(model, program: str, max_new_tokens: int) -> list[int]:
 @pytest.mark.parametrize("program", ["0-5", "0-2,5", "0-2,2,3-5"])
 @pytest.mark.parametrize("max_new_tokens", [200, 70])  # 70 stops inside a forced run of the call
 def test_forced_tokens_need_no_forward_pass_of_their_own(model6, monkeypatch, program, max_new_tokens):
-    from agentroute import executor
+    from agentroute.model import executor
 
     calls = []
     real = executor.forward

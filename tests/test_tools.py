@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentroute.errors import MessageError, ToolSchemaError
-from agentroute.records import ToolCall
-from agentroute.tools import (
+from agentroute.steps.records import ToolCall
+from agentroute.steps.tools import (
     ParsedReply,
     ToolSpec,
     format_tool_call,

@@ -11,11 +11,11 @@ import threading
 
 import pytest
 
-from agentroute.cli import main
-from agentroute.otel import genai_attributes
-from agentroute.program import LayerProgram
-from agentroute.records import LayersExecuted, StepRecord, StepType
-from agentroute.trace import Trace, TraceFileError, active_traces, read_trace, record_step, summarize
+from agentroute.cli.main import main
+from agentroute.model.program import LayerProgram
+from agentroute.steps.records import LayersExecuted, StepRecord, StepType
+from agentroute.trace.otel import genai_attributes
+from agentroute.trace.trace_file import Trace, TraceFileError, active_traces, read_trace, record_step, summarize
 
 
 def make_record(
@@ -194,8 +194,8 @@ def test_summary_numbers():
 _KILLED_WRITER = textwrap.dedent(
     """
     import os, signal, sys
-    from agentroute.records import StepRecord
-    from agentroute.trace import Trace, record_step
+    from agentroute.steps.records import StepRecord
+    from agentroute.trace.trace_file import Trace, record_step
 
     def record(i):
         return StepRecord(model="m", program="0-3", prefill_program="0-3", layers_per_token=4,

@@ -12,7 +12,7 @@ from tiny_models import tiny_model
 from agentroute import LayerProgram, RoutedModel, StepType
 from agentroute.errors import AgentRouteError
 from agentroute.evaluation.steps import parse_step
-from agentroute.tools import format_tool_call
+from agentroute.steps.tools import format_tool_call
 from agentroute.training.adapter import AdapterConfig, train_adapter
 from agentroute.training.examples import (
     TrainExample,
@@ -190,9 +190,9 @@ def test_resuming_under_another_library_is_refused(tmp_path):
 
 
 def test_searched_entries_give_their_skip_programs(llama_model, tmp_path):
-    from agentroute.calibration import weights_fingerprint
+    from agentroute.model.calibration import weights_fingerprint
     from agentroute.pack import model_fingerprint
-    from agentroute.search.library import PROGRAMS_FORMAT, ProgramEntry, ProgramsFile, load_library, write_programs
+    from agentroute.program_library import PROGRAMS_FORMAT, ProgramEntry, ProgramsFile, load_library, write_programs
 
     loop = ProgramEntry(budget=0.8, program="0-1,1,2,5", cost=5 / 6, loops=True,
                         best_skip={"program": "0-3,5", "agreement": 0.5})  # fmt: skip
@@ -451,10 +451,10 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
     rerun into the same directory with another library is refused before any training."""
     from tiny_models import save_tiny
 
-    from agentroute.calibration import weights_fingerprint
     from agentroute.loading import load
+    from agentroute.model.calibration import weights_fingerprint
     from agentroute.pack import model_fingerprint
-    from agentroute.search.library import PROGRAMS_FORMAT, ProgramEntry, ProgramsFile, write_programs
+    from agentroute.program_library import PROGRAMS_FORMAT, ProgramEntry, ProgramsFile, write_programs
     from agentroute.training.pipeline import TrainConfig, train_pack
 
     monkeypatch.setenv("AGENTROUTE_CACHE", str(tmp_path / "cache"))

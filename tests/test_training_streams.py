@@ -6,10 +6,10 @@ import copy
 import pytest
 import torch
 
-from agentroute import executor
-from agentroute.kv_cache import ProgramKVCache
-from agentroute.program import LayerProgram
-from agentroute.records import StepType
+from agentroute.model import executor
+from agentroute.model.kv_cache import ProgramKVCache
+from agentroute.model.program import LayerProgram
+from agentroute.steps.records import StepType
 from agentroute.training.examples import TrainExample
 from agentroute.training.objective import example_loss
 from agentroute.training.streams import stream_layout, stream_logits
@@ -134,7 +134,7 @@ def lora_model(llama_model):
     """A peft LoRA wrapper around a copy of the tiny llama (the shared fixture stays untouched)."""
     from peft import LoraConfig, get_peft_model
 
-    from agentroute.hf_parts import ModelParts
+    from agentroute.model.hf_parts import ModelParts
 
     base = copy.deepcopy(llama_model.hf_model)
     peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))

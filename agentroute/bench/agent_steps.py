@@ -30,8 +30,8 @@ from typing import Any
 import torch
 
 from agentroute.bench.common import machine
-from agentroute.dtype_choice import dtype_name
-from agentroute.records import StepType
+from agentroute.model.dtype_choice import dtype_name
+from agentroute.steps.records import StepType
 
 STEP_TYPES = (StepType.TOOL_CALL, StepType.PLANNING, StepType.REASONING, StepType.FINAL_ANSWER)
 METHODS = ("stock fp32", "full depth", "as shipped")

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from transformers.generation.streamers import BaseStreamer
 
-from agentroute.program import LayerProgram
+from agentroute.model.program import LayerProgram
 
 # Defaults for a source checkout: results beside the benchmark scripts, the table in the README.
 REPO = Path.cwd()

@@ -24,7 +24,7 @@ from agentroute.bench.common import (
     ours_decode_tokens_per_s,
     stock_decode_tokens_per_s,
 )
-from agentroute.dtype_choice import default_dtype, dtype_name
+from agentroute.model.dtype_choice import default_dtype, dtype_name
 
 PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
 # Programs for the 30-layer default model: 25 and 20 of 30 layers (the middle ones go first: the

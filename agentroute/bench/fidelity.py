@@ -16,7 +16,7 @@ from typing import Any
 from agentroute.data import BuildConfig, build_dataset
 from agentroute.evaluation import evaluate, load_steps
 from agentroute.loading import load
-from agentroute.policy import DepthPolicy
+from agentroute.steps.policy import DepthPolicy
 
 BUDGETS = (0.9, 0.8, 0.6)
 COLUMNS = (

@@ -35,7 +35,7 @@ from typing import Any
 
 from agentroute.bench.common import machine, stock_generate
 from agentroute.bench.programs import test_steps
-from agentroute.records import StepType
+from agentroute.steps.records import StepType
 
 STEP_TYPES = (StepType.TOOL_CALL, StepType.PLANNING)
 METHODS = ("token by token", "full", "lossless", "stock", "early exit")

@@ -18,7 +18,7 @@ from typing import Any
 
 from agentroute.evaluation.step_typing import step_type_report
 from agentroute.evaluation.steps import load_steps
-from agentroute.step_types import StepContext
+from agentroute.steps.step_types import StepContext
 
 
 def router_seed_differentials(model, steps, seeds: list[int]) -> list[dict[str, Any]]:

@@ -28,11 +28,11 @@ from typing import Any
 
 from agentroute.evaluation.metrics import token_agreement, tool_calls_match
 from agentroute.evaluation.steps import load_steps
-from agentroute.program import LayerProgram
-from agentroute.records import StepType
+from agentroute.model.program import LayerProgram
 from agentroute.search.baselines import layers_for_budget
 from agentroute.search.fidelity import FidelityScorer
 from agentroute.search.run import SearchConfig, baseline_programs, dev_steps, search
+from agentroute.steps.records import StepType
 
 STEP_TYPES = (StepType.TOOL_CALL, StepType.PLANNING)
 SEARCH_BUDGETS = (0.8, 0.6)

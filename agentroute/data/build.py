@@ -16,7 +16,7 @@ from agentroute.data.catalogue import catalogue, domains
 from agentroute.data.text_steps import PLANNING_TOKENS, REASONING_TOKENS, planning, reasoning
 from agentroute.data.tool_steps import FINAL_ANSWER_TOKENS, Pool, final_answer, multi_turn_call, single_call, two_calls
 from agentroute.errors import AgentRouteError
-from agentroute.tools import render_tool_messages, tool_block
+from agentroute.steps.tools import render_tool_messages, tool_block
 
 DATA_VERSION = "agentsteps-v3"
 # v3 changed how tool results are written (JSON, "key: value" lines or plain text; answers copy the
@@ -149,7 +149,7 @@ def length_matched_pairs(pairs: int, seed: int, split: str = "test") -> tuple[li
         "tolerance": LENGTH_TOLERANCE,
         "max_relative_gap": round(max(gaps, default=0.0), 4),
         "mean_prompt_chars": {k: round(sum(v) / len(v), 1) if v else None for k, v in lengths.items()},
-        "length": "characters of the rendered prompt (messages after agentroute.tools.render_tool_messages, "
+        "length": "characters of the rendered prompt (messages after agentroute.steps.tools.render_tool_messages, "
         "tool block included, chat template excluded); relative gap = |a - b| / max(a, b)",
         "pairing": "each pair offers the same tools in the same order; ids lm-NNNNN-tool_call and lm-NNNNN-planning; "
         "the longer prompt alternates between the two types from pair to pair",

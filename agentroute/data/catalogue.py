@@ -3,7 +3,7 @@
 A domain lists its actions; an action names its verbs (how a user asks for it), its required and
 optional parameter templates (keys of ``KINDS``) and the shape of its result. ``catalogue()``
 compiles them into ``Tool``s whose ``spec`` is a ``{"name", "description", "parameters"}`` dict
-that ``agentroute.tools.normalize_tools`` accepts.
+that ``agentroute.steps.tools.normalize_tools`` accepts.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from agentroute.data import queries as q
 from agentroute.data.catalogue import Tool, domain
 from agentroute.data.reasoning import reasoning_question
 from agentroute.data.tool_steps import MAX_TOOLS, Pool, step
-from agentroute.records import StepType
+from agentroute.steps.records import StepType
 
 PLANNING_TOKENS = 128
 REASONING_TOKENS = 128

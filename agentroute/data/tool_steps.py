@@ -14,8 +14,8 @@ from typing import Any
 from agentroute.data import queries as q
 from agentroute.data.catalogue import Tool, domain
 from agentroute.data.results import Result, tool_result
-from agentroute.records import StepType
-from agentroute.tools import format_tool_call
+from agentroute.steps.records import StepType
+from agentroute.steps.tools import format_tool_call
 
 FINAL_ANSWER_TOKENS = 64
 MAX_TOOLS = 5  # most tools one step offers

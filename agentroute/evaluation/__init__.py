@@ -26,7 +26,7 @@ Modes
     ``full``: every layer (budget 1.0); the reference, always run first and added if absent.
     ``routed``: the model's depth policy picks the program from the step type.
     ``lossless``: the policy's draft program drafts and full depth verifies (self-speculative decoding,
-    ``agentroute.speculative``): ``matches_full`` must hold; the gain shows in ``decode_speedup``.
+    ``agentroute.decode.speculative``): ``matches_full`` must hold; the gain shows in ``decode_speedup``.
     Decoding is greedy.
 
 Output

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agentroute.program import LayerProgram
+from agentroute.model.program import LayerProgram
 
 
 def token_agreement(token_ids: Sequence[int], full_ids: Sequence[int]) -> float:

@@ -17,8 +17,8 @@ from agentroute.evaluation.metrics import (
 )
 from agentroute.evaluation.steps import EvalError, EvalStep, Problem, StepError, load_steps, parse_step
 from agentroute.evaluation.summary import summarize
-from agentroute.program import LayerProgram
-from agentroute.records import GenerationResult, StepType
+from agentroute.model.program import LayerProgram
+from agentroute.steps.records import GenerationResult, StepType
 
 MODES = ("full", "routed")  # the default selection
 KNOWN_MODES = ("full", "routed", "lossless")

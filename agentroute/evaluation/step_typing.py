@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentroute.evaluation.steps import EvalStep
-from agentroute.step_types import StepContext
+from agentroute.steps.step_types import StepContext
 
 
 def step_type_report(model, steps: Sequence[EvalStep]) -> dict[str, Any]:

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from agentroute.errors import AgentRouteError
-from agentroute.messages import validate_messages
-from agentroute.records import StepType
-from agentroute.step_types import parse_step_type
-from agentroute.tools import ToolSpec, normalize_tools, render_tool_messages
+from agentroute.steps.messages import validate_messages
+from agentroute.steps.records import StepType
+from agentroute.steps.step_types import parse_step_type
+from agentroute.steps.tools import ToolSpec, normalize_tools, render_tool_messages
 
 DEFAULT_MAX_NEW_TOKENS = 128
 NO_TRACE_MESSAGES = "trace record has no messages; record traces with Trace(..., include_messages=True)"

@@ -6,7 +6,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from agentroute.records import StepType
+from agentroute.steps.records import StepType
 
 
 def summarize(steps: Sequence[dict[str, Any]], full_steps: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -2,18 +2,9 @@
 
 ``search.run.search`` scores candidates with ``fidelity.FidelityScorer`` (teacher-forced agreement
 with full depth on dev steps), descends with ``beam``, compares with ``baselines``, and writes a
-``library`` file that ``agentroute.load(..., programs=...)`` routes with.
+programs file (``agentroute.program_library``) that ``agentroute.load(..., programs=...)`` routes with.
 """
 
-from agentroute.search.library import ProgramLibrary, ProgramsError, load_library, read_programs, write_programs
 from agentroute.search.run import SearchConfig, search
 
-__all__ = [
-    "ProgramLibrary",
-    "ProgramsError",
-    "SearchConfig",
-    "load_library",
-    "read_programs",
-    "search",
-    "write_programs",
-]
+__all__ = ["SearchConfig", "search"]

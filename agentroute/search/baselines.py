@@ -20,8 +20,8 @@ import random
 
 import torch
 
-from agentroute.calibration import program_for_budget
-from agentroute.program import LayerProgram
+from agentroute.model.calibration import program_for_budget
+from agentroute.model.program import LayerProgram
 from agentroute.search.fidelity import LayerStats
 
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agentroute.program import LayerProgram
+from agentroute.model.program import LayerProgram
 from agentroute.search.fidelity import Fidelity, FidelityScorer
 
 

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from agentroute import executor
+from agentroute.decode.prefix_cache import common_prefix
 from agentroute.evaluation.steps import EvalStep
-from agentroute.kv_cache import ProgramKVCache
-from agentroute.prefix_cache import common_prefix
-from agentroute.program import LayerProgram
+from agentroute.model import executor
+from agentroute.model.kv_cache import ProgramKVCache
+from agentroute.model.program import LayerProgram
 from agentroute.training.examples import gold_reply
 
 

@@ -17,15 +17,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from agentroute.cache_dir import cache_root
-from agentroute.calibration import weights_fingerprint
 from agentroute.evaluation.steps import EvalError, load_steps
-from agentroute.policy import check_budget
-from agentroute.program import LayerProgram
-from agentroute.records import StepType
+from agentroute.model.cache_dir import cache_root
+from agentroute.model.calibration import weights_fingerprint
+from agentroute.model.program import LayerProgram
 from agentroute.search import baselines
 from agentroute.search.beam import Scored, descend, search_loops
 from agentroute.search.fidelity import FidelityScorer
+from agentroute.steps.policy import check_budget
+from agentroute.steps.records import StepType
 
 SEARCH_VERSION = 1
 RANDOM_PROGRAMS = 3

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from agentroute.program import LayerProgram
-from agentroute.records import StepType
+from agentroute.model.program import LayerProgram
+from agentroute.steps.records import StepType
 from agentroute.training.examples import TrainExample
 from agentroute.training.objective import example_loss
 

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agentroute.evaluation.steps import EvalStep
-from agentroute.records import StepType
-from agentroute.tools import format_tool_call
+from agentroute.steps.records import StepType
+from agentroute.steps.tools import format_tool_call
 
 
 @dataclass(frozen=True)

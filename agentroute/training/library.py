@@ -13,10 +13,10 @@ import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from agentroute.calibration import program_for_budget
 from agentroute.errors import AgentRouteError
-from agentroute.program import LayerProgram
-from agentroute.records import StepType
+from agentroute.model.calibration import program_for_budget
+from agentroute.model.program import LayerProgram
+from agentroute.steps.records import StepType
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from agentroute.program import LayerProgram
+from agentroute.model.program import LayerProgram
 from agentroute.training.examples import TrainExample
 from agentroute.training.streams import stream_logits
 

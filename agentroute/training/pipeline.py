@@ -24,12 +24,12 @@ from pathlib import Path
 
 import torch
 
-from agentroute.calibration import layer_importance
 from agentroute.evaluation.steps import EvalError, EvalStep, load_steps
+from agentroute.model.calibration import layer_importance
+from agentroute.model.program import LayerProgram
 from agentroute.pack import ADAPTER_DIR, MANIFEST, PACK_FORMAT, ROUTER_FILE, model_fingerprint
-from agentroute.program import LayerProgram
-from agentroute.records import StepType
-from agentroute.router_net import prompt_features, safety_columns
+from agentroute.steps.records import StepType
+from agentroute.steps.router_net import prompt_features, safety_columns
 from agentroute.training.adapter import AdapterConfig, train_adapter
 from agentroute.training.examples import full_prompt_example, has_gold, tool_call_example
 from agentroute.training.library import build_library, check_cached_library
@@ -96,7 +96,7 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
     protected = {0, model.n_layers - 1}
     searched = None
     if config.programs is not None:
-        from agentroute.search.library import load_library
+        from agentroute.program_library import load_library
 
         searched = load_library(model, config.programs).skip_programs()
     library = build_library(layer_importance(model), protected, searched=searched)

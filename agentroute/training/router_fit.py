@@ -1,4 +1,4 @@
-"""Labels and fitting for the router (see ``agentroute.router_net``).
+"""Labels and fitting for the router (see ``agentroute.steps.router_net``).
 
 * Step-type labels are the steps' own types.
 * Safety labels: one teacher-forced pass of every candidate program over the step's reply
@@ -23,9 +23,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from agentroute.program import LayerProgram
-from agentroute.records import StepType
-from agentroute.router_net import RouterNet
+from agentroute.model.program import LayerProgram
+from agentroute.steps.records import StepType
+from agentroute.steps.router_net import RouterNet
 from agentroute.training.examples import TrainExample
 from agentroute.training.streams import stream_logits
 

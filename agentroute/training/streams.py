@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import torch
 
-from agentroute.hf_parts import ModelParts
-from agentroute.program import LayerProgram
+from agentroute.model.hf_parts import ModelParts
+from agentroute.model.program import LayerProgram
 
 
 def stream_layout(prompt_len: int, reply_len: int, n_streams: int) -> tuple[torch.Tensor, torch.Tensor]:

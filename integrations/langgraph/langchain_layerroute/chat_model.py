@@ -25,9 +25,9 @@ from pydantic import Field, PrivateAttr, field_validator
 
 import agentroute
 from agentroute import AgentRouteError, GenerationResult, RoutedModel
-from agentroute.reply import framework_overrides
-from agentroute.step_types import parse_step_type
-from agentroute.tools import normalize_tools
+from agentroute.decode.reply import framework_overrides
+from agentroute.steps.step_types import parse_step_type
+from agentroute.steps.tools import normalize_tools
 
 from .messages import final_chunk, to_agentroute_messages, to_ai_message
 from .streaming import ToolSafeText, astream_generation, stream_generation

@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
 
 from agentroute import RoutedModel, StepType
-from agentroute.step_types import parse_step_type
+from agentroute.steps.step_types import parse_step_type
 
 from .chat_model import ChatLayerRoute
 

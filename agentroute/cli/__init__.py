@@ -1,0 +1,1 @@
+"""The ``agentroute`` command: ``main`` dispatches to one module per subcommand."""

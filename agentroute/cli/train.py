@@ -1,0 +1,89 @@
+"""``agentroute train --model default --data DIR --out packs/NAME [--seed S]``: train a route pack.
+
+Every stage caches its work in ``OUT/work`` (teacher replies, LoRA checkpoints, router rows), so
+running the same command again after an interruption resumes. ``accelerate launch -m agentroute
+train ...`` spreads the adapter stage over several GPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+def add_train_commands(commands: argparse._SubParsersAction) -> None:
+    """Register the ``train`` command on the main parser's subcommands."""
+    train = commands.add_parser(
+        "train",
+        help="train a route pack (LoRA adapter + router) for a model on agent-step data",
+        description="Trains the LoRA adapter (tool calls at full depth, self-distillation under the pack's "
+        "programs), then the router; writes OUT/pack.json, OUT/adapter/ and OUT/router.safetensors.",
+    )
+    train.add_argument("--model", default="default", help="'default', a checkpoint directory or a .gguf file")
+    train.add_argument("--data", required=True, help="directory with train.jsonl (from `agentroute data build`)")
+    train.add_argument("--out", required=True, help="pack directory to write (work files go to OUT/work)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--tool-examples", type=int, default=None, help="tool-call steps for the adapter")
+    train.add_argument(
+        "--teacher-examples", type=int, default=None, help="planning and reasoning steps (each) for the adapter"
+    )
+    train.add_argument("--answer-examples", type=int, default=None, help="final-answer steps with gold answers")
+    train.add_argument("--rank", type=int, default=None, help="LoRA rank (default 16)")
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
+    train.add_argument(
+        "--mixed-precision",
+        choices=["bf16", "no"],
+        default=None,
+        help="adapter training precision (default bf16 autocast; 'no' = fp32, for hardware without bf16)",
+    )
+    train.add_argument(
+        "--programs",
+        default=None,
+        help="programs.json from `agentroute search`: its skip programs join the pack's program library",
+    )
+    train.set_defaults(run=_train)
+
+
+def _train(args) -> int:
+    from agentroute.evaluation.steps import EvalError
+    from agentroute.training.pipeline import TrainConfig, command_line, train_pack
+
+    config = TrainConfig(seed=args.seed)
+    for name in ("tool_examples", "teacher_examples", "answer_examples"):
+        value = getattr(args, name)
+        if value is not None:
+            if value < 1:
+                raise EvalError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+            setattr(config, name, value)
+    if args.rank is not None:
+        config.adapter.rank, config.adapter.alpha = args.rank, 2 * args.rank
+    if args.lr is not None:
+        config.adapter.lr = args.lr
+    if args.mixed_precision is not None:
+        config.adapter.mixed_precision = args.mixed_precision
+    if args.programs is not None:
+        from agentroute.program_library import read_programs
+
+        read_programs(args.programs)  # a clear error before the model loads
+        config.programs = args.programs
+    data = Path(args.data)
+    if not (data / "train.jsonl").is_file():
+        raise EvalError(f"{data} has no train.jsonl; build one with `agentroute data build --out {data}`")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True)) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done)
+
+        manifest = train_pack(args.model, data, Path(args.out), config, command_line(), progress)
+    console = Console()
+    console.print(f"route pack written to {args.out}")
+    console.print_json(json.dumps({"training": manifest["training"], "metrics": manifest["metrics"]}, default=str))
+    return 0

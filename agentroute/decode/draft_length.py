@@ -1,0 +1,137 @@
+"""How many tokens lossless mode drafts per round: settings and a cost model from timed passes.
+
+A round drafts ``k`` tokens (``k`` draft passes) and verifies them in one full-depth pass over
+every token the round added. It yields ``(1 - a^(k+1)) / (1 - a)`` chosen tokens for an
+acceptance rate ``a`` (each draft is kept until the first rejection, then the verifier adds its
+own). What a round costs depends on the machine, so it is timed, not assumed (``measure_costs``,
+once per draft program and weights): a pass over ``n`` tokens costs a fixed part plus ``n`` times
+a per-token part. On a GPU the per-token part is close to zero (a parallel pass costs about one
+decode step); on this 2-core CPU a verify pass of 9 tokens costs about twice a one-token pass, so
+drafting only pays with a draft far cheaper than full depth (int8 weights, ``draft_weights``)
+that full depth agrees with often.
+
+Under a tool-call grammar every chosen token brings ``f`` forced tokens along (counted in the
+reply so far), which ride in every pass's chunk, so a round verifies about ``(k + 1)(1 + f)``
+tokens. ``k = 0`` is a plain full-depth pass.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from agentroute.errors import GenerationError
+
+
+@dataclass(frozen=True)
+class SpeculativeSettings:
+    """Draft length control and draft weights for lossless mode."""
+
+    k_max: int = field(default=8, metadata={"help": "most tokens the draft program chooses per round"})
+    prior_acceptance: float = field(default=0.8, metadata={"help": "acceptance rate assumed before any draft"})
+    prior_weight: float = field(default=4.0, metadata={"help": "how many drafted tokens the prior counts as"})
+    probe_every: int = field(default=16, metadata={"help": "undrafted rounds before drafting one token again"})
+    fixed_k: int | None = field(default=None, metadata={"help": "draft exactly this many tokens per round"})
+    lookup: bool = field(
+        default=True, metadata={"help": "greedy replies also draft tokens copied from the context (prompt lookup)"}
+    )
+    lookup_prior: float = field(default=0.5, metadata={"help": "acceptance assumed for lookup drafts at first"})
+    lookup_ngram: int = field(default=3, metadata={"help": "longest context n-gram matched for prompt lookup"})
+    lookup_max: int = field(default=10, metadata={"help": "most tokens copied per round by prompt lookup"})
+    draft_weights: str = field(
+        default="auto",
+        metadata={"help": "'int8': the draft runs int8 copies of the weights (CPU); 'same'; 'auto': int8 where it can"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.k_max < 1 or not 0 < self.prior_acceptance < 1 or self.prior_weight <= 0 or self.probe_every < 1:
+            raise GenerationError(
+                "speculative settings need k_max >= 1, 0 < prior_acceptance < 1, prior_weight > 0 and "
+                f"probe_every >= 1, got {self}"
+            )
+        if self.lookup_ngram < 2 or self.lookup_max < 1 or not 0 < self.lookup_prior < 1:
+            raise GenerationError(
+                "prompt lookup needs lookup_ngram >= 2, lookup_max >= 1 and 0 < lookup_prior < 1, got "
+                f"{self.lookup_ngram}, {self.lookup_max}, {self.lookup_prior}"
+            )
+        if self.fixed_k is not None and self.fixed_k < 1:
+            raise GenerationError(f"fixed_k must be at least 1 (or None for the cost model), got {self.fixed_k}")
+        from agentroute.decode.draft_weights import DRAFT_WEIGHTS
+
+        if self.draft_weights not in DRAFT_WEIGHTS:
+            raise GenerationError(
+                f"draft_weights must be one of {', '.join(DRAFT_WEIGHTS)}, got {self.draft_weights!r}"
+            )
+
+    def rate(self, k: int, acceptance: float, costs: PassCosts, forced: float = 0.0) -> float:
+        """Expected chosen tokens per second of a round that drafts ``k`` tokens with the program."""
+        return (1 - acceptance ** (k + 1)) / (1 - acceptance) / costs.round_seconds(k, forced)
+
+    def lookup_rate(self, acceptance: float, n: int, costs: PassCosts, forced: float = 0.0) -> float:
+        """The same for a round that verifies ``n`` tokens copied from the context (no draft pass)."""
+        seconds = costs.verify_fixed + costs.verify_per_token * (n + 1) * (1 + forced)
+        return (1 - acceptance ** (n + 1)) / (1 - acceptance) / seconds
+
+    def best_k(self, acceptance: float, costs: PassCosts, forced: float = 0.0) -> int:
+        """Draft length with the most chosen tokens per second, 0 when drafting does not pay.
+
+        ``forced``: forced tokens per chosen one, which ride along in every pass's chunk.
+        """
+        rates = [self.rate(k, acceptance, costs, forced) for k in range(self.k_max + 1)]  # k = 0: a plain pass
+        return max(range(len(rates)), key=lambda k: (rates[k], -k))  # the shortest of equal rates
+
+
+@dataclass(frozen=True)
+class PassCosts:
+    """Seconds of a draft pass and of a verify pass: a fixed part plus a part per token in the chunk."""
+
+    draft_fixed: float
+    draft_per_token: float
+    verify_fixed: float
+    verify_per_token: float
+
+    def round_seconds(self, k: int, forced: float) -> float:
+        """A round of ``k`` drafts, each chunk carrying ``forced`` forced tokens per chosen one."""
+        chunk = 1 + forced
+        draft = k * (self.draft_fixed + self.draft_per_token * chunk)
+        return draft + self.verify_fixed + self.verify_per_token * (k + 1) * chunk
+
+
+def measure_costs(parts, draft_parts, programs, prompt_ids, k_max: int, repeats: int = 3) -> PassCosts:
+    """Time draft and verify passes of one and of ``k_max + 1`` tokens on a scratch cache.
+
+    The passes follow a prefill of (up to 64 of) the prompt's tokens, so they attend to a short
+    context; the median of ``repeats`` runs is taken because the machine may be shared. Nothing
+    touches the caller's cache.
+    """
+    from agentroute.model import executor
+    from agentroute.model.kv_cache import ProgramKVCache
+
+    context = list(prompt_ids[:64])
+    wide = k_max + 1
+    cache = ProgramKVCache()
+    ids = torch.tensor([context], device=parts.device)
+    if programs.draft.loops:  # its own slots must hold the context too
+        executor.prefill(draft_parts, cache, programs.draft, ids)
+    executor.prefill(parts, cache, programs.verifier, ids)
+
+    def timed(which, program, n: int, all_logits: bool) -> float:
+        chunk = torch.tensor([(context * wide)[:n]], device=parts.device)
+        times = []
+        for _ in range(repeats):
+            began = time.perf_counter()
+            logits = executor.forward(which, cache, program, chunk, len(context), all_logits=all_logits)
+            if logits.is_cuda:
+                torch.cuda.synchronize(logits.device)
+            times.append(time.perf_counter() - began)
+            cache.crop(len(context))
+        return statistics.median(times)
+
+    # A draft pass needs the last position's logits; a verify pass those of every chosen token.
+    d1, dn = timed(draft_parts, programs.draft, 1, False), timed(draft_parts, programs.draft, wide, False)
+    v1, vn = timed(parts, programs.verifier, 1, True), timed(parts, programs.verifier, wide, True)
+    d_token, v_token = max(dn - d1, 0.0) / k_max, max(vn - v1, 0.0) / k_max
+    return PassCosts(max(d1 - d_token, 1e-6), d_token, max(v1 - v_token, 1e-6), v_token)

@@ -1,0 +1,395 @@
+"""Lossless mode: self-speculative decoding. A routed program drafts, full depth verifies.
+
+The routed (draft) program proposes ``k`` tokens one at a time; the full (verifier) program then
+runs once over the last verified token plus the ``k`` drafts in parallel, which yields its own
+next-token distribution at each of the ``k + 1`` positions. On a memory-bound machine that
+parallel pass costs about one decode step, so every accepted draft token saves most of a
+full-depth step.
+
+Acceptance
+    Greedy: keep the longest prefix of drafts that equal the verifier's argmax, then append the
+    verifier's own next token (the "bonus" token). The reply is token-for-token full depth's
+    greedy reply. Sampling: standard speculative rejection sampling (Leviathan et al. 2023,
+    Chen et al. 2023): accept draft ``x`` with probability ``min(1, p(x) / q(x))``; at the first
+    rejection draw from ``normalize(max(0, p - q))`` instead and stop; if all are accepted, draw
+    the bonus token from ``p``. ``p`` (verifier) and ``q`` (draft) are both taken after the
+    sampler's warpers (temperature, top-k, top-p), so the output is distributed exactly as full
+    depth's sampled output with the same settings. All randomness comes from the sampler's
+    seeded generator: a seed reproduces a reply, though not the same reply as routed full-depth
+    sampling with that seed (the two consume random numbers differently).
+
+KV cache (one ``ProgramKVCache`` shared by draft and verifier; the hole policy of ``kv_cache``)
+    Let ``position`` be the number of verified positions; the last emitted token sits there and
+    is not in the cache yet. Every verifier slot holds exactly ``[0, position)``.
+
+    1. Draft: the draft program decodes ``last, x1, .., x(k-1)`` at ``position ..``, writing its
+       own slots there. It reads only its slots, which all hold ``[0, position)``.
+    2. Verify: the full program runs ``last, x1, .., xk`` starting at ``position`` - a position
+       every slot holds - and overwrites every verifier slot over ``[position, position + k]``,
+       so the draft's entries in shared slots are replaced by full-depth ones. (No crop before
+       it: ``update`` overwrites in place, and a looping draft's own slots must keep its
+       entries, see below.)
+    3. Accept ``a`` drafts plus one new token, then ``crop(position + a + 1)``: the positions
+       kept hold the inputs ``last, x1, .., xa``, all verified; nothing unverified survives.
+    4. When the reply ends (stop token, stop string, ``max_new_tokens``, possibly in the middle
+       of an accepted run), crop to ``len(prompt) + len(reply) - 1``: exactly what routed
+       decoding leaves, so prefix reuse by the next call sees a cache it would have built itself.
+
+Looping drafts
+    A draft that loops a layer has draft-only slots ``(layer, 1)`` the verifier never writes.
+    They are kept complete by running the draft before the verifier over the same positions,
+    so the verifier's writes win in every shared slot: the prompt is prefilled by the draft and
+    then by full depth (``prefill``), and each round the draft also runs its last draft ``xk``
+    (one extra draft pass) so that its slots hold every position the verifier may accept. The
+    caller turns prefix reuse off for such calls (a reused prefix would need the draft's slots
+    for it, written by this same draft). Skip-only drafts share the full-depth slots and need
+    neither.
+
+Draft length and draft weights
+    Each round drafts the ``k`` that maximises the expected tokens per second, given the
+    acceptance rate observed so far in this reply (starting from ``settings.prior_acceptance``)
+    and the timed cost of draft and verify passes (``agentroute.decode.draft_length``); ``k = 0`` is a plain
+    full-depth pass, so lossless mode falls back to full depth's speed where drafting does not
+    pay. After ``probe_every`` such rounds one token is drafted again. ``fixed_k`` turns the
+    model off (tests of the mechanism, benchmarks of one draft length). ``k`` is never larger
+    than the tokens still allowed minus one (the bonus token), so no pass computes tokens past
+    ``max_new_tokens``. The draft may run on other weights than the verifier (``draft_parts``:
+    int8 copies on a CPU, ``agentroute.decode.draft_weights``): the reply stays the verifier's, only
+    the acceptance rate changes. The draft's keys for draft tokens are overwritten by the verify
+    pass like any other draft entry.
+
+Cost accounting
+    ``SpeculativeStats.layer_evaluations`` counts, per forward pass, the program's length: a
+    parallel verify pass over ``k + 1`` tokens counts once per layer, because decode time on a
+    memory-bound machine follows the weight bytes read and one pass reads each layer once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from agentroute.decode.draft_length import PassCosts, SpeculativeSettings, measure_costs
+from agentroute.decode.prompt_lookup import lookup_continuation
+from agentroute.decode.sampling import Sampler
+from agentroute.errors import GenerationError
+from agentroute.model import executor
+from agentroute.model.hf_parts import ModelParts
+from agentroute.model.kv_cache import ProgramKVCache
+from agentroute.model.program import LayerProgram
+
+# The draft-length names stay importable from here, where lossless mode is documented.
+__all__ = [
+    "PassCosts",
+    "Programs",
+    "SpeculativeSettings",
+    "SpeculativeStats",
+    "decode",
+    "draft_sources",
+    "measure_costs",
+    "prefill",
+]
+
+
+@dataclass(frozen=True)
+class Programs:
+    """The program that drafts and the one that verifies (full depth for a lossless reply)."""
+
+    draft: LayerProgram
+    verifier: LayerProgram
+
+    def __post_init__(self) -> None:
+        if self.verifier.loops:
+            raise GenerationError(f"the verifier program {self.verifier} must not loop a layer")
+        if not set(self.draft.layers) <= set(self.verifier.layers):
+            raise GenerationError(
+                f"draft program {self.draft} runs layers the verifier {self.verifier} does not; "
+                "their slots would hold unverified keys"
+            )
+
+
+@dataclass
+class SpeculativeStats:
+    """What a speculative decode did: for the record and for tuning ``k``."""
+
+    tokens: list[int] = field(default_factory=list)  # tokens emitted by this decode, in order
+    drafted: int = 0  # tokens the draft program chose (grammar-forced drafts are not counted)
+    accepted: int = 0  # of those, tokens the verifier accepted (before any stop cut the reply)
+    forced: int = 0  # emitted tokens the grammar forced (drafted without logits, accepted by construction)
+    looked_up: int = 0  # drafted tokens copied from the context (prompt lookup), verified like the others
+    looked_up_accepted: int = 0  # of those, tokens the verifier accepted
+    draft_passes: int = 0
+    verify_passes: int = 0
+    layer_evaluations: int = 0  # sum over forward passes of the program's length
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return self.accepted / self.drafted if self.drafted else None
+
+
+@dataclass
+class Draft:
+    """One round's proposal: tokens, whether the grammar forced each, and what verification needs."""
+
+    tokens: list[int] = field(default_factory=list)
+    forced: list[bool] = field(default_factory=list)
+    looked_up: list[bool] = field(default_factory=list)  # copied from the context, not chosen by a pass
+    probs: list[torch.Tensor] = field(default_factory=list)  # sampling: the draft's distribution per token
+    allowed: list[torch.Tensor] = field(default_factory=list)  # grammar: the mask each token was drawn under
+
+    def add(
+        self, token: int, forced: bool, probs: torch.Tensor | None, allowed: torch.Tensor | None, looked_up=False
+    ) -> None:
+        self.tokens.append(token)
+        self.forced.append(forced)
+        self.looked_up.append(looked_up)
+        if probs is not None:
+            self.probs.append(probs)
+        if allowed is not None:
+            self.allowed.append(allowed)
+
+
+def draft_sources(draft: LayerProgram, same_weights: bool, settings: SpeculativeSettings, greedy: bool):
+    """(whether the draft program drafts, whether prompt lookup drafts) for a lossless reply.
+
+    A full-depth draft on the verifier's own weights would cost what it saves, so it never runs;
+    prompt lookup copies the argmax path only, so it drafts for greedy replies."""
+    return not (draft.is_full and same_weights), settings.lookup and greedy
+
+
+def prefill(
+    parts: ModelParts,
+    cache: ProgramKVCache,
+    programs: Programs,
+    input_ids: torch.Tensor,
+    start: int = 0,
+    capacity: int | None = None,
+    draft_parts: ModelParts | None = None,
+) -> torch.Tensor:
+    """Encode the prompt for speculative decoding; returns the verifier's next-token logits.
+
+    A looping draft runs first (on ``draft_parts``, default ``parts``) so its draft-only slots
+    hold the prompt; the verifier then overwrites every slot the two share.
+    """
+    if programs.draft.loops:
+        executor.prefill(draft_parts or parts, cache, programs.draft, input_ids, start=start, capacity=capacity)
+    return executor.prefill(parts, cache, programs.verifier, input_ids, start=start, capacity=capacity)
+
+
+def decode(
+    parts: ModelParts,
+    cache: ProgramKVCache,
+    programs: Programs,
+    sampler: Sampler,
+    sequence: list[int],
+    limit: int,
+    emit: Callable[[int], bool],
+    settings: SpeculativeSettings | None = None,
+    jump_forward: bool = True,
+    draft_parts: ModelParts | None = None,
+    costs: PassCosts | None = None,
+) -> SpeculativeStats:
+    """Decode up to ``limit`` more tokens after ``sequence`` (prompt + reply so far).
+
+    The last token of ``sequence`` is not in ``cache`` yet; every verifier slot holds the
+    positions before it. Each accepted token is passed to ``emit``, which returns False when the
+    reply is complete (stop token or string, length limit); decoding then ends at once.
+    ``sequence`` is extended with the emitted tokens; the cache is left cropped to
+    ``len(sequence) - 1``.
+
+    Under a tool-call grammar, tokens it forces (``TokenConstraint.forced_token``) are drafted
+    without a draft pass and need no verifier logits: given the accepted prefix before them, full
+    depth's masked choice is that token. They still go through the verify pass for their keys.
+    ``jump_forward=False`` drafts them like any other token. The draft runs on ``draft_parts``
+    (default ``parts``: the verifier's weights). ``costs``: the pass times that set the draft
+    length (``draft_length.measure_costs``; measured here when not given and ``k`` is not fixed).
+    """
+    settings = settings or SpeculativeSettings()
+    stats = SpeculativeStats()
+    draft_parts = draft_parts or parts
+    program_drafts, lookup = draft_sources(programs.draft, draft_parts is parts, settings, sampler.greedy)
+    if costs is None and settings.fixed_k is None and program_drafts:
+        costs = measure_costs(parts, draft_parts, programs, sequence, settings.k_max)
+    kept, seen = settings.prior_acceptance * settings.prior_weight, settings.prior_weight  # acceptance estimate
+    copy_kept, copy_seen = settings.lookup_prior * settings.prior_weight, settings.prior_weight  # the same for lookup
+    idle = 0  # rounds in a row without drafts
+    sequence = list(sequence)
+    done = limit < 1
+    constraint = sampler.constraint
+    while not done:
+        position = len(sequence) - 1
+        copied = lookup_continuation(sequence, settings.lookup_ngram, settings.lookup_max) if lookup else []
+        forced_per_chosen = stats.forced / max(1, len(stats.tokens) - stats.forced)
+        if not program_drafts:
+            k = 0
+        elif settings.fixed_k:
+            k = settings.fixed_k
+        else:
+            k = settings.best_k(min(kept / seen, 0.999), costs, forced_per_chosen)
+        if copied and k > 0 and costs is not None:
+            # A round drafts from the context or by the program, not both: the one expected to
+            # yield more tokens per second, from each one's acceptance so far in this reply.
+            copy_rate = settings.lookup_rate(min(copy_kept / copy_seen, 0.999), len(copied), costs, forced_per_chosen)
+            if copy_rate < settings.rate(k, min(kept / seen, 0.999), costs, forced_per_chosen):
+                copied = []
+        if copied:
+            k = 0
+        if k == 0 and program_drafts and not copied and idle >= settings.probe_every:
+            k = 1  # drafting did not pay so far: try one token to see whether that changed
+        idle = idle + 1 if k == 0 else 0
+        room = limit - len(stats.tokens) - 1
+        draft = _draft(draft_parts, cache, programs.draft, sampler, sequence, k, room, stats, jump_forward, copied)
+        logits = _verify(parts, cache, programs.verifier, sequence[-1], draft, position, stats)
+        if constraint is not None:
+            # Each verifier position gets the grammar mask of the prefix it extends: the one the
+            # draft saw there (the last one: after all drafts), so both choose among the same tokens.
+            masks = [*draft.allowed, constraint.allowed(logits.shape[-1])]
+            logits = logits.masked_fill(~torch.stack(masks).to(logits.device), float("-inf"))
+        if sampler.greedy:
+            accepted, token = _accept_greedy(draft.tokens, logits)
+        else:
+            accepted, token = _accept_sampled(draft.tokens, draft.probs, logits, sampler, sequence)
+        if constraint is not None:
+            constraint.rollback(len(draft.tokens) - accepted)
+            if not constraint.accepts(token):
+                # The mask let through a token the parser refuses: the verifier's next choice, as
+                # full depth's sampler takes it (``TokenConstraint.choose``).
+                history = None if sampler.greedy else _history(sequence, draft.tokens[:accepted])
+                token = sampler.pick(logits[accepted : accepted + 1], history)[0]
+            constraint.advance(token)
+        cache.crop(position + accepted + 1)
+        copies = draft.looked_up
+        stats.looked_up += sum(copies)
+        stats.looked_up_accepted += sum(copies[:accepted])
+        copy_kept += sum(copies[:accepted])
+        copy_seen += sum(copies[:accepted]) + int(accepted < len(draft.tokens) and copies[accepted])
+        chosen = [not f and not c for f, c in zip(draft.forced, copies, strict=True)]
+        stats.drafted += sum(chosen)
+        stats.accepted += sum(chosen[:accepted])
+        # Each chosen draft up to the first rejection is one observation of the acceptance rate;
+        # the ones after it were never tested.
+        kept += sum(chosen[:accepted])
+        seen += sum(chosen[:accepted]) + int(accepted < len(draft.tokens) and chosen[accepted])
+        for index, new in enumerate([*draft.tokens[:accepted], token]):
+            sequence.append(new)
+            stats.tokens.append(new)
+            stats.forced += int(index < accepted and draft.forced[index])
+            if not emit(new) or len(stats.tokens) >= limit:
+                done = True
+                break
+    # A stop may cut an accepted run short: keep only the positions of the reply's inputs.
+    cache.crop(len(sequence) - 1)
+    return stats
+
+
+def _draft(parts, cache, program, sampler: Sampler, sequence: list[int], k: int, room: int, stats, jump, copied=()):
+    """Propose up to ``k`` tokens chosen by the draft ``program`` and every forced token before,
+    between and after them, at most ``room`` in all (with ``k`` = 0: just the forced run ahead).
+
+    Forced tokens wait in ``pending`` and run with the next draft pass. Under a constraint the
+    grammar is left advanced by all drafts. A looping draft also runs its pending tokens at the
+    end, so its draft-only slots cover every position the verifier can accept (see the module
+    docstring); a skip draft leaves them to the verify pass, which writes every shared slot.
+    ``copied``: prompt-lookup tokens drafted in order (no pass of their own) until one is not
+    allowed by the grammar; a forced token must equal the next copied one, else copying stops.
+    """
+    copied = list(copied)
+    draft = Draft()
+    constraint = sampler.constraint
+    start = len(sequence) - 1  # position of pending[0]
+    pending = [sequence[-1]]
+    chosen = 0
+    while len(draft.tokens) < room:
+        allowed = None
+        if constraint is not None:
+            if constraint.stopped:
+                break  # only the end-of-turn token can follow, and it is already drafted
+            forced = constraint.forced_token(parts.vocab_size) if jump else None
+            allowed = constraint.allowed(parts.vocab_size)
+            if forced is not None:
+                copied = copied[1:] if copied and copied[0] == forced else []
+                draft.add(forced, True, None if sampler.greedy else allowed.float(), allowed)
+                constraint.advance(forced)
+                pending.append(forced)
+                continue
+        if copied:
+            token = copied.pop(0)
+            if allowed is not None and not bool(allowed[token]):
+                break
+            draft.add(token, False, None, allowed, looked_up=True)
+            pending.append(token)
+            if constraint is not None:
+                constraint.advance(token)
+            if not copied:
+                break
+            continue
+        if chosen == k:
+            break
+        logits = _run(parts, cache, program, pending, start, stats)
+        start += len(pending)
+        history = None if sampler.greedy else _history(sequence, draft.tokens)
+        token, q = sampler.pick(logits, history, allowed)
+        draft.add(token, False, q, allowed)
+        pending = [token]
+        chosen += 1
+        if constraint is not None:
+            constraint.advance(token)
+    if program.loops:
+        _run(parts, cache, program, pending, start, stats)
+    return draft
+
+
+def _run(parts, cache, program: LayerProgram, tokens: list[int], start: int, stats) -> torch.Tensor:
+    """One draft pass over ``tokens`` at ``start``; the last position's logits."""
+    chunk = torch.tensor([tokens], dtype=torch.long, device=parts.device)
+    stats.draft_passes += 1
+    stats.layer_evaluations += len(program)
+    return executor.forward(parts, cache, program, chunk, start)
+
+
+def _verify(parts, cache, verifier: LayerProgram, last: int, draft: Draft, position: int, stats) -> torch.Tensor:
+    """Full-depth logits after ``last`` and each draft token ([len(draft.tokens) + 1, vocab]), in one pass.
+
+    Rows that predict a forced token are left at zero (the LM head is skipped for them): the
+    grammar mask turns them into that token alone.
+    """
+    chunk = torch.tensor([[last, *draft.tokens]], dtype=torch.long, device=parts.device)
+    stats.verify_passes += 1
+    stats.layer_evaluations += len(verifier)
+    needed = [i for i, forced in enumerate(draft.forced) if not forced] + [len(draft.tokens)]
+    if len(needed) == chunk.shape[1]:
+        return executor.forward(parts, cache, verifier, chunk, position, all_logits=True)[0]
+    rows = executor.forward(parts, cache, verifier, chunk, position, logits_at=needed)[0]
+    logits = rows.new_zeros(chunk.shape[1], rows.shape[-1])
+    logits[needed] = rows
+    return logits
+
+
+def _accept_greedy(drafts: list[int], logits: torch.Tensor) -> tuple[int, int]:
+    """Drafts kept (the prefix equal to the verifier's argmax) and the verifier's next token."""
+    targets = logits.argmax(dim=-1).tolist()
+    accepted = 0
+    while accepted < len(drafts) and drafts[accepted] == targets[accepted]:
+        accepted += 1
+    return accepted, targets[accepted]
+
+
+def _accept_sampled(drafts, draft_probs, logits, sampler: Sampler, sequence: list[int]) -> tuple[int, int]:
+    """Speculative rejection sampling; returns drafts kept and the token drawn after them."""
+    for i, (token, q) in enumerate(zip(drafts, draft_probs, strict=True)):
+        p = sampler.probs(logits[i : i + 1], _history(sequence, drafts[:i]))[0]
+        # Accept with probability min(1, p/q); q[token] > 0 because the draft drew it.
+        if sampler.uniform() * float(q[token]) < float(p[token]):
+            continue
+        residual = torch.clamp(p - q, min=0)
+        # p == q everywhere (up to rounding) leaves no residual mass; p itself is then exact.
+        return i, sampler.draw((residual if float(residual.sum()) > 0 else p)[None])
+    n = len(drafts)
+    return n, sampler.draw(sampler.probs(logits[n : n + 1], _history(sequence, drafts)))
+
+
+def _history(sequence: list[int], drafts: list[int]) -> torch.Tensor:
+    """Token ids before the position being sampled, as the warpers' ``input_ids`` ([1, length])."""
+    return torch.tensor([sequence + drafts], dtype=torch.long)

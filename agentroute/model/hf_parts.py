@@ -1,0 +1,279 @@
+"""The one module that knows Hugging Face model internals.
+
+``ModelParts.resolve(model)`` finds the embedding, decoder layers, final norm, LM head and rotary
+embedding of a supported causal LM, and exposes them through a small interface the executor uses.
+Nothing else in AgentRoute reaches into a transformers model, so supporting a new family means
+changing this file only.
+
+Checked against transformers 5.23 (see pyproject.toml for the pinned range).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+from torch import nn
+
+from agentroute.errors import UnsupportedModelError
+from agentroute.model.lean_decode import PackedWeight, in_decode_chunk, pack_weight, packed_linear
+
+# model_type -> family. Each family keeps the Llama layout (model.embed_tokens, model.layers,
+# model.norm, model.rotary_emb, lm_head) and a decoder layer that takes position_embeddings and
+# calls ``past_key_values.update(k, v, layer_idx)`` - the two things the executor relies on.
+# Gemma scales embeddings inside its embedding module (GemmaTextScaledWordEmbedding) in
+# transformers 5, so calling ``embed_tokens`` is enough for it too.
+SUPPORTED_FAMILIES: dict[str, str] = {
+    "llama": "llama",
+    "qwen2": "qwen2",
+    "qwen3": "qwen3",
+    "mistral": "mistral",
+    "gemma": "gemma",
+}
+
+
+def check_supported(model_type: str | None, where: str) -> str:
+    """Return the family of ``model_type`` or raise a clear error naming the supported ones."""
+    family = SUPPORTED_FAMILIES.get(model_type or "")
+    if family is None:
+        raise UnsupportedModelError(
+            f"{where}: architecture {model_type!r} is not supported; AgentRoute runs layer programs on "
+            f"{', '.join(sorted(SUPPORTED_FAMILIES))} models"
+        )
+    return family
+
+
+@dataclass
+class ModelParts:
+    """Handles on the pieces of a decoder-only transformer that a layer program needs."""
+
+    model: nn.Module  # the *ForCausalLM module (unwrapped from peft when adapted)
+    embed: nn.Module
+    layers: nn.ModuleList
+    norm: nn.Module
+    lm_head: nn.Module
+    rotary: nn.Module
+    family: str
+    sliding_window: int | None
+    # Decoder layers with fused packed products for decode chunks (``fuse_layers``), by index.
+    fused: dict[int, FusedLayer] = field(default_factory=dict)
+
+    @classmethod
+    def resolve(cls, model: nn.Module) -> ModelParts:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        config = getattr(base, "config", None)
+        family = check_supported(getattr(config, "model_type", None), type(base).__name__)
+        inner = getattr(base, "model", None)
+        try:
+            parts = cls(
+                model=base,
+                embed=inner.embed_tokens,
+                layers=inner.layers,
+                norm=inner.norm,
+                lm_head=base.lm_head,
+                rotary=inner.rotary_emb,
+                family=family,
+                sliding_window=_sliding_window(config),
+            )
+        except AttributeError as exc:
+            raise UnsupportedModelError(
+                f"{type(base).__name__} does not have the expected layout "
+                f"(model.embed_tokens/layers/norm/rotary_emb, lm_head): {exc}"
+            ) from exc
+        return parts
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layers)
+
+    @cached_property
+    def _layer_and_head_bytes(self) -> tuple[list[int], int]:
+        return [weight_bytes(block) for block in self.layers], weight_bytes(self.norm) + weight_bytes(self.lm_head)
+
+    def pass_bytes(self, program) -> int:
+        """Weight bytes one decode pass of ``program`` reads: its layers (a looped layer once per
+        run), the final norm and the LM head. The embedding is a one-row lookup and is left out.
+        Decode at batch size one is memory-bound, so this is what a pass costs."""
+        layers, head = self._layer_and_head_bytes
+        return sum(layers[i] for i in program.layers) + head
+
+    @property
+    def vocab_size(self) -> int:
+        """Rows of the LM head: the width of a logits vector (may exceed the tokenizer's vocabulary)."""
+        # out_features, not weight.shape: an int8 draft head (torch dynamic-quantized Linear) would
+        # unpack its whole weight to answer that.
+        features = getattr(self.lm_head, "out_features", None)
+        return int(features) if features is not None else self.lm_head.weight.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.embed.weight.device
+
+    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.embed(input_ids)
+
+    def position_embeddings(self, hidden: torch.Tensor, position_ids: torch.Tensor):
+        """(cos, sin) for the given positions; computed once per forward and shared by all layers."""
+        return self.rotary(hidden, position_ids)
+
+    def run_layer(self, index: int, hidden, position_embeddings, position_ids, attention_mask, cache):
+        fused = self.fused.get(index)
+        if fused is not None and in_decode_chunk():
+            layer = self.layers[index]
+            return _run_fused(layer, fused, hidden, position_embeddings, position_ids, attention_mask, cache)
+        out = self.layers[index](
+            hidden,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+            position_embeddings=position_embeddings,
+        )
+        # Decoder layers return a tensor in transformers 5 and a tuple in older releases.
+        return out[0] if isinstance(out, tuple) else out
+
+    def fuse_layers(self) -> int:
+        """Fused packed products (q/k/v in one, gate/up in one) for decode chunks of every decoder
+        layer that has the Llama layout; returns how many were fused. Fusing was checked exact:
+        a fused one-row product equals the separate ``F.linear`` products bit for bit
+        (``lean_decode.pack_weight`` checks it again per weight on the machine at hand)."""
+        self.fused = {}
+        for index, layer in enumerate(self.layers):
+            fused = _fuse(layer)
+            if fused is not None:
+                self.fused[index] = fused
+        return len(self.fused)
+
+    def use_row_attention(self) -> None:
+        """Attend row by row in decode chunks (``lean_decode``): each query of a multi-token decode or
+        verify chunk runs SDPA alone over the keys before it, exactly as a one-token pass would, so
+        the chunk's result equals one-token passes bit for bit (SDPA over several queries does not,
+        in bfloat16). Prefill and one-token passes call SDPA unchanged."""
+        _register_row_attention()
+        self.model.set_attn_implementation(ROW_ATTENTION)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(self.norm(hidden))
+
+    def kv_shape(self) -> tuple[int, int]:
+        """(number of KV heads, head dim) of the attention layers."""
+        config = self.model.config
+        heads = config.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        return getattr(config, "num_key_value_heads", None) or heads, head_dim
+
+
+@dataclass(frozen=True)
+class FusedLayer:
+    """Packed products of one decoder layer: q, k and v in one; o; gate and up in one; down."""
+
+    qkv: PackedWeight
+    splits: tuple[int, int, int]
+    o: PackedWeight
+    gate_up: PackedWeight
+    down: PackedWeight
+    rotary: Callable  # the family's apply_rotary_pos_emb
+
+
+def _fuse(layer: nn.Module) -> FusedLayer | None:
+    attn, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
+    needed = [(attn, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")] + [
+        (mlp, n) for n in ("gate_proj", "up_proj", "down_proj")
+    ]
+    if any(type(getattr(owner, name, None)) is not nn.Linear for owner, name in needed):
+        return None  # quantized, adapted or another layout: the modules run as they are
+    rotary = getattr(sys.modules[type(attn).__module__], "apply_rotary_pos_emb", None)
+    if rotary is None or not hasattr(mlp, "act_fn") or not hasattr(attn, "head_dim"):
+        return None
+    q, k, v = attn.q_proj, attn.k_proj, attn.v_proj
+    bias = None
+    if any(lin.bias is not None for lin in (q, k, v)):  # Qwen2 has q/k/v biases
+        zeros = [torch.zeros(lin.out_features, dtype=lin.weight.dtype) for lin in (q, k, v)]
+        bias = torch.cat([lin.bias if lin.bias is not None else z for lin, z in zip((q, k, v), zeros, strict=True)])
+    qkv = pack_weight(
+        torch.cat([q.weight, k.weight, v.weight]), bias, reference=lambda x: torch.cat([q(x), k(x), v(x)], dim=-1)
+    )
+    gate, up = mlp.gate_proj, mlp.up_proj
+    gate_up = pack_weight(
+        torch.cat([gate.weight, up.weight]), None, reference=lambda x: torch.cat([gate(x), up(x)], dim=-1)
+    )
+    o = pack_weight(attn.o_proj.weight, attn.o_proj.bias)
+    down = pack_weight(mlp.down_proj.weight, mlp.down_proj.bias)
+    if None in (qkv, gate_up, o, down) or gate.bias is not None or up.bias is not None:
+        return None
+    return FusedLayer(qkv, (q.out_features, k.out_features, v.out_features), o, gate_up, down, rotary)
+
+
+def _run_fused(layer, fused: FusedLayer, hidden, position_embeddings, position_ids, attention_mask, cache):
+    """The decoder layer's forward (Llama layout, as transformers 5.23 writes it) with fused products."""
+    attn = layer.self_attn
+    residual = hidden
+    x = layer.input_layernorm(hidden)
+    shape = (*x.shape[:-1], -1, attn.head_dim)
+    q, k, v = packed_linear(x, fused.qkv).split(fused.splits, dim=-1)
+    q, k, v = q.view(shape), k.view(shape), v.view(shape)
+    if hasattr(attn, "q_norm"):  # Qwen3 normalises each head's queries and keys
+        q, k = attn.q_norm(q), attn.k_norm(k)
+    q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    cos, sin = position_embeddings
+    q, k = fused.rotary(q, k, cos, sin)
+    k, v = cache.update(k, v, attn.layer_idx)
+    out, _ = _row_attention(attn, q, k, v, attention_mask, dropout=0.0, scaling=attn.scaling, position_ids=position_ids)
+    hidden = residual + packed_linear(out.reshape(*x.shape[:-1], -1).contiguous(), fused.o)
+    residual = hidden
+    x = layer.post_attention_layernorm(hidden)
+    gate, up = packed_linear(x, fused.gate_up).split(fused.gate_up.out_features // 2, dim=-1)
+    return residual + packed_linear(layer.mlp.act_fn(gate) * up, fused.down)
+
+
+ROW_ATTENTION = "agentroute_rows"
+
+
+def _row_attention(module, query, key, value, attention_mask, **kwargs):
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    q_len = query.shape[2]
+    if q_len == 1 or not in_decode_chunk():
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    start = key.shape[2] - q_len  # the chunk's queries sit at the end of the keys (batch 1, no padding)
+    rows = [
+        sdpa_attention_forward(
+            module, query[:, :, i : i + 1], key[:, :, : start + i + 1], value[:, :, : start + i + 1], None, **kwargs
+        )[0]
+        for i in range(q_len)
+    ]
+    return torch.cat(rows, dim=1), None  # [batch, queries, heads, head_dim], as SDPA's wrapper returns
+
+
+def _register_row_attention() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+
+    AttentionInterface.register(ROW_ATTENTION, _row_attention)
+    AttentionMaskInterface.register(ROW_ATTENTION, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
+
+
+def weight_bytes(module: nn.Module) -> int:
+    """Bytes of parameters and buffers a forward through ``module`` reads (quantized storage included)."""
+    tensors = list(module.parameters()) + list(module.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _sliding_window(config) -> int | None:
+    """The window of any sliding-attention layer, or None when every layer attends to all tokens.
+
+    The executor builds plain causal masks, which equal sliding-window masks only while the whole
+    sequence fits in the window; callers check lengths against this value.
+    """
+    window = getattr(config, "sliding_window", None)
+    if not window:
+        return None
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types is not None and "sliding_attention" not in layer_types:
+        return None
+    if getattr(config, "use_sliding_window", True) is False:
+        return None
+    return int(window)

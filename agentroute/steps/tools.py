@@ -1,0 +1,371 @@
+"""Tool definitions, how tools and tool calls are written into a prompt, and how calls are read back.
+
+The default model's chat template (SmolLM2, ChatML) reads only ``role`` and ``content``, so tools
+travel as plain text in a Hermes/Qwen-style format:
+
+* The tool block goes at the end of the system message (a system message is created when there is
+  none)::
+
+      You can call tools to help with the request. The tools, one JSON object per line:
+      <tools>
+      {"name": "get_weather", "description": "Current weather in a city", "parameters": {"type": "object", ...}}
+      </tools>
+      To call a tool, reply with one line per call, in this form:
+      <tool_call>{"name": <tool name>, "arguments": {<argument name>: <value>, ...}}</tool_call>
+      Several calls in one reply are allowed.
+
+* An assistant turn that made calls becomes its text (if any) followed by one line per call::
+
+      <tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>
+
+* Tool results become one ``user`` turn per run of consecutive results, one line per result::
+
+      <tool_response>{"name": "get_weather", "content": "18 C, sunny"}</tool_response>
+
+  When a tokenizer is given whose chat template mentions ``tool``, results stay ``tool`` messages.
+
+:func:`parse_tool_calls` reads that format back and also accepts what small models write instead:
+a missing ``</tool_call>`` at the end, code fences, a bare JSON object or list as the whole reply,
+``"arguments"`` as a JSON string, ``"parameters"`` for ``"arguments"`` and the OpenAI
+``{"function": {...}}`` shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jsonschema
+from pydantic import BaseModel, Field
+
+from agentroute.errors import MessageError, ToolSchemaError
+from agentroute.steps.messages import validate_messages
+from agentroute.steps.records import ToolCall
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_OPEN, _CLOSE = "<tool_call>", "</tool_call>"
+# The info string is limited to word characters so that an inline ```{"name": ...}``` keeps its JSON.
+_FENCE = re.compile(r"```[\w+-]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
+_DECODER = json.JSONDecoder()
+
+_INTRO = "You can call tools to help with the request. The tools, one JSON object per line:"
+_HOW_TO_CALL = (
+    "To call a tool, reply with one line per call, in this form:\n"
+    '<tool_call>{"name": <tool name>, "arguments": {<argument name>: <value>, ...}}</tool_call>\n'
+    "Several calls in one reply are allowed."
+)
+
+
+class ToolSpec(BaseModel):
+    """A tool the model may call: its name, what it does and a JSON Schema of its arguments."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ParsedReply(BaseModel):
+    """A reply split into its text and its tool calls, with what went wrong reading the calls."""
+
+    content: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    error: str | None = None
+
+
+def normalize_tools(tools: Any) -> list[ToolSpec]:
+    """Check tool definitions and return them as ``ToolSpec``s, in the given order.
+
+    Accepts None, ``ToolSpec``s, ``{"name", "description", "parameters"}`` dicts and the OpenAI shape
+    ``{"type": "function", "function": {...}}``. Raises ToolSchemaError naming the bad tool.
+    """
+    if tools is None:
+        return []
+    if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Sequence):
+        raise ToolSchemaError(f"tools must be a list of tool definitions, got {type(tools).__name__}")
+    specs: list[ToolSpec] = []
+    for i, tool in enumerate(tools):
+        spec = _to_spec(i, tool)
+        if any(s.name == spec.name for s in specs):
+            raise ToolSchemaError(f"tool {i} ({spec.name!r}): another tool already has this name; names must be unique")
+        specs.append(spec)
+    return specs
+
+
+def _to_spec(i: int, tool: Any) -> ToolSpec:
+    if isinstance(tool, ToolSpec):
+        fields: Mapping[str, Any] = tool.model_dump()
+    elif isinstance(tool, Mapping):
+        fields = tool["function"] if isinstance(tool.get("function"), Mapping) else tool
+    else:
+        raise ToolSchemaError(
+            f"tool {i} must be a ToolSpec or a dict with 'name' and 'parameters', got {type(tool).__name__}"
+        )
+    name = fields.get("name")
+    if not isinstance(name, str) or not name:
+        raise ToolSchemaError(f"tool {i} has no name; give it a non-empty string 'name'")
+    label = f"tool {i} ({name!r})"
+    if not _NAME.fullmatch(name):
+        raise ToolSchemaError(f"{label}: a name may only use letters, digits, '_', '-' and '.'; rename it")
+    description = fields.get("description") or ""
+    if not isinstance(description, str):
+        raise ToolSchemaError(f"{label}: 'description' must be a string, got {type(description).__name__}")
+    parameters = fields.get("parameters")
+    if parameters is None:
+        parameters = {"type": "object", "properties": {}}
+    if not isinstance(parameters, Mapping):
+        raise ToolSchemaError(
+            f"{label}: 'parameters' must be a JSON Schema dict, got {type(parameters).__name__}; "
+            'use {"type": "object", "properties": {...}}'
+        )
+    parameters = dict(parameters)
+    try:
+        jsonschema.validators.validator_for(parameters).check_schema(parameters)
+    except jsonschema.exceptions.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "top level"
+        raise ToolSchemaError(
+            f"{label}: 'parameters' is not a valid JSON Schema ({exc.message}, at {where}); fix the schema"
+        ) from None
+    except TypeError as exc:  # validator_for looks "$schema" up in a dict: a list there is unhashable
+        raise ToolSchemaError(f"{label}: 'parameters' is not a valid JSON Schema ({exc}); fix the schema") from None
+    if parameters.get("type") != "object":
+        raise ToolSchemaError(
+            f'{label}: \'parameters\' must have "type": "object" (its properties are the arguments), '
+            f"got type {parameters.get('type')!r}"
+        )
+    return ToolSpec(name=name, description=description, parameters=parameters)
+
+
+def tool_block(tools: Any) -> str:
+    """The text that offers ``tools`` to the model (see the module docstring); "" for no tools."""
+    specs = normalize_tools(tools)
+    if not specs:
+        return ""
+    lines = []
+    for spec in specs:
+        # An empty description costs prompt tokens and tells the model nothing.
+        entry = {"name": spec.name, **({"description": spec.description} if spec.description else {})}
+        lines.append(json.dumps({**entry, "parameters": spec.parameters}, ensure_ascii=False))
+    return "\n".join([_INTRO, "<tools>", *lines, "</tools>", _HOW_TO_CALL])
+
+
+def format_tool_call(call: ToolCall | Mapping[str, Any]) -> str:
+    """One call as the model writes it: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``.
+
+    Accepts a ToolCall, a ``{"name", "arguments"}`` dict or the OpenAI shape, with arguments as a
+    dict or a JSON string. Raises MessageError for a call without a name or with bad arguments.
+    """
+    name, arguments = _checked_call(call)
+    return f"{_OPEN}{json.dumps({'name': name, 'arguments': arguments}, ensure_ascii=False)}{_CLOSE}"
+
+
+def _checked_call(call: Any) -> tuple[str, dict[str, Any]]:
+    """Name and arguments of a call in a message, or MessageError saying what is wrong with it."""
+    if isinstance(call, ToolCall):
+        return call.name, call.arguments
+    name, arguments, problem = _read_call(dict(call) if isinstance(call, Mapping) else call)
+    if problem:
+        raise MessageError(f"tool call {call!r} {problem}")
+    return name, arguments
+
+
+def render_tool_messages(messages: Any, tools: Any = None, tokenizer: Any = None) -> list[dict[str, Any]]:
+    """Messages with tools, tool calls and tool results written as text the chat template can render.
+
+    Adds the tool block to the first system message (or a new one), turns assistant ``tool_calls``
+    into ``<tool_call>`` lines and ``tool`` results into ``<tool_response>`` lines of a user turn,
+    unless ``tokenizer.chat_template`` mentions ``tool``. The input is not modified.
+    """
+    checked = validate_messages(messages)
+    template = getattr(tokenizer, "chat_template", None) if tokenizer is not None else None
+    native_tool_role = "tool" in str(template or "")
+    names_by_id: dict[str, str] = {}  # lets a result without a name take it from the call it answers
+    out: list[dict[str, Any]] = []
+    results_turn: dict[str, Any] | None = None  # the user turn collecting consecutive tool results
+    for message in checked:
+        if message["role"] == "tool" and not native_tool_role:
+            name = message.get("name") or names_by_id.get(message.get("tool_call_id") or "")
+            result = {"name": name, "content": message["content"]} if name else {"content": message["content"]}
+            line = f"<tool_response>{json.dumps(result, ensure_ascii=False)}</tool_response>"
+            if results_turn is None:
+                results_turn = {"role": "user", "content": line}
+                out.append(results_turn)
+            else:
+                results_turn["content"] += "\n" + line
+            continue
+        results_turn = None
+        message = dict(message)
+        if message["role"] == "assistant" and message.get("tool_calls"):
+            lines = [message["content"]] if message["content"] else []
+            for call in message.pop("tool_calls"):
+                lines.append(format_tool_call(call))
+                call_id = call.id if isinstance(call, ToolCall) else call.get("id")
+                if call_id:
+                    names_by_id[call_id] = _checked_call(call)[0]
+            message["content"] = "\n".join(lines)
+        out.append(message)
+    block = tool_block(tools)
+    if block:
+        if out[0]["role"] == "system":
+            system = out[0]["content"]
+            out[0] = {**out[0], "content": f"{system}\n\n{block}" if system else block}
+        else:
+            out.insert(0, {"role": "system", "content": block})
+    return out
+
+
+def parse_tool_calls(text: str, tools: Sequence[ToolSpec] | None = None) -> ParsedReply:
+    """Split a reply into text and tool calls; never raises on any reply text.
+
+    Calls that cannot be read are left out and described in ``error``. With ``tools`` (an empty list
+    is the same as None), a call to a tool not offered is dropped and reported, and a call whose
+    arguments break its tool's schema is kept and reported. Call ids are ``call_<8 hex>``, derived from
+    the text and the call's position so the same reply always gives the same ids.
+    """
+    text = text if isinstance(text, str) else ""
+    offered = {spec.name: spec for spec in normalize_tools(tools)}
+    bodies, content = _find_attempts(text)
+    calls: list[ToolCall] = []
+    errors: list[str] = []
+    number = 0  # 1-based count of calls attempted, for the messages
+    for body in bodies:
+        values, _, problem = _decode_values(body)
+        objects = [item for value in values for item in (value if isinstance(value, list) else [value])]
+        for obj in objects:
+            number += 1
+            name, arguments, bad = _read_call(obj)
+            if bad:
+                errors.append(f"tool call {number} {bad}")
+                continue
+            if offered:
+                if name not in offered:
+                    errors.append(
+                        f"tool call {number} calls unknown tool {name!r}; offered tools: {', '.join(offered)}"
+                    )
+                    continue
+                violation = _schema_violation(offered[name], arguments)
+                if violation:
+                    errors.append(f"tool call {number} ({name}) {violation}")
+            digest = hashlib.sha256(f"{len(calls)}:{text}".encode("utf-8", "surrogatepass")).hexdigest()
+            calls.append(ToolCall(id=f"call_{digest[:8]}", name=name, arguments=arguments))
+        if problem:
+            number += 1
+            errors.append(f"tool call {number} {problem}")
+    return ParsedReply(content=content, tool_calls=calls, error="; ".join(errors) or None)
+
+
+def _find_attempts(text: str) -> tuple[list[str], str]:
+    """The tool-call attempts in ``text`` and the text left once they are removed (stripped)."""
+    bodies: list[str] = []
+    if _OPEN in text:
+        pieces, pos = [], 0
+        while (start := text.find(_OPEN, pos)) != -1:
+            pieces.append(text[pos:start])
+            body_start = start + len(_OPEN)
+            end, following = text.find(_CLOSE, body_start), text.find(_OPEN, body_start)
+            if end == -1 or (following != -1 and following < end):
+                # Unclosed: the call runs to the next call or, in a cut-off reply, to the end.
+                end = pos = following if following != -1 else len(text)
+            else:
+                pos = end + len(_CLOSE)
+            bodies.append(text[body_start:end])
+        pieces.append(text[pos:])
+        content = "".join(pieces)
+    else:
+        # Fenced JSON counts only when it looks like a call: a reply may well show other JSON.
+        kept = [m for m in _FENCE.finditer(text) if _looks_like_call(m.group(1))]
+        bodies = [m.group(1) for m in kept]
+        content = text
+        for m in reversed(kept):
+            content = content[: m.start()] + content[m.end() :]
+        stripped = text.strip()
+        if not kept and stripped.startswith(("{", "[")) and _looks_like_call(stripped):
+            _, end, problem = _decode_values(stripped)
+            bodies, content = [stripped], "" if problem else stripped[end:]
+    return bodies, content.replace(_CLOSE, "").strip()
+
+
+def _looks_like_call(body: str) -> bool:
+    """Whether fenced or bare JSON is a call attempt (broken JSON counts if it mentions a name)."""
+    body = body.strip()
+    if not body.startswith(("{", "[")):
+        return False
+    values, _, problem = _decode_values(body)
+    if not values:
+        return problem is not None and ('"name"' in body or '"function"' in body)
+    first = values[0][0] if isinstance(values[0], list) and values[0] else values[0]
+    return isinstance(first, dict) and (
+        isinstance(first.get("function"), dict) or "name" in first and ("arguments" in first or "parameters" in first)
+    )
+
+
+def _decode_values(body: str) -> tuple[list[Any], int, str | None]:
+    """The JSON values from the first ``{`` or ``[`` on, separated by whitespace or commas.
+
+    Returns the values, the index after the last one, and what stopped decoding if it was an error.
+    """
+    starts = [i for i in (body.find("{"), body.find("[")) if i != -1]
+    if not starts:
+        return [], 0, "is not a JSON object" if body.strip() else "is empty"
+    values: list[Any] = []
+    pos = min(starts)
+    while True:
+        try:
+            value, pos = _DECODER.raw_decode(body, pos)
+        except json.JSONDecodeError as exc:
+            # An unterminated string is reported where it starts; in practice the reply stopped there.
+            if exc.pos >= len(body.rstrip()) or exc.msg.startswith("Unterminated string"):
+                return values, pos, "is not valid JSON: it ends before the JSON is complete"
+            return values, pos, f"is not valid JSON: {exc.msg} (char {exc.pos - pos} of the call)"
+        except RecursionError:
+            return values, pos, "is not valid JSON: it is nested too deeply"
+        values.append(value)
+        following = pos
+        while following < len(body) and body[following] in " \t\r\n,":
+            following += 1
+        if following == len(body) or body[following] not in "{[":
+            return values, pos, None
+        pos = following
+
+
+def _name_and_arguments(obj: Mapping[str, Any]) -> tuple[Any, Any]:
+    """Name and raw arguments of a flat ``{"name", "arguments"}`` or OpenAI ``{"function": ...}`` call."""
+    if isinstance(obj.get("function"), Mapping):
+        obj = obj["function"]
+    # "parameters" is a common slip of small models, which see the word in the tool list.
+    return obj.get("name"), obj["arguments"] if "arguments" in obj else obj.get("parameters")
+
+
+def _read_call(obj: Any) -> tuple[str, dict[str, Any], str | None]:
+    """A decoded call's name and arguments, or what is wrong with it."""
+    if not isinstance(obj, dict):
+        return "", {}, f"is not a JSON object but {type(obj).__name__}"
+    name, arguments = _name_and_arguments(obj)
+    if not isinstance(name, str) or not name.strip():
+        return "", {}, "has no tool name"
+    name = name.strip()
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except (ValueError, RecursionError) as exc:
+            return name, {}, f"({name}) has arguments that are not valid JSON: {exc}"
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        return name, {}, f"({name}) has arguments that are not a JSON object but {type(arguments).__name__}"
+    return name, arguments, None
+
+
+def _schema_violation(spec: ToolSpec, arguments: dict[str, Any]) -> str | None:
+    """The most relevant way ``arguments`` break the tool's schema, or None."""
+    try:
+        validator = jsonschema.validators.validator_for(spec.parameters)(spec.parameters)
+        violation = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+    except Exception as exc:  # a checked schema can still fail here: an unresolvable $ref, too deep an input
+        return f"could not be checked against its schema: {exc}"
+    if violation is None:
+        return None
+    where = "/".join(str(p) for p in violation.absolute_path)
+    return f"has arguments that break its schema: {violation.message}" + (f" (at {where})" if where else "")
