@@ -91,7 +91,9 @@ def test_every_stage_folder_is_known():
     assert folders == set(ALLOWED) - {"top"}, "a new subpackage needs its place in ALLOWED and docs/architecture.md"
 
 
-@pytest.mark.xfail(reason="data/catalogue.py and data/domains_*.py import each other until the catalogues are data files", strict=True)
+@pytest.mark.xfail(
+    reason="data/catalogue.py and data/domains_*.py import each other until the catalogues are data files", strict=True
+)
 def test_no_import_cycles():
     graph = _graph()
     # the package root re-exports the public API; modules reach it only through those names
@@ -144,7 +146,10 @@ def _third_party_imports(folder: Path) -> dict[Path, set[str]]:
     return out
 
 
-INTEGRATIONS = {"haystack_integrations": ROOT / "integrations" / "haystack", "langchain_layerroute": ROOT / "integrations" / "langgraph"}
+INTEGRATIONS = {
+    "haystack_integrations": ROOT / "integrations" / "haystack",
+    "langchain_layerroute": ROOT / "integrations" / "langgraph",
+}
 
 
 def test_core_never_imports_integrations_demos_or_benchmarks():
