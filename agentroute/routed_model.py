@@ -12,9 +12,10 @@ import torch
 
 from agentroute.decode import speculative
 from agentroute.decode.draft_cache import DraftCache
+from agentroute.decode.options import DECODE_MODES, GenerationOptions, parse_options
 from agentroute.decode.plan_record import plan_record
 from agentroute.decode.prefix_cache import PrefixCache
-from agentroute.decode.reply import DECODE_MODES, GenerationOptions, Plan, Reply, check_stop, parse_options
+from agentroute.decode.reply import Plan, Reply
 from agentroute.decode.routed_loop import routed_loop
 from agentroute.decode.sampling import Sampler
 from agentroute.decode.speculative import SpeculativeStats as _Stats
@@ -177,24 +178,10 @@ class RoutedModel:
         ``result.tool_calls``; a reply that is not a valid call never raises: the record's
         ``error`` says what was wrong.
 
-        Options: max_new_tokens=256, temperature=0.0 (greedy), top_p=1.0, top_k=0,
-        seed=None, stop=None, prefill="full" (encode the prompt at full depth; "program" runs
-        the program for it too; a looping program always prefills with itself), reuse_prefix
-        (default on except int8: LLM.int8 picks outlier columns per chunk, so a reused prefix
-        would drift from stock ``generate()``), ignore_eos=False (fixed-length benchmarks),
-        on_text=None (a callback receiving the reply's text as it is generated),
-        mode=None ("routed": the program decodes; "lossless": the program drafts and full depth
-        verifies, so the reply equals full depth's - see ``agentroute.decode.speculative``; default:
-        the policy's mode for the step type, routed unless the policy says otherwise). Lossless
-        always prefills at full depth (the verifier needs those keys) and, when the draft loops,
-        without prefix reuse (the draft's own slots must hold the whole prompt).
-        constrain=True: a tool_call step with tools decodes under a grammar that admits only valid
-        calls of those tools (``agentroute.decode.tool_grammar``), any other step with tools under one that
-        also admits free text but holds a reply that opens a call to the tools' schemas; False lets
-        the model write anything.
-        jump_forward=True: under the grammar, a token it forces (its only choice) is taken without
-        logits and runs with the next forward pass; the reply is the same, with fewer passes
-        (False decodes one pass per token, for comparison).
+        ``options`` are the keywords of ``agentroute.decode.options.GenerationOptions``
+        (max_new_tokens, temperature, top_p, top_k, seed, stop, prefill, reuse_prefix, ignore_eos,
+        on_text, mode, constrain, jump_forward), each documented there and checked before anything
+        runs: a wrong type or a misspelled name is a GenerationError naming it.
         """
         settings = parse_options(options)
         messages = validate_messages(_as_messages(messages_or_prompt))
@@ -306,7 +293,7 @@ class RoutedModel:
             prefill_program=LayerProgram.full(self.n_layers) if lossless else self._prefill_program(program, s.prefill),
             sampler=Sampler(s.temperature, s.top_p, s.top_k, s.seed, constraint=constraint),
             max_new_tokens=s.max_new_tokens,
-            stop=check_stop(s.stop),
+            stop=list(s.stop) if s.stop else None,
             stop_ids=set() if s.ignore_eos else self.stop_token_ids,
             # A looping draft's own slots must hold the whole prompt, written by that draft.
             reuse_prefix=reuse and not (lossless and program.loops),
@@ -392,15 +379,11 @@ class RoutedModel:
         return GenerationResult(text=text, token_ids=result.token_ids, record=record, tool_calls=calls)
 
     def _prefill_program(self, program: LayerProgram, prefill: str) -> LayerProgram:
-        if prefill not in ("full", "program"):
-            raise GenerationError(f"prefill must be 'full' or 'program', got {prefill!r}")
         if prefill == "program" or program.loops:
             return program
         return LayerProgram.full(self.n_layers)
 
     def _check_prompt(self, prompt_ids: Sequence[int], max_new_tokens: int) -> list[int]:
-        if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-            raise GenerationError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
         ids = [int(i) for i in prompt_ids]
         if not ids:
             raise GenerationError("the prompt has no tokens")

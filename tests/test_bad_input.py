@@ -100,6 +100,15 @@ def test_bad_messages(llama_model, messages, fragment):
         ({"top_p": 0}, GenerationError, "top_p"),
         ({"stop": [""]}, GenerationError, "stop"),
         ({"prefill": "half"}, GenerationError, "prefill"),
+        ({"temperature": "hot"}, GenerationError, "'temperature': input should be a valid number, got 'hot'"),
+        ({"temperature": float("nan")}, GenerationError, "'temperature': input should be a finite number"),
+        ({"top_k": 1.5}, GenerationError, "'top_k': input should be a valid integer"),
+        ({"seed": "abc"}, GenerationError, "'seed': input should be a valid integer"),
+        ({"on_text": "x"}, GenerationError, "'on_text': input should be callable"),
+        ({"max_new_tokens": True}, GenerationError, "'max_new_tokens': input should be a valid integer"),
+        ({"temperature": True}, GenerationError, "'temperature': input should be a valid number"),
+        ({"stop": 5}, GenerationError, "'stop'"),
+        ({"max_new_token": 5}, GenerationError, "option 'max_new_token'; did you mean 'max_new_tokens'"),
     ],
 )
 def test_bad_generation_settings(llama_model, kwargs, error, fragment):

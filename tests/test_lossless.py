@@ -401,9 +401,9 @@ def test_policy_picks_lossless_per_step_type_and_explicit_mode_wins(policy_model
 
 
 def test_bad_modes_are_clear_errors(llama_model):
-    with pytest.raises(GenerationError, match="mode must be one of routed, lossless, got 'fast'"):
+    with pytest.raises(GenerationError, match="'mode': input should be 'routed' or 'lossless', got 'fast'"):
         llama_model.generate("hi", mode="fast")
-    with pytest.raises(GenerationError, match="mode must be one of"):
+    with pytest.raises(GenerationError, match="'mode': input should be 'routed' or 'lossless'"):
         llama_model.generate_ids([5, 6, 7], mode="")
     with pytest.raises(PolicyError, match="modes"):
         DepthPolicy.from_dict({"modes": {"tool_call": "fast"}})

@@ -25,7 +25,7 @@ from pydantic import Field, PrivateAttr, field_validator
 
 import agentroute
 from agentroute import AgentRouteError, GenerationResult, RoutedModel
-from agentroute.decode.reply import framework_overrides
+from agentroute.decode.options import framework_overrides
 from agentroute.steps.step_types import parse_step_type
 from agentroute.steps.tools import normalize_tools
 

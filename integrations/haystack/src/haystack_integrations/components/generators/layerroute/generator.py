@@ -21,7 +21,7 @@ from haystack.utils import deserialize_callable, serialize_callable
 
 import agentroute
 from agentroute import DepthPolicy, GenerationResult, StepRecord
-from agentroute.decode.reply import FRAMEWORK_MODES, framework_overrides
+from agentroute.decode.options import FRAMEWORK_MODES, framework_overrides
 from agentroute.trace.otel import genai_attributes
 
 from .convert import reply_message, to_agentroute_messages, to_agentroute_tools
