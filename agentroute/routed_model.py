@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -13,24 +12,22 @@ import torch
 from agentroute.decode import speculative
 from agentroute.decode.draft_cache import DraftCache
 from agentroute.decode.options import DECODE_MODES, GenerationOptions, parse_options
-from agentroute.decode.plan_record import plan_record
 from agentroute.decode.prefix_cache import PrefixCache
-from agentroute.decode.reply import Plan, Reply
-from agentroute.decode.routed_loop import routed_loop
+from agentroute.decode.reply import Plan
+from agentroute.decode.run_plan import run_plan
 from agentroute.decode.sampling import Sampler
-from agentroute.decode.speculative import SpeculativeStats as _Stats
 from agentroute.decode.tool_grammar import GrammarTokenizer, TokenConstraint
 from agentroute.errors import GenerationError, MessageError
 from agentroute.model import executor, lean_decode
-from agentroute.model.dtype_choice import dtype_name
 from agentroute.model.hf_parts import ModelParts
 from agentroute.model.program import LayerProgram
 from agentroute.steps.messages import render_prompt, validate_messages
 from agentroute.steps.policy import DepthPolicy
 from agentroute.steps.records import GenerationResult, StepType
-from agentroute.steps.routing import RouteDecision, Router
-from agentroute.steps.step_types import StepContext, observe_step_type, parse_step_type
-from agentroute.steps.tools import ToolSpec, normalize_tools, parse_tool_calls, render_tool_messages
+from agentroute.steps.routing import Router
+from agentroute.steps.step_result import step_result
+from agentroute.steps.step_types import StepContext, parse_step_type
+from agentroute.steps.tools import ToolSpec, normalize_tools, render_tool_messages
 from agentroute.trace.trace_file import record_step
 
 log = logging.getLogger(__name__)
@@ -53,11 +50,11 @@ class RoutedModel:
         self.parts = ModelParts.resolve(hf_model)
         self.router = Router(self, DepthPolicy.coerce(policy))
         self.pack = None  # a RoutePack once one is applied (``agentroute.pack.load_pack``)
-        self._prefix = PrefixCache()
+        self.prefix_cache = PrefixCache()
         self._lock = threading.Lock()
         self._grammar_tokenizer: GrammarTokenizer | None = None  # built on the first constrained call
         self.speculative = speculative.SpeculativeSettings()  # lossless mode's draft length and weights
-        self._drafts = DraftCache()  # int8 draft copies and timed passes, built on first use
+        self.draft_cache = DraftCache()  # int8 draft copies and timed passes, built on first use
         self.lean = False  # lean decode passes (``use_lean_decode``)
 
     def __repr__(self) -> str:
@@ -72,8 +69,8 @@ class RoutedModel:
         with self._lock:
             self.hf_model = hf_model.eval()
             self.parts = ModelParts.resolve(hf_model)
-            self._prefix = PrefixCache()
-            self._drafts = DraftCache()  # int8 copies of the old weights
+            self.prefix_cache = PrefixCache()
+            self.draft_cache = DraftCache()  # int8 copies of the old weights
             if self.lean:
                 self._pack_weights()
 
@@ -92,7 +89,7 @@ class RoutedModel:
             self.lean = self.quantization is None and lean_decode.packing_available(self.dtype, self.parts.device)
             if self.lean:
                 self._pack_weights()
-                self._drafts = DraftCache()  # timed passes of the plain kernels
+                self.draft_cache = DraftCache()  # timed passes of the plain kernels
             return self.lean
 
     def _pack_weights(self) -> None:
@@ -141,7 +138,7 @@ class RoutedModel:
             drafts = self.router.lossless_drafts()
             if drafts:
                 context = self.tokenizer("Warm-up context for timing draft and verify passes. " * 8)["input_ids"]
-                self._drafts.prepare(self.parts, self.speculative, drafts, context)
+                self.draft_cache.prepare(self.parts, self.speculative, drafts, context)
         return self
 
     def use_programs(self, path) -> None:
@@ -202,7 +199,7 @@ class RoutedModel:
             free_text = decision.step_type != StepType.TOOL_CALL
             constraint = self._tool_constraint(specs, free_text) if settings.constrain and specs else None
             result = self._execute(prompt_ids, decision.program, settings, mode, constraint)
-        result = self._as_step(result, context, decision)
+        result = step_result(result, context, decision)
         record_step(result.record, {"messages": messages, "tools": [t.model_dump() for t in specs]})
         return result
 
@@ -239,20 +236,20 @@ class RoutedModel:
         device = self.parts.device
         with self._lock, torch.inference_mode():
             try:
-                start = self._prefix.prepare(prompt_ids, prefill_program)
+                start = self.prefix_cache.prepare(prompt_ids, prefill_program)
                 ids = torch.tensor([prompt_ids[start:]], dtype=torch.long, device=device)
                 capacity = len(prompt_ids) + len(tokens)
-                first = executor.prefill(self.parts, self._prefix.kv, prefill_program, ids, start, capacity)
+                first = executor.prefill(self.parts, self.prefix_cache.kv, prefill_program, ids, start, capacity)
                 logits = first.reshape(1, -1)
                 if len(tokens) > 1:
                     chunk = torch.tensor([list(tokens[:-1])], dtype=torch.long, device=device)
-                    rest = executor.forward(self.parts, self._prefix.kv, program, chunk, len(prompt_ids), True)
+                    rest = executor.forward(self.parts, self.prefix_cache.kv, program, chunk, len(prompt_ids), True)
                     logits = torch.cat([logits, rest[0]])
                 if allowed is not None:
                     logits = logits.masked_fill(~allowed.to(logits.device), float("-inf"))
                 predicted = logits.argmax(-1).tolist()
             except BaseException:
-                self._prefix.forget()
+                self.prefix_cache.forget()
                 raise
         return predicted
 
@@ -303,80 +300,13 @@ class RoutedModel:
         )
         try:
             with torch.inference_mode():
-                return self._decode(plan)
+                return run_plan(self, plan)
         except BaseException:
-            self._prefix.forget()
+            self.prefix_cache.forget()
             raise
-
-    def _decode(self, plan: Plan) -> GenerationResult:
-        parts, prefix, prompt_ids = self.parts, self._prefix, plan.prompt_ids
-        drafting = self._drafts.draft_parts(parts, self.speculative) if plan.mode == "lossless" else None
-        program_drafts = lookup = False
-        if drafting is not None:
-            same, greedy = drafting is parts, plan.sampler.greedy
-            program_drafts, lookup = speculative.draft_sources(plan.program, same, self.speculative, greedy)
-        programs = None
-        if program_drafts or lookup:
-            programs = speculative.Programs(draft=plan.program, verifier=plan.prefill_program)
-        costs = None
-        if program_drafts:
-            costs = self._drafts.pass_costs(parts, drafting, programs, prompt_ids, self.speculative)
-        started = time.perf_counter()
-        start = prefix.prepare(prompt_ids, plan.prefill_program, reuse=plan.reuse_prefix)
-        ids = torch.tensor([prompt_ids[start:]], dtype=torch.long, device=parts.device)
-        capacity = len(prompt_ids) + plan.max_new_tokens
-        if programs is not None:
-            logits = speculative.prefill(
-                parts, prefix.kv, programs, ids, start=start, capacity=capacity, draft_parts=drafting
-            )
-        else:
-            logits = executor.prefill(parts, prefix.kv, plan.prefill_program, ids, start=start, capacity=capacity)
-        # Only samplers with top-k/top-p warpers look at the history; greedy skips building it.
-        history = torch.tensor([prompt_ids], dtype=torch.long) if not plan.sampler.greedy else None
-        reply = Reply(self.tokenizer, plan)
-        stats = _Stats() if programs is not None else None  # also when the first token ends the reply
-        token = plan.sampler(logits, history)
-        if reply.push(token):
-            if programs is not None:
-                limit = plan.max_new_tokens - len(reply.tokens)
-                stats = speculative.decode(
-                    parts, prefix.kv, programs, plan.sampler, [*prompt_ids, token], limit, reply.push,
-                    settings=self.speculative, jump_forward=plan.jump_forward, draft_parts=drafting, costs=costs,
-                )  # fmt: skip
-            else:
-                routed_loop(self.parts, self._prefix.kv, plan, reply, history)
-        finished = time.perf_counter()
-        text = reply.text()
-        reply.finish_stream(text)
-        weights = None if programs is None else "same" if drafting is parts else "int8"
-        record = plan_record(
-            plan, reply, stats, reused=start, started=started, finished=finished, draft_weights=weights,
-            model=self.name, quantization=self.quantization, n_layers=self.n_layers, dtype=dtype_name(self.dtype),
-        )  # fmt: skip
-        return GenerationResult(text=text, token_ids=reply.tokens, record=record)
 
     def _prompt_ids(self, messages: list[dict[str, Any]], specs: list) -> list[int]:
         return render_prompt(self.tokenizer, render_tool_messages(messages, specs, self.tokenizer))
-
-    def _as_step(self, result: GenerationResult, context: StepContext, decision: RouteDecision) -> GenerationResult:
-        """Parse tool calls and fill the record's step fields."""
-        text, calls, error = result.text, [], None
-        if context.tools:
-            parsed = parse_tool_calls(result.text, context.tools)
-            text, calls, error = (parsed.content if parsed.tool_calls else result.text), parsed.tool_calls, parsed.error
-        record = result.record.model_copy(
-            update={
-                "step_type": decision.step_type,
-                "step_type_source": decision.source,
-                "step_type_observed": observe_step_type(context, result.text, len(calls)),
-                "budget": decision.budget,
-                "tool_calls": calls,
-                "error": error,
-                "finish_reason": "tool_calls" if calls else result.record.finish_reason,
-                "hints": context.hints,
-            }
-        )
-        return GenerationResult(text=text, token_ids=result.token_ids, record=record, tool_calls=calls)
 
     def _prefill_program(self, program: LayerProgram, prefill: str) -> LayerProgram:
         if prefill == "program" or program.loops:

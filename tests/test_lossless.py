@@ -121,8 +121,8 @@ def test_stop_strings_and_streaming_behave_as_in_routed_mode(family6):
 
 def _cache_lengths(model) -> int:
     """The common valid length of the full-depth slots (asserting they agree)."""
-    lengths = {model._prefix.kv.valid[(layer, 0)] for layer in range(model.n_layers)}
-    assert len(lengths) == 1, model._prefix.kv.valid
+    lengths = {model.prefix_cache.kv.valid[(layer, 0)] for layer in range(model.n_layers)}
+    assert len(lengths) == 1, model.prefix_cache.kv.valid
     return lengths.pop()
 
 
@@ -153,7 +153,7 @@ def test_cache_follows_the_hole_policy_round_by_round(llama_model, monkeypatch, 
     assert verifies > 0
     end = result.record.prompt_tokens + result.record.completion_tokens - 1
     assert _cache_lengths(llama_model) == end
-    assert max(llama_model._prefix.kv.valid.values()) == end
+    assert max(llama_model.prefix_cache.kv.valid.values()) == end
 
 
 @pytest.mark.parametrize("draft", ["0-2,5", "0-2,2,3-5"])
@@ -269,7 +269,8 @@ def test_int8_draft_weights_keep_the_reply_full_depths(family6, monkeypatch):
     assert int8.embed is family6.parts.embed and int8.layers is not family6.parts.layers
     assert "quantized" in type(int8.layers[0].self_attn.q_proj).__module__
     assert "quantized" in type(int8.lm_head).__module__ and int8.vocab_size == family6.parts.vocab_size
-    assert family6._drafts.parts["int8"] is family6._drafts.draft_parts(family6.parts, family6.speculative)  # made once
+    drafts = family6.draft_cache
+    assert drafts.parts["int8"] is drafts.draft_parts(family6.parts, family6.speculative)  # made once
 
 
 def test_draft_weights_are_checked():
@@ -497,7 +498,7 @@ def test_lossless_with_a_draft_that_does_not_pay_is_plain_full_depth(llama_model
     monkeypatch.setattr(speculative.SpeculativeSettings, "best_k", REAL_BEST_K)
     # Timings of a tiny model are noise; give the cost model a draft dearer than full depth.
     monkeypatch.setattr(speculative, "measure_costs", lambda *args, **kw: speculative.PassCosts(1.1, 0.0, 1.0, 0.0))
-    monkeypatch.setattr(llama_model, "_drafts", DraftCache())
+    monkeypatch.setattr(llama_model, "draft_cache", DraftCache())
     ask = "Plan a three-step trip to Rome."
     full = llama_model.generate(ask, max_new_tokens=40)
     costly = llama_model.generate(ask, program="0-2,2,3-5", mode="lossless", max_new_tokens=40)
@@ -513,14 +514,15 @@ def test_warm_up_builds_the_grammar_view_draft_copies_and_pass_times_once(tmp_pa
     policy = {"budgets": {"tool_call": 0.5}, "modes": {"tool_call": "lossless"}}
     model = RoutedModel(*tiny_model("llama", 4), name="tiny", policy=policy)
     assert model.warm_up() is model
-    grammar, drafts, costs = model._grammar_tokenizer, dict(model._drafts.parts), dict(model._drafts.costs)
+    grammar, drafts, costs = model._grammar_tokenizer, dict(model.draft_cache.parts), dict(model.draft_cache.costs)
     draft = model.router.program_for(0.5, StepType.TOOL_CALL)
     assert grammar is not None and list(drafts) == [model.speculative.draft_weights]
     assert list(costs) == [(model.speculative.draft_weights, str(draft))]
     model.warm_up()  # idempotent: nothing is rebuilt or timed again
-    assert model._grammar_tokenizer is grammar and model._drafts.parts == drafts and model._drafts.costs == costs
+    assert model._grammar_tokenizer is grammar
+    assert model.draft_cache.parts == drafts and model.draft_cache.costs == costs
     # A lossless step drafting with that program reuses the timed passes instead of timing on its clock.
     step = model.generate("hi", step_type="tool_call", max_new_tokens=4)
-    assert step.record.draft_program == str(draft) and model._drafts.costs == costs
+    assert step.record.draft_program == str(draft) and model.draft_cache.costs == costs
     plain = RoutedModel(*tiny_model("llama", 4), name="tiny")  # no lossless step type: no drafts
-    assert not plain.warm_up()._drafts.parts and not plain._drafts.costs
+    assert not plain.warm_up().draft_cache.parts and not plain.draft_cache.costs

@@ -213,7 +213,7 @@ def test_forced_tokens_need_no_forward_pass_of_their_own(model6, monkeypatch, pr
     step = model6.generate(
         QUESTION, tools=TOOLS, step_type="tool_call", program=program, max_new_tokens=max_new_tokens, reuse_prefix=False
     )
-    cached = model6._prefix.kv.usable_length(model6.program(program).slots)
+    cached = model6.prefix_cache.kv.usable_length(model6.program(program).slots)
     passes = list(calls)
     assert step.token_ids == _token_by_token(model6, program, max_new_tokens)
     record = step.record
