@@ -6,17 +6,8 @@ next-token distribution at each of the ``k + 1`` positions. On a memory-bound ma
 parallel pass costs about one decode step, so every accepted draft token saves most of a
 full-depth step.
 
-Acceptance
-    Greedy: keep the longest prefix of drafts that equal the verifier's argmax, then append the
-    verifier's own next token (the "bonus" token). The reply is token-for-token full depth's
-    greedy reply. Sampling: standard speculative rejection sampling (Leviathan et al. 2023,
-    Chen et al. 2023): accept draft ``x`` with probability ``min(1, p(x) / q(x))``; at the first
-    rejection draw from ``normalize(max(0, p - q))`` instead and stop; if all are accepted, draw
-    the bonus token from ``p``. ``p`` (verifier) and ``q`` (draft) are both taken after the
-    sampler's warpers (temperature, top-k, top-p), so the output is distributed exactly as full
-    depth's sampled output with the same settings. All randomness comes from the sampler's
-    seeded generator: a seed reproduces a reply, though not the same reply as routed full-depth
-    sampling with that seed (the two consume random numbers differently).
+Acceptance: ``agentroute.decode.acceptance`` (greedy prefix match, or speculative rejection
+sampling that keeps full depth's distribution).
 
 KV cache (one ``ProgramKVCache`` shared by draft and verifier; the hole policy of ``kv_cache``)
     Let ``position`` be the number of verified positions; the last emitted token sits there and
@@ -71,7 +62,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from agentroute.decode.acceptance import accept_greedy, accept_sampled
 from agentroute.decode.draft_length import PassCosts, SpeculativeSettings, measure_costs
+from agentroute.decode.drafting import Draft, draft_round, token_history
 from agentroute.decode.prompt_lookup import lookup_continuation
 from agentroute.decode.sampling import Sampler
 from agentroute.errors import GenerationError
@@ -127,28 +120,6 @@ class SpeculativeStats:
     @property
     def acceptance_rate(self) -> float | None:
         return self.accepted / self.drafted if self.drafted else None
-
-
-@dataclass
-class Draft:
-    """One round's proposal: tokens, whether the grammar forced each, and what verification needs."""
-
-    tokens: list[int] = field(default_factory=list)
-    forced: list[bool] = field(default_factory=list)
-    looked_up: list[bool] = field(default_factory=list)  # copied from the context, not chosen by a pass
-    probs: list[torch.Tensor] = field(default_factory=list)  # sampling: the draft's distribution per token
-    allowed: list[torch.Tensor] = field(default_factory=list)  # grammar: the mask each token was drawn under
-
-    def add(
-        self, token: int, forced: bool, probs: torch.Tensor | None, allowed: torch.Tensor | None, looked_up=False
-    ) -> None:
-        self.tokens.append(token)
-        self.forced.append(forced)
-        self.looked_up.append(looked_up)
-        if probs is not None:
-            self.probs.append(probs)
-        if allowed is not None:
-            self.allowed.append(allowed)
 
 
 def draft_sources(draft: LayerProgram, same_weights: bool, settings: SpeculativeSettings, greedy: bool):
@@ -240,7 +211,7 @@ def decode(
             k = 1  # drafting did not pay so far: try one token to see whether that changed
         idle = idle + 1 if k == 0 else 0
         room = limit - len(stats.tokens) - 1
-        draft = _draft(draft_parts, cache, programs.draft, sampler, sequence, k, room, stats, jump_forward, copied)
+        draft = draft_round(draft_parts, cache, programs.draft, sampler, sequence, k, room, stats, jump_forward, copied)
         logits = _verify(parts, cache, programs.verifier, sequence[-1], draft, position, stats)
         if constraint is not None:
             # Each verifier position gets the grammar mask of the prefix it extends: the one the
@@ -248,15 +219,15 @@ def decode(
             masks = [*draft.allowed, constraint.allowed(logits.shape[-1])]
             logits = logits.masked_fill(~torch.stack(masks).to(logits.device), float("-inf"))
         if sampler.greedy:
-            accepted, token = _accept_greedy(draft.tokens, logits)
+            accepted, token = accept_greedy(draft.tokens, logits)
         else:
-            accepted, token = _accept_sampled(draft.tokens, draft.probs, logits, sampler, sequence)
+            accepted, token = accept_sampled(draft.tokens, draft.probs, logits, sampler, sequence)
         if constraint is not None:
             constraint.rollback(len(draft.tokens) - accepted)
             if not constraint.accepts(token):
                 # The mask let through a token the parser refuses: the verifier's next choice, as
                 # full depth's sampler takes it (``TokenConstraint.choose``).
-                history = None if sampler.greedy else _history(sequence, draft.tokens[:accepted])
+                history = None if sampler.greedy else token_history(sequence, draft.tokens[:accepted])
                 token = sampler.pick(logits[accepted : accepted + 1], history)[0]
             constraint.advance(token)
         cache.crop(position + accepted + 1)
@@ -284,71 +255,6 @@ def decode(
     return stats
 
 
-def _draft(parts, cache, program, sampler: Sampler, sequence: list[int], k: int, room: int, stats, jump, copied=()):
-    """Propose up to ``k`` tokens chosen by the draft ``program`` and every forced token before,
-    between and after them, at most ``room`` in all (with ``k`` = 0: just the forced run ahead).
-
-    Forced tokens wait in ``pending`` and run with the next draft pass. Under a constraint the
-    grammar is left advanced by all drafts. A looping draft also runs its pending tokens at the
-    end, so its draft-only slots cover every position the verifier can accept (see the module
-    docstring); a skip draft leaves them to the verify pass, which writes every shared slot.
-    ``copied``: prompt-lookup tokens drafted in order (no pass of their own) until one is not
-    allowed by the grammar; a forced token must equal the next copied one, else copying stops.
-    """
-    copied = list(copied)
-    draft = Draft()
-    constraint = sampler.constraint
-    start = len(sequence) - 1  # position of pending[0]
-    pending = [sequence[-1]]
-    chosen = 0
-    while len(draft.tokens) < room:
-        allowed = None
-        if constraint is not None:
-            if constraint.stopped:
-                break  # only the end-of-turn token can follow, and it is already drafted
-            forced = constraint.forced_token(parts.vocab_size) if jump else None
-            allowed = constraint.allowed(parts.vocab_size)
-            if forced is not None:
-                copied = copied[1:] if copied and copied[0] == forced else []
-                draft.add(forced, True, None if sampler.greedy else allowed.float(), allowed)
-                constraint.advance(forced)
-                pending.append(forced)
-                continue
-        if copied:
-            token = copied.pop(0)
-            if allowed is not None and not bool(allowed[token]):
-                break
-            draft.add(token, False, None, allowed, looked_up=True)
-            pending.append(token)
-            if constraint is not None:
-                constraint.advance(token)
-            if not copied:
-                break
-            continue
-        if chosen == k:
-            break
-        logits = _run(parts, cache, program, pending, start, stats)
-        start += len(pending)
-        history = None if sampler.greedy else _history(sequence, draft.tokens)
-        token, q = sampler.pick(logits, history, allowed)
-        draft.add(token, False, q, allowed)
-        pending = [token]
-        chosen += 1
-        if constraint is not None:
-            constraint.advance(token)
-    if program.loops:
-        _run(parts, cache, program, pending, start, stats)
-    return draft
-
-
-def _run(parts, cache, program: LayerProgram, tokens: list[int], start: int, stats) -> torch.Tensor:
-    """One draft pass over ``tokens`` at ``start``; the last position's logits."""
-    chunk = torch.tensor([tokens], dtype=torch.long, device=parts.device)
-    stats.draft_passes += 1
-    stats.layer_evaluations += len(program)
-    return executor.forward(parts, cache, program, chunk, start)
-
-
 def _verify(parts, cache, verifier: LayerProgram, last: int, draft: Draft, position: int, stats) -> torch.Tensor:
     """Full-depth logits after ``last`` and each draft token ([len(draft.tokens) + 1, vocab]), in one pass.
 
@@ -365,31 +271,3 @@ def _verify(parts, cache, verifier: LayerProgram, last: int, draft: Draft, posit
     logits = rows.new_zeros(chunk.shape[1], rows.shape[-1])
     logits[needed] = rows
     return logits
-
-
-def _accept_greedy(drafts: list[int], logits: torch.Tensor) -> tuple[int, int]:
-    """Drafts kept (the prefix equal to the verifier's argmax) and the verifier's next token."""
-    targets = logits.argmax(dim=-1).tolist()
-    accepted = 0
-    while accepted < len(drafts) and drafts[accepted] == targets[accepted]:
-        accepted += 1
-    return accepted, targets[accepted]
-
-
-def _accept_sampled(drafts, draft_probs, logits, sampler: Sampler, sequence: list[int]) -> tuple[int, int]:
-    """Speculative rejection sampling; returns drafts kept and the token drawn after them."""
-    for i, (token, q) in enumerate(zip(drafts, draft_probs, strict=True)):
-        p = sampler.probs(logits[i : i + 1], _history(sequence, drafts[:i]))[0]
-        # Accept with probability min(1, p/q); q[token] > 0 because the draft drew it.
-        if sampler.uniform() * float(q[token]) < float(p[token]):
-            continue
-        residual = torch.clamp(p - q, min=0)
-        # p == q everywhere (up to rounding) leaves no residual mass; p itself is then exact.
-        return i, sampler.draw((residual if float(residual.sum()) > 0 else p)[None])
-    n = len(drafts)
-    return n, sampler.draw(sampler.probs(logits[n : n + 1], _history(sequence, drafts)))
-
-
-def _history(sequence: list[int], drafts: list[int]) -> torch.Tensor:
-    """Token ids before the position being sampled, as the warpers' ``input_ids`` ([1, length])."""
-    return torch.tensor([sequence + drafts], dtype=torch.long)
