@@ -3,7 +3,7 @@
 ```python
 with Trace("run.jsonl") as trace:
     agent.run(...)            # each model step calls record_step(record)
-print(trace.summary()["tool_call"]["mean_latency_s"])
+latency = trace.summary()["tool_call"]["mean_latency_s"]
 ```
 
 The set of active traces lives in a ``ContextVar``: a thread starts with an empty context and

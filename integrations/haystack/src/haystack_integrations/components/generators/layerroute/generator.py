@@ -54,7 +54,7 @@ class LayerRouteGenerator:
     llm = LayerRouteGenerator(policy={"budgets": {"tool_call": 0.8}}, generation_kwargs={"max_new_tokens": 128})
     agent = Agent(chat_generator=llm, tools=[...])
     reply = agent.run([ChatMessage.from_user("What is 17.5 * 48?")])["last_message"]
-    print(reply.text, reply.meta["layerroute"]["program"])
+    program = reply.meta["layerroute"]["program"]  # the layers this step ran
     ```
     """
 
