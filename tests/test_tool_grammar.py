@@ -90,6 +90,14 @@ def test_free_text_grammar_admits_text_and_holds_calls_to_the_schemas(model6):
     # A reply that opens a call must finish a valid one: an unknown tool or argument is refused.
     for bad in ('<tool_call>{"name": "get_news"', '<tool_call>{"name": "clock", "arguments": {"tz"'):
         assert not _accepts(grammar.constraint(specs, free_text=True), bad, model6.tokenizer), bad
+    # Text may not carry a call anywhere but as the whole reply: no smuggled call past the schema.
+    smuggled = (
+        ' <tool_call>{"name": "get_weather", "arguments": {"city": 5}}</tool_call>',
+        'Sure.\n<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo", "evil": 1}}</tool_call>',
+        "Sure.\n" + valid,
+    )
+    for bad in smuggled:
+        assert not _accepts(grammar.constraint(specs, free_text=True), bad, model6.tokenizer), bad
     # A tool-call step's grammar admits no text at all.
     assert not _accepts(grammar.constraint(specs), "It is sunny", model6.tokenizer)
 

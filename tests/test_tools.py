@@ -279,9 +279,9 @@ def test_unknown_tool_is_dropped_and_named():
     assert parse_tool_calls(call("get_time")).error is None  # without tools every name is accepted
 
 
-def test_schema_violation_keeps_the_call():
+def test_schema_violation_drops_the_call():
     reply = parse_tool_calls(call("get_weather", city="Oslo", days=0), TOOLS)
-    assert reply.tool_calls[0].arguments == {"city": "Oslo", "days": 0}
+    assert reply.tool_calls == []
     assert (
         reply.error
         == "tool call 1 (get_weather) has arguments that break its schema: 0 is less than the minimum of 1 (at days)"
@@ -357,3 +357,41 @@ def test_round_trip_of_several_calls_after_text(calls, prose):
     reply = parse_tool_calls(text)
     assert reply.error is None and reply.content == prose.strip()
     assert [(c.name, c.arguments) for c in reply.tool_calls] == calls
+
+
+# --- hostile replies: no call reaches a tool with arguments its schema refuses ---------------------
+
+
+@pytest.mark.parametrize(
+    "reply, fragment",
+    [
+        (' <tool_call>{"name":"get_weather","arguments":{"city":5}}</tool_call>', "5 is not of type 'string'"),
+        ('Sure.\n<tool_call>{"name":"get_weather","arguments":{"city":"Oslo","evil":1}}</tool_call>', "'evil'"),
+        ('```json\n{"name": "get_weather", "arguments": {"city": ["Oslo"]}}\n```', "is not of type 'string'"),
+        ('{"name": "get_weather", "arguments": {}}', "'city' is a required property"),
+    ],
+)
+def test_calls_that_break_their_schema_never_reach_tool_calls(reply, fragment):
+    parsed = parse_tool_calls(reply, TOOLS)
+    assert parsed.tool_calls == [] and fragment in parsed.error
+
+
+def test_not_and_unique_items_are_checked():
+    tool = {
+        "name": "tag",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+                "mode": {"not": {"const": "rm -rf"}},
+            },
+        },
+    }
+    specs = normalize_tools([tool])
+    assert parse_tool_calls(call("tag", tags=["a", "a"]), specs).error.endswith("has non-unique elements (at tags)")
+    assert "should not be valid" in parse_tool_calls(call("tag", mode="rm -rf"), specs).error
+    assert parse_tool_calls(call("tag", tags=["a", "b"], mode="ls"), specs).tool_calls[0].arguments["mode"] == "ls"
+    # A schema that allows undeclared arguments keeps them.
+    open_tool = {**tool, "parameters": {**tool["parameters"], "additionalProperties": True}}
+    kept = parse_tool_calls(call("tag", extra=1), normalize_tools([open_tool]))
+    assert kept.error is None and kept.tool_calls[0].arguments == {"extra": 1}

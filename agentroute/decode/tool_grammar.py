@@ -13,9 +13,10 @@ then the end-of-turn token. Arguments the schema does not declare are refused un
 chooses the tool and writes the values; the reply it would have written anyway is unchanged.
 
 Other steps that offer tools (planning, reasoning, final answers) may reply in free text, so
-their grammar also admits any text that does not open with ``<tool_call>``: a step the router did
-not type as a tool call still writes a valid call when it writes one (the trigger of llama.cpp's
-lazy grammars, as a grammar alternative). Text stays as the model writes it, except that it must
+their grammar also admits any text that holds no ``<tool_call>``: a step the router did not type
+as a tool call still writes a valid call when it writes one, and only as the whole reply (the
+trigger of llama.cpp's lazy grammars, as a grammar alternative, with no text before the call that
+could carry a second, unchecked one). Text stays as the model writes it, except that it must
 be valid UTF-8 without special tokens.
 
 ``TokenConstraint`` holds one reply's grammar state: ``mask`` the logits of the next position,
@@ -34,7 +35,7 @@ import llguidance.hf
 import torch
 
 from agentroute.errors import GenerationError, ToolSchemaError
-from agentroute.steps.tools import ToolSpec
+from agentroute.steps.tools import ToolSpec, closed_parameters
 
 # Compact separators, as ``json.dumps`` writes the calls in the prompt; no free whitespace, so a
 # small model cannot wander into blank lines inside a call. "lenient" skips schema keywords the
@@ -50,7 +51,7 @@ def call_schema(tools: Sequence[ToolSpec]) -> dict:
     options = [
         {
             "type": "object",
-            "properties": {"name": {"const": spec.name}, "arguments": _closed(spec.parameters)},
+            "properties": {"name": {"const": spec.name}, "arguments": closed_parameters(spec.parameters)},
             "required": ["name", "arguments"],
             "additionalProperties": False,
         }
@@ -59,24 +60,15 @@ def call_schema(tools: Sequence[ToolSpec]) -> dict:
     return {"anyOf": options, "x-guidance": _JSON_STYLE}
 
 
-def _closed(parameters: dict) -> dict:
-    """The arguments schema without undeclared arguments, unless it allows them explicitly.
-
-    JSON Schema admits extra properties by default, but a function rejects a keyword it does not
-    declare; this is OpenAI's strict mode for tool arguments.
-    """
-    if "additionalProperties" in parameters or "properties" not in parameters:
-        return parameters
-    return {**parameters, "additionalProperties": False}
-
-
 def call_grammar(tools: Sequence[ToolSpec], free_text: bool = False) -> str:
     """llguidance grammar: one or more ``<tool_call>...</tool_call>`` lines, nothing else; with
-    ``free_text``, also any reply that does not start with ``<tool_call>`` (left unconstrained)."""
+    ``free_text``, also any reply with no ``<tool_call>`` anywhere in it (left unconstrained)."""
     calls = ['calls: call ("\\n" call)*', 'call: "<tool_call>" body "</tool_call>"']
-    # TEXT excludes exactly the replies that open a call, so "<tool_call>" commits to the call
-    # branch while other text, "<tool_response>" echoes included, stays free.
-    start = ["start: TEXT | calls", "TEXT: /(?s:.+)/ & ~/<tool_call>(?s:.*)/"] if free_text else ["start: calls"]
+    # TEXT excludes every reply that holds "<tool_call>" anywhere, so a call can only be the whole
+    # reply and valid: " <tool_call>..." or "Sure.\n<tool_call>..." cannot smuggle one past the
+    # schema. Other text, "<tool_response>" echoes included, stays free.
+    text = "TEXT: /(?s:.+)/ & ~/(?s:.*)<tool_call>(?s:.*)/"
+    start = ["start: TEXT | calls", text] if free_text else ["start: calls"]
     body = f"body: %json {json.dumps(call_schema(tools), ensure_ascii=False)}"
     return llguidance.LLMatcher.grammar_from_lark("\n".join([*start, *calls, body]))
 

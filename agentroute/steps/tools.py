@@ -220,9 +220,11 @@ def parse_tool_calls(text: str, tools: Sequence[ToolSpec] | None = None) -> Pars
     """Split a reply into text and tool calls; never raises on any reply text.
 
     Calls that cannot be read are left out and described in ``error``. With ``tools`` (an empty list
-    is the same as None), a call to a tool not offered is dropped and reported, and a call whose
-    arguments break its tool's schema is kept and reported. Call ids are ``call_<8 hex>``, derived from
-    the text and the call's position so the same reply always gives the same ids.
+    is the same as None), a call to a tool not offered is dropped and reported, and so is a call whose
+    arguments break its tool's schema (undeclared arguments included, unless the schema sets
+    ``additionalProperties``): only calls a tool can run reach ``tool_calls``. Call ids are
+    ``call_<8 hex>``, derived from the text and the call's position so the same reply always gives
+    the same ids.
     """
     text = text if isinstance(text, str) else ""
     offered = {spec.name: spec for spec in normalize_tools(tools)}
@@ -247,7 +249,9 @@ def parse_tool_calls(text: str, tools: Sequence[ToolSpec] | None = None) -> Pars
                     continue
                 violation = _schema_violation(offered[name], arguments)
                 if violation:
+                    # Dropped, not passed on: a tool must never run with arguments its schema refuses.
                     errors.append(f"tool call {number} ({name}) {violation}")
+                    continue
             digest = hashlib.sha256(f"{len(calls)}:{text}".encode("utf-8", "surrogatepass")).hexdigest()
             calls.append(ToolCall(id=f"call_{digest[:8]}", name=name, arguments=arguments))
         if problem:
@@ -358,10 +362,22 @@ def _read_call(obj: Any) -> tuple[str, dict[str, Any], str | None]:
     return name, arguments, None
 
 
+def closed_parameters(parameters: dict) -> dict:
+    """The arguments schema without undeclared arguments, unless it allows them explicitly.
+
+    JSON Schema admits extra properties by default, but a function rejects a keyword it does not
+    declare; this is OpenAI's strict mode for tool arguments.
+    """
+    if "additionalProperties" in parameters or "properties" not in parameters:
+        return parameters
+    return {**parameters, "additionalProperties": False}
+
+
 def _schema_violation(spec: ToolSpec, arguments: dict[str, Any]) -> str | None:
-    """The most relevant way ``arguments`` break the tool's schema, or None."""
+    """The most relevant way ``arguments`` break the tool's (closed) schema, or None."""
+    schema = closed_parameters(spec.parameters)
     try:
-        validator = jsonschema.validators.validator_for(spec.parameters)(spec.parameters)
+        validator = jsonschema.validators.validator_for(schema)(schema)
         violation = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
     except Exception as exc:  # a checked schema can still fail here: an unresolvable $ref, too deep an input
         return f"could not be checked against its schema: {exc}"
