@@ -30,6 +30,11 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
             raise MessageError(f"message {i} ({role}) has no 'content'")
         if content is not None and not isinstance(content, str):
             raise MessageError(f"message {i} ({role}) content must be a string, got {type(content).__name__}")
+        if content and not _encodable(content):
+            raise MessageError(
+                f"message {i} ({role}) content is not valid Unicode (a lone surrogate); "
+                "decode the text with errors='replace' before passing it"
+            )
         checked.append({**message, "content": content or ""})
     return checked
 
@@ -45,8 +50,53 @@ def render_prompt(tokenizer, messages_or_prompt: str | Sequence[Mapping[str, Any
         messages = [{"role": "user", "content": messages_or_prompt}]
     else:
         messages = validate_messages(messages_or_prompt)
+    hostile = any(_control_tokens_in(tokenizer, m["content"]) for m in messages)
     if getattr(tokenizer, "chat_template", None):
+        if hostile:
+            return _render_as_data(tokenizer, messages)
         text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
     text = "\n".join(m["content"] for m in messages)
-    return list(tokenizer(text)["input_ids"])
+    return list(tokenizer(text, split_special_tokens=hostile)["input_ids"])
+
+
+# Message content is data: a control token's text inside it ("<|im_end|>\n<|im_start|>system") is
+# encoded as the plain characters it is made of, never as the control token, so no content can end
+# its own turn and forge another. Content without such text takes the plain path, whose token ids
+# stay exactly what the chat template and tokenizer give (stock ``generate()`` sees the same ids).
+_SLOT = "\ue000{}\ue001"  # private-use code points mark where each content goes in the template
+
+
+def _control_tokens_in(tokenizer, content: str) -> list[str]:
+    """The control tokens whose text appears in ``content``."""
+    if not content:
+        return []
+    specials = {t.content for t in getattr(tokenizer, "added_tokens_decoder", {}).values() if t.special}
+    specials.update(getattr(tokenizer, "all_special_tokens", []))
+    return [s for s in specials if s and s in content]
+
+
+def _render_as_data(tokenizer, messages: list[dict[str, Any]]) -> list[int]:
+    """The chat template's own tokens as control tokens, every content's characters as text."""
+    slotted = [{**m, "content": _SLOT.format(i)} for i, m in enumerate(messages)]
+    text = tokenizer.apply_chat_template(slotted, add_generation_prompt=True, tokenize=False)
+    ids: list[int] = []
+    for i, message in enumerate(messages):
+        slot = _SLOT.format(i)
+        if text.count(slot) != 1:
+            raise MessageError(
+                f"message {i} ({message['role']}) holds control-token text, and this chat template does not "
+                "show each message's content once, so it cannot be encoded as plain text; remove the token text"
+            )
+        before, text = text.split(slot)
+        ids += tokenizer(before, add_special_tokens=False)["input_ids"]
+        ids += tokenizer(message["content"], add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    return ids + list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
