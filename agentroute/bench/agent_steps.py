@@ -152,30 +152,33 @@ def summarise(rows: list[dict]) -> dict[str, Any]:
 
 
 def markdown(results: dict) -> str:
+    machine_ = results["machine"]
     lines = [
-        f'Agent steps as a user gets them (`load(pack="default")`, {results["dtype"]}, default policy) on '
-        f"held-out test-split steps, SmolLM2-135M on {results['machine']['processor']} "
-        f"({results['machine']['threads']} threads); median latency per step over {results['repeats']} "
-        f"interleaved runs, then the median over the steps of a type; seed {results['seed']}, "
-        f"at most {results['max_new_tokens']} new tokens, every prompt encoded from scratch:",
+        f"Agent steps on SmolLM2-135M-Instruct, {machine_['processor']} CPU ({machine_['threads']} threads): "
+        f"{results['summary']['all']['steps']} held-out test-split steps, at most {results['max_new_tokens']} "
+        f"new tokens, every prompt encoded from scratch, median of {results['repeats']} interleaved runs per "
+        f"step, seed {results['seed']}. *Stock transformers* is `generate()` in float32 on the same weights; "
+        f'*full depth* is `agentroute.load(pack="default")` in {results["dtype"]} running every layer for every '
+        "token; *as shipped* is the same model under its default policy (lossless: the step's layer program "
+        "drafts tokens, full depth verifies them).",
         "",
-        "| step type | steps | stock transformers fp32 s | full depth s | as shipped s | vs stock fp32 "
-        "| vs full depth | decode vs full depth | identical output |",
+        "| step type | steps | stock transformers (s) | full depth (s) | as shipped (s) | faster than stock "
+        "| faster than full depth | decoding faster than full depth | same output as full depth |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for step_type, row in results["summary"].items():
         lat = row["latency_s"]
-        same = "yes" if row["identical"] == row["steps"] else f"{row['identical']}/{row['steps']}"
+        same = "yes" if row["identical"] == row["steps"] else f"{row['identical']} of {row['steps']}"
         lines.append(
-            f"| {step_type} | {row['steps']} | {lat['stock fp32']:.2f} | {lat['full depth']:.2f} | "
+            f"| {step_type.replace('_', ' ')} | {row['steps']} | {lat['stock fp32']:.2f} | {lat['full depth']:.2f} | "
             f"{lat['as shipped']:.2f} | {row['speedup_vs_stock_fp32']:.2f}x | {row['speedup_vs_full_depth']:.2f}x "
             f"| {row['decode_speedup_vs_full_depth']:.2f}x | {same} |"
         )
     lines.append("")
     lines.append(
-        'Latencies are whole steps (prompt encoding included); "decode vs full depth" leaves the prompt '
-        "out (time after the first token). Stock `generate()` cannot take the tool-call grammar: its replies "
-        "are its own (token counts per step in the JSON), so its column is what a user of plain transformers "
-        "waits for on the same prompt."
+        "Seconds are whole steps, prompt included (median over a type's steps); a *faster than* column is the "
+        "median of the per-step ratios, so it need not equal the ratio of two medians. *Decoding* leaves the "
+        "prompt out (time after the first token). Stock `generate()` cannot take the tool-call grammar, so its "
+        "replies are its own (token counts per step in `benchmarks/results/steps.json`)."
     )
     return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""Fidelity of the training-free budget baseline: routed vs full depth on the test split, per budget.
+"""Fidelity of the training-free budget baseline: routed (lossy) vs full depth on the test split, per budget.
 
 This is the number route packs and program search must beat. Steps are the first ``per_type``
 steps of each step type in the generated test split, in file order (never chosen by looking at
@@ -73,7 +73,8 @@ def _fmt(value) -> str:
 def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"Training-free baseline (Block Influence skips), {results['model']}, {results['steps']} test-split steps "
-        f"(held-out tools and domains), greedy, seed {results['seed']}; routed vs full depth in the same run:",
+        f"(held-out tools and domains), greedy, seed {results['seed']}; routed (lossy: the budget's program decodes "
+        "alone) against full depth in the same run:",
         "",
         "| budget | step type | n | " + " | ".join(c.replace("_", " ") for c in COLUMNS) + " |",
         "|---|---|---|" + "---|" * len(COLUMNS),

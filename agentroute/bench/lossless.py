@@ -1,4 +1,4 @@
-"""Lossless decoding (issue #8): jump-forward, self-speculative lossless mode, and ``transformers``'
+"""Lossless decoding: jump-forward, self-speculative lossless mode, and ``transformers``'
 ``assistant_early_exit``, on the same steps in the same run.
 
 For the first ``per_type`` tool-call and planning steps of a steps file (file order, never chosen
@@ -175,7 +175,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Replies identical to their reference: jump-forward {identical['full']:.0%}, lossless "
         f"{identical['lossless']:.0%}, early exit {identical['early exit']:.0%} (lowest over the step types). "
-        "Early exit drafts with the first K layers (K from the policy's routed budget for the step type); "
+        "Early exit drafts with the first K layers (K from the policy's budget for the step type); "
         "stock `generate` takes no tool grammar, so its replies are unconstrained and it is compared with "
         "stock greedy decoding.",
     ]

@@ -1,4 +1,4 @@
-"""Route-pack report (issue #5): step typing, router seeds, and the eval numbers side by side.
+"""Route-pack report: step typing, router seeds, and the eval numbers side by side.
 
 * Step-type prediction on the length-matched test file (tool-call and planning prompts of equal
   token length), decisions only.
@@ -133,5 +133,5 @@ def markdown(report: dict[str, Any]) -> str:
                 lines.append(f"| {key.replace('_', ' ')} | {ev[key]:.0%} |")
         for step_type, s in ev.get("routed", {}).items():
             parts = [f"{k}={v:.2f}" for k, v in s.items() if isinstance(v, float)]
-            lines.append(f"| routed {step_type} (n={s['n']}) | {', '.join(parts)} |")
+            lines.append(f"| routed (lossy) {step_type} (n={s['n']}) | {', '.join(parts)} |")
     return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""Program search against the training-free baselines (issue #6), measured on the test split.
+"""Program search against the training-free baselines, measured on the test split.
 
 For each step type: ``agentroute search`` on the dev split (cached; the test split is never seen
 by it), the baselines built from the same dev steps (angular-distance block removal, Block
