@@ -1,4 +1,4 @@
-"""Shared benchmark helpers: timing stock generate, weight bytes, results files, README table."""
+"""Shared benchmark helpers: timing stock generate, weight bytes, results files, README and docs tables."""
 
 from __future__ import annotations
 
@@ -14,10 +14,21 @@ from transformers.generation.streamers import BaseStreamer
 
 from agentroute.model.program import LayerProgram
 
-# Defaults for a source checkout: results beside the benchmark scripts, the table in the README.
+# Defaults for a source checkout: results beside the benchmark scripts, the tables in README and docs.
 REPO = Path.cwd()
 RESULTS = REPO / "benchmarks" / "results"
 README = REPO / "README.md"
+# Where each ``<!-- bench:NAME -->`` block lives, relative to the checkout root (the README's folder):
+# the README keeps the agent-steps table, every other table sits on the docs page that explains it.
+BLOCK_FILES = {
+    "steps": "README.md",
+    "executor": "docs/benchmarks.md",
+    "fidelity": "docs/benchmarks.md",
+    "episodes": "docs/benchmarks.md",
+    "lossless": "docs/benchmarks.md",
+    "packs": "docs/route-packs.md",
+    "programs": "docs/program-search.md",
+}
 
 
 class _FirstTokenClock(BaseStreamer):
@@ -99,15 +110,17 @@ def write_results(name: str, payload: dict, markdown: str, out_dir: Path = RESUL
 
 
 def update_readme_block(name: str, markdown: str, readme: Path = README) -> bool:
-    """Replace the README block between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``.
+    """Replace the block between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` in the file
+    that holds it: ``BLOCK_FILES[name]`` beside ``readme`` (the checkout's README), else ``readme``.
 
-    Returns False when there is no such README or block (an installed package, not a checkout).
+    Returns False when there is no such file or block (an installed package, not a checkout).
     """
-    if not readme.is_file():
+    page = readme.parent / BLOCK_FILES.get(name, readme.name)
+    if not page.is_file():
         return False
-    text = readme.read_text()
+    text = page.read_text()
     pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.S)
     if not pattern.search(text):
         return False
-    readme.write_text(pattern.sub(lambda m: m.group(1) + markdown.rstrip() + "\n" + m.group(2), text))
+    page.write_text(pattern.sub(lambda m: m.group(1) + markdown.rstrip() + "\n" + m.group(2), text))
     return True
