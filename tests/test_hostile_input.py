@@ -82,3 +82,42 @@ def test_tool_results_and_system_content_are_data_too():
 def test_lone_surrogate_is_a_named_error():
     with pytest.raises(MessageError, match=r"message 0 \(user\) content is not valid Unicode"):
         render_prompt(byte_tokenizer(), [{"role": "user", "content": "bad \udc80 text"}])
+
+
+# --- depth policies ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "policy, fragment",
+    [
+        ({"budget": {"tool_call": 0.5}}, "unknown depth policy key 'budget'; did you mean 'budgets'?"),
+        ({"budgets": {"tool_call": True}}, "budget for tool_call must be a number in (0, 1], got True"),
+        ({"budgets": {"tool_call": "0.5"}}, "budget for tool_call must be a number in (0, 1], got '0.5'"),
+        ({"default_budget": float("nan")}, "default_budget must be a number in (0, 1], got nan"),
+        ({"protected_layers": [0.9]}, "protected_layers.0: Input should be a valid integer"),
+        ({"budgets": {"tool_calls": 0.5}}, "budgets.tool_calls.[key]: Input should be 'tool_call'"),
+        (5, "policy must be a DepthPolicy, a dict or the path of a YAML/TOML file, got int"),
+        (["budgets"], "got list"),
+    ],
+)
+def test_bad_policies_are_named_errors(policy, fragment):
+    from agentroute.steps.policy import DepthPolicy, PolicyError
+
+    with pytest.raises(PolicyError) as caught:
+        DepthPolicy.coerce(policy)
+    assert fragment in str(caught.value)
+
+
+def test_a_policy_is_checked_against_the_model_when_attached(llama_model):
+    from agentroute.steps.policy import DepthPolicy, PolicyError
+
+    n = llama_model.n_layers
+    before = llama_model.router.policy
+    with pytest.raises(PolicyError, match=f"protected layer 100 is out of range for a model with {n} layers"):
+        llama_model.router.policy = DepthPolicy(protected_layers=[100])
+    everything = DepthPolicy(budgets={"tool_call": 0.5}, protected_layers=list(range(n)))
+    with pytest.raises(PolicyError, match=f"budget 0.5 keeps {n // 2} of {n} layers, but the policy protects {n}"):
+        llama_model.router.policy = everything
+    assert llama_model.router.policy is before  # a refused policy leaves the model as it was
+    with pytest.raises(PolicyError, match="protect fewer layers"):
+        llama_model.generate("hi", budget=0.1, max_new_tokens=2)  # 0 layers kept, 2 protected

@@ -21,12 +21,14 @@ are skipped, so cheaper budgets belong to a route pack's policy or to the caller
 
 from __future__ import annotations
 
+import difflib
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from agentroute.errors import AgentRouteError
 from agentroute.steps.records import DecodeMode, StepType
@@ -37,11 +39,10 @@ class PolicyError(AgentRouteError, ValueError):
 
 
 def check_budget(budget: float, where: str = "budget") -> float:
-    """A budget is a fraction of layer cost in (0, 1]."""
-    try:
-        value = float(budget)
-    except (TypeError, ValueError) as exc:
-        raise PolicyError(f"{where} must be a number in (0, 1], got {budget!r}") from exc
+    """A budget is a fraction of layer cost in (0, 1]: a number, not a boolean, a string or NaN."""
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or math.isnan(budget):
+        raise PolicyError(f"{where} must be a number in (0, 1], got {budget!r}")
+    value = float(budget)
     if not 0 < value <= 1:
         raise PolicyError(f"{where} must be in (0, 1] (a fraction of the full model's layer cost), got {budget}")
     return value
@@ -50,9 +51,13 @@ def check_budget(budget: float, where: str = "budget") -> float:
 class DepthPolicy(BaseModel):
     """Per step type, the fraction of layer cost a step may spend."""
 
+    # Unknown keys are errors: a typo such as ``budget:`` for ``budgets:`` would otherwise load as no
+    # budgets at all, and every step would silently run at full depth.
+    model_config = ConfigDict(extra="forbid")
+
     budgets: dict[StepType, float] = Field(default_factory=dict, description="budget per step type, in (0, 1]")
     default_budget: float = Field(1.0, description="budget for step types not listed in budgets")
-    protected_layers: list[int] = Field(default_factory=lambda: [0, -1], description="layers never skipped")
+    protected_layers: list[StrictInt] = Field(default_factory=lambda: [0, -1], description="layers never skipped")
     hint_map: dict[str, StepType] = Field(
         default_factory=dict, description="framework hint (graph node name, agent role) -> step type"
     )
@@ -63,15 +68,13 @@ class DepthPolicy(BaseModel):
         default_factory=dict, description="lossless mode: the draft program's budget per step type, in (0, 1]"
     )
 
-    @field_validator("budgets", "draft_budgets")
+    @field_validator("budgets", "draft_budgets", "default_budget", mode="before")
     @classmethod
-    def _budgets_in_range(cls, budgets: dict[StepType, float]) -> dict[StepType, float]:
-        return {step: check_budget(b, f"budget for {step.value}") for step, b in budgets.items()}
-
-    @field_validator("default_budget")
-    @classmethod
-    def _default_in_range(cls, budget: float) -> float:
-        return check_budget(budget, "default_budget")
+    def _budgets_in_range(cls, value: Any) -> Any:
+        # Before pydantic's coercion, which would read True as 1.0 and "0.5" as 0.5.
+        if isinstance(value, dict):
+            return {step: check_budget(b, f"budget for {getattr(step, 'value', step)}") for step, b in value.items()}
+        return check_budget(value, "default_budget")
 
     def budget_for(self, step_type: StepType) -> float:
         return self.budgets.get(step_type, self.default_budget)
@@ -96,6 +99,14 @@ class DepthPolicy(BaseModel):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DepthPolicy:
+        if not isinstance(data, dict):
+            raise PolicyError(f"a depth policy is a mapping of its fields, got {type(data).__name__}")
+        fields = list(cls.model_fields)
+        for key in data:
+            if key not in cls.model_fields:
+                close = difflib.get_close_matches(str(key), fields, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise PolicyError(f"unknown depth policy key {key!r}; {hint}the keys are {', '.join(fields)}")
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -128,4 +139,8 @@ class DepthPolicy(BaseModel):
             return value
         if isinstance(value, dict):
             return cls.from_dict(value)
-        return cls.from_file(value)
+        if isinstance(value, (str, Path)):
+            return cls.from_file(value)
+        raise PolicyError(
+            f"policy must be a DepthPolicy, a dict or the path of a YAML/TOML file, got {type(value).__name__}"
+        )

@@ -11,12 +11,13 @@ step types and budgets they cover.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from agentroute.errors import GenerationError
 from agentroute.model.calibration import layer_importance, program_for_budget
 from agentroute.model.program import LayerProgram
-from agentroute.steps.policy import DepthPolicy, check_budget
+from agentroute.steps.policy import DepthPolicy, PolicyError, check_budget
 from agentroute.steps.records import StepType, StepTypeSource
 from agentroute.steps.step_types import StepContext, StepPredictor, predict_step_type
 
@@ -35,13 +36,26 @@ class Router:
 
     def __init__(self, model, policy: DepthPolicy, predictor: StepPredictor | None = None) -> None:
         self.model = model
-        self.policy = policy
+        self.policy = policy  # checked against the model here, not at the first step
         self.predictor = predictor
         self._programs: dict[tuple[float, frozenset[int]], LayerProgram] = {}
         self._importance: list[float] | None = None
         # Searched programs (``agentroute search``): used for step types they cover, before the
         # Block Influence fallback. Set by ``load(programs=...)`` or ``RoutedModel.use_programs``.
         self.programs = None
+
+    @property
+    def policy(self) -> DepthPolicy:
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: DepthPolicy) -> None:
+        n = self.model.n_layers
+        protected = policy.protected(n)  # PolicyError for a layer the model does not have
+        budgets = {policy.default_budget, *policy.budgets.values(), *policy.draft_budgets.values()}
+        for budget in sorted(budgets):
+            _check_protected_fit(budget, protected, n)
+        self._policy = policy
 
     def decide(self, context: StepContext, program=None, prompt_ids=None, mode: str | None = None) -> RouteDecision:
         """``mode``: the caller's decode mode, else the policy's for the step type. In lossless
@@ -63,6 +77,7 @@ class Router:
             return RouteDecision(step_type, source, None, self.model.program(program), mode)
         if context.budget is not None:
             budget = check_budget(context.budget)
+            _check_protected_fit(budget, self.policy.protected(self.model.n_layers), self.model.n_layers)
         elif mode == "lossless":
             budget = self.policy.draft_budget_for(step_type)
         else:
@@ -104,3 +119,14 @@ class Router:
                 self._importance = layer_importance(self.model)
             self._programs[key] = program_for_budget(self._importance, budget, set(protected))
         return self._programs[key]
+
+
+def _check_protected_fit(budget: float, protected: set[int], n_layers: int) -> None:
+    """A budget below 1 must keep at least the protected layers, or the step would run more layers
+    than its record says it may."""
+    keep = max(math.floor(budget * n_layers + 1e-9), 1)
+    if budget < 1.0 and len(protected) > keep:
+        raise PolicyError(
+            f"budget {budget} keeps {keep} of {n_layers} layers, but the policy protects {len(protected)}; "
+            "protect fewer layers (protected_layers) or raise the budget"
+        )
