@@ -1,9 +1,9 @@
 """The tool catalogue: domains × actions × parameter templates -> tool schemas with request samplers.
 
 A domain lists its actions; an action names its verbs (how a user asks for it), its required and
-optional parameter templates (keys of ``KINDS``) and the shape of its result. ``catalogue()``
-compiles them into ``Tool``s whose ``spec`` is a ``{"name", "description", "parameters"}`` dict
-that ``agentroute.steps.tools.normalize_tools`` accepts.
+optional parameter templates (keys of ``kinds()``) and the shape of its result. The domains are data,
+``catalogues/domains_*.yaml``. ``catalogue()`` compiles them into ``Tool``s whose ``spec`` is a
+``{"name", "description", "parameters"}`` dict that ``agentroute.steps.tools.normalize_tools`` accepts.
 """
 
 from __future__ import annotations
@@ -13,19 +13,17 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from agentroute.data.kinds_enums import ENUM_KINDS
-from agentroute.data.kinds_structured import STRUCTURED
-from agentroute.data.kinds_text import TEXT_KINDS
-from agentroute.data.kinds_values import NUMBER_KINDS, VALUE_KINDS
-from agentroute.data.params import Param
+from agentroute.data.catalogue_files import read_all, vocab
+from agentroute.data.catalogue_schema import DomainEntry, DomainsFile, pool_values
+from agentroute.data.kinds import kinds
 
-KINDS: dict[str, Param] = {**TEXT_KINDS, **NUMBER_KINDS, **ENUM_KINDS, **VALUE_KINDS, **STRUCTURED}
+DOMAIN_FILES = ("domains_travel", "domains_money", "domains_work", "domains_home")  # in catalogue order
 MAX_OPTIONAL = 2  # most optional arguments one request mentions
 
 
 @dataclass(frozen=True)
 class Action:
-    """One thing a domain's tools can do; see ``A``."""
+    """One thing a domain's tools can do (the fields: ``catalogue_schema.ActionEntry``)."""
 
     name: str
     description: str
@@ -46,17 +44,6 @@ class Domain:
     goods: tuple[str, str, int, int]  # something bought: singular, plural, lowest and highest price
     event: str  # something scheduled, for time questions ("the flight")
     actions: tuple[Action, ...]
-
-
-def A(name: str, description: str, verbs: str, required: str = "", optional: str = "", result: str = "confirm:OK"):
-    """An action: ``verbs`` separated by "|", parameter template keys separated by spaces.
-
-    ``result`` is "confirm:PREFIX" (a confirmation id), "list" (a few of the domain's items; or
-    "list:FIELD:LOW:HIGH:a|b|c" with its own items),
-    "value:FIELD:UNIT:LOW:HIGH" (a measurement), "pick:FIELD:a|b|c" (one of some states) or
-    "translate" (a translation of the request's text) or "detect" (the language of the request's text).
-    """
-    return Action(name, description, tuple(verbs.split("|")), tuple(required.split()), tuple(optional.split()), result)
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,7 +67,7 @@ class Tool:
         arguments: dict[str, Any] = {}
         phrases: list[str] = []
         for key in keys:
-            values, phrase = KINDS[key].sample(rng)
+            values, phrase = kinds()[key].sample(rng)
             arguments.update(values)
             phrases.append(phrase)
         order = list(self.spec["parameters"]["properties"])
@@ -91,7 +78,7 @@ def _compile(domain: Domain, action: Action) -> Tool:
     properties: dict[str, Any] = {}
     required: list[str] = []
     for key in action.required + action.optional:
-        param = KINDS[key]
+        param = kinds()[key]
         for prop, schema in param.props.items():
             if prop in properties:
                 raise ValueError(f"{action.name}: argument {prop!r} comes from two templates")
@@ -105,12 +92,19 @@ def _compile(domain: Domain, action: Action) -> Tool:
 
 @cache
 def domains() -> tuple[Domain, ...]:
-    from agentroute.data.domains_home import DOMAINS_HOME
-    from agentroute.data.domains_money import DOMAINS_MONEY
-    from agentroute.data.domains_travel import DOMAINS_TRAVEL
-    from agentroute.data.domains_work import DOMAINS_WORK
+    """Every domain, in catalogue order (the files in ``DOMAIN_FILES`` order, each top to bottom)."""
+    context = {"vocab": vocab(), "kinds": frozenset(kinds())}
+    return tuple(_domain(name, entry) for name, entry in read_all(DOMAIN_FILES, DomainsFile, context).items())
 
-    return DOMAINS_TRAVEL + DOMAINS_MONEY + DOMAINS_WORK + DOMAINS_HOME
+
+def _domain(name: str, entry: DomainEntry) -> Domain:
+    actions = tuple(
+        Action(key, a.description, a.verbs, a.required, a.optional, a.result) for key, a in entry.actions.items()
+    )
+    metric = (entry.metric.field, entry.metric.low, entry.metric.high)
+    goods = (entry.goods.one, entry.goods.many, entry.goods.low, entry.goods.high)
+    items = pool_values(entry.items, vocab())
+    return Domain(name, entry.goal, items, metric, goods, entry.event, actions)
 
 
 @cache

@@ -3,7 +3,9 @@
 A ``Param`` may cover several arguments that belong together (a stay's check-in and check-out).
 Tools are composed from these templates (see ``catalogue``); the factories here cover every JSON
 type: strings, ids with a pattern, integers, numbers, enums, booleans, dates, times, arrays of
-strings, numbers and objects, and nested objects.
+strings, numbers and objects, and nested objects. The templates themselves are data
+(``catalogues/kinds_*.yaml``, built by ``kinds``); the defaults of optional arguments are in
+``catalogue_schema``.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def ident(name: str, desc: str, fmt: str, templates: Sequence[str]) -> Param:
     return _one(name, {"type": "string", "description": desc, "pattern": ph.ident_pattern(fmt)}, sampler)
 
 
-def integer(name: str, desc: str, lo: int, hi: int, templates: Sequence[str], step: int = 1) -> Param:
+def integer(name: str, desc: str, lo: int, hi: int, templates: Sequence[str], step: int) -> Param:
     """An integer in ``lo..hi`` (a multiple of ``step``), said as ``{n}`` in digits or words; ``{s}`` pluralizes."""
 
     def sampler(rng: random.Random) -> tuple[int, str]:
@@ -73,10 +75,8 @@ def integer(name: str, desc: str, lo: int, hi: int, templates: Sequence[str], st
     return _one(name, {"type": "integer", "description": desc, "minimum": lo, "maximum": hi}, sampler)
 
 
-def number(
-    name: str, desc: str, lo: float, hi: float, templates: Sequence[str], decimals: int = 1, say: str = "plain"
-) -> Param:
-    """A number; ``say`` is "plain" (``{x}``), "money", "kg", "km" or "minutes" (how ``{x}`` is written)."""
+def number(name: str, desc: str, lo: float, hi: float, templates: Sequence[str], decimals: int, say: str) -> Param:
+    """A number; ``say`` is "plain" (``{x}``), "money", "kg" or "km" (how ``{x}`` is written)."""
     sayers = {
         "plain": lambda rng, x: ph.say_number(x),
         "money": ph.say_money,
@@ -101,18 +101,8 @@ def minutes(name: str, desc: str, choices: Sequence[int], templates: Sequence[st
     return _one(name, {"type": "integer", "description": desc + " (minutes)", "minimum": 1}, sampler)
 
 
-def said(spec: str) -> dict[str, list[str]]:
-    """Values and their phrases from "value: phrase / other phrase | value2: phrase"."""
-    out: dict[str, list[str]] = {}
-    for entry in spec.split("|"):
-        value, _, phrases = entry.partition(":")
-        out[value.strip()] = [p.strip() for p in phrases.split("/")]
-    return out
-
-
-def enum(name: str, desc: str, phrases: Mapping[str, Sequence[str]] | str) -> Param:
-    """A string from a fixed set; each value has its own ways of being said (a mapping or a ``said`` spec)."""
-    phrases = said(phrases) if isinstance(phrases, str) else phrases
+def enum(name: str, desc: str, phrases: Mapping[str, Sequence[str]]) -> Param:
+    """A string from a fixed set; ``phrases`` maps each value to its ways of being said."""
     values = list(phrases)
 
     def sampler(rng: random.Random) -> tuple[str, str]:
@@ -122,7 +112,7 @@ def enum(name: str, desc: str, phrases: Mapping[str, Sequence[str]] | str) -> Pa
     return _one(name, {"type": "string", "description": desc, "enum": values}, sampler)
 
 
-def boolean(name: str, desc: str, true: Sequence[str], false: Sequence[str] = ()) -> Param:
+def boolean(name: str, desc: str, true: Sequence[str], false: Sequence[str]) -> Param:
     """A flag that is only passed when the request says so, one way or the other.
 
     A filter ("only nonstop flights") has no ``false`` phrases: "stops are fine" would be as well
@@ -147,7 +137,7 @@ def date(name: str, desc: str, templates: Sequence[str]) -> Param:
     return _one(name, schema, sampler)
 
 
-def date_range(first: str, last: str, desc: str, templates: Sequence[str], max_days: int = 14) -> Param:
+def date_range(first: str, last: str, desc: str, templates: Sequence[str], max_days: int) -> Param:
     """Two ISO dates, ``last`` after ``first``; templates use ``{a}`` and ``{b}``."""
     schema = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
     props = {first: {**schema, "description": f"first day of the {desc}"}}
@@ -162,7 +152,7 @@ def date_range(first: str, last: str, desc: str, templates: Sequence[str], max_d
     return Param(props, sample)
 
 
-def clock(name: str, desc: str, templates: Sequence[str], first_hour: int = 7, last_hour: int = 21) -> Param:
+def clock(name: str, desc: str, templates: Sequence[str], first_hour: int, last_hour: int) -> Param:
     """A 24-hour time HH:MM, said as ``{t}`` ("7pm", "19:00", "half past seven in the evening")."""
     schema = {"type": "string", "description": desc + " (24-hour HH:MM)", "pattern": r"^\d{2}:\d{2}$"}
 
@@ -173,7 +163,7 @@ def clock(name: str, desc: str, templates: Sequence[str], first_hour: int = 7, l
     return _one(name, schema, sampler)
 
 
-def string_list(name: str, desc: str, pool: Sequence[str], templates: Sequence[str], most: int = 3) -> Param:
+def string_list(name: str, desc: str, pool: Sequence[str], templates: Sequence[str], most: int) -> Param:
     """An array of 1..``most`` distinct strings from ``pool``, said as ``{items}`` ("a, b and c")."""
 
     def sampler(rng: random.Random) -> tuple[list[str], str]:
@@ -183,9 +173,8 @@ def string_list(name: str, desc: str, pool: Sequence[str], templates: Sequence[s
     return _one(name, {"type": "array", "description": desc, "items": {"type": "string"}, "minItems": 1}, sampler)
 
 
-def enum_list(name: str, desc: str, phrases: Mapping[str, str] | str, templates: Sequence[str], most: int = 2) -> Param:
-    """An array of distinct enum strings; ``phrases`` maps each value to its words (or is a ``said`` spec)."""
-    phrases = {k: v[0] for k, v in said(phrases).items()} if isinstance(phrases, str) else phrases
+def enum_list(name: str, desc: str, phrases: Mapping[str, str], templates: Sequence[str], most: int) -> Param:
+    """An array of distinct enum strings; ``phrases`` maps each value to its words."""
     values = list(phrases)
     schema = {"type": "array", "description": desc, "items": {"type": "string", "enum": values}, "minItems": 1}
 
@@ -197,7 +186,7 @@ def enum_list(name: str, desc: str, phrases: Mapping[str, str] | str, templates:
 
 
 def number_list(
-    name: str, desc: str, lo: float, hi: float, templates: Sequence[str], decimals: int = 0, most: int = 4
+    name: str, desc: str, lo: float, hi: float, templates: Sequence[str], decimals: int, most: int
 ) -> Param:
     """An array of 2..``most`` numbers, said as ``{items}``."""
     schema = {"type": "array", "description": desc, "items": {"type": "number"}, "minItems": 1}

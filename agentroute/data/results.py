@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentroute.data import phrasing as ph
-from agentroute.data import vocab as v
 from agentroute.data.catalogue import Domain, Tool
+from agentroute.data.catalogue_files import vocab
 
 _LANGUAGES = {"es": "Spanish", "fr": "French", "de": "German"}
 
@@ -53,12 +53,12 @@ def tool_result(rng: random.Random, tool: Tool, domain: Domain, arguments: dict[
         return Result(_render(data, value), f"The {field.replace('_', ' ')} is: {value}.", value)
     if kind == "translate":
         language = arguments["target_language"]
-        translated = v.TRANSLATABLE[arguments["text"]][language]
+        translated = vocab().translatable[arguments["text"]][language]
         data = {"translated_text": translated, "language": language}
         text = f"{translated} ({_LANGUAGES[language]})"
         return Result(_render(data, text), f'In {_LANGUAGES[language]}: "{translated}"', translated)
     if kind == "detect":
-        language = v.FOREIGN[arguments["text"]]
+        language = vocab().foreign[arguments["text"]]
         data = {"language": language, "confidence": 0.98}
         return Result(
             _render(data, f"Detected language: {language} (confidence {data['confidence']})"),
