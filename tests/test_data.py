@@ -3,6 +3,7 @@
 import hashlib
 import json
 import re
+import typing
 from pathlib import Path
 
 import jsonschema
@@ -11,8 +12,12 @@ import pytest
 from agentroute.cli.main import main
 from agentroute.data import BuildConfig, DataBuildError, build_dataset, generate_split
 from agentroute.data import phrasing as ph
-from agentroute.data.build import allocate, prompt_chars
-from agentroute.data.catalogue import catalogue, domains
+from agentroute.data.build import DATA_VERSION, allocate, prompt_chars
+from agentroute.data.catalogue import DOMAIN_FILES, catalogue, domains
+from agentroute.data.catalogue_files import CatalogueError, catalogue_file, read, read_all, vocab
+from agentroute.data.catalogue_schema import DomainsFile, Kind, KindsFile, Vocab
+from agentroute.data.kinds import FACTORIES, KIND_FILES, kinds
+from agentroute.data.kinds_structured import SAMPLERS
 from agentroute.data.splits import TEST_DOMAINS, dev_tools
 from agentroute.steps.messages import validate_messages
 from agentroute.steps.tools import normalize_tools, render_tool_messages
@@ -340,3 +345,68 @@ def test_cli_builds_data(tmp_path, capsys):
     assert "train" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["data", "build", "--out", str(out), "--train", "-3"])
+
+
+def _context() -> dict:
+    return {"vocab": vocab(), "samplers": frozenset(SAMPLERS), "kinds": frozenset(kinds())}
+
+
+# A catalogue file with one mistake -> the field the error names and what it says.
+MALFORMED = {
+    "domains_home": (
+        "put on]\n      required: [song]",
+        "put on]\n      required: [songs]",
+        "music.actions.play_song.required",
+        "'songs'",
+    ),
+    "domains_work": ("low: 15, high: 120}", "low: '15', high: 120}", "calendar.metric.low", "a number, not '15'"),
+    "kinds_text": ("pool: {vocab: cities}", "pool: {vocab: towns}", "city.pool", "no pool 'towns'"),
+    "kinds_structured": ("sampler: vehicle,", "sampler: car,", "vehicle.sampler", "no sampler 'car'"),
+    "vocab": ("JP, 'NO', ES]", "JP, NO, ES]", "countries.8", "valid string"),  # YAML reads a bare NO as false
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_a_malformed_catalogue_names_the_file_and_the_field(tmp_path, name):
+    good, bad, field, message = MALFORMED[name]
+    text = catalogue_file(name).read_text(encoding="utf-8")
+    assert text.count(good) == 1
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text.replace(good, bad), encoding="utf-8")
+    model = {"domains": DomainsFile, "kinds": KindsFile, "vocab": Vocab}[name.split("_")[0]]
+    assert read(catalogue_file(name), model, _context())
+    with pytest.raises(CatalogueError, match="problem") as error:
+        read(path, model, _context())
+    assert str(error.value).startswith(f"{path}: 1 problem(s):\n  {field}: ")
+    assert message in str(error.value)
+
+
+def test_a_key_given_twice_is_an_error_not_an_overwrite(tmp_path):
+    path = tmp_path / "kinds_text.yaml"
+    path.write_text("city: {kind: date, desc: Day, templates: ['on {d}']}\n" * 2, encoding="utf-8")
+    with pytest.raises(
+        CatalogueError, match=rf"(?s)^{re.escape(str(path))}: not valid YAML: key 'city' given twice.*line 2"
+    ):
+        read(path, KindsFile, _context())
+
+
+def test_every_template_kind_has_a_factory():
+    models = typing.get_args(typing.get_args(Kind)[0])
+    assert {typing.get_args(m.model_fields["kind"].annotation)[0] for m in models} == set(FACTORIES)
+
+
+# What the catalogue files hold, per data version: an edit changes the steps a seed draws, so it comes
+# with a new DATA_VERSION (and a line here).
+CATALOGUE_SHA256 = {"agentsteps-v3": "5467dc9510048c82eba1bc815adaacb0696cb950ec1faec319e8fa260b4e1079"}
+
+
+def test_the_catalogues_belong_to_the_data_version():
+    loaded = {
+        "vocab": vocab().model_dump(mode="json"),
+        **{
+            name: {key: entry.model_dump(mode="json") for key, entry in read_all(files, model, _context()).items()}
+            for name, files, model in (("kinds", KIND_FILES, KindsFile), ("domains", DOMAIN_FILES, DomainsFile))
+        },
+    }
+    digest = hashlib.sha256(json.dumps(loaded, ensure_ascii=False).encode("utf-8")).hexdigest()
+    assert digest == CATALOGUE_SHA256[DATA_VERSION], f"the catalogues changed ({digest}): bump DATA_VERSION"
