@@ -6,6 +6,8 @@ Each case names the error class and the words of the message a user needs to fix
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tiny_models import byte_tokenizer
 
 from agentroute.errors import MessageError
@@ -121,3 +123,42 @@ def test_a_policy_is_checked_against_the_model_when_attached(llama_model):
     assert llama_model.router.policy is before  # a refused policy leaves the model as it was
     with pytest.raises(PolicyError, match="protect fewer layers"):
         llama_model.generate("hi", budget=0.1, max_new_tokens=2)  # 0 layers kept, 2 protected
+
+
+# --- layer programs ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "program, fragment",
+    [
+        ("0-5000000", "'0-5000000' in program '0-5000000' is out of range for a model with 30 layers"),
+        ("0-" + "9" * 5000, "cannot parse '0-999"),
+        ("0-29," * 200, "at most 120 (4 per layer) are allowed"),
+        ([0.9, 1.9], "layer indices must be integers, got 0.9"),
+        (["a"], "layer indices must be integers, got 'a'"),
+        ([True, 1], "layer indices must be integers, got True"),
+        (5, "cannot read a layer program from 5"),
+        ([0, 10**6] * 5000, "and 4992 more] are out of range"),
+    ],
+)
+def test_bad_programs_are_named_errors_with_bounded_messages(program, fragment):
+    from agentroute.errors import ProgramError
+    from agentroute.model.program import LayerProgram
+
+    with pytest.raises(ProgramError) as caught:
+        LayerProgram.coerce(program, 30)
+    assert fragment in str(caught.value) and len(str(caught.value)) < 400
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789-, fulaFULL\t", max_size=40))
+def test_program_parser_fuzz_returns_a_program_or_a_named_error(text):
+    from agentroute.errors import ProgramError
+    from agentroute.model.program import LayerProgram
+
+    try:
+        program = LayerProgram.parse(text, 30)
+    except ProgramError as exc:
+        assert len(str(exc)) < 400
+    else:
+        assert all(0 <= i < 30 for i in program.layers) and LayerProgram.parse(str(program), 30) == program

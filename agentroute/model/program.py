@@ -7,6 +7,7 @@ print compactly (``"0-2,4-5"``), so they can key caches and appear in traces.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,7 +15,15 @@ from functools import cached_property
 
 from agentroute.errors import ProgramError
 
-_TOKEN = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
+_TOKEN = re.compile(r"^\s*(\d{1,9})\s*(?:-\s*(\d{1,9}))?\s*$")  # bounded: int() of a huge string is slow
+# A program may loop layers, but not without end: beyond this many passes per layer it is a mistake.
+MAX_PASSES_PER_LAYER = 4
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so an error message stays readable."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -29,11 +38,17 @@ class LayerProgram:
             raise ProgramError(f"n_layers must be a positive integer, got {self.n_layers!r}")
         if not self.layers:
             raise ProgramError("a layer program must run at least one layer; use LayerProgram.full(n) for all of them")
-        bad = [i for i in self.layers if not isinstance(i, int) or not 0 <= i < self.n_layers]
+        bad = [i for i in self.layers if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < self.n_layers]
         if bad:
+            shown = ", ".join(_short(i) for i in bad[:8]) + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
             raise ProgramError(
-                f"layer indices {bad} are out of range for a model with {self.n_layers} layers "
+                f"layer indices [{shown}] are out of range for a model with {self.n_layers} layers "
                 f"(valid: 0-{self.n_layers - 1})"
+            )
+        if len(self.layers) > MAX_PASSES_PER_LAYER * self.n_layers:
+            raise ProgramError(
+                f"a program of {len(self.layers)} layer passes for a {self.n_layers}-layer model; "
+                f"at most {MAX_PASSES_PER_LAYER * self.n_layers} ({MAX_PASSES_PER_LAYER} per layer) are allowed"
             )
 
     # -- constructors -------------------------------------------------------------------------
@@ -63,18 +78,27 @@ class LayerProgram:
         if text.strip().lower() in {"full", "all"}:
             return cls.full(n_layers)
         layers: list[int] = []
+        limit = MAX_PASSES_PER_LAYER * n_layers if isinstance(n_layers, int) else 0
         for part in text.split(","):
             match = _TOKEN.match(part)
             if not match:
                 raise ProgramError(
-                    f"cannot parse {part.strip()!r} in program {text!r}; "
+                    f"cannot parse {_short(part.strip())} in program {_short(text)}; "
                     "use comma-separated indices and ranges such as '0-11,14-29'"
                 )
             start = int(match.group(1))
             end = int(match.group(2)) if match.group(2) is not None else start
             if end < start:
-                raise ProgramError(f"range {part.strip()!r} in {text!r} runs backwards; write it as '{end}-{start}'")
+                raise ProgramError(f"range {_short(part.strip())} runs backwards; write it as '{end}-{start}'")
+            # Checked before the range is expanded: "0-5000000" must not build five million entries.
+            if isinstance(n_layers, int) and end >= n_layers:
+                raise ProgramError(
+                    f"{_short(part.strip())} in program {_short(text)} is out of range for a model with "
+                    f"{n_layers} layers (valid: 0-{n_layers - 1})"
+                )
             layers.extend(range(start, end + 1))
+            if len(layers) > limit:
+                break  # __post_init__ names the length limit
         return cls(tuple(layers), n_layers)
 
     @classmethod
@@ -91,9 +115,17 @@ class LayerProgram:
         if isinstance(value, str):
             return cls.parse(value, n_layers)
         try:
-            return cls(tuple(int(i) for i in value), n_layers)
-        except TypeError as exc:
-            raise ProgramError(f"cannot read a layer program from {value!r}") from exc
+            items = list(value)
+        except TypeError:
+            raise ProgramError(
+                f"cannot read a layer program from {_short(value)}; pass a LayerProgram, a string such as "
+                "'0-11,14-29' or a list of layer indices"
+            ) from None
+        # Integers only (numpy's too, through __index__): 0.9 is refused, not truncated to layer 0.
+        for i in items:
+            if isinstance(i, bool) or not hasattr(type(i), "__index__"):
+                raise ProgramError(f"layer indices must be integers, got {_short(i)} in {_short(items)}")
+        return cls(tuple(operator.index(i) for i in items), n_layers)
 
     # -- properties ---------------------------------------------------------------------------
 
