@@ -3,7 +3,7 @@
 References between files are checked against the validation context ``catalogue_files.read`` passes:
 ``vocab`` (the loaded ``Vocab``) for pools, ``samplers`` (names) for structured templates and ``kinds``
 (template keys) for an action's parameters. Strict strings and numbers keep YAML's guesses out
-(``NO`` read as false, ``02139`` as a number): such a value is an error that names its field.
+(``NO`` read as false, ``0755`` as the number 493): such a value is an error that names its field.
 """
 
 from __future__ import annotations
