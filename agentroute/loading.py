@@ -21,7 +21,6 @@ from agentroute.steps.policy import DepthPolicy
 log = logging.getLogger(__name__)
 
 
-
 def load(
     model: str | Path = "default",
     quantization: str | None = None,
@@ -55,6 +54,9 @@ def load(
     """
     if kernels not in ("auto", "plain"):
         raise AgentRouteError(f"kernels must be 'auto' or 'plain', got {kernels!r}")
+    for arg, value in (("model", model), ("pack", pack), ("programs", programs)):
+        if value is not None and not isinstance(value, (str, Path)):
+            raise AgentRouteError(f"{arg} must be a name or a path, got {type(value).__name__}")
     if pack == "auto":
         pack = "default" if str(model) == "default" else None
     depth_policy = DepthPolicy.coerce(policy)
@@ -66,7 +68,7 @@ def load(
         from agentroute.program_library import read_programs
 
         read_programs(programs)  # likewise
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = _check_device(device)
     # bitsandbytes layers keep float32 unless asked: their CPU kernels were measured in float32 only.
     torch_dtype = resolve_dtype(dtype if dtype is not None or quantization is None else "float32", device)
     quant_config = bnb_config(quantization, torch_dtype)
@@ -76,7 +78,13 @@ def load(
         raise ModelLoadError(
             f"{checkpoint} has no config.json; pass a Hugging Face checkpoint directory or a .gguf file"
         )
-    model_type = json.loads(config_path.read_text()).get("model_type")
+    try:
+        config = json.loads(config_path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{config_path} is not valid JSON ({exc}); is the checkpoint complete?") from None
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{config_path} must hold a JSON object, got {type(config).__name__}")
+    model_type = config.get("model_type")
     check_supported(model_type, str(checkpoint))
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -106,6 +114,20 @@ def load(
     if kernels == "auto":
         routed.use_lean_decode()
     return routed
+
+
+def _check_device(device: str | None) -> str:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` that this machine has; default CUDA when present."""
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not isinstance(device, str) or not (device == "cpu" or device == "cuda" or device.startswith("cuda:")):
+        raise ModelLoadError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count()
+        index = device.partition(":")[2]
+        if not count or (index and (not index.isdigit() or int(index) >= count)):
+            raise ModelLoadError(f"device {device!r} is not available here ({count} CUDA devices); use 'cpu'")
+    return device
 
 
 def _detach_from_checkpoint_file(model) -> None:

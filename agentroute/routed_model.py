@@ -22,7 +22,7 @@ from agentroute.model import executor, lean_decode
 from agentroute.model.hf_parts import ModelParts
 from agentroute.model.program import LayerProgram
 from agentroute.steps.messages import render_prompt, validate_messages
-from agentroute.steps.policy import DepthPolicy
+from agentroute.steps.policy import DepthPolicy, check_budget
 from agentroute.steps.records import GenerationResult, StepType
 from agentroute.steps.routing import Router
 from agentroute.steps.step_result import step_result
@@ -188,7 +188,7 @@ class RoutedModel:
             tools=specs,
             hints=_json_safe(hints),
             step_type=parse_step_type(step_type) if step_type is not None else None,
-            budget=budget,
+            budget=check_budget(budget) if budget is not None else None,
         )
         with self._lock:
             prompt_ids = self._prompt_ids(messages, specs)
@@ -336,6 +336,10 @@ def _as_messages(messages_or_prompt) -> Any:
 
 def _json_safe(hints: Mapping[str, Any] | None) -> dict[str, Any]:
     """Hints go into JSON traces: keep plain values, stringify the rest."""
+    if hints is not None and not isinstance(hints, Mapping):
+        raise GenerationError(
+            f"hints must be a mapping such as {{'node': 'planner'}}, got {type(hints).__name__} {hints!r:.60}"
+        )
     safe = {}
     for key, value in (hints or {}).items():
         safe[str(key)] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)

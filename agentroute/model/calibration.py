@@ -73,7 +73,9 @@ def layer_importance(model, cache: bool = True) -> list[float]:
     """Block Influence per layer, read from the cache when this model was calibrated before."""
     path = cache_root() / "calibration" / f"{weights_fingerprint(model)}.json"
     if cache and path.is_file():
-        return json.loads(path.read_text())["importance"]
+        cached = _read_cached(path, model.n_layers)
+        if cached is not None:
+            return cached
     importance = block_influence(model)
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,3 +97,23 @@ def program_for_budget(importance: list[float], budget: float, protected: set[in
     droppable = sorted((i for i in range(n) if i not in protected), key=lambda i: importance[i])
     skipped = droppable[: n - keep]
     return LayerProgram.skip(n, skipped)
+
+
+def _read_cached(path: Path, n_layers: int) -> list[float] | None:
+    """The cached importance if it is one finite number per layer; None (and a warning) otherwise.
+
+    A damaged or foreign cache must not route: two values for a 30-layer model would make every
+    budget's program one of layers 0-1."""
+    try:
+        importance = json.loads(path.read_text())["importance"]
+        ok = (
+            isinstance(importance, list)
+            and len(importance) == n_layers
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in importance)
+        )
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        log.warning("calibration cache %s does not hold %d layer values; recalibrating", path, n_layers)
+        return None
+    return importance

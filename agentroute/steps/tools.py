@@ -184,7 +184,10 @@ def render_tool_messages(messages: Any, tools: Any = None, tokenizer: Any = None
     names_by_id: dict[str, str] = {}  # lets a result without a name take it from the call it answers
     out: list[dict[str, Any]] = []
     results_turn: dict[str, Any] | None = None  # the user turn collecting consecutive tool results
-    for message in checked:
+    calls_made = 0
+    for i, message in enumerate(checked):
+        if message["role"] == "tool":
+            _check_answers_a_call(i, message, calls_made, names_by_id)
         if message["role"] == "tool" and not native_tool_role:
             name = message.get("name") or names_by_id.get(message.get("tool_call_id") or "")
             result = {"name": name, "content": message["content"]} if name else {"content": message["content"]}
@@ -200,6 +203,7 @@ def render_tool_messages(messages: Any, tools: Any = None, tokenizer: Any = None
         if message["role"] == "assistant" and message.get("tool_calls"):
             lines = [message["content"]] if message["content"] else []
             for call in message.pop("tool_calls"):
+                calls_made += 1
                 lines.append(format_tool_call(call))
                 call_id = call.id if isinstance(call, ToolCall) else call.get("id")
                 if call_id:
@@ -214,6 +218,23 @@ def render_tool_messages(messages: Any, tools: Any = None, tokenizer: Any = None
         else:
             out.insert(0, {"role": "system", "content": block})
     return out
+
+
+def _check_answers_a_call(i: int, message: dict[str, Any], calls_made: int, names_by_id: dict[str, str]) -> None:
+    """A tool result must answer a call made earlier in the conversation: an orphan result is
+    either a lost call (a bug in the agent loop) or text injected as if a tool had said it."""
+    call_id = message.get("tool_call_id")
+    if call_id and call_id not in names_by_id:
+        known = ", ".join(repr(k) for k in names_by_id) or "none"
+        raise MessageError(
+            f"message {i} (tool) answers tool call id {call_id!r}, but no earlier assistant message made "
+            f"that call (call ids so far: {known})"
+        )
+    if not calls_made:
+        raise MessageError(
+            f"message {i} (tool) is a tool result, but no earlier assistant message made a tool call; "
+            "put the assistant message with its tool_calls before the results"
+        )
 
 
 def parse_tool_calls(text: str, tools: Sequence[ToolSpec] | None = None) -> ParsedReply:

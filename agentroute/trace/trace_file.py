@@ -185,8 +185,9 @@ def _mean(values: list[float]) -> float | None:
 def read_trace(path: str | os.PathLike[str]) -> list[StepRecord]:
     """Read a JSONL trace written by ``Trace``.
 
-    A corrupt last line is what a crash mid-write leaves, so it is skipped with a warning; a
-    corrupt line before it means the file is damaged and raises ``TraceFileError`` naming the line.
+    A last line cut off without its newline is what a crash mid-write leaves, so it is skipped
+    with a warning; any other unreadable line means the file is damaged (or not a trace) and raises
+    ``TraceFileError`` naming the line.
     """
     path = Path(path)
     try:
@@ -203,7 +204,7 @@ def read_trace(path: str | os.PathLike[str]) -> list[StepRecord]:
             records.append(StepRecord.model_validate_json(raw))
         except ValidationError as exc:
             reason = exc.errors()[0]["msg"] if exc.errors() else str(exc)
-            if i == len(lines) - 1:
+            if i == len(lines) - 1 and not data.endswith(b"\n"):
                 logger.warning(
                     "%s: skipping unreadable last line %d (a step cut off by a crash?): %s", path, number, reason
                 )
