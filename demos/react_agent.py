@@ -5,15 +5,16 @@
 ``langchain.agents.create_agent`` drives ``ChatLayerRoute`` with four real local tools (calculator,
 unit conversion, document search, date arithmetic) on five tasks. Each model step is typed
 (tool_call, final_answer, ...) and run at the depth the policy gives that type; the live table
-shows every step's type, layers, tokens and latency. The trace goes to runs/react_agent.jsonl and
-its plot to runs/react_agent.png.
+shows every step's type, decode mode, layers, draft acceptance, tokens and latency. The trace goes
+to runs/react_agent.jsonl and its plot to runs/react_agent.png.
 
 The model runs with the default route pack (``agentroute/packs/default``): a LoRA adapter trained
 for tool calls and for staying faithful when layers are skipped, a router, and the pack's depth
-policy (tool calls at 60% of the layer cost, final answers at 90%, planning and reasoning at full
-depth), decoded losslessly: each step's program drafts and full depth verifies, so the replies are
-full depth's and ``--compare-full`` shows what that costs or saves on this machine. ``--no-pack``
-runs the bare embedded 135M model instead, which writes no valid tool call zero-shot.
+policy, decoded losslessly: each step's program drafts tokens and full depth verifies them, so the
+replies are full depth's. ``--compare-full`` (on by default) then runs the same tasks at full depth
+and with every model step run by stock transformers ``generate()`` in float32 on the same weights
+(``stock_chat.py``), one after another in this process, and closes with the three episode times.
+``--no-pack`` runs the bare embedded 135M model instead, which writes no valid tool call zero-shot.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,13 +33,15 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import StructuredTool
 from langchain_layerroute import ChatLayerRoute
 from langgraph.errors import GraphRecursionError
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from stock_chat import STOCK_DTYPE, StockChat, load_stock
+from transformers.utils import logging as hf_logging
 
-from agentroute import StepRecord, Trace
+from agentroute import LayerProgram, StepRecord, Trace
 from agentroute.trace.plot import plot_trace
-from agentroute.trace.trace_file import summarize
 
 # Without a pack: tool-call steps are the most constrained output, so they get the cheapest program.
 NO_PACK_POLICY = {"budgets": {"tool_call": 0.8, "final_answer": 0.9}}
@@ -47,20 +52,42 @@ SYSTEM = (
     "states the result."
 )
 RUNS = Path("runs")
+STOCK_LABEL = f"stock transformers {STOCK_DTYPE}"
+STEP_NOTE = (
+    "layers: layers run per token of {n} (lossless: the full-depth verifier's); draft: layers of the "
+    "program that proposed tokens (lookup: tokens copied from the context); accepted: proposed tokens "
+    "the verifier kept; tokens: prompt / reply"
+)
 
 
 @dataclass
 class Episode:
-    """One pass over the tasks: what each task answered, the step records and the wall time."""
+    """One pass over the tasks: each task's answer and whether it is right, the steps, the wall time."""
 
     label: str
     answers: list[tuple[str, bool]] = field(default_factory=list)
-    records: list[StepRecord] = field(default_factory=list)
+    rows: list[tuple[int, StepRecord]] = field(default_factory=list)  # (task number, step)
     seconds: float = 0.0
+
+    @property
+    def records(self) -> list[StepRecord]:
+        return [record for _, record in self.rows]
 
     @property
     def correct(self) -> int:
         return sum(ok for _, ok in self.answers)
+
+
+@contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """Hide transformers' progress bars (its "Loading weights" bar) for the duration, then restore them."""
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def main() -> None:
@@ -72,10 +99,11 @@ def main() -> None:
         "--compare-full",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also run every task at full depth and print both times (--no-compare-full skips it)",
+        help="also run every task at full depth and with stock transformers generate(), and compare the times "
+        "(--no-compare-full skips both)",
     )
     parser.add_argument("--no-pack", action="store_true", help="run the bare model, without the default route pack")
-    parser.add_argument("--json", type=Path, default=None, help="also write the episode summary as JSON here")
+    parser.add_argument("--json", type=Path, default=None, help="also write the episode summaries as JSON here")
     args = parser.parse_args()
 
     console = Console()
@@ -86,54 +114,67 @@ def main() -> None:
     else:
         chat = ChatLayerRoute(pack="default", max_new_tokens=args.max_new_tokens)
     started = time.perf_counter()
-    with console.status("loading SmolLM2-135M-Instruct (first run converts the GGUF file once)"):
+    with console.status("loading SmolLM2-135M-Instruct (first run converts the GGUF file once)"), quiet_progress_bars():
         routed = chat.routed_model
     budgets = {t.value: b for t, b in routed.policy.budgets.items()}
+    dtype = str(routed.dtype).removeprefix("torch.")
     console.print(
-        f"loaded {routed} in {time.perf_counter() - started:.1f}s; pack {routed.pack or 'none'}; budgets {budgets}\n"
+        f"loaded {routed} in {time.perf_counter() - started:.1f}s ({dtype}); pack {routed.pack or 'none'}; "
+        f"budgets {budgets}\n"
     )
 
+    label = "routed, no pack" if args.no_pack else "as shipped"
     trace_path, plot_path = RUNS / "react_agent.jsonl", RUNS / "react_agent.png"
-    runs = [run_episode("routed", chat, tools, tasks, args.max_steps, trace_path, console)]
-    plot_trace(runs[0].records, plot_path)
+    with Live(console=console, refresh_per_second=4) as live:
+        shipped = run_episode(
+            label,
+            chat,
+            tools,
+            tasks,
+            args.max_steps,
+            trace_path,
+            lambda episode, running: live.update(render(episode, tasks, routed.n_layers, running)),
+        )
+    console.print()  # a terminal-less Live leaves its last frame without a line end
+    plot_trace(shipped.records, plot_path)
+    runs = [shipped]
     if args.compare_full:
         full = ChatLayerRoute(mode="full", routed_model=routed, max_new_tokens=args.max_new_tokens)
-        runs.append(run_episode("full depth", full, tools, tasks, args.max_steps, None, console))
-    print_summary(console, runs, len(tasks))
+        runs.append(compare("full depth", full, tools, tasks, args.max_steps, console))
+        with console.status(f"loading the same weights in {STOCK_DTYPE} for stock generate()"), quiet_progress_bars():
+            stock = StockChat(
+                routed_model=load_stock(None if args.no_pack else "default"), max_new_tokens=chat.max_new_tokens
+            )
+        runs.append(compare(STOCK_LABEL, stock, tools, tasks, args.max_steps, console))
+    print_summary(console, runs)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps([episode_summary(run) for run in runs], indent=2) + "\n")
     console.print(f"trace: {trace_path}   plot: {plot_path}   (agentroute trace show {trace_path})")
+    console.print(closing_line(runs))
 
 
-def episode_summary(episode: Episode) -> dict:
-    """Machine-readable episode numbers (``agentroute bench`` reads them)."""
-    records = episode.records
-    return {
-        "label": episode.label,
-        "tasks": len(episode.answers),
-        "correct": episode.correct,
-        "episode_s": episode.seconds,
-        "model_steps": len(records),
-        "valid_tool_calls": sum(len(r.tool_calls) for r in records),
-        "prompt_tokens": sum(r.prompt_tokens for r in records),
-        "completion_tokens": sum(r.completion_tokens for r in records),
-        "mean_layers_fraction": sum(r.layers_fraction for r in records) / len(records) if records else None,
-    }
+def compare(label, chat, tools, tasks, max_steps, console: Console) -> Episode:
+    """Run the tasks again for comparison, with a one-line progress note instead of the step table."""
+    with console.status(f"{label}: running the tasks again") as status:
+
+        def show(episode: Episode, running: int | None) -> None:
+            status.update(f"{label}: task {running or len(episode.answers)}/{len(tasks)}, {len(episode.rows)} steps")
+
+        return run_episode(label, chat, tools, tasks, max_steps, None, show)
 
 
-def run_episode(label, chat, tools, tasks, max_steps, trace_path, console) -> Episode:
-    """Run every task through a fresh ReAct agent, refreshing the live table after each step."""
+def run_episode(label, chat, tools, tasks, max_steps, trace_path, show: Callable[[Episode, int | None], None]):
+    """Run every task through a fresh ReAct agent, calling ``show(episode, task running)`` after each step."""
     agent = create_agent(chat, tools, system_prompt=SYSTEM)
     episode = Episode(label)
-    rows: list[tuple[int, StepRecord]] = []
     if trace_path is not None:
         trace_path.parent.mkdir(parents=True, exist_ok=True)
         trace_path.unlink(missing_ok=True)  # the trace appends; start clean so it matches the plot
     started = time.perf_counter()
-    with Trace(trace_path) as trace, Live(console=console, refresh_per_second=4) as live:
+    with Trace(trace_path) as trace:
         for number, task in enumerate(tasks, start=1):
-            live.update(_render(label, rows, tasks, episode, running=number))
+            show(episode, number)
             answer = "(no answer)"
             try:
                 for state in agent.stream(
@@ -144,37 +185,37 @@ def run_episode(label, chat, tools, tasks, max_steps, trace_path, console) -> Ep
                     last = state["messages"][-1]
                     if isinstance(last, AIMessage):
                         answer = last.content or answer
-                    rows.extend((number, r) for r in trace.records[len(rows) :])
-                    live.update(_render(label, rows, tasks, episode, running=number))
+                    episode.rows.extend((number, r) for r in trace.records[len(episode.rows) :])
+                    show(episode, number)
             except GraphRecursionError:
                 answer = f"(stopped after {max_steps} graph steps) {answer}"
             answer = " ".join(answer.split())
             episode.answers.append((answer, answer_is_correct(answer, task["answer"])))
-            rows.extend((number, r) for r in trace.records[len(rows) :])
-            live.update(_render(label, rows, tasks, episode, running=None))
-        episode.records = list(trace.records)
+            episode.rows.extend((number, r) for r in trace.records[len(episode.rows) :])
+            show(episode, None)
     episode.seconds = time.perf_counter() - started
-    console.print()  # a terminal-less Live leaves its last frame without a line end
     return episode
 
 
-def _render(label: str, rows, tasks, episode: Episode, running: int | None) -> Group:
-    steps = Table(title=f"ReAct agent, {label}: one row per model step", title_justify="left")
-    # task.graph step | graph node | predicted step type | layers run per token | tokens | seconds | outcome
-    for column in ("step", "node", "type", "layers", "in / out", "s", "reply"):
-        steps.add_column(column, no_wrap=True, justify="right" if column in ("layers", "in / out", "s") else "left")
-    for number, rec in rows:
-        n_layers = round(rec.layers_per_token / rec.layers_fraction) if rec.layers_fraction else rec.layers_per_token
+def render(episode: Episode, tasks: list[dict], n_layers: int, running: int | None) -> Group:
+    """The step table (one row per model step, a rule between tasks) and the task table."""
+    steps = _table(f"ReAct agent, {episode.label}: one row per model step", collapse_padding=True)
+    steps.caption, steps.caption_justify = STEP_NOTE.format(n=n_layers), "left"
+    for column in ("step", "task", "type", "mode", "layers", "draft", "accepted", "tokens", "s"):
+        steps.add_column(column, no_wrap=True, justify="left" if column in ("type", "mode") else "right")
+    for index, (task, rec) in enumerate(episode.rows):
+        last_of_task = index + 1 == len(episode.rows) or episode.rows[index + 1][0] != task
         steps.add_row(
-            f"{number}.{rec.hints.get('agent_step', '?')}",
-            str(rec.hints.get("langgraph_node", "")),
+            str(index + 1),
+            str(task) if index == 0 or episode.rows[index - 1][0] != task else "",
             rec.step_type.value,
-            f"{rec.layers_per_token}/{n_layers}",
+            rec.mode,
+            *step_layers(rec, n_layers),
             f"{rec.prompt_tokens} / {rec.completion_tokens}",
             f"{rec.latency_s:.2f}",
-            _reply(rec),
+            end_section=last_of_task,
         )
-    answers = Table(title="tasks", title_justify="left")
+    answers = _table("\ntasks")
     answers.add_column("task", no_wrap=True)
     answers.add_column("question", ratio=1)
     answers.add_column("expected", no_wrap=True)
@@ -189,48 +230,76 @@ def _render(label: str, rows, tasks, episode: Episode, running: int | None) -> G
     return Group(steps, answers)
 
 
-def _reply(rec: StepRecord) -> str:
-    """What the step produced, in a few words (arguments and parser errors are in the trace)."""
-    if rec.tool_calls:
-        return "[green]" + ", ".join(c.name for c in rec.tool_calls) + "[/green]"
-    if rec.error:
-        return "[red]bad tool call[/red]"
-    return "text, cut off" if rec.finish_reason == "length" else "text"
+def _table(title: str, **options) -> Table:
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, **options)
 
 
-def print_summary(console: Console, runs: list[Episode], n_tasks: int) -> None:
-    table = Table(title="summary")
-    table.add_column("")
+def step_layers(rec: StepRecord, n_layers: int) -> tuple[str, str, str]:
+    """(layers, draft, accepted) for a step: the decode program's depth out of the model's layers
+    (lossless: the verifier's), the draft program's depth or "lookup" when only the context drafted,
+    and the proposed tokens the verifier kept."""
+    layers = f"{len(LayerProgram.parse(rec.program, n_layers))}/{n_layers}"
+    if rec.mode != "lossless":
+        return layers, "", ""
+    draft = LayerProgram.parse(rec.draft_program or rec.program, n_layers)
+    shown = "lookup" if draft.is_full else f"{len(draft)}/{n_layers}"
+    if rec.draft_weights == "int8" and not draft.is_full:
+        shown += " int8"
+    kept = (rec.accepted_tokens or 0) + (rec.looked_up_accepted or 0)
+    proposed = (rec.drafted_tokens or 0) + (rec.looked_up_tokens or 0)
+    return layers, shown, f"{kept}/{proposed}" if proposed else "-"
+
+
+def episode_summary(episode: Episode) -> dict:
+    """Machine-readable episode numbers (``agentroute bench`` reads them)."""
+    records = episode.records
+    return {
+        "label": episode.label,
+        "tasks": len(episode.answers),
+        "correct": episode.correct,
+        "episode_s": episode.seconds,
+        "model_steps": len(records),
+        "valid_tool_calls": sum(len(r.tool_calls) for r in records),
+        "prompt_tokens": sum(r.prompt_tokens for r in records),
+        "completion_tokens": sum(r.completion_tokens for r in records),
+        "model_s": sum(r.latency_s for r in records),
+        "mean_layers_fraction": sum(r.layers_fraction for r in records) / len(records) if records else None,
+    }
+
+
+def print_summary(console: Console, runs: list[Episode]) -> None:
+    table = _table("\nepisodes, one after another in this process")
+    table.add_column("", no_wrap=True)
     for run in runs:
-        table.add_column(run.label)
-    stats = [summarize(run.records) for run in runs]
+        table.add_column(run.label, justify="right")
+    n_tasks = len(runs[0].answers)
     table.add_row("tasks correct", *(f"{run.correct}/{n_tasks}" for run in runs))
-    table.add_row("model steps", *(str(s["all"]["count"]) for s in stats))
-    table.add_row("valid tool calls", *(str(sum(len(r.tool_calls) for r in run.records)) for run in runs))
-    table.add_row(
-        "tokens in / out",
-        *(f"{s['all']['prompt_tokens']} / {s['all']['completion_tokens']}" for s in stats),
-    )
-    table.add_row("model time s", *(f"{s['all']['latency_s']:.1f}" for s in stats))
-    table.add_row("episode time s", *(f"{run.seconds:.1f}" for run in runs))
-    for step_type in ("tool_call", "planning", "reasoning", "final_answer", "other"):
-        if any(step_type in s for s in stats):
-            table.add_row(
-                f"mean layers, {step_type}",
-                *(
-                    f"{s[step_type]['mean_layers_fraction']:.0%} ({s[step_type]['count']} steps)"
-                    if step_type in s
-                    else "-"
-                    for s in stats
-                ),
-            )
+    if len(runs) > 1:  # lossless decoding answers what full depth answers
+        full = [text for text, _ in runs[1].answers]
+        same = (sum(a == b for (a, _), b in zip(run.answers, full, strict=True)) for run in runs)
+        table.add_row("answers same as full depth", *(f"{n}/{n_tasks}" for n in same))
+    numbers = [episode_summary(run) for run in runs]
+    table.add_row("model steps", *(str(n["model_steps"]) for n in numbers))
+    table.add_row("valid tool calls", *(str(n["valid_tool_calls"]) for n in numbers))
+    table.add_row("tokens in / out", *(f"{n['prompt_tokens']} / {n['completion_tokens']}" for n in numbers))
+    table.add_row("model time s", *(f"{n['model_s']:.1f}" for n in numbers))
+    table.add_row("episode time s", *(f"{n['episode_s']:.1f}" for n in numbers))
     console.print(table)
-    if len(runs) == 2:
-        routed, full = runs
-        console.print(
-            f"episode time: routed {routed.seconds:.1f}s vs full depth {full.seconds:.1f}s "
-            f"({routed.correct} vs {full.correct} of {n_tasks} correct)"
-        )
+
+
+def closing_line(runs: list[Episode]) -> str:
+    """Answers correct and the episode time as shipped against the comparison runs."""
+    first, n = runs[0], len(runs[0].answers)
+    line = f"{first.label}: {first.correct}/{n} answers correct, episode {first.seconds:.1f} s"
+    if len(runs) == 1:
+        return line + " (--no-compare-full: full depth and stock transformers not timed)"
+    for run in runs[1:]:
+        ratio = run.seconds / first.seconds
+        line += f"; {run.label}: {run.seconds:.1f} s ({ratio:.2f}x as long, {run.correct}/{n} correct)"
+    return (
+        f"{line}. Stock transformers is generate() in {STOCK_DTYPE} on the same weights; the episodes ran one "
+        "after another in this process."
+    )
 
 
 if __name__ == "__main__":
