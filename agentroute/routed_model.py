@@ -197,9 +197,11 @@ class RoutedModel:
             # A tool-call step must call; any other step with tools may answer in text, but a
             # call it starts is held to the tools' schemas all the same.
             free_text = decision.step_type != StepType.TOOL_CALL
-            constraint = self._tool_constraint(specs, free_text) if settings.constrain and specs else None
+            schema = settings.json_schema
+            wanted = settings.constrain and (specs or schema is not None)
+            constraint = self._tool_constraint(specs, free_text, schema) if wanted else None
             result = self._execute(prompt_ids, decision.program, settings, mode, constraint)
-        result = step_result(result, context, decision)
+        result = step_result(result, context, decision, settings.json_schema)
         record_step(result.record, {"messages": messages, "tools": [t.model_dump() for t in specs]})
         return result
 
@@ -265,10 +267,13 @@ class RoutedModel:
             constraint.advance(token)
         return torch.stack(masks)
 
-    def _tool_constraint(self, specs: list[ToolSpec], free_text: bool = False) -> TokenConstraint:
+    def _tool_constraint(
+        self, specs: list[ToolSpec], free_text: bool = False, json_schema: dict | None = None
+    ) -> TokenConstraint:
         if self._grammar_tokenizer is None:
             self._grammar_tokenizer = GrammarTokenizer(self.tokenizer, self.stop_token_ids)
-        return self._grammar_tokenizer.constraint(specs, free_text)
+        # A step typed as a tool call with a schema but no tools can only answer.
+        return self._grammar_tokenizer.constraint(specs, free_text or not specs, json_schema)
 
     def _execute(
         self,

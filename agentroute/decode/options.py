@@ -12,6 +12,7 @@ import difflib
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
 
 from agentroute.errors import GenerationError
@@ -59,9 +60,24 @@ class GenerationOptions(BaseModel):
         description="with tools: a tool_call step decodes under a grammar that admits only valid calls of them, "
         "any other step under one that also admits text (agentroute.decode.tool_grammar)",
     )
+    json_schema: dict[str, Any] | None = Field(
+        None,
+        description="structured output: a reply that is not a tool call is one JSON value valid for this JSON "
+        "Schema, decoded under its grammar (with tools, calls stay possible)",
+    )
     jump_forward: StrictBool = Field(
         True, description="tokens the grammar forces are taken without their own forward pass (same reply)"
     )
+
+    @field_validator("json_schema")
+    @classmethod
+    def _valid_schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        if schema is not None:
+            try:
+                jsonschema.validators.validator_for(schema).check_schema(schema)
+            except jsonschema.SchemaError as exc:
+                raise ValueError(f"is not a valid JSON Schema: {exc.message}") from None
+        return schema
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -98,7 +114,8 @@ def describe_errors(exc: ValidationError, what: str) -> str:
         field = ".".join(str(p) for p in err["loc"]) or "value"
         given = repr(err.get("input"))
         given = given if len(given) <= 60 else given[:57] + "..."
-        lines.append(f"{what} {field!r}: {err['msg'].lower()}, got {given}")
+        message = err["msg"][:1].lower() + err["msg"][1:]
+        lines.append(f"{what} {field!r}: {message}, got {given}")
     return "; ".join(lines)
 
 

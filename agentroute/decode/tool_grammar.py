@@ -60,17 +60,48 @@ def call_schema(tools: Sequence[ToolSpec]) -> dict:
     return {"anyOf": options, "x-guidance": _JSON_STYLE}
 
 
-def call_grammar(tools: Sequence[ToolSpec], free_text: bool = False) -> str:
+def closed_objects(schema):
+    """``schema`` with every object that lists its properties closed to them (at any depth), unless
+    it says otherwise: structured output in OpenAI's strict sense. JSON Schema admits extra keys by
+    default, and a small model fills them (``"temp_d": 4, "temp_f": 4, ...``) until the reply runs
+    out of tokens; a pydantic model's schema never sets ``additionalProperties``."""
+    if isinstance(schema, list):
+        return [closed_objects(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    closed = {key: closed_objects(value) for key, value in schema.items()}
+    if "properties" in schema and "additionalProperties" not in schema:
+        closed["additionalProperties"] = False
+    return closed
+
+
+def call_grammar(tools: Sequence[ToolSpec], free_text: bool = False, json_schema: dict | None = None) -> str:
     """llguidance grammar: one or more ``<tool_call>...</tool_call>`` lines, nothing else; with
-    ``free_text``, also any reply with no ``<tool_call>`` anywhere in it (left unconstrained)."""
+    ``free_text``, also any reply with no ``<tool_call>`` anywhere in it (left unconstrained).
+
+    ``json_schema`` (structured output) replaces that free text by one JSON value valid for the
+    schema: a step that may answer answers with such an object (or, with tools, calls them).
+    """
+    rules = []
+    if json_schema is not None:
+        answer = {**closed_objects(json_schema), "x-guidance": _JSON_STYLE}
+        rules.append(f"answer: %json {json.dumps(answer, ensure_ascii=False)}")
+    if not tools:
+        if json_schema is None:
+            raise ToolSchemaError("a constrained reply needs at least one tool or a JSON schema")
+        return llguidance.LLMatcher.grammar_from_lark("\n".join(["start: answer", *rules]))
     calls = ['calls: call ("\\n" call)*', 'call: "<tool_call>" body "</tool_call>"']
     # TEXT excludes every reply that holds "<tool_call>" anywhere, so a call can only be the whole
     # reply and valid: " <tool_call>..." or "Sure.\n<tool_call>..." cannot smuggle one past the
     # schema. Other text, "<tool_response>" echoes included, stays free.
-    text = "TEXT: /(?s:.+)/ & ~/(?s:.*)<tool_call>(?s:.*)/"
-    start = ["start: TEXT | calls", text] if free_text else ["start: calls"]
+    if not free_text:
+        start = ["start: calls"]
+    elif json_schema is not None:
+        start = ["start: answer | calls"]
+    else:
+        start = ["start: TEXT | calls", "TEXT: /(?s:.+)/ & ~/(?s:.*)<tool_call>(?s:.*)/"]
     body = f"body: %json {json.dumps(call_schema(tools), ensure_ascii=False)}"
-    return llguidance.LLMatcher.grammar_from_lark("\n".join([*start, *calls, body]))
+    return llguidance.LLMatcher.grammar_from_lark("\n".join([*start, *calls, body, *rules]))
 
 
 class GrammarTokenizer:
@@ -88,23 +119,25 @@ class GrammarTokenizer:
         self.eos_ids = sorted(eos_ids) or list(self.ll.eos_tokens)
         self._grammars = lru_cache(maxsize=32)(self._compile)
 
-    def constraint(self, tools: Sequence[ToolSpec], free_text: bool = False) -> TokenConstraint:
+    def constraint(
+        self, tools: Sequence[ToolSpec], free_text: bool = False, json_schema: dict | None = None
+    ) -> TokenConstraint:
         """A fresh grammar state for one reply that may only call ``tools`` (or, with
-        ``free_text``, write text that is not a call)."""
+        ``free_text``, write text that is not a call, or with ``json_schema`` a JSON value of it)."""
         # Not sort_keys: the grammar writes arguments in the order the schema declares them (the
         # order the prompt shows and packs train on); sorting would force alphabetical order.
-        key = json.dumps([t.model_dump() for t in tools])
+        key = json.dumps({"tools": [t.model_dump() for t in tools], "schema": json_schema})
         return TokenConstraint(llguidance.LLMatcher(self.ll, self._grammars(key, free_text)), self.eos_ids)
 
     def _compile(self, key: str, free_text: bool) -> str:
-        tools = [ToolSpec(**t) for t in json.loads(key)]
-        grammar = call_grammar(tools, free_text)
+        spec = json.loads(key)
+        tools = [ToolSpec(**t) for t in spec["tools"]]
+        grammar = call_grammar(tools, free_text, spec["schema"])
         error = llguidance.LLMatcher.validate_grammar(grammar, self.ll)
         if error:
-            names = ", ".join(t.name for t in tools)
+            what = f"the tool schemas of {', '.join(t.name for t in tools)}" if tools else "the JSON schema"
             raise ToolSchemaError(
-                f"the tool schemas of {names} cannot be turned into a call grammar ({error}); "
-                "simplify the schema or pass constrain=False"
+                f"{what} cannot be turned into a call grammar ({error}); simplify the schema or pass constrain=False"
             )
         return grammar
 

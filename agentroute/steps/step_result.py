@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import jsonschema
+
 from agentroute.steps.records import GenerationResult
 from agentroute.steps.routing import RouteDecision
 from agentroute.steps.step_types import StepContext, observe_step_type
 from agentroute.steps.tools import parse_tool_calls
 
 
-def step_result(result: GenerationResult, context: StepContext, decision: RouteDecision) -> GenerationResult:
-    """Parse tool calls and fill the record's step fields."""
+def step_result(
+    result: GenerationResult, context: StepContext, decision: RouteDecision, json_schema: dict | None = None
+) -> GenerationResult:
+    """Parse tool calls and fill the record's step fields; with ``json_schema`` (structured output)
+    a reply that makes no call is checked as one JSON value of the schema."""
     text, calls, error = result.text, [], None
     if context.tools:
         parsed = parse_tool_calls(result.text, context.tools)
         text, calls, error = (parsed.content if parsed.tool_calls else result.text), parsed.tool_calls, parsed.error
+    if json_schema is not None and not calls:
+        error = json_answer_error(text, json_schema)
     record = result.record.model_copy(
         update={
             "step_type": decision.step_type,
@@ -27,3 +37,14 @@ def step_result(result: GenerationResult, context: StepContext, decision: RouteD
         }
     )
     return GenerationResult(text=text, token_ids=result.token_ids, record=record, tool_calls=calls)
+
+
+def json_answer_error(text: str, schema: dict[str, Any]) -> str | None:
+    """Why ``text`` is not one JSON value valid for ``schema`` (a reply cut off by max_new_tokens,
+    or a keyword the grammar engine skips), or None."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        return f"the reply is not the JSON the schema asks for: {exc}"
+    violation = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(value))
+    return None if violation is None else f"the reply breaks the JSON schema: {violation.message}"
