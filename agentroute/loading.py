@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -95,7 +97,8 @@ def load(
         kwargs["device_map"] = device
     try:
         tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-        hf_model = AutoModelForCausalLM.from_pretrained(checkpoint, **kwargs)
+        with _no_progress_bar():
+            hf_model = AutoModelForCausalLM.from_pretrained(checkpoint, **kwargs)
     except Exception as exc:  # transformers raises OSError, ValueError, ... for unreadable checkpoints
         raise ModelLoadError(f"cannot load the checkpoint at {checkpoint}: {exc}") from exc
     if quant_config is None:
@@ -114,6 +117,20 @@ def load(
     if kernels == "auto":
         routed.use_lean_decode()
     return routed
+
+
+@contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar (a local load takes about a second), then restore it."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _check_device(device: str | None) -> str:

@@ -22,8 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +37,6 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from stock_chat import STOCK_DTYPE, StockChat, load_stock
-from transformers.utils import logging as hf_logging
 
 from agentroute import LayerProgram, StepRecord, Trace
 from agentroute.trace.plot import plot_trace
@@ -78,18 +76,6 @@ class Episode:
         return sum(ok for _, ok in self.answers)
 
 
-@contextmanager
-def quiet_progress_bars() -> Iterator[None]:
-    """Hide transformers' progress bars (its "Loading weights" bar) for the duration, then restore them."""
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=len(TASKS), help="run the first N tasks")
@@ -114,7 +100,7 @@ def main() -> None:
     else:
         chat = ChatLayerRoute(pack="default", max_new_tokens=args.max_new_tokens)
     started = time.perf_counter()
-    with console.status("loading SmolLM2-135M-Instruct (first run converts the GGUF file once)"), quiet_progress_bars():
+    with console.status("loading SmolLM2-135M-Instruct (first run converts the GGUF file once)"):
         routed = chat.routed_model
     budgets = {t.value: b for t, b in routed.policy.budgets.items()}
     dtype = str(routed.dtype).removeprefix("torch.")
@@ -141,7 +127,7 @@ def main() -> None:
     if args.compare_full:
         full = ChatLayerRoute(mode="full", routed_model=routed, max_new_tokens=args.max_new_tokens)
         runs.append(compare("full depth", full, tools, tasks, args.max_steps, console))
-        with console.status(f"loading the same weights in {STOCK_DTYPE} for stock generate()"), quiet_progress_bars():
+        with console.status(f"loading the same weights in {STOCK_DTYPE} for stock generate()"):
             stock = StockChat(
                 routed_model=load_stock(None if args.no_pack else "default"), max_new_tokens=chat.max_new_tokens
             )
