@@ -27,7 +27,7 @@ def load(
     model: str | Path = "default",
     quantization: str | None = None,
     dtype: str | torch.dtype | None = None,
-    pack: str | Path | None = None,
+    pack: str | Path | None = "auto",
     device: str | None = None,
     policy: DepthPolicy | dict | str | Path | None = None,
     programs: str | Path | None = None,
@@ -42,9 +42,11 @@ def load(
         dtype: compute dtype: ``"bfloat16"``, ``"float32"`` or ``"float16"``; default bfloat16 where the
             hardware computes it natively (CUDA, x86 CPUs with AMX or AVX512-BF16), float32 elsewhere
             (``agentroute.model.dtype_choice``).
-        pack: ``"default"`` (the pack trained for the default model), a route pack directory
+        pack: ``"auto"`` (the default, as in both integrations): the default pack for the default
+            model, none for any other model, and with ``programs`` the pack they were searched
+            with; ``"default"`` (the pack trained for the default model), a route pack directory
             written by ``agentroute train`` (a LoRA adapter, a router and a depth policy), or
-            ``"auto"``: the default pack for the default model, none for any other model.
+            None for the bare model.
         device: ``"cpu"`` or ``"cuda"``; default CUDA when present.
         policy: a DepthPolicy, a dict, or a YAML/TOML file (default: the pack's policy with a pack,
             else full depth for every step type).
@@ -60,7 +62,13 @@ def load(
         if value is not None and not isinstance(value, (str, Path)):
             raise AgentRouteError(f"{arg} must be a name or a path, got {type(value).__name__}")
     if pack == "auto":
-        pack = "default" if str(model) == "default" else None
+        if programs is not None:
+            from agentroute.program_library import read_programs
+
+            # Searched programs were scored on particular weights: load the pack they were searched with.
+            pack = read_programs(programs).pack
+        else:
+            pack = "default" if str(model) == "default" else None
     depth_policy = DepthPolicy.coerce(policy)
     if pack is not None:
         from agentroute.pack import read_manifest, resolve_pack_dir

@@ -31,8 +31,9 @@ NEW_TOKENS = 40
 
 @pytest.fixture(scope="module")
 def smol():
-    # float32: these tests compare logits at float32 tolerances and prefix reuse against stock prefill.
-    return agentroute.load("default", dtype="float32")
+    # float32: these tests compare logits at float32 tolerances and prefix reuse against stock prefill;
+    # the bare model (no pack), whose stock generate() is the reference.
+    return agentroute.load("default", dtype="float32", pack=None)
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,7 @@ def run(
     with tempfile.TemporaryDirectory() as tmp:
         build_dataset(tmp, BuildConfig(seed=seed, train=10, dev=10, test=300))
         steps = pick_steps(Path(tmp) / "test.jsonl", per_type, max_new_tokens)
-    routed = load(model)
+    routed = load(model, pack=None)  # the training-free baseline runs on the bare model
     results: dict[str, Any] = {"model": routed.name, "seed": seed, "steps": len(steps), "budgets": {}}
     for budget in budgets:
         routed.router.policy = DepthPolicy(default_budget=budget)

@@ -90,7 +90,7 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
     split["type"] += _length_matched_steps(data_dir)
     # Adapters train on float32 weights (bf16 runs under accelerate's autocast with --mixed-precision)
     # and on plain modules: packed decode kernels have no backward.
-    model = load(model_name, dtype="float32", kernels="plain")
+    model = load(model_name, dtype="float32", kernels="plain", pack=None)
     fingerprint = model_fingerprint(model)
     # The library first: a programs file that does not fit fails before hours of training.
     protected = {0, model.n_layers - 1}
@@ -126,7 +126,7 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
     # Router rows with the adapter applied as inference applies it (merged, reloaded from disk).
     from agentroute.pack import apply_adapter
 
-    model = load(model_name, dtype="float32", kernels="plain")
+    model = load(model_name, dtype="float32", kernels="plain", pack=None)
     apply_adapter(model, out / ADAPTER_DIR)
     rows, label_stats = _router_rows(model, split, teacher, library, config, work, progress)
     hidden = model.hf_model.config.hidden_size
