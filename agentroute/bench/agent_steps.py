@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from agentroute.bench.common import machine
+from agentroute.bench.common import run_header
 from agentroute.model.dtype_choice import dtype_name
 from agentroute.steps.records import StepType
 
@@ -66,14 +66,10 @@ def run(
         progress(f"agent steps: {index}/{len(steps)} {step.id} ({step.step_type.value})")
         rows.append(_measure(shipped, stock, step, repeats))
     results = {
-        "model": shipped.name,
-        "pack": str(shipped.pack),
-        "dtype": dtype_name(shipped.dtype),
-        "stock_dtype": "float32",
-        "seed": seed,
-        "repeats": repeats,
-        "max_new_tokens": max_new_tokens,
-        "machine": machine(),
+        **run_header(
+            shipped, dtype=dtype_name(shipped.dtype), stock_dtype="float32", seed=seed, repeats=repeats,
+            max_new_tokens=max_new_tokens,
+        ),  # fmt: skip
         "steps": rows,
         "summary": summarise(rows),
     }

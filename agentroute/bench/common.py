@@ -100,6 +100,18 @@ def machine() -> dict:
     }
 
 
+def run_header(model, **settings) -> dict:
+    """What every per-step benchmark JSON starts with: the model, its pack, the run's settings
+    (seed, repeats, token limit, ...) and the machine, so two results files compare at a glance."""
+    pack = getattr(model, "pack", None)
+    return {
+        "model": model.name,
+        "pack": str(pack.path) if pack is not None else None,
+        **settings,
+        "machine": machine(),
+    }
+
+
 def write_results(name: str, payload: dict, markdown: str, out_dir: Path = RESULTS) -> Path:
     """Write ``NAME.json`` and ``NAME.md`` under ``out_dir``; return the JSON path."""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agentroute.bench.common import machine, stock_generate
+from agentroute.bench.common import run_header, stock_generate
 from agentroute.bench.programs import test_steps
 from agentroute.steps.records import StepType
 
@@ -65,13 +65,7 @@ def run(
         progress(f"lossless: step {index}/{len(chosen)} {step.id} ({step.step_type.value})")
         rows.append(_measure(model, step, repeats, seed))
     return {
-        "model": model.name,
-        "pack": str(model.pack.path) if getattr(model, "pack", None) is not None else None,
-        "steps_file": str(steps_file),
-        "seed": seed,
-        "repeats": repeats,
-        "max_new_tokens": max_new_tokens,
-        "machine": machine(),
+        **run_header(model, steps_file=str(steps_file), seed=seed, repeats=repeats, max_new_tokens=max_new_tokens),
         "steps": rows,
         "summary": summarise(rows),
     }
