@@ -9,28 +9,32 @@ depth policy turns it into a layer program. Every call leaves a ``StepRecord`` i
 from __future__ import annotations
 
 import asyncio
+import difflib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 import agentroute
-from agentroute import AgentRouteError, GenerationResult, RoutedModel
-from agentroute.decode.options import framework_overrides
+from agentroute import AgentRouteError, GenerationError, GenerationResult, RoutedModel
+from agentroute.decode.options import framework_overrides, parse_options
+from agentroute.model.default_model import DEFAULT_NAME
 from agentroute.steps.step_types import parse_step_type
 from agentroute.steps.tools import normalize_tools
 
-from .messages import final_chunk, to_agentroute_messages, to_ai_message
+from .messages import PROVIDER, final_chunk, kept_calls, to_agentroute_messages, to_ai_message
 from .streaming import ToolSafeText, astream_generation, stream_generation
+from .tool_stream import CallScanner
 
 _FORCING = ("any", "required")
 _CHOICE_WORDS = ("auto", "none", *_FORCING)
@@ -46,6 +50,8 @@ _GENERATE_OPTIONS = (
     "seed",
     "constrain",
 )
+# Fields that are generation options: agentroute's GenerationOptions checks them at construction.
+_OPTION_FIELDS = ("max_new_tokens", "temperature", "top_p", "top_k", "seed", "stop")
 
 
 @dataclass
@@ -55,6 +61,7 @@ class _Step:
     messages: list[dict[str, Any]]
     options: dict[str, Any]
     tools: list[dict[str, Any]] = field(default_factory=list)
+    max_calls: int | None = None  # 1 with parallel_tool_calls=False
 
 
 class ChatLayerRoute(BaseChatModel):
@@ -70,6 +77,9 @@ class ChatLayerRoute(BaseChatModel):
 
     The model loads on first use (``agentroute.load``); pass ``routed_model=`` to use one already
     loaded (it is shared, never serialised). ``mode="full"`` runs every step at full depth.
+    Generation fields take the names other LangChain chat models use too (``max_tokens`` for
+    ``max_new_tokens``, ``stop``) and are checked at construction: an unknown keyword or a value
+    the model cannot use is an error here, not at the first call.
     """
 
     model: str = Field("default", description="'default', a checkpoint directory or a .gguf file")
@@ -86,11 +96,12 @@ class ChatLayerRoute(BaseChatModel):
         description="'routed': the policy picks each step's program and decode mode; 'full': every step at full "
         "depth, decoded plainly; 'lossless': every step drafts with its program and full depth verifies",
     )
-    max_new_tokens: int = 256
-    temperature: float = 0.0
+    max_new_tokens: int = Field(256, description="the most tokens a reply may have (alias: max_tokens)")
+    temperature: float = Field(0.0, description="0 is greedy; above 0 samples with this temperature")
     top_p: float = 1.0
     top_k: int = 0
     seed: int | None = None
+    stop: list[str] | None = Field(None, description="strings that end every reply; a call's stop= replaces them")
     node_step_types: dict[str, str] = Field(
         default_factory=dict, description="graph node name -> step type, e.g. {'planner': 'planning'}"
     )
@@ -108,6 +119,25 @@ class ChatLayerRoute(BaseChatModel):
             )
         self._routed = routed_model
 
+    @model_validator(mode="before")
+    @classmethod
+    def _check_arguments(cls, data: Any) -> Any:
+        """Unknown keywords and unusable generation values fail here; ``max_tokens`` becomes ``max_new_tokens``."""
+        if not isinstance(data, dict):
+            return data
+        known = {*cls.model_fields, "max_tokens"}
+        for name in data:
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ValueError(f"ChatLayerRoute got an unknown argument {name!r}; {hint}see help(ChatLayerRoute)")
+        data = _merge_max_tokens(data)
+        try:
+            parse_options({k: data[k] for k in _OPTION_FIELDS if k in data})
+        except GenerationError as exc:  # not a ValueError to pydantic's eyes unless raised as one
+            raise ValueError(str(exc)) from None
+        return data
+
     @field_validator("node_step_types")
     @classmethod
     def _known_step_types(cls, mapping: dict[str, str]) -> dict[str, str]:
@@ -123,9 +153,21 @@ class ChatLayerRoute(BaseChatModel):
         return "layerroute"
 
     @property
+    def model_name(self) -> str:
+        """The model's name as ``agentroute.load`` gives it: the loaded model's, else derived from ``model``."""
+        if self._routed is not None:
+            return self._routed.name
+        if self.model == "default":
+            return DEFAULT_NAME
+        path = Path(self.model).expanduser()
+        return path.stem if path.suffix.lower() == ".gguf" else path.name
+
+    @property
     def _identifying_params(self) -> dict[str, Any]:
         return {
             "model": self.model,
+            "model_name": self.model_name,
+            "model_provider": PROVIDER,
             "quantization": self.quantization,
             "mode": self.mode,
             "max_new_tokens": self.max_new_tokens,
@@ -135,10 +177,15 @@ class ChatLayerRoute(BaseChatModel):
             "seed": self.seed,
         }
 
-    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any):
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        """LangSmith's standard fields: provider "agentroute", the model's name, this call's settings."""
         params = super()._get_ls_params(stop=stop, **kwargs)
-        params["ls_provider"] = "layerroute"
-        params["ls_max_tokens"] = kwargs.get("max_new_tokens", self.max_new_tokens)
+        params["ls_provider"] = PROVIDER
+        params["ls_model_name"] = self.model_name
+        params["ls_max_tokens"] = kwargs.get("max_new_tokens", kwargs.get("max_tokens", self.max_new_tokens))
+        stop = stop if stop is not None else self.stop
+        if stop:
+            params["ls_stop"] = stop
         return params
 
     @property
@@ -167,19 +214,28 @@ class ChatLayerRoute(BaseChatModel):
         tools: Sequence[Mapping[str, Any] | type | Callable[..., Any] | Any],
         *,
         tool_choice: str | dict | bool | None = None,
+        parallel_tool_calls: bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """Offer ``tools`` (LangChain tools, functions, pydantic models or schema dicts) to the model.
 
         ``tool_choice``: None or "auto" (the model decides), "none" (no tools in the prompt),
-        "any"/"required"/True (a call is expected: the step is typed tool_call), a tool name or
-        ``{"type": "function", "function": {"name": ...}}`` (only that tool is offered). Decoding is
-        not constrained: a local model may still answer in text.
+        "any"/"required"/True (a call is expected: the step is typed tool_call and decoded under the
+        tools' grammar, so it writes valid calls), a tool name or
+        ``{"type": "function", "function": {"name": ...}}`` (only that tool is offered). Other steps
+        may answer in text.
+
+        ``parallel_tool_calls``: None or True, a reply keeps every call the model wrote; False, it
+        keeps at most the first (later ones are dropped from the reply and its stream, the step
+        record still lists them). The prompt is the same either way.
         """
         specs = _tool_specs(tools)  # checked now, not at the first step
         choice = _tool_choice(tool_choice, [s["name"] for s in specs])
         if choice is not None:
             kwargs["tool_choice"] = choice
+        if parallel_tool_calls is not None:
+            _max_calls(parallel_tool_calls)  # checked now
+            kwargs["parallel_tool_calls"] = parallel_tool_calls
         return self.bind(tools=specs, **kwargs)
 
     # -- generation -------------------------------------------------------------------------------
@@ -192,7 +248,7 @@ class ChatLayerRoute(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         step = self._step(messages, stop, run_manager, kwargs)
-        return _chat_result(self._run(step))
+        return _chat_result(self._run(step), step.max_calls)
 
     async def _agenerate(
         self,
@@ -203,7 +259,7 @@ class ChatLayerRoute(BaseChatModel):
     ) -> ChatResult:
         step = self._step(messages, stop, run_manager, kwargs)
         # to_thread copies the context, so Trace scopes entered by the caller receive the record.
-        return _chat_result(await asyncio.to_thread(self._run, step))
+        return _chat_result(await asyncio.to_thread(self._run, step), step.max_calls)
 
     def _stream(
         self,
@@ -213,10 +269,9 @@ class ChatLayerRoute(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         step = self._step(messages, stop, run_manager, kwargs)
-        safe = ToolSafeText() if step.tools else None
-        streamed = []
+        reply = _ReplyChunks(step)
         for item in stream_generation(lambda on_text: self._run(step, on_text)):
-            chunk = _chunk(item, safe, streamed)
+            chunk = reply.chunk(item)
             if chunk is None:
                 continue
             if run_manager is not None:
@@ -231,10 +286,9 @@ class ChatLayerRoute(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         step = self._step(messages, stop, run_manager, kwargs)
-        safe = ToolSafeText() if step.tools else None
-        streamed = []
+        reply = _ReplyChunks(step)
         async for item in astream_generation(lambda on_text: self._run(step, on_text)):
-            chunk = _chunk(item, safe, streamed)
+            chunk = reply.chunk(item)
             if chunk is None:
                 continue
             if run_manager is not None:
@@ -247,14 +301,14 @@ class ChatLayerRoute(BaseChatModel):
         # bind_tools already converted these; tools bound with plain .bind() are converted here.
         tools = _tool_specs(kwargs.pop("tools", None) or [])
         tool_choice = _tool_choice(kwargs.pop("tool_choice", None), [t["name"] for t in tools])
+        max_calls = _max_calls(kwargs.pop("parallel_tool_calls", None))
         extra_hints = dict(kwargs.pop("hints", None) or {})
-        if "max_tokens" in kwargs:  # the name other LangChain models use
-            kwargs.setdefault("max_new_tokens", kwargs.pop("max_tokens"))
+        kwargs = _merge_max_tokens(kwargs)
         unknown = sorted(set(kwargs) - set(_GENERATE_OPTIONS))
         if unknown:
             raise ValueError(
-                f"ChatLayerRoute got unknown call option(s) {unknown}; use tools, tool_choice, hints, "
-                f"{', '.join(_GENERATE_OPTIONS)}"
+                f"ChatLayerRoute got unknown call option(s) {unknown}; use tools, tool_choice, parallel_tool_calls, "
+                f"hints, {', '.join(_GENERATE_OPTIONS)}"
             )
         if tool_choice == "none":
             tools = []  # a text answer is wanted: leave the tool list out of the prompt
@@ -272,14 +326,14 @@ class ChatLayerRoute(BaseChatModel):
             "top_p": self.top_p,
             "top_k": self.top_k,
             "seed": self.seed,
-            "stop": stop or None,
+            "stop": stop if stop is not None else self.stop,
             **kwargs,
             "hints": hints,
         }
         if options.get("step_type") is None and node in self.node_step_types:
             options["step_type"] = self.node_step_types[node]
         options.update(framework_overrides(self.mode, budget=options.get("budget"), program=options.get("program")))
-        return _Step(messages=to_agentroute_messages(messages), options=options, tools=tools)
+        return _Step(messages=to_agentroute_messages(messages), options=options, tools=tools, max_calls=max_calls)
 
     def _run(self, step: _Step, on_text: Callable[[str], None] | None = None) -> GenerationResult:
         options = {k: v for k, v in step.options.items() if v is not None}
@@ -314,6 +368,28 @@ def _tool_choice(choice: Any, names: list[str]) -> str | None:
     )
 
 
+def _max_calls(parallel_tool_calls: Any) -> int | None:
+    """``parallel_tool_calls`` as the number of calls a reply keeps (None: all)."""
+    if parallel_tool_calls is None or parallel_tool_calls is True:
+        return None
+    if parallel_tool_calls is False:
+        return 1
+    raise ValueError(f"parallel_tool_calls must be True, False or None, got {parallel_tool_calls!r}")
+
+
+def _merge_max_tokens(options: dict[str, Any]) -> dict[str, Any]:
+    """``max_tokens`` (the name other LangChain chat models use) as ``max_new_tokens``; both must agree."""
+    if "max_tokens" not in options:
+        return options
+    options = dict(options)
+    value = options.pop("max_tokens")
+    if options.setdefault("max_new_tokens", value) != value:
+        raise ValueError(
+            f"max_tokens={value!r} and max_new_tokens={options['max_new_tokens']!r} disagree; they are one setting"
+        )
+    return options
+
+
 def _graph_metadata(run_manager) -> Mapping[str, Any]:
     """The run's metadata, where LangGraph puts ``langgraph_node`` and ``langgraph_step``.
 
@@ -327,19 +403,33 @@ def _graph_metadata(run_manager) -> Mapping[str, Any]:
     return metadata
 
 
-def _chat_result(result: GenerationResult) -> ChatResult:
-    return ChatResult(generations=[ChatGeneration(message=to_ai_message(result))])
+def _chat_result(result: GenerationResult, max_calls: int | None) -> ChatResult:
+    return ChatResult(generations=[ChatGeneration(message=to_ai_message(result, max_calls))])
 
 
-def _chunk(item: str | GenerationResult, safe: ToolSafeText | None, streamed: list[str]) -> ChatGenerationChunk | None:
-    """A text delta as a chunk, or the final chunk once the result is in; None for held-back text."""
-    if isinstance(item, str):
-        text = safe.push(item) if safe is not None else item
-        if not text:
-            return None
-        streamed.append(text)
-        return ChatGenerationChunk(message=AIMessageChunk(content=text))
-    sent = "".join(streamed)
-    # By construction the streamed text is a prefix of the final content (see ToolSafeText).
-    rest = item.text[len(sent) :] if item.text.startswith(sent) else item.text
-    return ChatGenerationChunk(message=final_chunk(item, rest))
+class _ReplyChunks:
+    """One streamed reply: text deltas and the final result as chunks that add up to ``invoke``'s message.
+
+    With tools, text that may be call markup waits (``ToolSafeText``) while the calls themselves
+    stream as ``tool_call_chunks`` (``CallScanner``).
+    """
+
+    def __init__(self, step: _Step) -> None:
+        self.max_calls = step.max_calls
+        self.safe = ToolSafeText() if step.tools else None
+        self.calls = CallScanner([t["name"] for t in step.tools], step.max_calls) if step.tools else None
+        self.sent = ""
+
+    def chunk(self, item: str | GenerationResult) -> ChatGenerationChunk | None:
+        """A text delta as a chunk (None when nothing of it can go out yet), or the final chunk."""
+        if isinstance(item, str):
+            text = self.safe.push(item) if self.safe is not None else item
+            calls = self.calls.push(item) if self.calls is not None else []
+            if not text and not calls:
+                return None
+            self.sent += text
+            return ChatGenerationChunk(message=AIMessageChunk(content=text, tool_call_chunks=calls))
+        # By construction the streamed text is a prefix of the final content (see ToolSafeText).
+        rest = item.text[len(self.sent) :] if item.text.startswith(self.sent) else item.text
+        calls = self.calls.final_chunks(kept_calls(item, self.max_calls)) if self.calls is not None else []
+        return ChatGenerationChunk(message=final_chunk(item, rest, calls))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,9 +15,12 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.messages.ai import UsageMetadata
-from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
+from langchain_core.messages.tool import ToolCallChunk, invalid_tool_call, tool_call
 
-from agentroute import GenerationResult, StepRecord
+from agentroute import GenerationResult, StepRecord, ToolCall
+
+# LangChain's provider name for this integration: ``ls_provider`` in traces, ``model_provider`` on replies.
+PROVIDER = "agentroute"
 
 _ACCEPTED = "SystemMessage, HumanMessage, AIMessage and ToolMessage"
 # ChatMessage carries a free-form role: accept the ones that mean a known turn.
@@ -30,9 +32,12 @@ def to_agentroute_messages(messages: Sequence[BaseMessage]) -> list[dict[str, An
 
     AIMessage tool calls become ``"tool_calls": [{"id", "name", "arguments"}]`` and ToolMessages
     ``{"role": "tool", "tool_call_id", "name", "content"}``; AgentRoute writes both into the prompt.
-    Raises ValueError naming the message index for an unsupported message type or non-text content.
+    Raises ValueError naming the message index for an unsupported message type, non-text content or
+    a ToolMessage that answers no earlier AIMessage's tool call (the model would read a result of a
+    call it never made).
     """
     out = []
+    call_ids: set[str | None] = set()
     for i, message in enumerate(messages):
         if isinstance(message, SystemMessage):
             out.append({"role": "system", "content": _text(i, message)})
@@ -41,12 +46,20 @@ def to_agentroute_messages(messages: Sequence[BaseMessage]) -> list[dict[str, An
         elif isinstance(message, AIMessage):
             converted: dict[str, Any] = {"role": "assistant", "content": _text(i, message)}
             if message.tool_calls:
+                call_ids.update(call.get("id") for call in message.tool_calls)
                 converted["tool_calls"] = [
                     {"id": call.get("id"), "name": call["name"], "arguments": call.get("args") or {}}
                     for call in message.tool_calls
                 ]
             out.append(converted)
         elif isinstance(message, ToolMessage):
+            if message.tool_call_id not in call_ids:
+                known = ", ".join(sorted(repr(c) for c in call_ids if c)) or "none"
+                raise ValueError(
+                    f"message {i} is a ToolMessage for tool call {message.tool_call_id!r}, which no earlier AIMessage "
+                    f"made (earlier call ids: {known}); keep each ToolMessage after the AIMessage whose tool_calls "
+                    "hold its tool_call_id"
+                )
             out.append(
                 {
                     "role": "tool",
@@ -98,6 +111,7 @@ def response_metadata(record: StepRecord) -> dict[str, Any]:
     """``model_name``, ``finish_reason``, the whole record under ``layerroute`` and, if any, its ``error``."""
     metadata: dict[str, Any] = {
         "model_name": record.model,
+        "model_provider": PROVIDER,
         "finish_reason": record.finish_reason,
         "layerroute": record.model_dump(mode="json"),
     }
@@ -106,15 +120,21 @@ def response_metadata(record: StepRecord) -> dict[str, Any]:
     return metadata
 
 
-def to_ai_message(result: GenerationResult) -> AIMessage:
+def kept_calls(result: GenerationResult, max_calls: int | None) -> list[ToolCall]:
+    """The reply's parsed calls, the first ``max_calls`` of them when that is set."""
+    return list(result.tool_calls if max_calls is None else result.tool_calls[:max_calls])
+
+
+def to_ai_message(result: GenerationResult, max_calls: int | None = None) -> AIMessage:
     """The step's reply as an AIMessage: text, tool calls (ids from the record), usage and metadata.
 
     A reply that tried to call a tool but yielded no usable call keeps its raw text as content and
     gets one ``invalid_tool_calls`` entry carrying the parser's error. It has no id, so agents end
-    the turn on it instead of answering a call that never parsed.
+    the turn on it instead of answering a call that never parsed. ``max_calls``: keep only the
+    first calls (``parallel_tool_calls=False``); the record still lists all the model wrote.
     """
     record = result.record
-    calls = [tool_call(name=c.name, args=c.arguments, id=c.id) for c in result.tool_calls]
+    calls = [tool_call(name=c.name, args=c.arguments, id=c.id) for c in kept_calls(result, max_calls)]
     invalid = []
     if record.error and not calls:
         invalid = [invalid_tool_call(name=None, args=result.text, id=None, error=record.error)]
@@ -127,21 +147,17 @@ def to_ai_message(result: GenerationResult) -> AIMessage:
     )
 
 
-def final_chunk(result: GenerationResult, content: str) -> AIMessageChunk:
-    """The last streamed chunk: the text not yet streamed, the tool calls, usage and metadata.
+def final_chunk(result: GenerationResult, content: str, tool_call_chunks: list[ToolCallChunk]) -> AIMessageChunk:
+    """The last streamed chunk: the text not yet streamed, the calls' ids and rest, usage and metadata.
 
-    Tool calls travel as complete ``tool_call_chunks`` (JSON arguments) so that merging the chunks
-    gives the same ``tool_calls`` as ``invoke``. Invalid calls are left out: as chunks they would be
-    re-parsed on merge and could come back as a call with an empty name; the error stays in
-    ``response_metadata``.
+    ``tool_call_chunks`` complete what streamed earlier (``tool_stream.CallScanner.final_chunks``) so
+    that merging the chunks gives the same ``tool_calls`` as ``invoke``. Invalid calls are left out:
+    as chunks they would be re-parsed on merge and could come back as a call with an empty name; the
+    error stays in ``response_metadata``.
     """
-    chunks = [
-        tool_call_chunk(name=c.name, args=json.dumps(c.arguments, ensure_ascii=False), id=c.id, index=n)
-        for n, c in enumerate(result.tool_calls)
-    ]
     return AIMessageChunk(
         content=content,
-        tool_call_chunks=chunks,
+        tool_call_chunks=tool_call_chunks,
         usage_metadata=usage_metadata(result.record),
         response_metadata=response_metadata(result.record),
         chunk_position="last",
