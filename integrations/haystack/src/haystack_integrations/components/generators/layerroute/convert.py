@@ -22,17 +22,42 @@ _ROLES = {role.value for role in ChatRole}
 
 
 def to_agentroute_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
-    """Haystack ChatMessages -> AgentRoute message dicts; ValueError naming the first bad message."""
+    """Haystack ChatMessages -> AgentRoute message dicts; ValueError naming the first bad message.
+
+    A tool result whose origin matches no call of an earlier assistant message is refused: the model
+    would read the result of a call it never made.
+    """
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
         raise ValueError(f"messages must be a list of ChatMessage, got {type(messages).__name__}")
     if not messages:
         raise ValueError("messages is empty; pass at least one ChatMessage (e.g. ChatMessage.from_user(...))")
     out: list[dict[str, Any]] = []
+    calls: list[ToolCall] = []  # every call made so far, to match each tool result to its origin
     for i, message in enumerate(messages):
         if not isinstance(message, ChatMessage):
             raise ValueError(f"message {i} must be a ChatMessage, got {type(message).__name__}")
         out.extend(_message_dicts(i, message))
+        for result in message.tool_call_results:
+            _check_origin(i, result.origin, calls)
+        calls.extend(message.tool_calls)
     return out
+
+
+def _check_origin(i: int, origin: ToolCall, calls: list[ToolCall]) -> None:
+    """A tool result must answer a call made earlier in the conversation (by id, or the same call when ids are None)."""
+    if origin.id is not None:
+        if any(call.id == origin.id for call in calls):
+            return
+        what = f"tool call id {origin.id!r}"
+    elif origin in calls:
+        return
+    else:
+        what = f"call {origin.tool_name}({origin.arguments}) without an id"
+    known = ", ".join(repr(c.id) for c in calls if c.id) or "none"
+    raise ValueError(
+        f"message {i} (tool) answers {what}, which no earlier assistant message made (earlier call ids: {known}); "
+        "keep each tool result after the assistant message whose tool_calls hold its origin"
+    )
 
 
 def _message_dicts(i: int, message: ChatMessage) -> list[dict[str, Any]]:

@@ -16,23 +16,18 @@ from haystack.tools import (
     flatten_tools_or_toolsets,
     serialize_tools_or_toolset,
     warm_up_tools,
+    warm_up_tools_async,
 )
 from haystack.utils import deserialize_callable, serialize_callable
 
 import agentroute
 from agentroute import DepthPolicy, GenerationResult, StepRecord
-from agentroute.decode.options import FRAMEWORK_MODES, framework_overrides
+from agentroute.decode.options import framework_overrides
 from agentroute.trace.otel import genai_attributes
 
 from .convert import reply_message, to_agentroute_messages, to_agentroute_tools
+from .settings import canonical_generation_kwargs, check_init, split_generation_kwargs
 from .streaming import ChunkStream
-
-# generation_kwargs keys passed to RoutedModel.generate as they are.
-_OPTIONS = ("max_new_tokens", "temperature", "top_p", "top_k", "seed", "prefill", "reuse_prefix", "constrain")
-# Stop strings under the names Haystack's generators use (stop_words, HF's stop_sequences, OpenAI's stop).
-_STOP_KEYS = ("stop_words", "stop_sequences", "stop")
-# Per-step routing overrides that may also come through generation_kwargs (e.g. from Agent.run).
-_STEP_KEYS = ("step_type", "budget")
 
 
 @component
@@ -71,6 +66,7 @@ class LayerRouteGenerator:
         tools: ToolsType | None = None,
         device: str | None = None,
         dtype: str | None = None,
+        tools_strict: bool = False,
     ) -> None:
         """
         Configure the generator; the model is loaded by ``warm_up`` (or the first ``run``), not here.
@@ -88,20 +84,40 @@ class LayerRouteGenerator:
         :param mode: ``"routed"`` (the policy picks the depth per step type), ``"full"`` (every step at full
             depth, e.g. to compare) or ``"lossless"`` (the policy's draft program drafts, full depth verifies: the
             output is exactly full depth's).
-        :param generation_kwargs: ``max_new_tokens`` (default 256), ``temperature`` (0 = greedy), ``top_p``,
-            ``top_k``, ``seed``, ``stop_words`` (also ``stop_sequences``/``stop``), ``prefill``, ``reuse_prefix``,
-            ``constrain`` (default True: tool-call steps can only write valid calls of the tools),
-            and per-step routing overrides ``step_type`` and ``budget`` (a fraction of the layer cost).
+        :param generation_kwargs: ``max_new_tokens`` (default 256; also ``max_tokens``), ``temperature``
+            (0 = greedy), ``top_p``, ``top_k``, ``seed``, ``stop_words`` (also ``stop_sequences``/``stop``),
+            ``prefill``, ``reuse_prefix``, ``constrain`` (default True: tool-call steps can only write valid calls
+            of the tools), and per-step routing overrides ``step_type`` and ``budget`` (a fraction of the layer
+            cost). Keys and values are checked here; a misspelled key gets a "did you mean".
         :param streaming_callback: called with each ``StreamingChunk``; works together with tools.
         :param tools: Tools and/or Toolsets the model may call.
         :param device: ``"cpu"`` or ``"cuda"`` (default: CUDA when present).
         :param dtype: compute dtype name, e.g. ``"bfloat16"``
             (default: bfloat16 where the hardware computes it natively, else float32).
-        :raises ValueError: for an unknown mode, an unknown generation_kwargs key or duplicate tool names.
+        :param tools_strict: hold every tool call to its tool's schema. Tool calls are decoded under a grammar
+            that admits only calls of the offered tools with arguments valid for their schemas (undeclared
+            arguments refused); that is the default (``constrain``), and ``tools_strict=True`` makes it a
+            requirement: ``constrain=False`` in ``generation_kwargs`` is then an error. It does not make a step call
+            a tool: a step not typed as a tool call may still answer in text (see ``step_type``), but a call it
+            writes is held to the schemas all the same.
+        :raises ValueError: for any argument ``warm_up`` or ``run`` would refuse (an unknown mode, a missing model,
+            pack, policy or programs file, an unknown device, dtype or quantization, a ``generation_kwargs`` key
+            or value the model cannot use) or duplicate tool names; TypeError for an argument of the wrong type.
+            The model itself is not loaded here.
         """
-        if mode not in FRAMEWORK_MODES:
-            raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(FRAMEWORK_MODES)}")
-        _split_generation_kwargs(generation_kwargs or {})
+        check_init(
+            model=model,
+            quantization=quantization,
+            pack=pack,
+            policy=policy,
+            programs=programs,
+            mode=mode,
+            generation_kwargs=generation_kwargs,
+            streaming_callback=streaming_callback,
+            tools_strict=tools_strict,
+            device=device,
+            dtype=dtype,
+        )
         _check_duplicate_tool_names(flatten_tools_or_toolsets(tools))
         self.model = model
         self.quantization = quantization
@@ -115,6 +131,7 @@ class LayerRouteGenerator:
         self.tools = tools
         self.device = device
         self.dtype = dtype
+        self.tools_strict = tools_strict
         self._routed_model: agentroute.RoutedModel | None = None
         self._tools_warm = False
         self._warm_up_lock = threading.Lock()
@@ -126,8 +143,46 @@ class LayerRouteGenerator:
 
     def warm_up(self) -> None:
         """Load the model and warm up the tools, once; safe to call from several threads."""
-        if self._routed_model is not None and self._tools_warm:
-            return
+        self._load()
+        if not self._tools_warm:
+            with self._warm_up_lock:
+                if not self._tools_warm:
+                    warm_up_tools(self.tools)
+                    self._tools_warm = True
+
+    async def warm_up_async(self) -> None:
+        """
+        ``warm_up`` for async pipelines: the model loads in a worker thread, so the event loop stays free.
+
+        Tools warm up on the event loop (``warm_up_async`` where they have it), as Haystack's own
+        ``Agent.warm_up_async`` does, so clients they open bind to the loop that will run them.
+        """
+        if self._routed_model is None:
+            await asyncio.to_thread(self._load)
+        if not self._tools_warm:
+            await warm_up_tools_async(self.tools)
+            self._tools_warm = True
+
+    def close(self) -> None:
+        """
+        Release the model: this component drops it, so its memory is freed once nothing else holds it.
+
+        A later ``warm_up`` or ``run`` loads it again. Tools are left alone: whoever runs them (an ``Agent``,
+        a ``ToolInvoker``) closes them, as with Haystack's own chat generators.
+        """
+        with self._warm_up_lock:
+            self._routed_model = None
+            self._tools_warm = False
+
+    async def close_async(self) -> None:
+        """``close`` for async pipelines (releasing the model does not wait on anything)."""
+        self.close()
+
+    def _load(self) -> agentroute.RoutedModel:
+        """The loaded model, loading it first if needed (once, even from several threads)."""
+        model = self._routed_model
+        if model is not None:
+            return model
         with self._warm_up_lock:
             if self._routed_model is None:
                 self._routed_model = agentroute.load(
@@ -139,9 +194,7 @@ class LayerRouteGenerator:
                     policy=self.policy,
                     programs=self.programs,
                 ).warm_up()
-            if not self._tools_warm:
-                warm_up_tools(self.tools)
-                self._tools_warm = True
+            return self._routed_model
 
     def _get_telemetry_data(self) -> dict[str, Any]:
         """Data Haystack's usage telemetry may send: the model name only."""
@@ -162,6 +215,7 @@ class LayerRouteGenerator:
             tools=serialize_tools_or_toolset(self.tools),
             device=self.device,
             dtype=self.dtype,
+            tools_strict=self.tools_strict,
         )
 
     @classmethod
@@ -176,35 +230,40 @@ class LayerRouteGenerator:
     @component.output_types(replies=list[ChatMessage])
     def run(
         self,
-        messages: list[ChatMessage],
+        messages: list[ChatMessage] | str,
         generation_kwargs: dict[str, Any] | None = None,
         streaming_callback: StreamingCallbackT | None = None,
         tools: ToolsType | None = None,
         *,
         step_type: str | None = None,
+        tools_strict: bool | None = None,
     ) -> dict[str, list[ChatMessage]]:
         """
         Generate the reply to ``messages`` as one agent step.
 
-        :param messages: the conversation (system, user, assistant with tool calls, tool results; text only).
+        :param messages: the conversation (system, user, assistant with tool calls, tool results; text only);
+            a string is one user message, as with Haystack's own chat generators. A tool result must follow the
+            assistant message whose call it answers.
         :param generation_kwargs: per-call settings, merged over the init ones (see ``__init__``).
         :param streaming_callback: overrides the init callback for this call.
         :param tools: overrides the init tools for this call.
         :param step_type: the step's type (``"tool_call"``, ``"planning"``, ``"reasoning"``, ``"final_answer"``,
             ``"other"``); default: ``generation_kwargs["step_type"]``, else inferred from the conversation.
+        :param tools_strict: overrides the init ``tools_strict`` for this call.
         :returns: ``{"replies": [ChatMessage]}``, one assistant message.
         :raises ValueError: for messages or settings the model cannot use.
         """
-        prompt, request = self._prepare(messages, generation_kwargs, tools, step_type)
+        prompt, request = self._prepare(messages, generation_kwargs, tools, step_type, tools_strict)
         callback = select_streaming_callback(self.streaming_callback, streaming_callback, requires_async=False)
         self.warm_up()
-        stream = self._chunk_stream(request) if callback else None
+        model = self._load()  # the warm model (loaded again if closed meanwhile)
+        stream = self._chunk_stream(model, request) if callback else None
 
         def on_text(delta: str) -> None:
             for chunk in stream.text(delta):
                 callback(chunk)
 
-        result = self._routed_model.generate(prompt, **request, on_text=on_text if stream else None)
+        result = model.generate(prompt, **request, on_text=on_text if stream else None)
         reply = reply_message(result)
         if stream:
             for chunk in stream.final(reply):
@@ -215,12 +274,13 @@ class LayerRouteGenerator:
     @component.output_types(replies=list[ChatMessage])
     async def run_async(
         self,
-        messages: list[ChatMessage],
+        messages: list[ChatMessage] | str,
         generation_kwargs: dict[str, Any] | None = None,
         streaming_callback: StreamingCallbackT | None = None,
         tools: ToolsType | None = None,
         *,
         step_type: str | None = None,
+        tools_strict: bool | None = None,
     ) -> dict[str, list[ChatMessage]]:
         """
         ``run`` for async pipelines: generation runs in a worker thread, the event loop stays free.
@@ -228,23 +288,27 @@ class LayerRouteGenerator:
         The streaming callback may be a coroutine function (or a plain function, which then runs on the loop).
         The worker thread gets a copy of the caller's context, so traces and tracing spans stay the caller's.
         """
-        prompt, request = self._prepare(messages, generation_kwargs, tools, step_type)
+        prompt, request = self._prepare(messages, generation_kwargs, tools, step_type, tools_strict)
         callback = select_streaming_callback(self.streaming_callback, streaming_callback, requires_async=True)
-        if self._routed_model is None or not self._tools_warm:
-            await asyncio.to_thread(self.warm_up)
+        await self.warm_up_async()
+        model = self._routed_model or await asyncio.to_thread(self._load)  # closed meanwhile: load again
         if callback is None:
-            result = await asyncio.to_thread(self._routed_model.generate, prompt, **request)
+            result = await asyncio.to_thread(model.generate, prompt, **request)
             reply = reply_message(result)
         else:
-            result, reply = await self._generate_streaming(prompt, request, callback)
+            result, reply = await self._generate_streaming(model, prompt, request, callback)
         _tag_current_span(result.record, reply)
         return {"replies": [reply]}
 
     async def _generate_streaming(
-        self, prompt: list[dict[str, Any]], request: dict[str, Any], callback: StreamingCallbackT
+        self,
+        model: agentroute.RoutedModel,
+        prompt: list[dict[str, Any]],
+        request: dict[str, Any],
+        callback: StreamingCallbackT,
     ) -> tuple[GenerationResult, ChatMessage]:
         """Generate in a thread and hand its chunks to ``callback`` on the event loop, in order."""
-        stream = self._chunk_stream(request)
+        stream = self._chunk_stream(model, request)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
@@ -258,7 +322,7 @@ class LayerRouteGenerator:
 
         forwarder = asyncio.create_task(forward())
         try:
-            result = await asyncio.to_thread(self._routed_model.generate, prompt, **request, on_text=on_text)
+            result = await asyncio.to_thread(model.generate, prompt, **request, on_text=on_text)
         finally:
             # The thread's call_soon_threadsafe puts were all scheduled before its result came back,
             # so the end marker queues after the last text chunk.
@@ -271,13 +335,21 @@ class LayerRouteGenerator:
 
     def _prepare(
         self,
-        messages: list[ChatMessage],
+        messages: list[ChatMessage] | str,
         generation_kwargs: dict[str, Any] | None,
         tools: ToolsType | None,
         step_type: str | None,
+        tools_strict: bool | None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """The prompt messages and the keyword arguments of ``RoutedModel.generate``; checks all input."""
-        options, step = _split_generation_kwargs({**self.generation_kwargs, **(generation_kwargs or {})})
+        strict = self.tools_strict if tools_strict is None else tools_strict
+        if not isinstance(strict, bool):
+            raise ValueError(f"tools_strict must be True, False or None, got {tools_strict!r}")
+        merged = {
+            **canonical_generation_kwargs(self.generation_kwargs),
+            **canonical_generation_kwargs(generation_kwargs or {}),
+        }
+        options, step = split_generation_kwargs(merged, strict=strict)
         specs = to_agentroute_tools(tools if tools is not None else self.tools)
         name = getattr(self, "__component_name__", None)  # set when the component is added to a pipeline
         request = {
@@ -289,28 +361,12 @@ class LayerRouteGenerator:
             **framework_overrides(self.mode, budget=step.get("budget")),
             **options,
         }
+        if isinstance(messages, str):  # as Haystack's chat generators take it: one user message
+            messages = [ChatMessage.from_user(messages)]
         return to_agentroute_messages(messages), request
 
-    def _chunk_stream(self, request: dict[str, Any]) -> ChunkStream:
-        return ChunkStream(self._routed_model.name, ComponentInfo.from_component(self), bool(request["tools"]))
-
-
-def _split_generation_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Generation options for ``generate`` and the per-step overrides; ValueError for unknown keys."""
-    unknown = sorted(set(kwargs) - {*_OPTIONS, *_STOP_KEYS, *_STEP_KEYS})
-    if unknown:
-        raise ValueError(
-            f"unknown generation_kwargs {unknown}; LayerRouteGenerator accepts {', '.join(_OPTIONS + _STOP_KEYS)} "
-            f"and the step overrides {', '.join(_STEP_KEYS)}"
-        )
-    options = {key: kwargs[key] for key in _OPTIONS if key in kwargs}
-    stop: list[str] = []
-    for key in _STOP_KEYS:
-        value = kwargs.get(key)
-        stop.extend([value] if isinstance(value, str) else value or [])
-    if stop:
-        options["stop"] = list(dict.fromkeys(stop))
-    return options, {key: kwargs[key] for key in _STEP_KEYS if kwargs.get(key) is not None}
+    def _chunk_stream(self, model: agentroute.RoutedModel, request: dict[str, Any]) -> ChunkStream:
+        return ChunkStream(model.name, ComponentInfo.from_component(self), bool(request["tools"]))
 
 
 def _tag_current_span(record: StepRecord, reply: ChatMessage) -> None:
