@@ -24,6 +24,7 @@ from agentroute.model.program import LayerProgram
 from agentroute.steps.messages import render_prompt, validate_messages
 from agentroute.steps.policy import DepthPolicy, check_budget
 from agentroute.steps.records import GenerationResult, StepType
+from agentroute.steps.response_format import with_response_format
 from agentroute.steps.routing import Router
 from agentroute.steps.step_result import step_result
 from agentroute.steps.step_types import StepContext, parse_step_type
@@ -191,7 +192,7 @@ class RoutedModel:
             budget=check_budget(budget) if budget is not None else None,
         )
         with self._lock:
-            prompt_ids = self._prompt_ids(messages, specs)
+            prompt_ids = self._prompt_ids(with_response_format(messages, settings.json_schema), specs)
             decision = self.router.decide(context, program, prompt_ids, settings.mode)
             mode = decision.mode
             # A tool-call step must call; any other step with tools may answer in text, but a

@@ -98,3 +98,14 @@ def test_grammar_admits_only_the_schema_and_calls(llama_model):
     assert accepts(grammar.constraint(specs, True, schema), call)
     assert accepts(grammar.constraint(specs, True, schema), '{"ok": false}')
     assert not accepts(grammar.constraint(specs, True, schema), "It is sunny.")
+
+
+def test_the_schema_is_told_to_the_model_in_the_system_message():
+    from agentroute.steps.response_format import with_response_format
+
+    schema = SCHEMAS[0]
+    told = with_response_format([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}], schema)
+    assert told[0]["content"].startswith("Be brief.\n\nUnless you call a tool, reply with one JSON value")
+    assert json.dumps(schema) in told[0]["content"] and len(told) == 2
+    assert with_response_format([{"role": "user", "content": "hi"}], schema)[0]["role"] == "system"
+    assert with_response_format([{"role": "user", "content": "hi"}], None) == [{"role": "user", "content": "hi"}]
