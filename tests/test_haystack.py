@@ -214,7 +214,7 @@ def test_modes_are_checked_and_lossless_matches_full(monkeypatch):
     model.router.policy = model.policy.model_copy(update={"modes": {"other": "lossless"}})
     c = full.run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
     d = LayerRouteGenerator().run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
-    assert (c.meta["layerroute"]["mode"], c.meta["layerroute"]["draft_program"], c.text) == ("routed", None, b.text)
+    assert (c.meta["layerroute"]["mode"], c.meta["layerroute"]["draft_program"], c.text) == ("full", None, b.text)
     assert (d.meta["layerroute"]["mode"], d.text) == ("lossless", b.text)
 
 

@@ -181,7 +181,7 @@ def test_full_mode_decodes_plainly_where_the_policy_is_lossless():
     full = ChatLayerRoute(routed_model=routed, max_new_tokens=4, mode="full").invoke("hi")
     assert policy.response_metadata["layerroute"]["mode"] == "lossless"
     record = full.response_metadata["layerroute"]
-    assert (record["mode"], record["draft_program"], record["layers_fraction"]) == ("routed", None, 1.0)
+    assert (record["mode"], record["draft_program"], record["layers_fraction"]) == ("full", None, 1.0)
     assert full.content == policy.content  # lossless is exact: the same reply either way
 
 

@@ -29,7 +29,8 @@ def plan_record(
     program, generated = plan.program, reply.tokens
     decode_time = finished - reply.first_token_at
     layers_per_token = len(program)
-    extra: dict[str, Any] = {"mode": plan.mode, "program": str(program)}
+    mode = "full" if plan.mode == "routed" and program.is_full else plan.mode
+    extra: dict[str, Any] = {"mode": mode, "program": str(program)}
     if plan.mode == "lossless":
         # The reply is the verifier's (full depth); the draft is reported beside it.
         extra["program"] = str(plan.prefill_program)

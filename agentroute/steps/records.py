@@ -23,6 +23,9 @@ class StepType(StrEnum):
 
 StepTypeSource = Literal["caller", "hint", "rule", "router", "default"]
 DecodeMode = Literal["routed", "lossless"]
+# What a record says ran: a routed decode whose program is every layer once is full depth, so
+# "routed" in a record always means a lossy, cheaper program and "lossless" never reads as routed.
+RecordMode = Literal["full", "routed", "lossless"]
 
 
 class LayersExecuted(BaseModel):
@@ -53,8 +56,10 @@ class StepRecord(BaseModel):
     step_type_source: StepTypeSource = "default"
     step_type_observed: StepType | None = Field(None, description="type the reply turned out to have")
     budget: float | None = Field(None, description="requested fraction of layer cost, when a budget chose the program")
-    mode: DecodeMode = Field(
-        "routed", description="'routed': the program decodes; 'lossless': it drafts and full depth verifies"
+    mode: RecordMode = Field(
+        "routed",
+        description="'full': every layer decodes; 'routed': a cheaper program decodes (lossy); "
+        "'lossless': the program drafts and full depth verifies",
     )
     program: str = Field(
         description="decode program in compact form, e.g. '0-11,14-29' (lossless: the verifier, i.e. full depth)"
