@@ -35,7 +35,8 @@ import llguidance.hf
 import torch
 
 from agentroute.errors import GenerationError, ToolSchemaError
-from agentroute.steps.tools import ToolSpec, closed_parameters
+from agentroute.steps.call_parsing import closed_parameters
+from agentroute.steps.tools import ToolSpec
 
 # Compact separators, as ``json.dumps`` writes the calls in the prompt; no free whitespace, so a
 # small model cannot wander into blank lines inside a call. "lenient" skips schema keywords the

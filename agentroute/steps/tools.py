@@ -24,10 +24,13 @@ travel as plain text in a Hermes/Qwen-style format:
 
   When a tokenizer is given whose chat template mentions ``tool``, results stay ``tool`` messages.
 
+A checkpoint whose chat template takes ``tools=`` gets its own format instead (``call_formats``).
+
 :func:`parse_tool_calls` reads that format back and also accepts what small models write instead:
 a missing ``</tool_call>`` at the end, code fences, a bare JSON object or list as the whole reply,
 ``"arguments"`` as a JSON string, ``"parameters"`` for ``"arguments"`` and the OpenAI
-``{"function": {...}}`` shape.
+``{"function": {...}}`` shape; with them the native formats: Qwen's ``<tool_call>`` blocks, Llama
+3.1's bare ``{"name", "parameters"}`` object and Mistral's ``[TOOL_CALLS][...]`` list.
 """
 
 from __future__ import annotations
@@ -36,20 +39,24 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema
 from pydantic import BaseModel, Field
 
 from agentroute.errors import MessageError, ToolSchemaError
+from agentroute.steps.call_parsing import (
+    CALL_CLOSE,
+    CALL_OPEN,
+    decode_values,
+    find_attempts,
+    read_call,
+    schema_violation,
+)
 from agentroute.steps.messages import validate_messages
 from agentroute.steps.records import ToolCall
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_OPEN, _CLOSE = "<tool_call>", "</tool_call>"
-# The info string is limited to word characters so that an inline ```{"name": ...}``` keeps its JSON.
-_FENCE = re.compile(r"```[\w+-]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
-_DECODER = json.JSONDecoder()
 
 _INTRO = "You can call tools to help with the request. The tools, one JSON object per line:"
 _HOW_TO_CALL = (
@@ -157,18 +164,54 @@ def format_tool_call(call: ToolCall | Mapping[str, Any]) -> str:
     Accepts a ToolCall, a ``{"name", "arguments"}`` dict or the OpenAI shape, with arguments as a
     dict or a JSON string. Raises MessageError for a call without a name or with bad arguments.
     """
-    name, arguments = _checked_call(call)
-    return f"{_OPEN}{json.dumps({'name': name, 'arguments': arguments}, ensure_ascii=False)}{_CLOSE}"
+    return _call_line(*_checked_call(call))
+
+
+def _call_line(name: str, arguments: dict[str, Any]) -> str:
+    return f"{CALL_OPEN}{json.dumps({'name': name, 'arguments': arguments}, ensure_ascii=False)}{CALL_CLOSE}"
 
 
 def _checked_call(call: Any) -> tuple[str, dict[str, Any]]:
     """Name and arguments of a call in a message, or MessageError saying what is wrong with it."""
     if isinstance(call, ToolCall):
         return call.name, call.arguments
-    name, arguments, problem = _read_call(dict(call) if isinstance(call, Mapping) else call)
+    name, arguments, problem = read_call(dict(call) if isinstance(call, Mapping) else call)
     if problem:
         raise MessageError(f"tool call {call!r} {problem}")
     return name, arguments
+
+
+class ToolTurn(NamedTuple):
+    """A checked message with its tool calls read: (id or None, name, arguments) per call of an
+    assistant message, and for a tool result the tool's name (its own, or the answered call's)."""
+
+    message: dict[str, Any]
+    calls: list[tuple[str | None, str, dict[str, Any]]]
+    tool_name: str | None
+
+
+def read_tool_turns(messages: Any) -> list[ToolTurn]:
+    """The checked messages with their calls read; MessageError for a call without a name or with
+    bad arguments, and for a tool result that answers no earlier call. The input is not modified."""
+    names_by_id: dict[str, str] = {}  # lets a result without a name take it from the call it answers
+    calls_made = 0
+    turns = []
+    for i, message in enumerate(validate_messages(messages)):
+        calls: list[tuple[str | None, str, dict[str, Any]]] = []
+        tool_name = None
+        if message["role"] == "tool":
+            _check_answers_a_call(i, message, calls_made, names_by_id)
+            tool_name = message.get("name") or names_by_id.get(message.get("tool_call_id") or "")
+        elif message["role"] == "assistant":
+            for call in message.get("tool_calls") or []:
+                name, arguments = _checked_call(call)
+                call_id = call.id if isinstance(call, ToolCall) else call.get("id")
+                calls.append((call_id, name, arguments))
+                if call_id:
+                    names_by_id[call_id] = name
+            calls_made += len(calls)
+        turns.append(ToolTurn(message, calls, tool_name))
+    return turns
 
 
 def render_tool_messages(messages: Any, tools: Any = None, tokenizer: Any = None) -> list[dict[str, Any]]:
@@ -178,19 +221,14 @@ def render_tool_messages(messages: Any, tools: Any = None, tokenizer: Any = None
     into ``<tool_call>`` lines and ``tool`` results into ``<tool_response>`` lines of a user turn,
     unless ``tokenizer.chat_template`` mentions ``tool``. The input is not modified.
     """
-    checked = validate_messages(messages)
     template = getattr(tokenizer, "chat_template", None) if tokenizer is not None else None
     native_tool_role = "tool" in str(template or "")
-    names_by_id: dict[str, str] = {}  # lets a result without a name take it from the call it answers
     out: list[dict[str, Any]] = []
     results_turn: dict[str, Any] | None = None  # the user turn collecting consecutive tool results
-    calls_made = 0
-    for i, message in enumerate(checked):
-        if message["role"] == "tool":
-            _check_answers_a_call(i, message, calls_made, names_by_id)
+    for message, calls, tool_name in read_tool_turns(messages):
         if message["role"] == "tool" and not native_tool_role:
-            name = message.get("name") or names_by_id.get(message.get("tool_call_id") or "")
-            result = {"name": name, "content": message["content"]} if name else {"content": message["content"]}
+            content = message["content"]
+            result = {"name": tool_name, "content": content} if tool_name else {"content": content}
             line = f"<tool_response>{json.dumps(result, ensure_ascii=False)}</tool_response>"
             if results_turn is None:
                 results_turn = {"role": "user", "content": line}
@@ -201,14 +239,9 @@ def render_tool_messages(messages: Any, tools: Any = None, tokenizer: Any = None
         results_turn = None
         message = dict(message)
         if message["role"] == "assistant" and message.get("tool_calls"):
+            del message["tool_calls"]
             lines = [message["content"]] if message["content"] else []
-            for call in message.pop("tool_calls"):
-                calls_made += 1
-                lines.append(format_tool_call(call))
-                call_id = call.id if isinstance(call, ToolCall) else call.get("id")
-                if call_id:
-                    names_by_id[call_id] = _checked_call(call)[0]
-            message["content"] = "\n".join(lines)
+            message["content"] = "\n".join(lines + [_call_line(name, arguments) for _, name, arguments in calls])
         out.append(message)
     block = tool_block(tools)
     if block:
@@ -249,16 +282,16 @@ def parse_tool_calls(text: str, tools: Sequence[ToolSpec] | None = None) -> Pars
     """
     text = text if isinstance(text, str) else ""
     offered = {spec.name: spec for spec in normalize_tools(tools)}
-    bodies, content = _find_attempts(text)
+    bodies, content = find_attempts(text)
     calls: list[ToolCall] = []
     errors: list[str] = []
     number = 0  # 1-based count of calls attempted, for the messages
     for body in bodies:
-        values, _, problem = _decode_values(body)
+        values, _, problem = decode_values(body)
         objects = [item for value in values for item in (value if isinstance(value, list) else [value])]
         for obj in objects:
             number += 1
-            name, arguments, bad = _read_call(obj)
+            name, arguments, bad = read_call(obj)
             if bad:
                 errors.append(f"tool call {number} {bad}")
                 continue
@@ -268,7 +301,7 @@ def parse_tool_calls(text: str, tools: Sequence[ToolSpec] | None = None) -> Pars
                         f"tool call {number} calls unknown tool {name!r}; offered tools: {', '.join(offered)}"
                     )
                     continue
-                violation = _schema_violation(offered[name], arguments)
+                violation = schema_violation(offered[name].parameters, arguments)
                 if violation:
                     # Dropped, not passed on: a tool must never run with arguments its schema refuses.
                     errors.append(f"tool call {number} ({name}) {violation}")
@@ -279,130 +312,3 @@ def parse_tool_calls(text: str, tools: Sequence[ToolSpec] | None = None) -> Pars
             number += 1
             errors.append(f"tool call {number} {problem}")
     return ParsedReply(content=content, tool_calls=calls, error="; ".join(errors) or None)
-
-
-def _find_attempts(text: str) -> tuple[list[str], str]:
-    """The tool-call attempts in ``text`` and the text left once they are removed (stripped)."""
-    bodies: list[str] = []
-    if _OPEN in text:
-        pieces, pos = [], 0
-        while (start := text.find(_OPEN, pos)) != -1:
-            pieces.append(text[pos:start])
-            body_start = start + len(_OPEN)
-            end, following = text.find(_CLOSE, body_start), text.find(_OPEN, body_start)
-            if end == -1 or (following != -1 and following < end):
-                # Unclosed: the call runs to the next call or, in a cut-off reply, to the end.
-                end = pos = following if following != -1 else len(text)
-            else:
-                pos = end + len(_CLOSE)
-            bodies.append(text[body_start:end])
-        pieces.append(text[pos:])
-        content = "".join(pieces)
-    else:
-        # Fenced JSON counts only when it looks like a call: a reply may well show other JSON.
-        kept = [m for m in _FENCE.finditer(text) if _looks_like_call(m.group(1))]
-        bodies = [m.group(1) for m in kept]
-        content = text
-        for m in reversed(kept):
-            content = content[: m.start()] + content[m.end() :]
-        stripped = text.strip()
-        if not kept and stripped.startswith(("{", "[")) and _looks_like_call(stripped):
-            _, end, problem = _decode_values(stripped)
-            bodies, content = [stripped], "" if problem else stripped[end:]
-    return bodies, content.replace(_CLOSE, "").strip()
-
-
-def _looks_like_call(body: str) -> bool:
-    """Whether fenced or bare JSON is a call attempt (broken JSON counts if it mentions a name)."""
-    body = body.strip()
-    if not body.startswith(("{", "[")):
-        return False
-    values, _, problem = _decode_values(body)
-    if not values:
-        return problem is not None and ('"name"' in body or '"function"' in body)
-    first = values[0][0] if isinstance(values[0], list) and values[0] else values[0]
-    return isinstance(first, dict) and (
-        isinstance(first.get("function"), dict) or "name" in first and ("arguments" in first or "parameters" in first)
-    )
-
-
-def _decode_values(body: str) -> tuple[list[Any], int, str | None]:
-    """The JSON values from the first ``{`` or ``[`` on, separated by whitespace or commas.
-
-    Returns the values, the index after the last one, and what stopped decoding if it was an error.
-    """
-    starts = [i for i in (body.find("{"), body.find("[")) if i != -1]
-    if not starts:
-        return [], 0, "is not a JSON object" if body.strip() else "is empty"
-    values: list[Any] = []
-    pos = min(starts)
-    while True:
-        try:
-            value, pos = _DECODER.raw_decode(body, pos)
-        except json.JSONDecodeError as exc:
-            # An unterminated string is reported where it starts; in practice the reply stopped there.
-            if exc.pos >= len(body.rstrip()) or exc.msg.startswith("Unterminated string"):
-                return values, pos, "is not valid JSON: it ends before the JSON is complete"
-            return values, pos, f"is not valid JSON: {exc.msg} (char {exc.pos - pos} of the call)"
-        except RecursionError:
-            return values, pos, "is not valid JSON: it is nested too deeply"
-        values.append(value)
-        following = pos
-        while following < len(body) and body[following] in " \t\r\n,":
-            following += 1
-        if following == len(body) or body[following] not in "{[":
-            return values, pos, None
-        pos = following
-
-
-def _name_and_arguments(obj: Mapping[str, Any]) -> tuple[Any, Any]:
-    """Name and raw arguments of a flat ``{"name", "arguments"}`` or OpenAI ``{"function": ...}`` call."""
-    if isinstance(obj.get("function"), Mapping):
-        obj = obj["function"]
-    # "parameters" is a common slip of small models, which see the word in the tool list.
-    return obj.get("name"), obj["arguments"] if "arguments" in obj else obj.get("parameters")
-
-
-def _read_call(obj: Any) -> tuple[str, dict[str, Any], str | None]:
-    """A decoded call's name and arguments, or what is wrong with it."""
-    if not isinstance(obj, dict):
-        return "", {}, f"is not a JSON object but {type(obj).__name__}"
-    name, arguments = _name_and_arguments(obj)
-    if not isinstance(name, str) or not name.strip():
-        return "", {}, "has no tool name"
-    name = name.strip()
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except (ValueError, RecursionError) as exc:
-            return name, {}, f"({name}) has arguments that are not valid JSON: {exc}"
-    if arguments is None:
-        arguments = {}
-    if not isinstance(arguments, dict):
-        return name, {}, f"({name}) has arguments that are not a JSON object but {type(arguments).__name__}"
-    return name, arguments, None
-
-
-def closed_parameters(parameters: dict) -> dict:
-    """The arguments schema without undeclared arguments, unless it allows them explicitly.
-
-    JSON Schema admits extra properties by default, but a function rejects a keyword it does not
-    declare; this is OpenAI's strict mode for tool arguments.
-    """
-    if "additionalProperties" in parameters or "properties" not in parameters:
-        return parameters
-    return {**parameters, "additionalProperties": False}
-
-
-def _schema_violation(spec: ToolSpec, arguments: dict[str, Any]) -> str | None:
-    """The most relevant way ``arguments`` break the tool's (closed) schema, or None."""
-    schema = closed_parameters(spec.parameters)
-    try:
-        validator = jsonschema.validators.validator_for(schema)(schema)
-        violation = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
-    except Exception as exc:  # a checked schema can still fail here: an unresolvable $ref, too deep an input
-        return f"could not be checked against its schema: {exc}"
-    if violation is None:
-        return None
-    where = "/".join(str(p) for p in violation.absolute_path)
-    return f"has arguments that break its schema: {violation.message}" + (f" (at {where})" if where else "")
