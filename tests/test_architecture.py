@@ -30,7 +30,8 @@ ALLOWED = {
     "search": RUNTIME | {"evaluation", "training"},
     "training": RUNTIME | {"evaluation", "data"},
     "bench": RUNTIME | {"data", "evaluation", "search", "training"},
-    "cli": RUNTIME | {"data", "evaluation", "search", "training", "bench"},
+    "export": RUNTIME,
+    "cli": RUNTIME | {"data", "evaluation", "search", "training", "bench", "export"},
 }
 
 

@@ -9,6 +9,7 @@ import sys
 from agentroute.cli.bench import add_bench_commands
 from agentroute.cli.data import add_data_commands
 from agentroute.cli.eval import add_eval_commands
+from agentroute.cli.export import add_export_command
 from agentroute.cli.generate import add_generate_command
 from agentroute.cli.search import add_search_commands
 from agentroute.cli.trace import add_trace_commands
@@ -28,6 +29,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_bench_commands(commands)
     add_train_commands(commands)
     add_search_commands(commands)
+    add_export_command(commands)
     return parser
 
 

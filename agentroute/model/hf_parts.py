@@ -11,7 +11,8 @@ Checked against transformers 5.23 (see pyproject.toml for the pinned range).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -277,3 +278,18 @@ def _sliding_window(config) -> int | None:
     if getattr(config, "use_sliding_window", True) is False:
         return None
     return int(window)
+
+
+@contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """Hide transformers' progress bars ("Loading weights", "Writing model shards": each takes about
+    a second locally) for the duration, then restore them as they were."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()

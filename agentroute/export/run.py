@@ -1,0 +1,75 @@
+"""``export``: every program a deployment needs as a checkpoint, and ``export.json`` listing them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agentroute.export.checkpoint import write_program_checkpoint
+from agentroute.export.plan import ExportEntry, export_plan
+from agentroute.model.dtype_choice import dtype_name
+
+EXPORT_FORMAT = "agentroute-export/1"
+ENGINES = ("vllm", "sglang")
+
+
+def export(model, out_dir: str | Path) -> dict[str, Any]:
+    """Write the checkpoints of ``export_plan(model)`` under ``out_dir`` and ``out_dir/export.json``;
+    returns the manifest. Each entry: the step types it serves (or drafts for), the program, its
+    layer count, its path relative to ``out_dir``, and for a draft the model it drafts for."""
+    out = Path(out_dir)
+    entries = export_plan(model)
+    listed = []
+    for entry in entries:
+        write_program_checkpoint(model, entry.program, out / entry.name)
+        listed.append(_listing(entry))
+    manifest = {
+        "format": EXPORT_FORMAT,
+        "model": model.name,
+        "pack": str(model.pack.path) if getattr(model, "pack", None) is not None else None,
+        "dtype": dtype_name(model.dtype),
+        "n_layers": model.n_layers,
+        "note": "each program prefills the prompt with its own layers (in-process: prefill='program')",
+        "entries": listed,
+    }
+    (out / "export.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _listing(entry: ExportEntry) -> dict[str, Any]:
+    listing = {
+        "name": entry.name,
+        "path": entry.name,
+        "role": entry.role,
+        "program": str(entry.program),
+        "layers": len(entry.program),
+        "step_types": entry.step_types,
+    }
+    if entry.role == "draft":
+        listing["drafts_for"] = "full"
+    return listing
+
+
+def launch_commands(manifest: dict[str, Any], out_dir: str | Path, engine: str, port: int = 8000) -> list[str]:
+    """One server per served model for ``engine``, each draft as the full model's speculative draft."""
+    out = Path(out_dir)
+    drafts = [e for e in manifest["entries"] if e["role"] == "draft"]
+    commands = []
+    for offset, entry in enumerate(e for e in manifest["entries"] if e["role"] == "model"):
+        path, name, at = out / entry["path"], entry["name"], port + offset
+        if engine == "vllm":
+            command = f"vllm serve {path} --served-model-name {name} --port {at}"
+            if entry["name"] == "full" and drafts:
+                spec = json.dumps({"model": str(out / drafts[0]["path"]), "num_speculative_tokens": 4})
+                command += f" --speculative-config '{spec}'"
+        elif engine == "sglang":
+            command = f"python -m sglang.launch_server --model-path {path} --served-model-name {name} --port {at}"
+            if entry["name"] == "full" and drafts:
+                command += (
+                    f" --speculative-algorithm STANDALONE --speculative-draft-model-path {out / drafts[0]['path']}"
+                )
+        else:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        commands.append(command)
+    return commands

@@ -1,0 +1,84 @@
+"""Exported programs are standard checkpoints: stock transformers loads them with no AgentRoute code
+and they generate exactly what the program generates in process when it prefills with itself."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from tiny_models import tiny_model
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from agentroute.export.checkpoint import ExportError, write_program_checkpoint
+from agentroute.export.run import export, launch_commands
+from agentroute.routed_model import RoutedModel
+
+PROMPT = [{"role": "user", "content": "What is the weather in Oslo?"}]
+
+
+@pytest.fixture(scope="module")
+def model() -> RoutedModel:
+    hf, tok = tiny_model("llama", n_layers=6)
+    policy = {
+        "budgets": {"tool_call": 0.5, "reasoning": 0.7},
+        "modes": {"planning": "lossless"},
+        "draft_budgets": {"planning": 0.5},
+    }
+    return RoutedModel(hf, tok, name="tiny6", policy=policy)
+
+
+def _stock_greedy(path, ids: list[int], n: int = 12) -> list[int]:
+    hf = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    out = hf.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False, min_new_tokens=n)
+    return out[0, len(ids) :].tolist()
+
+
+@pytest.mark.parametrize("program", ["0-5", "0-1,3,5", "0-2,2,3-5", "0,5"])
+def test_a_program_checkpoint_generates_what_the_program_does(model, tmp_path, program):
+    path = write_program_checkpoint(model, program, tmp_path / "ckpt")
+    config = json.loads((path / "config.json").read_text())
+    assert config["num_hidden_layers"] == len(model.program(program))
+    ids = model.encode(PROMPT)
+    ours = model.generate_ids(ids, program=program, prefill="program", max_new_tokens=12, ignore_eos=True)
+    assert _stock_greedy(path, ids) == ours.token_ids
+    assert AutoTokenizer.from_pretrained(path).chat_template == model.tokenizer.chat_template
+
+
+def test_stock_transformers_loads_it_without_agentroute(model, tmp_path):
+    path = write_program_checkpoint(model, "0-1,4-5", tmp_path / "ckpt")
+    code = (
+        "import sys, transformers; "
+        f"m = transformers.AutoModelForCausalLM.from_pretrained({str(path)!r}); "
+        "assert 'agentroute' not in sys.modules; print(m.config.num_hidden_layers)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "4"
+
+
+def test_export_writes_every_program_the_policy_runs(model, tmp_path):
+    manifest = export(model, tmp_path)
+    assert json.loads((tmp_path / "export.json").read_text()) == manifest
+    by_name = {e["name"]: e for e in manifest["entries"]}
+    full = by_name["full"]
+    assert full["program"] == "0-5" and full["role"] == "model"
+    assert set(full["step_types"]) == {"planning", "final_answer", "other"}
+    tool = next(e for e in manifest["entries"] if "tool_call" in e["step_types"] and e["role"] == "model")
+    assert tool["layers"] == 3 and tool["program"] == str(model.router.program_for(0.5))
+    draft = next(e for e in manifest["entries"] if e["role"] == "draft")
+    assert draft["step_types"] == ["planning"] and draft["drafts_for"] == "full"
+    for entry in manifest["entries"]:
+        config = json.loads((tmp_path / entry["path"] / "config.json").read_text())
+        assert config["num_hidden_layers"] == entry["layers"]
+    vllm = launch_commands(manifest, tmp_path, "vllm")
+    assert len(vllm) == sum(e["role"] == "model" for e in manifest["entries"])
+    assert "--speculative-config" in vllm[0] and draft["path"] in vllm[0]
+
+
+def test_quantized_or_packed_weights_are_refused(model, tmp_path, monkeypatch):
+    monkeypatch.setattr(model, "quantization", "nf4")
+    with pytest.raises(ExportError, match="cannot export a nf4-quantized model"):
+        write_program_checkpoint(model, "0-5", tmp_path)
