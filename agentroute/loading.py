@@ -1,12 +1,18 @@
-"""``agentroute.load``: the default model, a checkpoint directory or a GGUF file -> RoutedModel."""
+"""``agentroute.load``: the default model, a checkpoint directory or a GGUF file -> RoutedModel.
+
+``check_load_arguments`` makes every check ``load`` makes before reading weights; the integrations
+call it in their constructors, so a bad argument fails where a component is built.
+"""
 
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,11 +22,77 @@ from agentroute.model.default_model import DEFAULT_NAME, default_gguf_path
 from agentroute.model.dtype_choice import resolve_dtype
 from agentroute.model.gguf_convert import ensure_converted
 from agentroute.model.hf_parts import check_supported
-from agentroute.model.quantization import bnb_config
+from agentroute.model.quantization import QUANTIZATIONS, bnb_config
 from agentroute.routed_model import RoutedModel
 from agentroute.steps.policy import DepthPolicy
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadArguments:
+    """``load()``'s arguments, checked and resolved: what ``load`` goes on to use."""
+
+    model: str | Path
+    quantization: str | None
+    dtype: torch.dtype
+    pack: str | Path | None  # "auto" resolved
+    device: str
+    policy: DepthPolicy
+    programs: str | Path | None
+    kernels: str
+
+
+def check_load_arguments(
+    model: str | Path = "default",
+    quantization: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    pack: str | Path | None = "auto",
+    device: str | None = None,
+    policy: DepthPolicy | dict | str | Path | None = None,
+    programs: str | Path | None = None,
+    kernels: str = "auto",
+) -> LoadArguments:
+    """Every check ``load`` makes before it reads any weights, with the values it resolves.
+
+    The integrations call it in their constructors, so a missing checkpoint, pack, policy or
+    programs file, an unknown quantization (or a missing bitsandbytes), a dtype the device cannot
+    compute or an unknown device fails where the component is built, with ``load``'s own message.
+    Reads only small files: a checkpoint's config.json, a pack's manifest, a programs file, a
+    policy file. A ``.gguf`` file is checked by name here; ``load`` converts and reads it.
+    Raises the AgentRouteError ``load`` would.
+    """
+    if kernels not in ("auto", "plain"):
+        raise AgentRouteError(f"kernels must be 'auto' or 'plain', got {kernels!r}")
+    for arg, value in (("model", model), ("pack", pack), ("programs", programs)):
+        if value is not None and not isinstance(value, (str, Path)):
+            raise AgentRouteError(f"{arg} must be a name or a path, got {type(value).__name__}")
+    if pack == "auto":
+        if programs is not None:
+            from agentroute.program_library import read_programs
+
+            # Searched programs were scored on particular weights: load the pack they were searched with.
+            pack = read_programs(programs).pack
+        else:
+            pack = "default" if str(model) == "default" else None
+    depth_policy = DepthPolicy.coerce(policy)
+    if pack is not None:
+        from agentroute.pack import read_manifest, resolve_pack_dir
+
+        read_manifest(resolve_pack_dir(pack))  # a wrong path fails now, not after loading the model
+    if programs is not None:
+        from agentroute.program_library import read_programs
+
+        read_programs(programs)  # likewise
+    device = _check_device(device)
+    # bitsandbytes layers keep float32 unless asked: their CPU kernels were measured in float32 only.
+    torch_dtype = resolve_dtype(dtype if dtype is not None or quantization is None else "float32", device)
+    if quantization is not None and (
+        quantization not in QUANTIZATIONS or importlib.util.find_spec("bitsandbytes") is None
+    ):
+        bnb_config(quantization, torch_dtype)  # raises the error naming the scheme or the missing library
+    _check_model(model)
+    return LoadArguments(model, quantization, torch_dtype, pack, device, depth_policy, programs, kernels)
 
 
 def load(
@@ -55,34 +127,57 @@ def load(
             budgets map to its searched programs instead of the Block Influence baseline.
         kernels: ``"auto"``: lean decode passes where they are exact (``agentroute.model.lean_decode``:
             bfloat16 on a CPU with oneDNN); ``"plain"``: every pass through the model's own modules.
+
+    Every argument is checked first (``check_load_arguments``), before any weights are read.
     """
-    if kernels not in ("auto", "plain"):
-        raise AgentRouteError(f"kernels must be 'auto' or 'plain', got {kernels!r}")
-    for arg, value in (("model", model), ("pack", pack), ("programs", programs)):
-        if value is not None and not isinstance(value, (str, Path)):
-            raise AgentRouteError(f"{arg} must be a name or a path, got {type(value).__name__}")
-    if pack == "auto":
-        if programs is not None:
-            from agentroute.program_library import read_programs
+    args = check_load_arguments(model, quantization, dtype, pack, device, policy, programs, kernels)
+    quant_config = bnb_config(args.quantization, args.dtype)
+    checkpoint, name = _resolve_checkpoint(args.model)
+    _read_config(checkpoint)
 
-            # Searched programs were scored on particular weights: load the pack they were searched with.
-            pack = read_programs(programs).pack
-        else:
-            pack = "default" if str(model) == "default" else None
-    depth_policy = DepthPolicy.coerce(policy)
-    if pack is not None:
-        from agentroute.pack import read_manifest, resolve_pack_dir
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        read_manifest(resolve_pack_dir(pack))  # a wrong path fails now, not after loading the model
-    if programs is not None:
-        from agentroute.program_library import read_programs
+    kwargs = {"dtype": args.dtype}
+    if quant_config is not None:
+        kwargs["quantization_config"] = quant_config
+        kwargs["device_map"] = args.device
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        with _no_progress_bar():
+            hf_model = AutoModelForCausalLM.from_pretrained(checkpoint, **kwargs)
+    except Exception as exc:  # transformers raises OSError, ValueError, ... for unreadable checkpoints
+        raise ModelLoadError(f"cannot load the checkpoint at {checkpoint}: {exc}") from exc
+    if quant_config is None:
+        hf_model = hf_model.to(args.device)
+    else:
+        _detach_from_checkpoint_file(hf_model)
+    routed = RoutedModel(hf_model, tokenizer, name=name, quantization=args.quantization, policy=args.policy)
+    if args.pack is not None:
+        from agentroute.pack import load_pack
 
-        read_programs(programs)  # likewise
-    device = _check_device(device)
-    # bitsandbytes layers keep float32 unless asked: their CPU kernels were measured in float32 only.
-    torch_dtype = resolve_dtype(dtype if dtype is not None or quantization is None else "float32", device)
-    quant_config = bnb_config(quantization, torch_dtype)
-    checkpoint, name = _resolve_checkpoint(model)
+        load_pack(routed, args.pack)
+        if policy is None:
+            routed.router.policy = routed.pack.policy
+    if args.programs is not None:
+        routed.use_programs(args.programs)
+    if args.kernels == "auto":
+        routed.use_lean_decode()
+    return routed
+
+
+def _check_model(model: str | Path) -> None:
+    """The checkpoint ``load`` would read exists: the embedded package, a .gguf file, or a directory
+    whose config.json names a supported architecture."""
+    if str(model) == "default":
+        default_gguf_path()
+        return
+    path = _model_path(model)
+    if path.is_dir():
+        _read_config(path)
+
+
+def _read_config(checkpoint: Path) -> dict:
+    """The checkpoint's config.json, checked to name a supported architecture."""
     config_path = checkpoint / "config.json"
     if not config_path.is_file():
         raise ModelLoadError(
@@ -94,37 +189,8 @@ def load(
         raise ModelLoadError(f"{config_path} is not valid JSON ({exc}); is the checkpoint complete?") from None
     if not isinstance(config, dict):
         raise ModelLoadError(f"{config_path} must hold a JSON object, got {type(config).__name__}")
-    model_type = config.get("model_type")
-    check_supported(model_type, str(checkpoint))
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    kwargs = {"dtype": torch_dtype}
-    if quant_config is not None:
-        kwargs["quantization_config"] = quant_config
-        kwargs["device_map"] = device
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-        with _no_progress_bar():
-            hf_model = AutoModelForCausalLM.from_pretrained(checkpoint, **kwargs)
-    except Exception as exc:  # transformers raises OSError, ValueError, ... for unreadable checkpoints
-        raise ModelLoadError(f"cannot load the checkpoint at {checkpoint}: {exc}") from exc
-    if quant_config is None:
-        hf_model = hf_model.to(device)
-    else:
-        _detach_from_checkpoint_file(hf_model)
-    routed = RoutedModel(hf_model, tokenizer, name=name, quantization=quantization, policy=depth_policy)
-    if pack is not None:
-        from agentroute.pack import load_pack
-
-        load_pack(routed, pack)
-        if policy is None:
-            routed.router.policy = routed.pack.policy
-    if programs is not None:
-        routed.use_programs(programs)
-    if kernels == "auto":
-        routed.use_lean_decode()
-    return routed
+    check_supported(config.get("model_type"), str(checkpoint))
+    return config
 
 
 @contextmanager
@@ -170,16 +236,23 @@ def _detach_from_checkpoint_file(model) -> None:
 
 
 def _resolve_checkpoint(model: str | Path) -> tuple[Path, str]:
+    """The checkpoint directory to read (a .gguf file converted once) and the model's name."""
     if str(model) == "default":
         return ensure_converted(default_gguf_path()), DEFAULT_NAME
+    path = _model_path(model)
+    if path.is_file():
+        return ensure_converted(path), path.stem
+    return path, path.name
+
+
+def _model_path(model: str | Path) -> Path:
+    """A model path that exists: a directory or a .gguf file."""
     path = Path(model).expanduser()
     if not path.exists():
         raise ModelLoadError(
             f"model path {path} does not exist; pass 'default', a local checkpoint directory or a .gguf file "
             "(models are never downloaded at run time)"
         )
-    if path.is_file():
-        if path.suffix.lower() != ".gguf":
-            raise ModelLoadError(f"{path} is a file but not a .gguf file; pass a checkpoint directory or a .gguf file")
-        return ensure_converted(path), path.stem
-    return path, path.name
+    if path.is_file() and path.suffix.lower() != ".gguf":
+        raise ModelLoadError(f"{path} is a file but not a .gguf file; pass a checkpoint directory or a .gguf file")
+    return path
