@@ -1,4 +1,4 @@
-"""``agentroute export --model default --pack default --out DIR [--launch vllm|sglang]``."""
+"""``agentroute export --model default --pack default --out DIR [--gguf f16] [--launch vllm|sglang|llama.cpp]``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ def add_export_command(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--policy", default=None, help="a policy YAML/TOML file (default: the pack's)")
     export.add_argument("--dtype", default=None, help="weights dtype of the checkpoints (default: detected)")
     export.add_argument("--out", required=True, help="directory for the checkpoints and export.json")
-    export.add_argument("--launch", choices=["vllm", "sglang"], default=None, help="print one server command per model")
+    export.add_argument("--gguf", choices=["f16", "f32"], default=None, help="also write each as a GGUF for llama.cpp")
+    export.add_argument(
+        "--launch", choices=["vllm", "sglang", "llama.cpp"], default=None, help="print one server command per model"
+    )
     export.set_defaults(run=_export)
 
 
@@ -26,7 +29,7 @@ def _export(args) -> int:
 
     pack = None if args.pack == "none" else args.pack
     model = load(args.model, pack=pack, policy=args.policy, dtype=args.dtype, kernels="plain")
-    manifest = export(model, args.out)
+    manifest = export(model, args.out, gguf=args.gguf)
     print(json.dumps({e["name"]: e["step_types"] for e in manifest["entries"]}, indent=2))
     if args.launch:
         print("\n".join(launch_commands(manifest, args.out, args.launch)))

@@ -7,23 +7,27 @@ from pathlib import Path
 from typing import Any
 
 from agentroute.export.checkpoint import write_program_checkpoint
+from agentroute.export.gguf_file import write_gguf
 from agentroute.export.plan import ExportEntry, export_plan
 from agentroute.model.dtype_choice import dtype_name
 
 EXPORT_FORMAT = "agentroute-export/1"
-ENGINES = ("vllm", "sglang")
+ENGINES = ("vllm", "sglang", "llama.cpp")
 
 
-def export(model, out_dir: str | Path) -> dict[str, Any]:
+def export(model, out_dir: str | Path, gguf: str | None = None) -> dict[str, Any]:
     """Write the checkpoints of ``export_plan(model)`` under ``out_dir`` and ``out_dir/export.json``;
     returns the manifest. Each entry: the step types it serves (or drafts for), the program, its
-    layer count, its path relative to ``out_dir``, and for a draft the model it drafts for."""
+    layer count, its path relative to ``out_dir``, and for a draft the model it drafts for. With
+    ``gguf`` ("f16" or "f32") each checkpoint is also written as ``NAME.gguf`` for llama.cpp."""
     out = Path(out_dir)
     entries = export_plan(model)
     listed = []
     for entry in entries:
-        write_program_checkpoint(model, entry.program, out / entry.name)
+        checkpoint = write_program_checkpoint(model, entry.program, out / entry.name)
         listed.append(_listing(entry))
+        if gguf is not None:
+            listed[-1]["gguf"] = write_gguf(checkpoint, out / f"{entry.name}.{gguf}.gguf", gguf).name
     manifest = {
         "format": EXPORT_FORMAT,
         "model": model.name,
@@ -69,6 +73,12 @@ def launch_commands(manifest: dict[str, Any], out_dir: str | Path, engine: str, 
                 command += (
                     f" --speculative-algorithm STANDALONE --speculative-draft-model-path {out / drafts[0]['path']}"
                 )
+        elif engine == "llama.cpp":
+            if "gguf" not in entry:
+                raise ValueError("llama.cpp serves GGUF files: export with gguf='f16' (--gguf f16)")
+            command = f"llama-server -m {out / entry['gguf']} --alias {name} --port {at}"
+            if entry["name"] == "full" and drafts and "gguf" in drafts[0]:
+                command += f" --model-draft {out / drafts[0]['gguf']}"
         else:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         commands.append(command)
