@@ -37,7 +37,7 @@ def _bench(args) -> int:
     from rich.console import Console
 
     from agentroute.bench import plots
-    from agentroute.bench.common import update_readme_block, write_results
+    from agentroute.bench.common import BLOCK_FILES, update_readme_block, write_results
 
     suites = [s.strip() for s in args.suite.split(",") if s.strip()]
     unknown = sorted(set(suites) - set(SUITES))
@@ -68,7 +68,9 @@ def _bench(args) -> int:
         path = write_results(suite, results, table, args.out)
         updated = update_readme_block(suite, table, args.readme)
         console.log(
-            f"{suite}: wrote {path}" + (f" and {plot}" if plot else "") + (", README updated" if updated else "")
+            f"{suite}: wrote {path}"
+            + (f" and {plot}" if plot else "")
+            + (f", {BLOCK_FILES.get(suite, args.readme.name)} updated" if updated else "")
         )
         print(table)
     return 0
@@ -85,7 +87,7 @@ def _episodes(out: Path, console) -> tuple[dict | None, str]:
         console.log("episodes: skipped (run from a source checkout: demos/react_agent.py not found)")
         return None, ""
     summary = out / "episodes_raw.json"
-    console.log("episodes: ReAct demo tasks, routed then full depth")
+    console.log("episodes: ReAct demo tasks, as shipped, at full depth and with stock transformers")
     subprocess.run(
         [sys.executable, str(demo), "--compare-full", "--json", str(summary)], check=True, stdout=subprocess.DEVNULL
     )
