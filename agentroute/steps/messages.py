@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jinja2
+
 from agentroute.errors import MessageError
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -39,10 +41,14 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
     return checked
 
 
-def render_prompt(tokenizer, messages_or_prompt: str | Sequence[Mapping[str, Any]]) -> list[int]:
+def render_prompt(
+    tokenizer, messages_or_prompt: str | Sequence[Mapping[str, Any]], tools: list[dict[str, Any]] | None = None
+) -> list[int]:
     """Token ids of the prompt, ending where the assistant's reply starts.
 
     A plain string is sent as one user message. Without a chat template it is encoded as it is.
+    ``tools`` (OpenAI's shape) and assistant ``tool_calls`` go to a template that renders them
+    itself (``call_formats``).
     """
     if isinstance(messages_or_prompt, str):
         if not messages_or_prompt:
@@ -50,6 +56,8 @@ def render_prompt(tokenizer, messages_or_prompt: str | Sequence[Mapping[str, Any
         messages = [{"role": "user", "content": messages_or_prompt}]
     else:
         messages = validate_messages(messages_or_prompt)
+    if tools is not None or any(m.get("tool_calls") for m in messages):
+        return _render_with_tools(tokenizer, messages, tools)
     hostile = any(_control_tokens_in(tokenizer, m["content"]) for m in messages)
     if getattr(tokenizer, "chat_template", None):
         if hostile:
@@ -71,9 +79,55 @@ def _control_tokens_in(tokenizer, content: str) -> list[str]:
     """The control tokens whose text appears in ``content``."""
     if not content:
         return []
-    specials = {t.content for t in getattr(tokenizer, "added_tokens_decoder", {}).values() if t.special}
-    specials.update(getattr(tokenizer, "all_special_tokens", []))
-    return [s for s in specials if s and s in content]
+    return [s for s in _control_tokens(tokenizer) if s in content]
+
+
+def _control_tokens(tokenizer, template: str = "") -> set[str]:
+    """The special tokens, and with ``template`` the added tokens it writes (Qwen's ``<tool_call>``)."""
+    added = getattr(tokenizer, "added_tokens_decoder", {}).values()
+    tokens = {t.content for t in added if t.special or (template and t.content in template)}
+    tokens.update(getattr(tokenizer, "all_special_tokens", []))
+    return {t for t in tokens if t}
+
+
+def _render_with_tools(tokenizer, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[int]:
+    """A template's own tools prompt. Tool descriptions, schemas and call arguments are data like
+    content: control-token text anywhere in them is encoded as plain characters (transformers'
+    ``sanitize_control_tokens``), and in a key, which that leaves alone, it is an error."""
+    template = getattr(tokenizer, "chat_template", None)
+    if not template:
+        raise MessageError("tools and tool calls in a template's own format need a chat template")
+    controls = _control_tokens(tokenizer, str(template))
+    hostile = False
+    for text, is_key in _strings((messages, tools)):
+        found = [c for c in controls if c in text]
+        if found and is_key:
+            raise MessageError(f"the key {text!r:.80} holds control-token text {found[0]!r}; rename it")
+        hostile = hostile or bool(found)
+    try:
+        if hostile:
+            return list(
+                tokenizer.apply_chat_template(
+                    messages, tools=tools, add_generation_prompt=True, return_dict=False, sanitize_control_tokens=True
+                )
+            )
+        text = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False)
+    except jinja2.TemplateError as exc:
+        raise MessageError(f"the chat template refuses this conversation: {exc}") from None
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _strings(value: Any, is_key: bool = False):
+    """Every string in nested dicts and lists, with whether it is a key."""
+    if isinstance(value, str):
+        yield value, is_key
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(key, True)
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
 
 
 def _render_as_data(tokenizer, messages: list[dict[str, Any]]) -> list[int]:
