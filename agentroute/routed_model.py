@@ -271,10 +271,14 @@ class RoutedModel:
     def _tool_constraint(
         self, specs: list[ToolSpec], free_text: bool = False, json_schema: dict | None = None
     ) -> TokenConstraint:
+        from agentroute.steps.call_formats import native_call_format
+
         if self._grammar_tokenizer is None:
             self._grammar_tokenizer = GrammarTokenizer(self.tokenizer, self.stop_token_ids)
-        # A step typed as a tool call with a schema but no tools can only answer.
-        return self._grammar_tokenizer.constraint(specs, free_text or not specs, json_schema)
+        # A step typed as a tool call with a schema but no tools can only answer. Calls take the
+        # prompt's format: the template's own, else (None) the hand-written one.
+        fmt = native_call_format(self.tokenizer)
+        return self._grammar_tokenizer.constraint(specs, free_text or not specs, json_schema, fmt)
 
     def _execute(
         self,
@@ -312,7 +316,13 @@ class RoutedModel:
             raise
 
     def _prompt_ids(self, messages: list[dict[str, Any]], specs: list) -> list[int]:
-        return render_prompt(self.tokenizer, render_tool_messages(messages, specs, self.tokenizer))
+        # A template that takes tools= renders tools, calls and results itself (call_formats);
+        # any other (the default model's) gets the hand-written prompt.
+        from agentroute.steps.call_formats import native_call_format, native_messages, native_tools
+
+        if (fmt := native_call_format(self.tokenizer)) is None:
+            return render_prompt(self.tokenizer, render_tool_messages(messages, specs, self.tokenizer))
+        return render_prompt(self.tokenizer, native_messages(messages, fmt), native_tools(specs))
 
     def _prefill_program(self, program: LayerProgram, prefill: str) -> LayerProgram:
         if prefill == "program" or program.loops:

@@ -27,7 +27,9 @@ when the grammar leaves a single choice, which the decode loops then take withou
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from functools import lru_cache
 
 import llguidance
@@ -35,6 +37,7 @@ import llguidance.hf
 import torch
 
 from agentroute.errors import GenerationError, ToolSchemaError
+from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat
 from agentroute.steps.call_parsing import closed_parameters
 from agentroute.steps.tools import ToolSpec
 
@@ -45,20 +48,23 @@ _JSON_STYLE = {"whitespace_flexible": False, "key_separator": ": ", "item_separa
 _BITS = torch.arange(32, dtype=torch.int32)
 
 
-def call_schema(tools: Sequence[ToolSpec]) -> dict:
-    """JSON Schema of one call object ``{"name": ..., "arguments": {...}}`` of any of ``tools``."""
+def call_schema(tools: Sequence[ToolSpec], call_format: CallFormat = HAND_WRITTEN) -> dict:
+    """JSON Schema of one call object ``{"name": ..., "arguments": {...}}`` of any of ``tools``
+    (``"parameters"`` and other separators where ``call_format`` says so)."""
     if not tools:
         raise ToolSchemaError("a constrained tool call needs at least one tool")
+    key = call_format.arguments_key
     options = [
         {
             "type": "object",
-            "properties": {"name": {"const": spec.name}, "arguments": closed_parameters(spec.parameters)},
-            "required": ["name", "arguments"],
+            "properties": {"name": {"const": spec.name}, key: closed_parameters(spec.parameters)},
+            "required": ["name", key],
             "additionalProperties": False,
         }
         for spec in tools
     ]
-    return {"anyOf": options, "x-guidance": _JSON_STYLE}
+    style = {**_JSON_STYLE, "key_separator": call_format.key_separator, "item_separator": call_format.item_separator}
+    return {"anyOf": options, "x-guidance": style}
 
 
 def closed_objects(schema):
@@ -76,12 +82,23 @@ def closed_objects(schema):
     return closed
 
 
-def call_grammar(tools: Sequence[ToolSpec], free_text: bool = False, json_schema: dict | None = None) -> str:
+def call_grammar(
+    tools: Sequence[ToolSpec],
+    free_text: bool = False,
+    json_schema: dict | None = None,
+    call_format: CallFormat = HAND_WRITTEN,
+    tokens: Mapping[str, int] | None = None,
+) -> str:
     """llguidance grammar: one or more ``<tool_call>...</tool_call>`` lines, nothing else; with
     ``free_text``, also any reply with no ``<tool_call>`` anywhere in it (left unconstrained).
 
     ``json_schema`` (structured output) replaces that free text by one JSON value valid for the
     schema: a step that may answer answers with such an object (or, with tools, calls them).
+    ``call_format`` is the model's own (``call_formats``): its calls, and for a format whose call
+    is bare JSON (Llama's, Mistral's list) free text that starts with neither ``{`` nor ``[``, so
+    the native call is only written through the grammar. ``tokens`` are the texts the tokenizer
+    holds as single special tokens (``[TOOL_CALLS]``, Qwen's ``<tool_call>``): the grammar writes
+    those as the token, as the model does.
     """
     rules = []
     if json_schema is not None:
@@ -91,18 +108,32 @@ def call_grammar(tools: Sequence[ToolSpec], free_text: bool = False, json_schema
         if json_schema is None:
             raise ToolSchemaError("a constrained reply needs at least one tool or a JSON schema")
         return llguidance.LLMatcher.grammar_from_lark("\n".join(["start: answer", *rules]))
-    calls = ['calls: call ("\\n" call)*', 'call: "<tool_call>" body "</tool_call>"']
+    f, tokens = call_format, tokens or {}
+    more = f"({' '.join(filter(None, [_literal(f.separator, tokens), 'call']))})*" if f.multiple else ""
+    calls = [
+        " ".join(filter(None, ["calls:", _literal(f.prefix, tokens), "call", more, _literal(f.suffix, tokens)])),
+        " ".join(filter(None, ["call:", _literal(f.call_open, tokens), "body", _literal(f.call_close, tokens)])),
+    ]
     # TEXT excludes every reply that holds "<tool_call>" anywhere, so a call can only be the whole
     # reply and valid: " <tool_call>..." or "Sure.\n<tool_call>..." cannot smuggle one past the
     # schema. Other text, "<tool_response>" echoes included, stays free.
+    text = "TEXT: /(?s:.+)/ & ~/(?s:.*)<tool_call>(?s:.*)/" + ("" if not f.bare else " & ~/[ \\t\\r\\n]*[\\[{](?s:.*)/")
     if not free_text:
         start = ["start: calls"]
     elif json_schema is not None:
         start = ["start: answer | calls"]
     else:
-        start = ["start: TEXT | calls", "TEXT: /(?s:.+)/ & ~/(?s:.*)<tool_call>(?s:.*)/"]
-    body = f"body: %json {json.dumps(call_schema(tools), ensure_ascii=False)}"
+        start = ["start: TEXT | calls", text]
+    body = f"body: %json {json.dumps(call_schema(tools, f), ensure_ascii=False)}"
     return llguidance.LLMatcher.grammar_from_lark("\n".join([*start, *calls, body, *rules]))
+
+
+def _literal(text: str, tokens: Mapping[str, int]) -> str:
+    """Lark for ``text``: special tokens as token references (``<[id]>``), the rest as strings
+    ("" for no text)."""
+    found = sorted((t for t in tokens if t in text), key=len, reverse=True)
+    pieces = re.split("(" + "|".join(map(re.escape, found)) + ")", text) if found else [text]
+    return " ".join(f"<[{tokens[p]}]>" if p in tokens else json.dumps(p) for p in pieces if p)
 
 
 class GrammarTokenizer:
@@ -118,22 +149,30 @@ class GrammarTokenizer:
             ) from None
         # The grammar ends the reply with an end-of-turn token, which must also stop decoding.
         self.eos_ids = sorted(eos_ids) or list(self.ll.eos_tokens)
+        added = getattr(hf_tokenizer, "added_tokens_decoder", {})
+        self.tokens = {t.content: i for i, t in added.items() if t.content and self.ll.is_special_token(i)}
         self._grammars = lru_cache(maxsize=32)(self._compile)
 
     def constraint(
-        self, tools: Sequence[ToolSpec], free_text: bool = False, json_schema: dict | None = None
+        self,
+        tools: Sequence[ToolSpec],
+        free_text: bool = False,
+        json_schema: dict | None = None,
+        call_format: CallFormat | None = None,
     ) -> TokenConstraint:
         """A fresh grammar state for one reply that may only call ``tools`` (or, with
-        ``free_text``, write text that is not a call, or with ``json_schema`` a JSON value of it)."""
+        ``free_text``, write text that is not a call, or with ``json_schema`` a JSON value of it),
+        in ``call_format`` (default: the hand-written prompt's)."""
         # Not sort_keys: the grammar writes arguments in the order the schema declares them (the
         # order the prompt shows and packs train on); sorting would force alphabetical order.
-        key = json.dumps({"tools": [t.model_dump() for t in tools], "schema": json_schema})
+        fmt = asdict(call_format or HAND_WRITTEN)
+        key = json.dumps({"tools": [t.model_dump() for t in tools], "schema": json_schema, "format": fmt})
         return TokenConstraint(llguidance.LLMatcher(self.ll, self._grammars(key, free_text)), self.eos_ids)
 
     def _compile(self, key: str, free_text: bool) -> str:
         spec = json.loads(key)
         tools = [ToolSpec(**t) for t in spec["tools"]]
-        grammar = call_grammar(tools, free_text, spec["schema"])
+        grammar = call_grammar(tools, free_text, spec["schema"], CallFormat(**spec["format"]), self.tokens)
         error = llguidance.LLMatcher.validate_grammar(grammar, self.ll)
         if error:
             what = f"the tool schemas of {', '.join(t.name for t in tools)}" if tools else "the JSON schema"
