@@ -310,3 +310,9 @@ def test_a_free_text_step_cannot_smuggle_a_native_call(native):
         assert not _accepts(native, smuggled) or native.name == "llama", smuggled
     step = native.generate(QUESTION, tools=[WEATHER], step_type="final_answer", max_new_tokens=24, seed=0)
     assert step.record.constrained and not step.tool_calls
+
+
+def test_mistral_calls_are_read_with_their_marker_as_text_too():
+    text = '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "C"}}]'
+    assert [c.arguments for c in parse_tool_calls(text, [WEATHER]).tool_calls] == [OSLO]
+    assert not parse_tool_calls("Sure. " + text, [WEATHER]).tool_calls  # only as the whole reply
