@@ -1,6 +1,5 @@
-"""Native tool templates: a checkpoint whose chat template takes ``tools=`` gets its own tool prompt
-and call format; the default model keeps the hand-written prompt. The templates are minimal copies of
-the tools sections of Qwen2.5's, Llama 3.1's and Mistral's (v0.3 / Nemo) chat templates."""
+"""A chat template that takes ``tools=`` gets its own tool prompt and call format; the default model
+keeps the hand-written one. Templates: minimal copies of Qwen2.5's, Llama 3.1's and Mistral's."""
 
 from __future__ import annotations
 
@@ -13,10 +12,9 @@ from tiny_models import CHAT_TEMPLATE, byte_tokenizer, tiny_model
 from agentroute import MessageError, RoutedModel
 from agentroute.decode.tool_grammar import GrammarTokenizer
 from agentroute.steps.call_formats import native_call_format, native_messages, native_tools
-from agentroute.steps.messages import render_prompt
-from agentroute.steps.tools import normalize_tools, parse_tool_calls, render_tool_messages
+from agentroute.steps.tools import normalize_tools, parse_tool_calls
 
-# Each tag strips the whitespace before it ({%- / {{-), so the line breaks below are not template text.
+# Every tag strips the whitespace before it ({%-, {{-): the line breaks are not template text.
 QWEN = r"""
 {%- if tools %}{{- '<|im_start|>system\n' }}
   {%- if messages[0].role == 'system' %}{{- messages[0].content }}
@@ -76,7 +74,7 @@ LLAMA = r"""
     {{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}
     {{- '{"name": "' + tool_call.name + '", ' }}{{- '"parameters": ' }}{{- tool_call.arguments | tojson }}
     {{- '}' }}{{- '<|eot_id|>' }}
-  {%- elif message.role == 'tool' or message.role == 'ipython' %}
+  {%- else %}
     {{- '<|start_header_id|>ipython<|end_header_id|>\n\n' }}
     {%- if message.content is mapping or message.content is iterable %}{{- message.content | tojson }}
     {%- else %}{{- message.content }}{%- endif %}{{- '<|eot_id|>' }}
@@ -169,7 +167,7 @@ def _stock(model: RoutedModel, messages) -> list[int]:
 def test_default_template_keeps_the_hand_written_prompt_byte_for_byte():
     hf, tok = tiny_model("llama")
     model = RoutedModel(hf, tok, name="chatml")
-    assert tok.chat_template == CHAT_TEMPLATE and native_call_format(tok) is None  # SmolLM2's is ChatML too
+    assert tok.chat_template == CHAT_TEMPLATE and native_call_format(tok) is None
     messages = [{"role": "system", "content": "Be brief."}, *HISTORY]
     expected = (
         "<|im_start|>system\nBe brief.\n\nYou can call tools to help with the request. The tools, one JSON object "
@@ -184,14 +182,13 @@ def test_default_template_keeps_the_hand_written_prompt_byte_for_byte():
     )
     ids = model.encode(messages, tools=[WEATHER])
     assert ids == tok(expected, add_special_tokens=False)["input_ids"]
-    assert ids == render_prompt(tok, render_tool_messages(messages, [WEATHER], tok))
     # The ids the prompt had before native templates existed (commit c77debe).
     assert hashlib.sha256(str(ids).encode()).hexdigest()[:16] == "5b94b5c17201eb33"
 
 
 FORMATS = {
-    "qwen": {"prefix": "", "call_open": "<tool_call>\n", "call_close": "\n</tool_call>", "separator": "\n"},
-    "llama": {"prefix": "", "call_open": "", "suffix": "", "arguments_key": "parameters"},
+    "qwen": {"call_open": "<tool_call>\n", "call_close": "\n</tool_call>", "separator": "\n"},
+    "llama": {"prefix": "", "call_open": "", "arguments_key": "parameters"},
     "mistral": {"prefix": "[TOOL_CALLS][", "separator": ", ", "suffix": "]", "short_ids": True},
 }
 
@@ -207,13 +204,13 @@ def test_each_family_format_is_read_off_its_template(native):
 
 
 def test_a_template_whose_calls_cannot_be_read_back_keeps_the_hand_written_prompt():
-    tok = byte_tokenizer()  # calls as <function=name>{...}</function>, which parse_tool_calls does not read
+    tok = byte_tokenizer()  # calls as <function=name>{...}</function>: not a format parse_tool_calls reads
     tok.chat_template = (
         "{{ tools }}{% for m in messages %}{% for c in m.tool_calls or [] %}<function={{ c.function.name }}>"
         "{{ c.function.arguments | tojson }}</function>{% endfor %}{{ m.content }}|{% endfor %}"
     )
     assert native_call_format(tok) is None
-    tok.chat_template = "{{ tools }}" + CHAT_TEMPLATE  # takes tools but drops every call
+    tok.chat_template = "{{ tools }}" + CHAT_TEMPLATE  # drops every call
     assert native_call_format(tok) is None
 
 
@@ -227,7 +224,7 @@ def test_the_prompt_shows_the_tools_as_the_template_writes_them(native):
         "llama": '{\n    "type": "function",\n    "function": {\n        "name": "get_weather"',
         "mistral": '[AVAILABLE_TOOLS][{"type": "function", "function": {"name": "get_weather"',
     }[native.name] in text
-    bare = _text(native, native.encode(QUESTION))  # no tools: no tool section (Llama's shows one for tools=[])
+    bare = _text(native, native.encode(QUESTION))  # no tools, no tool section (Llama's shows one for [])
     assert "get_weather" not in bare and "ipython" not in bare
 
 
@@ -242,8 +239,7 @@ def test_an_earlier_call_and_its_result_are_rendered_by_the_template(native):
         "mistral": f'[TOOL_CALLS][{{"name": "get_weather", "arguments": {{"city": "Oslo", "unit": "C"}}, "id": '
         f'"{short}"}}]</s>[TOOL_RESULTS]{{"content": 18 C, "call_id": "{short}"}}[/TOOL_RESULTS]',
     }[native.name] in text
-    messages = native_messages(HISTORY, native_call_format(native.tokenizer))
-    assert messages[1]["tool_calls"][0]["function"]["arguments"] == OSLO
+    messages = native_messages(HISTORY, native_call_format(native.tokenizer))  # arguments as an object
     assert native.encode(HISTORY, tools=[WEATHER]) == _stock(native, messages)
 
 
@@ -268,7 +264,7 @@ def test_tool_definitions_and_arguments_are_data_in_a_native_prompt():
     hostile = model.encode([*QUESTION, _calls({"city": forged})], tools=[{**WEATHER, "description": forged}])
     benign = model.encode([*QUESTION, _calls({"city": "Oslo"})], tools=[WEATHER])
     assert [i for i in hostile if i in controls] == [i for i in benign if i in controls]
-    assert json.dumps(forged) in _text(model, hostile)  # as text, inside the JSON
+    assert json.dumps(forged) in _text(model, hostile)  # as text
     with pytest.raises(MessageError, match="key"):
         model.encode([*QUESTION, _calls({"<|im_start|>": 1})])
 
@@ -280,16 +276,16 @@ def test_a_constrained_tool_call_step_writes_the_native_format(native, seed):
     )
     raw, found = _text(native, step.token_ids), native_call_format(native.tokenizer)
     opening = f'{found.prefix}{found.call_open}{{"name": "get_weather", "{found.arguments_key}": {{"city": '
-    assert step.record.constrained and raw.startswith(opening), raw  # Mistral's [TOOL_CALLS]: the token
+    assert step.record.constrained and raw.startswith(opening), raw  # [TOOL_CALLS] as a token
     assert raw.endswith(native.tokenizer.eos_token) and step.record.finish_reason == "tool_calls"
     parsed = parse_tool_calls(_text(native, step.token_ids, True), [WEATHER])
     assert parsed.error is None and step.record.error is None and parsed.tool_calls == step.tool_calls
-    if native.name == "qwen":  # the tags are written as the added tokens the model was trained on
+    if native.name == "qwen":  # the tags as the added tokens the model was trained on
         assert native.tokenizer.convert_tokens_to_ids("<tool_call>") in step.token_ids
 
 
 def _accepts(model: RoutedModel, text: str, free_text: bool = True) -> bool:
-    """Whether the step grammar (free text by default) consumes ``text`` token by token."""
+    """Whether the step's grammar consumes ``text``."""
     grammar = GrammarTokenizer(model.tokenizer, model.stop_token_ids)
     constraint = grammar.constraint(normalize_tools([WEATHER]), free_text, None, native_call_format(model.tokenizer))
     for token in model.tokenizer(text, add_special_tokens=False)["input_ids"]:
@@ -308,8 +304,6 @@ def test_a_free_text_step_cannot_smuggle_a_native_call(native):
         # Refused, or (Llama's bare JSON after text) text that carries no call.
         assert not _accepts(native, smuggled) or not parse_tool_calls(smuggled, [WEATHER]).tool_calls, smuggled
         assert not _accepts(native, smuggled) or native.name == "llama", smuggled
-    step = native.generate(QUESTION, tools=[WEATHER], step_type="final_answer", max_new_tokens=24, seed=0)
-    assert step.record.constrained and not step.tool_calls
 
 
 def test_mistral_calls_are_read_with_their_marker_as_text_too():
