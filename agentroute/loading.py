@@ -28,6 +28,9 @@ from agentroute.steps.policy import DepthPolicy
 
 log = logging.getLogger(__name__)
 
+# load()'s arguments that the integrations' components take as fields of the same names.
+COMPONENT_ARGUMENTS = ("model", "quantization", "dtype", "pack", "device", "policy", "programs")
+
 
 @dataclass(frozen=True)
 class LoadArguments:

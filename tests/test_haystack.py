@@ -198,26 +198,6 @@ def test_init_is_cheap_and_warm_up_loads_once_across_threads(loads):
     ]
 
 
-def test_modes_are_checked_and_lossless_matches_full(monkeypatch):
-    with pytest.raises(ValueError, match="unknown mode 'fast'"):
-        LayerRouteGenerator(mode="fast")
-    model = RoutedModel(*tiny_model("llama", 4), name="tiny", policy={"budgets": {"other": 0.5}})
-    monkeypatch.setattr(agentroute, "load", lambda *a, **k: model)
-    messages = [ChatMessage.from_user("hello there")]
-    lossless = LayerRouteGenerator(mode="lossless")
-    full = LayerRouteGenerator(mode="full")
-    a = lossless.run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
-    b = full.run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
-    assert a.text == b.text and a.meta["layerroute"]["mode"] == "lossless"
-    assert a.meta["layerroute"]["draft_program"] == "0,3"
-    # Full depth is the plain reference even where the policy itself decodes losslessly.
-    model.router.policy = model.policy.model_copy(update={"modes": {"other": "lossless"}})
-    c = full.run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
-    d = LayerRouteGenerator().run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
-    assert (c.meta["layerroute"]["mode"], c.meta["layerroute"]["draft_program"], c.text) == ("full", None, b.text)
-    assert (d.meta["layerroute"]["mode"], d.text) == ("lossless", b.text)
-
-
 def test_unknown_generation_kwargs_are_refused():
     with pytest.raises(ValueError, match=r"unknown generation_kwargs key 'max_length'"):
         LayerRouteGenerator(generation_kwargs={"max_length": 10})

@@ -192,11 +192,11 @@ def test_record_fields_tag_the_current_span(loads, monkeypatch):
 
 @pytest.mark.slow
 def test_agent_with_the_default_model_on_the_demo_tasks(record_property):
-    """Runs the 5 demo tasks at routed and full depth; reports accuracy (the untrained model is weak)."""
+    """Runs the 5 demo tasks as a policy says (routed: its budgets, lossy) and at full depth; reports accuracy."""
     generator = LayerRouteGenerator(policy={"budgets": {"tool_call": 0.8}}, generation_kwargs={"max_new_tokens": 96})
     agent = Agent(chat_generator=generator, tools=[create_tool_from_function(f) for f in TOOLS], max_agent_steps=3)
     correct = {}
-    for mode, kwargs in (("routed", None), ("full", {"budget": 1.0})):
+    for mode, kwargs in (("policy", None), ("full", {"budget": 1.0})):
         correct[mode] = 0
         for task in TASKS:
             result = agent.run([ChatMessage.from_user(task["question"])], generation_kwargs=kwargs)
@@ -206,7 +206,7 @@ def test_agent_with_the_default_model_on_the_demo_tasks(record_property):
             if mode == "full":
                 assert all(m.meta["layerroute"]["layers_fraction"] == 1.0 for m in replies)
             correct[mode] += answer_is_correct(result["last_message"].text or "", task["answer"])
-    summary = f"routed {correct['routed']}/{len(TASKS)}, full {correct['full']}/{len(TASKS)}"
+    summary = f"policy {correct['policy']}/{len(TASKS)}, full {correct['full']}/{len(TASKS)}"
     record_property("demo_tasks_correct", correct)  # lands in --junitxml reports
     print(f"\nHaystack Agent, default model, demo tasks answered correctly: {summary}")
 

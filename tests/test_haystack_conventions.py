@@ -1,6 +1,7 @@
 """LayerRouteGenerator keeps Haystack's chat-generator conventions: warm_up_async/close/close_async,
 tools_strict, a string as messages, the usual generation keywords, every init argument checked in
-__init__, no tool result without its call, and to_dict/from_dict with all of it."""
+__init__, the modes (policy, full, lossless), no tool result without its call, and to_dict/from_dict
+with all of it."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from haystack.tools import Toolset, create_tool_from_function
 from haystack.utils import Secret
 from haystack_integrations.components.generators.layerroute import LayerRouteGenerator
 from test_haystack import fake_generator, loads_fixture, multiply, tiny_fixture  # noqa: F401 - fixtures
+from tiny_models import tiny_model
 
 import agentroute
+from agentroute import RoutedModel
 
 
 def switch(on: bool) -> str:
@@ -172,23 +175,26 @@ def test_sampling_keywords_reach_the_model():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"model": 42}, TypeError, "model must be"),
+        ({"model": 42}, ValueError, "model must be a name or a path, got int"),
         ({"model": "/no/such/checkpoint"}, ValueError, "does not exist"),
         ({"model": __file__}, ValueError, "not a .gguf file"),
         ({"quantization": "nf5"}, ValueError, "unknown quantization 'nf5'"),
-        ({"quantization": 4}, TypeError, "quantization must be"),
+        ({"quantization": 4}, ValueError, "unknown quantization 4"),
         ({"pack": "/no/such/pack"}, ValueError, "not a route pack"),
-        ({"pack": 3}, TypeError, "pack must be"),
+        ({"pack": 3}, ValueError, "pack must be a name or a path"),
         ({"policy": {"budgets": {"tool_cal": 0.5}}}, ValueError, "invalid depth policy"),
         ({"policy": {"budgets": {"tool_call": 5}}}, ValueError, r"must be in \(0, 1\]"),
         ({"policy": "/no/such/policy.yaml"}, ValueError, "does not exist"),
         ({"programs": "/no/such/programs.json"}, ValueError, "no programs file"),
-        ({"programs": 3}, TypeError, "programs must be"),
-        ({"device": "tpu"}, ValueError, "unknown device 'tpu'"),
-        ({"device": 0}, TypeError, "device must be"),
+        ({"programs": 3}, ValueError, "programs must be a name or a path"),
+        ({"device": "tpu"}, ValueError, "device must be 'cpu', 'cuda' or 'cuda:N', got 'tpu'"),
+        ({"device": 0}, ValueError, "device must be"),
         ({"dtype": "float8"}, ValueError, "unknown dtype 'float8'"),
-        ({"dtype": 16}, TypeError, "dtype must be"),
+        ({"dtype": 16}, ValueError, "unknown dtype 16"),
         ({"mode": "fast"}, ValueError, "unknown mode 'fast'"),
+        ({"mode": "routed"}, ValueError, "mode 'routed' is now mode 'policy'"),
+        ({"generation_kwargs": {"response_format": 3}}, ValueError, "response_format must be a pydantic model"),
+        ({"generation_kwargs": {"response_format": {"type": "nope"}}}, ValueError, "not a valid JSON Schema"),
         ({"streaming_callback": "print"}, TypeError, "streaming_callback must be callable"),
         ({"generation_kwargs": "max_new_tokens=3"}, TypeError, "generation_kwargs must be a dict"),
         ({"generation_kwargs": {"max_new_tokns": 3}}, ValueError, "did you mean 'max_new_tokens'"),
@@ -208,11 +214,40 @@ def test_every_init_argument_fails_in_init(loads, kwargs, error, match):
 def test_valid_arguments_still_load_lazily(loads, tmp_path):
     checkpoint = tmp_path / "ckpt"
     checkpoint.mkdir()
-    (checkpoint / "config.json").write_text("{}")
+    (checkpoint / "config.json").write_text('{"model_type": "llama"}')
     generator = LayerRouteGenerator(model=str(checkpoint), pack="auto", programs="default", device="cpu", dtype="bf16")
     assert loads == [] and generator.routed_model is None
     with pytest.raises(ValueError, match="has no config.json"):
         LayerRouteGenerator(model=str(tmp_path))
+
+
+# -- modes: policy (the default), full, lossless; the old 'routed' named -----------------------------
+
+
+def test_modes_are_checked_and_lossless_matches_full(monkeypatch):
+    with pytest.raises(ValueError, match="unknown mode 'fast'"):
+        LayerRouteGenerator(mode="fast")
+    model = RoutedModel(*tiny_model("llama", 4), name="tiny", policy={"budgets": {"other": 0.5}})
+    monkeypatch.setattr(agentroute, "load", lambda *a, **k: model)
+    messages = [ChatMessage.from_user("hello there")]
+    lossless = LayerRouteGenerator(mode="lossless")
+    full = LayerRouteGenerator(mode="full")
+    a = lossless.run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
+    b = full.run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
+    assert a.text == b.text and a.meta["layerroute"]["mode"] == "lossless"
+    assert a.meta["layerroute"]["draft_program"] == "0,3"
+    # Full depth is the plain reference even where the policy itself decodes losslessly.
+    model.router.policy = model.policy.model_copy(update={"modes": {"other": "lossless"}})
+    c = full.run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
+    d = LayerRouteGenerator().run(messages, generation_kwargs={"max_new_tokens": 12})["replies"][0]
+    assert (c.meta["layerroute"]["mode"], c.meta["layerroute"]["draft_program"], c.text) == ("full", None, b.text)
+    assert (d.meta["layerroute"]["mode"], d.text) == ("lossless", b.text)
+    assert LayerRouteGenerator().mode == "policy"
+    with pytest.raises(ValueError, match="mode 'routed' is now mode 'policy'"):
+        LayerRouteGenerator(mode="routed")
+    full.mode = "routed"  # set after construction (as the demo sets it): refused at the run, never run as another
+    with pytest.raises(ValueError, match="mode 'routed' is now mode 'policy'"):
+        full.run(messages)
 
 
 # -- tool results need their call -----------------------------------------------------------------

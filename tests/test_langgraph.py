@@ -164,6 +164,32 @@ def test_constructor_checks():
     assert ChatLayerRoute()._llm_type == "layerroute"  # no load until the first call
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"model": "/no/such/checkpoint"}, "does not exist"),
+        ({"model": __file__}, "not a .gguf file"),
+        ({"pack": "/no/such/pack"}, "not a route pack"),
+        ({"programs": "/no/such/programs.json"}, "no programs file"),
+        ({"policy": {"budgets": {"tool_cal": 0.5}}}, "invalid depth policy"),
+        ({"device": "tpu"}, "device must be 'cpu', 'cuda' or 'cuda:N', got 'tpu'"),
+        ({"dtype": "float8"}, "unknown dtype 'float8'"),
+    ],
+)
+def test_what_load_would_refuse_fails_at_construction(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ChatLayerRoute(**kwargs)
+
+
+def test_the_policy_mode_is_the_default_and_routed_names_it(chat):
+    assert ChatLayerRoute().mode == "policy"
+    with pytest.raises(ValueError, match="mode 'routed' is now mode 'policy'"):
+        ChatLayerRoute(mode="routed")
+    chat.mode = "routed"  # set after construction: refused at the call, never run as another mode
+    with pytest.raises(ValueError, match="mode 'routed' is now mode 'policy'"):
+        chat.invoke("hello")
+
+
 def test_full_mode_ignores_the_policy_budget(tmp_path, monkeypatch):
     monkeypatch.setenv("AGENTROUTE_CACHE", str(tmp_path))  # calibration cache of the cheap program
     model, tok = tiny_model("llama", 6)

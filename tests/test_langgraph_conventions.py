@@ -90,8 +90,12 @@ def test_traces_name_the_provider_and_the_model(tiny):
 def test_the_model_name_is_known_before_the_model_loads(tmp_path):
     assert ChatLayerRoute().model_name == "SmolLM2-135M-Instruct"  # nothing loads: routed_model stays unset
     assert ChatLayerRoute()._get_ls_params()["ls_model_name"] == "SmolLM2-135M-Instruct"
-    assert ChatLayerRoute(model=str(tmp_path / "qwen-0.5b.Q8_0.gguf")).model_name == "qwen-0.5b.Q8_0"
-    assert ChatLayerRoute(model=str(tmp_path / "my-checkpoint")).model_name == "my-checkpoint"
+    gguf, checkpoint = tmp_path / "qwen-0.5b.Q8_0.gguf", tmp_path / "my-checkpoint"
+    gguf.write_bytes(b"GGUF")  # checked by name at construction, read only by load
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text('{"model_type": "llama"}')
+    assert ChatLayerRoute(model=str(gguf)).model_name == "qwen-0.5b.Q8_0"
+    assert ChatLayerRoute(model=str(checkpoint)).model_name == "my-checkpoint"
 
 
 # --- tool calls streamed as they form ----------------------------------------------------------

@@ -125,8 +125,9 @@ def test_agent_runs_a_tool_call_round_trip(factory):
 
 
 @pytest.mark.slow
-def test_react_agent_on_the_demo_tasks_routed_and_full(capsys):
-    """The demo's agent on the five TASKS at routed and full depth; prints the number correct."""
+def test_react_agent_on_the_demo_tasks_policy_and_full(capsys):
+    """The demo's agent on the five TASKS as a policy says (routed: its budgets, lossy) and at full depth;
+    prints the number correct."""
     from langchain_core.tools import StructuredTool
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "demos"))
@@ -135,7 +136,7 @@ def test_react_agent_on_the_demo_tasks_routed_and_full(capsys):
     tools = [StructuredTool.from_function(fn) for fn in TOOLS]
     routed = ChatLayerRoute(policy={"budgets": {"tool_call": 0.8, "final_answer": 0.9}}, max_new_tokens=96)
     full = ChatLayerRoute(mode="full", routed_model=routed.routed_model, max_new_tokens=96)
-    for label, chat in (("routed", routed), ("full", full)):
+    for label, chat in (("policy", routed), ("full", full)):
         agent = create_agent(chat, tools, system_prompt="Use a tool when it helps, then answer in one sentence.")
         correct = 0
         with Trace() as trace:

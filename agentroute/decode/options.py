@@ -19,9 +19,10 @@ from agentroute.errors import GenerationError
 
 PrefillMode = Literal["full", "program"]
 DECODE_MODES = ("routed", "lossless")
-# The integrations' modes: "routed" leaves program and decode mode to the policy, "full" is plain
-# full-depth decoding (the reference), "lossless" drafts and verifies every step.
-FRAMEWORK_MODES = ("routed", "full", "lossless")
+# The integrations' modes: "policy" leaves program and decode mode to the policy, "full" is plain
+# full-depth decoding (the reference), "lossless" drafts and verifies every step. "routed" is not
+# one: it named the policy mode before records used it for lossy decoding (framework_overrides).
+FRAMEWORK_MODES = ("policy", "full", "lossless")
 # ``strict`` keeps True out of number fields and "1" out of int fields; a float field still takes an int.
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
@@ -122,10 +123,20 @@ def describe_errors(exc: ValidationError, what: str) -> str:
 def framework_overrides(mode: str, *, budget: float | None = None, program: Any = None) -> dict[str, Any]:
     """The ``generate`` keywords an integration's ``mode`` sets on a call (``FRAMEWORK_MODES``).
 
-    "full" decodes plainly even where the policy is lossless, at full depth unless the call brings
-    its own ``budget`` or ``program`` (full mode is the default depth, not a lock); "lossless"
-    sets lossless decoding; "routed" sets nothing.
+    "policy" sets nothing; "full" decodes plainly even where the policy is lossless, at full depth
+    unless the call brings its own ``budget`` or ``program`` (full mode is the default depth, not a
+    lock); "lossless" sets lossless decoding. Any other mode is a GenerationError: the old
+    ``"routed"`` (which meant "policy") gets one naming the new word, since in records and in
+    ``generate`` "routed" means a cheaper program decoding alone, which it never set.
     """
+    if mode == "routed":
+        raise GenerationError(
+            "mode 'routed' is now mode 'policy' (each step as the depth policy says, the default); 'routed' "
+            "means lossy decoding by a cheaper program alone, which a policy sets per step type with "
+            "modes={...: 'routed'}"
+        )
+    if mode not in FRAMEWORK_MODES:
+        raise GenerationError(f"unknown mode {mode!r}; use one of {', '.join(FRAMEWORK_MODES)}")
     if mode == "full":
         return {"mode": "routed"} if budget is not None or program is not None else {"mode": "routed", "budget": 1.0}
     return {"mode": "lossless"} if mode == "lossless" else {}

@@ -12,56 +12,41 @@ import asyncio
 import difflib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput, ModelProfile
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
-from langchain_core.runnables.config import var_child_runnable_config
-from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 
 import agentroute
 from agentroute import AgentRouteError, GenerationError, GenerationResult, RoutedModel
 from agentroute.decode.options import framework_overrides, parse_options
+from agentroute.loading import COMPONENT_ARGUMENTS, check_load_arguments
 from agentroute.model.default_model import DEFAULT_NAME
 from agentroute.steps.step_types import parse_step_type
-from agentroute.steps.tools import normalize_tools
 
-from .messages import PROVIDER, final_chunk, kept_calls, to_agentroute_messages, to_ai_message
-from .streaming import ToolSafeText, astream_generation, stream_generation
-from .tool_stream import CallScanner
+from .messages import PROVIDER, to_ai_message
+from .request import Step, build_step, merge_max_tokens, parse_max_calls, parse_tool_choice, tool_specs
+from .streaming import ReplyChunks, astream_generation, stream_generation
+from .structured import METHODS, json_schema_of, request_schema, structured_runnable
 
-_FORCING = ("any", "required")
-_CHOICE_WORDS = ("auto", "none", *_FORCING)
-# Per-call options that go straight to RoutedModel.generate (besides tools, tool_choice, hints).
-_GENERATE_OPTIONS = (
-    "step_type",
-    "budget",
-    "program",
-    "max_new_tokens",
-    "temperature",
-    "top_p",
-    "top_k",
-    "seed",
-    "constrain",
-)
 # Fields that are generation options: agentroute's GenerationOptions checks them at construction.
 _OPTION_FIELDS = ("max_new_tokens", "temperature", "top_p", "top_k", "seed", "stop")
-
-
-@dataclass
-class _Step:
-    """One call, resolved from the model's fields, bound kwargs and the graph context."""
-
-    messages: list[dict[str, Any]]
-    options: dict[str, Any]
-    tools: list[dict[str, Any]] = field(default_factory=list)
-    max_calls: int | None = None  # 1 with parallel_tool_calls=False
+# What create_agent and other LangChain code read to pick strategies: native structured output
+# (create_agent then uses ProviderStrategy: the reply is decoded under the schema's grammar).
+_PROFILE = ModelProfile(
+    text_inputs=True,
+    text_outputs=True,
+    tool_calling=True,
+    tool_choice=True,
+    tool_call_streaming=True,
+    structured_output=True,
+    temperature=True,
+)
 
 
 class ChatLayerRoute(BaseChatModel):
@@ -75,8 +60,10 @@ class ChatLayerRoute(BaseChatModel):
         llm = ChatLayerRoute(policy={"budgets": {"tool_call": 0.8}}, node_step_types={"planner": "planning"})
         agent = create_agent(llm, tools)
 
-    The model loads on first use (``agentroute.load``); pass ``routed_model=`` to use one already
-    loaded (it is shared, never serialised). ``mode="full"`` runs every step at full depth.
+    The model loads on first use (``agentroute.load``; its arguments are checked here); pass
+    ``routed_model=`` to use one already loaded (it is shared, never serialised). ``mode="full"``
+    runs every step at full depth. ``with_structured_output(Model)`` and ``create_agent(...,
+    response_format=Model)`` decode the answer under the schema's grammar (``structured``).
     Generation fields take the names other LangChain chat models use too (``max_tokens`` for
     ``max_new_tokens``, ``stop``) and are checked at construction: an unknown keyword or a value
     the model cannot use is an error here, not at the first call.
@@ -91,10 +78,10 @@ class ChatLayerRoute(BaseChatModel):
     )
     policy: dict[str, Any] | str | None = Field(None, description="DepthPolicy as a dict or a YAML/TOML path")
     programs: str | None = Field(None, description="programs.json from `agentroute search` (searched layer programs)")
-    mode: Literal["routed", "full", "lossless"] = Field(
-        "routed",
-        description="'routed': the policy picks each step's program and decode mode; 'full': every step at full "
-        "depth, decoded plainly; 'lossless': every step drafts with its program and full depth verifies",
+    mode: Literal["policy", "full", "lossless"] = Field(
+        "policy",
+        description="'policy': each step's program and decode mode as the depth policy says; 'full': every step at "
+        "full depth, decoded plainly; 'lossless': every step drafts with its program and full depth verifies",
     )
     max_new_tokens: int = Field(256, description="the most tokens a reply may have (alias: max_tokens)")
     temperature: float = Field(0.0, description="0 is greedy; above 0 samples with this temperature")
@@ -117,6 +104,11 @@ class ChatLayerRoute(BaseChatModel):
             raise ValueError(
                 "pass policy=/pack=/programs= to agentroute.load() for an injected routed_model, not to ChatLayerRoute"
             )
+        if routed_model is None:
+            try:  # what agentroute.load would refuse fails here, with its message, not at the first call
+                check_load_arguments(**self._load_arguments())
+            except AgentRouteError as exc:
+                raise ValueError(str(exc)) from None
         self._routed = routed_model
 
     @model_validator(mode="before")
@@ -131,12 +123,20 @@ class ChatLayerRoute(BaseChatModel):
                 close = difflib.get_close_matches(name, sorted(known), n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 raise ValueError(f"ChatLayerRoute got an unknown argument {name!r}; {hint}see help(ChatLayerRoute)")
-        data = _merge_max_tokens(data)
+        data = merge_max_tokens(data)
         try:
             parse_options({k: data[k] for k in _OPTION_FIELDS if k in data})
         except GenerationError as exc:  # not a ValueError to pydantic's eyes unless raised as one
             raise ValueError(str(exc)) from None
         return data
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _known_mode(cls, mode: Any) -> Any:
+        """The old ``mode="routed"`` (now ``"policy"``) gets an error naming the new word."""
+        if mode == "routed":
+            framework_overrides(mode)  # raises, naming "policy"
+        return mode
 
     @field_validator("node_step_types")
     @classmethod
@@ -188,22 +188,21 @@ class ChatLayerRoute(BaseChatModel):
             params["ls_stop"] = stop
         return params
 
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        """Capabilities LangChain reads (``model.profile``): tools, and native structured output."""
+        return ModelProfile(**_PROFILE)
+
     @property
     def routed_model(self) -> RoutedModel:
         """The loaded RoutedModel; loads it on first access (once, even from several threads)."""
         if self._routed is None:
             with self._load_lock:
                 if self._routed is None:
-                    self._routed = agentroute.load(
-                        self.model,
-                        quantization=self.quantization,
-                        dtype=self.dtype,
-                        pack=self.pack,
-                        device=self.device,
-                        policy=self.policy,
-                        programs=self.programs,
-                    ).warm_up()
+                    self._routed = agentroute.load(**self._load_arguments()).warm_up()
         return self._routed
+
+    def _load_arguments(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in COMPONENT_ARGUMENTS}
 
     def get_token_ids(self, text: str) -> list[int]:
         """Token ids from the local model's tokenizer (LangChain's default would fetch GPT-2's)."""
@@ -229,14 +228,49 @@ class ChatLayerRoute(BaseChatModel):
         keeps at most the first (later ones are dropped from the reply and its stream, the step
         record still lists them). The prompt is the same either way.
         """
-        specs = _tool_specs(tools)  # checked now, not at the first step
-        choice = _tool_choice(tool_choice, [s["name"] for s in specs])
+        specs = tool_specs(tools)  # checked now, not at the first step
+        choice = parse_tool_choice(tool_choice, [s["name"] for s in specs])
         if choice is not None:
             kwargs["tool_choice"] = choice
         if parallel_tool_calls is not None:
-            _max_calls(parallel_tool_calls)  # checked now
+            parse_max_calls(parallel_tool_calls)  # checked now
             kwargs["parallel_tool_calls"] = parallel_tool_calls
+        if kwargs.get("response_format") is not None or kwargs.get("json_schema") is not None:
+            parse_options({"json_schema": request_schema(kwargs.get("response_format"), kwargs.get("json_schema"))})
         return self.bind(tools=specs, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: Mapping[str, Any] | type | None = None,
+        *,
+        include_raw: bool = False,
+        method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """A runnable whose output follows ``schema`` (a pydantic model, TypedDict, dataclass or JSON Schema dict).
+
+        ``method="json_schema"`` (the default): the reply is decoded under the schema's grammar, so
+        it is one JSON value the schema accepts (unless ``max_new_tokens`` cuts it off), parsed into an
+        instance of a pydantic model, else a dict. ``"json_mode"``: any JSON object, parsed into a dict.
+        ``"function_calling"``: LangChain's tool path (the schema becomes a tool the model must call).
+        ``include_raw``: ``{"raw", "parsed", "parsing_error"}``, a parsing error caught. ``strict`` is
+        accepted for compatibility: the grammar always holds the reply to the schema.
+        """
+        if method not in METHODS:
+            raise ValueError(f"unknown structured output method {method!r}; use one of {', '.join(METHODS)}")
+        if method == "function_calling":
+            return super().with_structured_output(schema, include_raw=include_raw, strict=strict, **kwargs)
+        if kwargs:
+            raise ValueError(f"with_structured_output got unsupported arguments {sorted(kwargs)}")
+        if schema is None and method == "json_schema":
+            raise ValueError("method='json_schema' needs a schema (a pydantic model, TypedDict or JSON Schema dict)")
+        response_format = json_schema_of(schema) if method == "json_schema" else {"type": "json_object"}
+        parse_options({"json_schema": request_schema(response_format, None)})  # a bad schema fails now
+        # Traced as the JSON Schema the grammar enforces (LangChain cannot convert every TypedDict for its trace).
+        traced = {"ls_structured_output_format": {"kwargs": {"method": method}, "schema": response_format}}
+        llm = self.bind(response_format=response_format, **traced)
+        return structured_runnable(llm, schema, method, include_raw)
 
     # -- generation -------------------------------------------------------------------------------
 
@@ -248,7 +282,7 @@ class ChatLayerRoute(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         step = self._step(messages, stop, run_manager, kwargs)
-        return _chat_result(self._run(step), step.max_calls)
+        return _chat_result(self._run(step), step)
 
     async def _agenerate(
         self,
@@ -259,7 +293,7 @@ class ChatLayerRoute(BaseChatModel):
     ) -> ChatResult:
         step = self._step(messages, stop, run_manager, kwargs)
         # to_thread copies the context, so Trace scopes entered by the caller receive the record.
-        return _chat_result(await asyncio.to_thread(self._run, step), step.max_calls)
+        return _chat_result(await asyncio.to_thread(self._run, step), step)
 
     def _stream(
         self,
@@ -269,7 +303,7 @@ class ChatLayerRoute(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         step = self._step(messages, stop, run_manager, kwargs)
-        reply = _ReplyChunks(step)
+        reply = ReplyChunks(step)
         for item in stream_generation(lambda on_text: self._run(step, on_text)):
             chunk = reply.chunk(item)
             if chunk is None:
@@ -286,7 +320,7 @@ class ChatLayerRoute(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         step = self._step(messages, stop, run_manager, kwargs)
-        reply = _ReplyChunks(step)
+        reply = ReplyChunks(step)
         async for item in astream_generation(lambda on_text: self._run(step, on_text)):
             chunk = reply.chunk(item)
             if chunk is None:
@@ -295,141 +329,14 @@ class ChatLayerRoute(BaseChatModel):
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
 
-    def _step(self, messages: list[BaseMessage], stop, run_manager, kwargs: dict[str, Any]) -> _Step:
-        """Resolve one call: messages, tools, step type, depth, sampling and graph hints."""
-        kwargs = {k: v for k, v in kwargs.items() if not k.startswith("ls_") and k != "stream"}
-        # bind_tools already converted these; tools bound with plain .bind() are converted here.
-        tools = _tool_specs(kwargs.pop("tools", None) or [])
-        tool_choice = _tool_choice(kwargs.pop("tool_choice", None), [t["name"] for t in tools])
-        max_calls = _max_calls(kwargs.pop("parallel_tool_calls", None))
-        extra_hints = dict(kwargs.pop("hints", None) or {})
-        kwargs = _merge_max_tokens(kwargs)
-        unknown = sorted(set(kwargs) - set(_GENERATE_OPTIONS))
-        if unknown:
-            raise ValueError(
-                f"ChatLayerRoute got unknown call option(s) {unknown}; use tools, tool_choice, parallel_tool_calls, "
-                f"hints, {', '.join(_GENERATE_OPTIONS)}"
-            )
-        if tool_choice == "none":
-            tools = []  # a text answer is wanted: leave the tool list out of the prompt
-        elif tool_choice is not None and tool_choice not in _CHOICE_WORDS:
-            tools = [t for t in tools if t["name"] == tool_choice]
+    def _step(self, messages: list[BaseMessage], stop, run_manager, kwargs: dict[str, Any]) -> Step:
+        return build_step(self, messages, stop, run_manager, kwargs)
 
-        metadata = _graph_metadata(run_manager)
-        node = metadata.get("langgraph_node")
-        hints = {"node": node, "langgraph_node": node, "agent_step": metadata.get("langgraph_step")}
-        hints = {k: v for k, v in {**hints, "tool_choice": tool_choice, **extra_hints}.items() if v is not None}
-
-        options: dict[str, Any] = {
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "top_k": self.top_k,
-            "seed": self.seed,
-            "stop": stop if stop is not None else self.stop,
-            **kwargs,
-            "hints": hints,
-        }
-        if options.get("step_type") is None and node in self.node_step_types:
-            options["step_type"] = self.node_step_types[node]
-        options.update(framework_overrides(self.mode, budget=options.get("budget"), program=options.get("program")))
-        return _Step(messages=to_agentroute_messages(messages), options=options, tools=tools, max_calls=max_calls)
-
-    def _run(self, step: _Step, on_text: Callable[[str], None] | None = None) -> GenerationResult:
+    def _run(self, step: Step, on_text: Callable[[str], None] | None = None) -> GenerationResult:
         options = {k: v for k, v in step.options.items() if v is not None}
         return self.routed_model.generate(step.messages, tools=step.tools or None, on_text=on_text, **options)
 
 
-def _tool_specs(tools: Sequence[Any]) -> list[dict[str, Any]]:
-    """Any LangChain tool shape -> AgentRoute ``{"name", "description", "parameters"}`` dicts, validated."""
-    specs = []
-    for tool in tools:
-        function = convert_to_openai_tool(tool)["function"]
-        specs.append({key: function[key] for key in ("name", "description", "parameters") if key in function})
-    normalize_tools(specs)  # raises ToolSchemaError (a ValueError) naming a bad or duplicate tool
-    return specs
-
-
-def _tool_choice(choice: Any, names: list[str]) -> str | None:
-    """Normalise a LangChain/OpenAI/Anthropic tool_choice to None, a keyword or a tool name."""
-    if choice is None or choice is False:
-        return None
-    if choice is True:
-        return "required"
-    if isinstance(choice, Mapping):
-        function = choice.get("function")
-        name = choice.get("name") or (function.get("name") if isinstance(function, Mapping) else None)
-        choice = name or choice.get("type")
-    if isinstance(choice, str) and (choice in _CHOICE_WORDS or choice in names):
-        return choice
-    raise ValueError(
-        f"tool_choice {choice!r} is not 'auto', 'none', 'any', 'required' or the name of a bound tool "
-        f"({', '.join(names) or 'none bound'})"
-    )
-
-
-def _max_calls(parallel_tool_calls: Any) -> int | None:
-    """``parallel_tool_calls`` as the number of calls a reply keeps (None: all)."""
-    if parallel_tool_calls is None or parallel_tool_calls is True:
-        return None
-    if parallel_tool_calls is False:
-        return 1
-    raise ValueError(f"parallel_tool_calls must be True, False or None, got {parallel_tool_calls!r}")
-
-
-def _merge_max_tokens(options: dict[str, Any]) -> dict[str, Any]:
-    """``max_tokens`` (the name other LangChain chat models use) as ``max_new_tokens``; both must agree."""
-    if "max_tokens" not in options:
-        return options
-    options = dict(options)
-    value = options.pop("max_tokens")
-    if options.setdefault("max_new_tokens", value) != value:
-        raise ValueError(
-            f"max_tokens={value!r} and max_new_tokens={options['max_new_tokens']!r} disagree; they are one setting"
-        )
-    return options
-
-
-def _graph_metadata(run_manager) -> Mapping[str, Any]:
-    """The run's metadata, where LangGraph puts ``langgraph_node`` and ``langgraph_step``.
-
-    ``stream()`` in langchain-core 1.7 calls ``_stream`` without a run manager; the node's config
-    is then still in LangChain's context variable.
-    """
-    metadata = getattr(run_manager, "metadata", None) or {}
-    if "langgraph_node" not in metadata:
-        config = var_child_runnable_config.get() or {}
-        metadata = {**(config.get("metadata") or {}), **metadata}
-    return metadata
-
-
-def _chat_result(result: GenerationResult, max_calls: int | None) -> ChatResult:
-    return ChatResult(generations=[ChatGeneration(message=to_ai_message(result, max_calls))])
-
-
-class _ReplyChunks:
-    """One streamed reply: text deltas and the final result as chunks that add up to ``invoke``'s message.
-
-    With tools, text that may be call markup waits (``ToolSafeText``) while the calls themselves
-    stream as ``tool_call_chunks`` (``CallScanner``).
-    """
-
-    def __init__(self, step: _Step) -> None:
-        self.max_calls = step.max_calls
-        self.safe = ToolSafeText() if step.tools else None
-        self.calls = CallScanner([t["name"] for t in step.tools], step.max_calls) if step.tools else None
-        self.sent = ""
-
-    def chunk(self, item: str | GenerationResult) -> ChatGenerationChunk | None:
-        """A text delta as a chunk (None when nothing of it can go out yet), or the final chunk."""
-        if isinstance(item, str):
-            text = self.safe.push(item) if self.safe is not None else item
-            calls = self.calls.push(item) if self.calls is not None else []
-            if not text and not calls:
-                return None
-            self.sent += text
-            return ChatGenerationChunk(message=AIMessageChunk(content=text, tool_call_chunks=calls))
-        # By construction the streamed text is a prefix of the final content (see ToolSafeText).
-        rest = item.text[len(self.sent) :] if item.text.startswith(self.sent) else item.text
-        calls = self.calls.final_chunks(kept_calls(item, self.max_calls)) if self.calls is not None else []
-        return ChatGenerationChunk(message=final_chunk(item, rest, calls))
+def _chat_result(result: GenerationResult, step: Step) -> ChatResult:
+    message = to_ai_message(result, step.max_calls, tools_offered=bool(step.tools))
+    return ChatResult(generations=[ChatGeneration(message=message)])

@@ -125,18 +125,20 @@ def kept_calls(result: GenerationResult, max_calls: int | None) -> list[ToolCall
     return list(result.tool_calls if max_calls is None else result.tool_calls[:max_calls])
 
 
-def to_ai_message(result: GenerationResult, max_calls: int | None = None) -> AIMessage:
+def to_ai_message(result: GenerationResult, max_calls: int | None = None, tools_offered: bool = True) -> AIMessage:
     """The step's reply as an AIMessage: text, tool calls (ids from the record), usage and metadata.
 
     A reply that tried to call a tool but yielded no usable call keeps its raw text as content and
     gets one ``invalid_tool_calls`` entry carrying the parser's error. It has no id, so agents end
     the turn on it instead of answering a call that never parsed. ``max_calls``: keep only the
     first calls (``parallel_tool_calls=False``); the record still lists all the model wrote.
+    ``tools_offered=False``: the step had no tools, so its error (a structured reply cut off) is
+    not a call's; it stays in ``response_metadata["error"]``.
     """
     record = result.record
     calls = [tool_call(name=c.name, args=c.arguments, id=c.id) for c in kept_calls(result, max_calls)]
     invalid = []
-    if record.error and not calls:
+    if record.error and not calls and tools_offered:
         invalid = [invalid_tool_call(name=None, args=result.text, id=None, error=record.error)]
     return AIMessage(
         content=result.text,

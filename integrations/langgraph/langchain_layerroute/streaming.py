@@ -6,7 +6,8 @@ arrive. The worker runs in a copy of the caller's context, so ``agentroute.Trace
 LangChain's run context reach the generation exactly as they would on the calling thread.
 
 Closing the stream early cancels the generation: the next ``on_text`` call raises inside the
-decode loop, which stops it and drops the half-written KV cache.
+decode loop, which stops it and drops the half-written KV cache. ``ReplyChunks`` turns the text
+and the final result into LangChain chunks that add up to the message ``invoke`` returns.
 """
 
 from __future__ import annotations
@@ -16,8 +17,18 @@ import contextvars
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING
+
+from langchain_core.messages import AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk
 
 from agentroute import GenerationResult
+
+from .messages import final_chunk, kept_calls
+from .tool_stream import CallScanner
+
+if TYPE_CHECKING:
+    from .request import Step
 
 Generate = Callable[[Callable[[str], None]], GenerationResult]
 
@@ -122,3 +133,31 @@ class ToolSafeText:
             return 0
         cut = min((i for i in (text.find(c) for c in self._CALL_START) if i != -1), default=len(text))
         return len(text[:cut].rstrip())
+
+
+class ReplyChunks:
+    """One streamed reply: text deltas and the final result as chunks that add up to ``invoke``'s message.
+
+    With tools, text that may be call markup waits (``ToolSafeText``) while the calls themselves
+    stream as ``tool_call_chunks`` (``CallScanner``).
+    """
+
+    def __init__(self, step: Step) -> None:
+        self.max_calls = step.max_calls
+        self.safe = ToolSafeText() if step.tools else None
+        self.calls = CallScanner([t["name"] for t in step.tools], step.max_calls) if step.tools else None
+        self.sent = ""
+
+    def chunk(self, item: str | GenerationResult) -> ChatGenerationChunk | None:
+        """A text delta as a chunk (None when nothing of it can go out yet), or the final chunk."""
+        if isinstance(item, str):
+            text = self.safe.push(item) if self.safe is not None else item
+            calls = self.calls.push(item) if self.calls is not None else []
+            if not text and not calls:
+                return None
+            self.sent += text
+            return ChatGenerationChunk(message=AIMessageChunk(content=text, tool_call_chunks=calls))
+        # By construction the streamed text is a prefix of the final content (see ToolSafeText).
+        rest = item.text[len(self.sent) :] if item.text.startswith(self.sent) else item.text
+        calls = self.calls.final_chunks(kept_calls(item, self.max_calls)) if self.calls is not None else []
+        return ChatGenerationChunk(message=final_chunk(item, rest, calls))

@@ -8,7 +8,6 @@ from typing import Any
 
 from haystack import component, default_from_dict, default_to_dict, tracing
 from haystack.dataclasses import ChatMessage, ComponentInfo, StreamingCallbackT, select_streaming_callback
-from haystack.dataclasses.streaming_chunk import _invoke_streaming_callback
 from haystack.tools import (
     ToolsType,
     _check_duplicate_tool_names,
@@ -21,13 +20,15 @@ from haystack.tools import (
 from haystack.utils import deserialize_callable, serialize_callable
 
 import agentroute
-from agentroute import DepthPolicy, GenerationResult, StepRecord
-from agentroute.decode.options import framework_overrides
+from agentroute import DepthPolicy, StepRecord
+from agentroute.loading import COMPONENT_ARGUMENTS
 from agentroute.trace.otel import genai_attributes
 
-from .convert import reply_message, to_agentroute_messages, to_agentroute_tools
-from .settings import canonical_generation_kwargs, check_init, split_generation_kwargs
-from .streaming import ChunkStream
+from .convert import reply_message
+from .request import build_request
+from .settings import check_init
+from .streaming import ChunkStream, generate_streaming
+from .structured import serializable_response_format
 
 
 @component
@@ -60,7 +61,7 @@ class LayerRouteGenerator:
         pack: str | None = "auto",
         policy: dict[str, Any] | str | None = None,
         programs: str | None = None,
-        mode: str = "routed",
+        mode: str = "policy",
         generation_kwargs: dict[str, Any] | None = None,
         streaming_callback: StreamingCallbackT | None = None,
         tools: ToolsType | None = None,
@@ -81,13 +82,16 @@ class LayerRouteGenerator:
             component's pipeline name as the ``component`` hint.
         :param programs: a ``programs.json`` from ``agentroute search``: searched layer programs per step type
             and budget, used where no route pack program applies.
-        :param mode: ``"routed"`` (the policy picks the depth per step type), ``"full"`` (every step at full
-            depth, e.g. to compare) or ``"lossless"`` (the policy's draft program drafts, full depth verifies: the
-            output is exactly full depth's).
+        :param mode: ``"policy"`` (each step's depth and decode mode as the depth policy says), ``"full"`` (every
+            step at full depth, decoded plainly, e.g. to compare) or ``"lossless"`` (the policy's draft program
+            drafts, full depth verifies: the output is exactly full depth's). The old ``"routed"`` (now ``"policy"``)
+            is refused with an error naming the new word.
         :param generation_kwargs: ``max_new_tokens`` (default 256; also ``max_tokens``), ``temperature``
             (0 = greedy), ``top_p``, ``top_k``, ``seed``, ``stop_words`` (also ``stop_sequences``/``stop``),
             ``prefill``, ``reuse_prefix``, ``constrain`` (default True: tool-call steps can only write valid calls
-            of the tools), and per-step routing overrides ``step_type`` and ``budget`` (a fraction of the layer
+            of the tools), ``response_format`` (structured output as ``OpenAIChatGenerator`` takes it: a pydantic
+            model class or a JSON schema dict; a reply that calls no tool is one JSON value valid for it, decoded
+            under its grammar), and per-step routing overrides ``step_type`` and ``budget`` (a fraction of the layer
             cost). Keys and values are checked here; a misspelled key gets a "did you mean".
         :param streaming_callback: called with each ``StreamingChunk``; works together with tools.
         :param tools: Tools and/or Toolsets the model may call.
@@ -100,10 +104,11 @@ class LayerRouteGenerator:
             requirement: ``constrain=False`` in ``generation_kwargs`` is then an error. It does not make a step call
             a tool: a step not typed as a tool call may still answer in text (see ``step_type``), but a call it
             writes is held to the schemas all the same.
-        :raises ValueError: for any argument ``warm_up`` or ``run`` would refuse (an unknown mode, a missing model,
-            pack, policy or programs file, an unknown device, dtype or quantization, a ``generation_kwargs`` key
-            or value the model cannot use) or duplicate tool names; TypeError for an argument of the wrong type.
-            The model itself is not loaded here.
+        :raises ValueError: for any argument ``warm_up`` or ``run`` would refuse (an unknown mode; a model, pack,
+            policy, programs, device, dtype or quantization ``agentroute.load`` would refuse, with its message; a
+            ``generation_kwargs`` key or value the model cannot use) or duplicate tool names; TypeError for a
+            ``generation_kwargs``, ``streaming_callback`` or ``tools_strict`` of the wrong type. The model itself
+            is not loaded here.
         """
         check_init(
             model=model,
@@ -185,15 +190,8 @@ class LayerRouteGenerator:
             return model
         with self._warm_up_lock:
             if self._routed_model is None:
-                self._routed_model = agentroute.load(
-                    self.model,
-                    quantization=self.quantization,
-                    dtype=self.dtype,
-                    pack=self.pack,
-                    device=self.device,
-                    policy=self.policy,
-                    programs=self.programs,
-                ).warm_up()
+                arguments = {name: getattr(self, name) for name in COMPONENT_ARGUMENTS}
+                self._routed_model = agentroute.load(**arguments).warm_up()
             return self._routed_model
 
     def _get_telemetry_data(self) -> dict[str, Any]:
@@ -210,7 +208,7 @@ class LayerRouteGenerator:
             policy=self.policy,
             programs=self.programs,
             mode=self.mode,
-            generation_kwargs=self.generation_kwargs,
+            generation_kwargs=serializable_response_format(self.generation_kwargs),
             streaming_callback=serialize_callable(self.streaming_callback) if self.streaming_callback else None,
             tools=serialize_tools_or_toolset(self.tools),
             device=self.device,
@@ -253,7 +251,7 @@ class LayerRouteGenerator:
         :returns: ``{"replies": [ChatMessage]}``, one assistant message.
         :raises ValueError: for messages or settings the model cannot use.
         """
-        prompt, request = self._prepare(messages, generation_kwargs, tools, step_type, tools_strict)
+        prompt, request = build_request(self, messages, generation_kwargs, tools, step_type, tools_strict)
         callback = select_streaming_callback(self.streaming_callback, streaming_callback, requires_async=False)
         self.warm_up()
         model = self._load()  # the warm model (loaded again if closed meanwhile)
@@ -288,7 +286,7 @@ class LayerRouteGenerator:
         The streaming callback may be a coroutine function (or a plain function, which then runs on the loop).
         The worker thread gets a copy of the caller's context, so traces and tracing spans stay the caller's.
         """
-        prompt, request = self._prepare(messages, generation_kwargs, tools, step_type, tools_strict)
+        prompt, request = build_request(self, messages, generation_kwargs, tools, step_type, tools_strict)
         callback = select_streaming_callback(self.streaming_callback, streaming_callback, requires_async=True)
         await self.warm_up_async()
         model = self._routed_model or await asyncio.to_thread(self._load)  # closed meanwhile: load again
@@ -296,74 +294,10 @@ class LayerRouteGenerator:
             result = await asyncio.to_thread(model.generate, prompt, **request)
             reply = reply_message(result)
         else:
-            result, reply = await self._generate_streaming(model, prompt, request, callback)
+            stream = self._chunk_stream(model, request)
+            result, reply = await generate_streaming(model, prompt, request, stream, callback)
         _tag_current_span(result.record, reply)
         return {"replies": [reply]}
-
-    async def _generate_streaming(
-        self,
-        model: agentroute.RoutedModel,
-        prompt: list[dict[str, Any]],
-        request: dict[str, Any],
-        callback: StreamingCallbackT,
-    ) -> tuple[GenerationResult, ChatMessage]:
-        """Generate in a thread and hand its chunks to ``callback`` on the event loop, in order."""
-        stream = self._chunk_stream(model, request)
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-
-        def on_text(delta: str) -> None:  # runs on the worker thread
-            for chunk in stream.text(delta):
-                loop.call_soon_threadsafe(queue.put_nowait, chunk)
-
-        async def forward() -> None:
-            while (chunk := await queue.get()) is not None:
-                await _invoke_streaming_callback(callback, chunk)
-
-        forwarder = asyncio.create_task(forward())
-        try:
-            result = await asyncio.to_thread(model.generate, prompt, **request, on_text=on_text)
-        finally:
-            # The thread's call_soon_threadsafe puts were all scheduled before its result came back,
-            # so the end marker queues after the last text chunk.
-            queue.put_nowait(None)
-            await forwarder
-        reply = reply_message(result)
-        for chunk in stream.final(reply):
-            await _invoke_streaming_callback(callback, chunk)
-        return result, reply
-
-    def _prepare(
-        self,
-        messages: list[ChatMessage] | str,
-        generation_kwargs: dict[str, Any] | None,
-        tools: ToolsType | None,
-        step_type: str | None,
-        tools_strict: bool | None,
-    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """The prompt messages and the keyword arguments of ``RoutedModel.generate``; checks all input."""
-        strict = self.tools_strict if tools_strict is None else tools_strict
-        if not isinstance(strict, bool):
-            raise ValueError(f"tools_strict must be True, False or None, got {tools_strict!r}")
-        merged = {
-            **canonical_generation_kwargs(self.generation_kwargs),
-            **canonical_generation_kwargs(generation_kwargs or {}),
-        }
-        options, step = split_generation_kwargs(merged, strict=strict)
-        specs = to_agentroute_tools(tools if tools is not None else self.tools)
-        name = getattr(self, "__component_name__", None)  # set when the component is added to a pipeline
-        request = {
-            "tools": specs or None,
-            "step_type": step_type or step.get("step_type"),
-            "budget": step.get("budget"),
-            "hints": {"component": name} if name else None,
-            "mode": None,  # the policy's, unless the generator's mode sets one
-            **framework_overrides(self.mode, budget=step.get("budget")),
-            **options,
-        }
-        if isinstance(messages, str):  # as Haystack's chat generators take it: one user message
-            messages = [ChatMessage.from_user(messages)]
-        return to_agentroute_messages(messages), request
 
     def _chunk_stream(self, model: agentroute.RoutedModel, request: dict[str, Any]) -> ChunkStream:
         return ChunkStream(model.name, ComponentInfo.from_component(self), bool(request["tools"]))

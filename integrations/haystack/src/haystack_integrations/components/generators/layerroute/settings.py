@@ -3,30 +3,23 @@
 Haystack builds components long before it runs them (a pipeline YAML is loaded, then warmed up
 later), so every argument is checked in ``__init__``: a wrong type or value, a misspelled
 ``generation_kwargs`` key, a missing checkpoint, pack, policy or programs file fails there with an
-error naming the argument, not at ``warm_up`` or the first ``run``. The checks are the cheap ones
-``agentroute.load`` makes before it reads any weights (a pack's and a programs file's JSON are read,
-nothing more), with ``pack="auto"`` resolved the way ``load`` resolves it.
+error naming the argument, not at ``warm_up`` or the first ``run``. The model arguments get
+``agentroute.load``'s own checks (``agentroute.loading.check_load_arguments``: small files are read,
+no weights).
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib.util
-import os
-from pathlib import Path
 from typing import Any
 
-import torch
-
-from agentroute import AgentRouteError, DepthPolicy
-from agentroute.decode.options import FRAMEWORK_MODES, parse_options
-from agentroute.model.default_model import default_gguf_path
-from agentroute.model.dtype_choice import resolve_dtype
-from agentroute.model.quantization import QUANTIZATIONS
-from agentroute.pack import read_manifest, resolve_pack_dir
-from agentroute.program_library import read_programs
+from agentroute import AgentRouteError
+from agentroute.decode.options import framework_overrides, parse_options
+from agentroute.loading import check_load_arguments
 from agentroute.steps.policy import check_budget
 from agentroute.steps.step_types import parse_step_type
+
+from .structured import response_format_schema
 
 # generation_kwargs keys passed to RoutedModel.generate as they are.
 OPTIONS = ("max_new_tokens", "temperature", "top_p", "top_k", "seed", "prefill", "reuse_prefix", "constrain")
@@ -34,28 +27,25 @@ OPTIONS = ("max_new_tokens", "temperature", "top_p", "top_k", "seed", "prefill",
 MAX_TOKENS = "max_tokens"
 # Stop strings under the names Haystack's generators use (stop_words, HF's stop_sequences, OpenAI's stop).
 STOP_KEYS = ("stop_words", "stop_sequences", "stop")
+# Structured output as OpenAIChatGenerator takes it: a pydantic model or a JSON schema (json_schema= here).
+RESPONSE_FORMAT = "response_format"
 # Per-step routing overrides that may also come through generation_kwargs (e.g. from Agent.run).
 STEP_KEYS = ("step_type", "budget")
-KEYS = (*OPTIONS, MAX_TOKENS, *STOP_KEYS, *STEP_KEYS)
+KEYS = (*OPTIONS, MAX_TOKENS, *STOP_KEYS, RESPONSE_FORMAT, *STEP_KEYS)
 
 
 def check_init(
-    *,
-    model: Any,
-    quantization: Any,
-    pack: Any,
-    policy: Any,
-    programs: Any,
-    mode: Any,
-    generation_kwargs: Any,
-    streaming_callback: Any,
-    tools_strict: Any,
-    device: Any,
-    dtype: Any,
+    *, mode: Any, generation_kwargs: Any, streaming_callback: Any, tools_strict: Any, **load_arguments: Any
 ) -> None:
-    """Raise TypeError or ValueError, naming the argument, for anything ``warm_up`` or ``run`` would refuse."""
-    if mode not in FRAMEWORK_MODES:
-        raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(FRAMEWORK_MODES)}")
+    """Raise TypeError or ValueError, naming the argument, for anything ``warm_up`` or ``run`` would refuse.
+
+    ``load_arguments`` are ``agentroute.load``'s (``model``, ``pack``, ...), checked as ``load`` checks them.
+    """
+    try:
+        framework_overrides(mode)
+        check_load_arguments(**load_arguments)
+    except AgentRouteError as exc:
+        raise ValueError(str(exc)) from None
     if not isinstance(tools_strict, bool):
         raise TypeError(f"tools_strict must be True or False, got {tools_strict!r}")
     if generation_kwargs is not None and not isinstance(generation_kwargs, dict):
@@ -63,26 +53,6 @@ def check_init(
     split_generation_kwargs(generation_kwargs or {}, strict=tools_strict)
     if streaming_callback is not None and not callable(streaming_callback):
         raise TypeError(f"streaming_callback must be callable or None, got {type(streaming_callback).__name__}")
-    _check_model(model)
-    device = _check_device(device)
-    for name, value in (("quantization", quantization), ("dtype", dtype)):
-        if value is not None and not isinstance(value, str):
-            raise TypeError(f"{name} must be a string or None, got {type(value).__name__}")
-    for name, value in (("pack", pack), ("programs", programs)):
-        if value is not None and not isinstance(value, (str, os.PathLike)):
-            raise TypeError(f"{name} must be a name, a path or None, got {type(value).__name__}")
-    _check_quantization(quantization)
-    try:
-        if dtype is not None:
-            resolve_dtype(dtype, device)
-        searched = read_programs(programs) if programs is not None else None
-        if pack == "auto":  # as load() resolves it: the programs' pack, else the default model's
-            pack = searched.pack if searched is not None else ("default" if str(model) == "default" else None)
-        if pack is not None:
-            read_manifest(resolve_pack_dir(pack))
-        DepthPolicy.coerce(policy)
-    except AgentRouteError as exc:
-        raise ValueError(str(exc)) from None
 
 
 def canonical_generation_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +65,8 @@ def canonical_generation_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(
                 f"unknown generation_kwargs key {key!r}; {hint}LayerRouteGenerator accepts "
-                f"{', '.join(OPTIONS + (MAX_TOKENS,) + STOP_KEYS)} and the step overrides {', '.join(STEP_KEYS)}"
+                f"{', '.join(OPTIONS + (MAX_TOKENS,) + STOP_KEYS + (RESPONSE_FORMAT,))} and the step overrides "
+                f"{', '.join(STEP_KEYS)}"
             )
     out = {key: value for key, value in kwargs.items() if key != MAX_TOKENS and key not in STOP_KEYS}
     if MAX_TOKENS in kwargs and out.setdefault("max_new_tokens", kwargs[MAX_TOKENS]) != kwargs[MAX_TOKENS]:
@@ -122,6 +93,8 @@ def split_generation_kwargs(kwargs: dict[str, Any], strict: bool = False) -> tup
     """
     kwargs = canonical_generation_kwargs(kwargs)
     options = {key: kwargs[key] for key in (*OPTIONS, "stop") if key in kwargs}
+    if kwargs.get(RESPONSE_FORMAT) is not None:
+        options["json_schema"] = response_format_schema(kwargs[RESPONSE_FORMAT])
     if strict:
         if options.get("constrain") is False:
             raise ValueError(
@@ -139,51 +112,3 @@ def split_generation_kwargs(kwargs: dict[str, Any], strict: bool = False) -> tup
     except AgentRouteError as exc:
         raise ValueError(f"invalid generation_kwargs: {exc}") from None
     return options, step
-
-
-def _check_model(model: Any) -> None:
-    if not isinstance(model, (str, os.PathLike)):
-        raise TypeError(f"model must be 'default' or a path, got {type(model).__name__}")
-    if str(model) == "default":
-        try:
-            default_gguf_path()
-        except AgentRouteError as exc:
-            raise ValueError(str(exc)) from None
-        return
-    path = Path(model).expanduser()
-    if not path.exists():
-        raise ValueError(
-            f"model path {path} does not exist; pass 'default', a local checkpoint directory or a .gguf file "
-            "(models are never downloaded)"
-        )
-    if path.is_file() and path.suffix.lower() != ".gguf":
-        raise ValueError(f"model {path} is a file but not a .gguf file; pass a checkpoint directory or a .gguf file")
-    if path.is_dir() and not (path / "config.json").is_file():
-        raise ValueError(f"model {path} has no config.json; pass a Hugging Face checkpoint directory or a .gguf file")
-
-
-def _check_quantization(quantization: str | None) -> None:
-    """A known scheme whose library is installed (found, not imported: bitsandbytes is slow to import)."""
-    if quantization is None:
-        return
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(f"unknown quantization {quantization!r}; use one of {', '.join(QUANTIZATIONS)} or None")
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise ValueError(f"quantization {quantization!r} needs bitsandbytes, which is not installed")
-
-
-def _check_device(device: Any) -> str:
-    """The device ``load`` would use; ValueError for one it could not."""
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if not isinstance(device, str):
-        raise TypeError(f"device must be 'cpu', 'cuda' (or 'cuda:N') or None, got {type(device).__name__}")
-    try:
-        kind = torch.device(device).type
-    except RuntimeError:
-        kind = None
-    if kind not in ("cpu", "cuda"):
-        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda' (or 'cuda:N') or None")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asks for CUDA, which this machine does not have; use 'cpu' or None")
-    return device

@@ -11,12 +11,17 @@ finish reason, usage and step record.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Any
 
-from haystack.dataclasses import ChatMessage, ComponentInfo, StreamingChunk
-from haystack.dataclasses.streaming_chunk import ToolCallDelta
+from haystack.dataclasses import ChatMessage, ComponentInfo, StreamingCallbackT, StreamingChunk
+from haystack.dataclasses.streaming_chunk import ToolCallDelta, _invoke_streaming_callback
+
+from agentroute import GenerationResult, RoutedModel
+
+from .convert import reply_message
 
 _CALL_TAG = "<tool_call>"
 _CALL_OPENERS = ("{", "[", "```")  # how a reply that is only a call (bare or fenced JSON) begins
@@ -90,3 +95,36 @@ class ChunkStream:
     def _chunk(self, extra_meta: dict[str, Any] | None = None, **fields: Any) -> StreamingChunk:
         meta = {"model": self.model, "received_at": datetime.now().isoformat(), **(extra_meta or {})}
         return StreamingChunk(component_info=self.component_info, meta=meta, **fields)
+
+
+async def generate_streaming(
+    model: RoutedModel,
+    prompt: list[dict[str, Any]],
+    request: dict[str, Any],
+    stream: ChunkStream,
+    callback: StreamingCallbackT,
+) -> tuple[GenerationResult, ChatMessage]:
+    """Generate in a worker thread and hand ``stream``'s chunks to ``callback`` on the event loop, in order."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+
+    def on_text(delta: str) -> None:  # runs on the worker thread
+        for chunk in stream.text(delta):
+            loop.call_soon_threadsafe(queue.put_nowait, chunk)
+
+    async def forward() -> None:
+        while (chunk := await queue.get()) is not None:
+            await _invoke_streaming_callback(callback, chunk)
+
+    forwarder = asyncio.create_task(forward())
+    try:
+        result = await asyncio.to_thread(model.generate, prompt, **request, on_text=on_text)
+    finally:
+        # The thread's call_soon_threadsafe puts were all scheduled before its result came back,
+        # so the end marker queues after the last text chunk.
+        queue.put_nowait(None)
+        await forwarder
+    reply = reply_message(result)
+    for chunk in stream.final(reply):
+        await _invoke_streaming_callback(callback, chunk)
+    return result, reply

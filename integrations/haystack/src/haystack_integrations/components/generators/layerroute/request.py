@@ -1,0 +1,56 @@
+"""One ``LayerRouteGenerator`` run resolved into the prompt and the keywords of ``RoutedModel.generate``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haystack.dataclasses import ChatMessage
+from haystack.tools import ToolsType
+
+from agentroute.decode.options import framework_overrides
+
+from .convert import to_agentroute_messages, to_agentroute_tools
+from .settings import canonical_generation_kwargs, split_generation_kwargs
+
+
+def build_request(
+    generator: Any,
+    messages: list[ChatMessage] | str,
+    generation_kwargs: dict[str, Any] | None,
+    tools: ToolsType | None,
+    step_type: str | None,
+    tools_strict: bool | None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The prompt messages and the keyword arguments of ``generate`` for one run of ``generator``; checks all input.
+
+    The call's ``generation_kwargs`` are merged over the init ones, its ``tools`` and ``tools_strict``
+    replace them. With a ``response_format`` and tools, a tool whose result is already in the
+    conversation is not offered again: the step answers in the format or calls a tool that has not
+    answered yet, so an agent ends with the structured answer instead of repeating a call.
+    """
+    strict = generator.tools_strict if tools_strict is None else tools_strict
+    if not isinstance(strict, bool):
+        raise ValueError(f"tools_strict must be True, False or None, got {tools_strict!r}")
+    merged = {
+        **canonical_generation_kwargs(generator.generation_kwargs),
+        **canonical_generation_kwargs(generation_kwargs or {}),
+    }
+    options, step = split_generation_kwargs(merged, strict=strict)
+    specs = to_agentroute_tools(tools if tools is not None else generator.tools)
+    if isinstance(messages, str):  # as Haystack's chat generators take it: one user message
+        messages = [ChatMessage.from_user(messages)]
+    prompt = to_agentroute_messages(messages)
+    if options.get("json_schema") is not None and specs:
+        answered = {m.get("name") for m in prompt if m["role"] == "tool"}
+        specs = [spec for spec in specs if spec["name"] not in answered]
+    name = getattr(generator, "__component_name__", None)  # set when the component is added to a pipeline
+    request = {
+        "tools": specs or None,
+        "step_type": step_type or step.get("step_type"),
+        "budget": step.get("budget"),
+        "hints": {"component": name} if name else None,
+        "mode": None,  # the policy's, unless the generator's mode sets one
+        **framework_overrides(generator.mode, budget=step.get("budget")),
+        **options,
+    }
+    return prompt, request
