@@ -8,6 +8,7 @@ integers), and the real model on ordinary ones (slow tests).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -139,6 +140,13 @@ def test_include_raw_returns_the_message_and_reports_a_cut_off_reply(tiny):
     cut = list_of.invoke("Describe it.")
     assert cut["raw"].content == '{"colours": [' and cut["parsed"] is None
     assert "the structured reply is incomplete" in str(cut["parsing_error"])
+
+
+def test_async_streamed_and_batched_calls_are_structured_too(tiny):
+    structured = ChatLayerRoute(routed_model=tiny, max_new_tokens=120).with_structured_output(Weather)
+    assert isinstance(asyncio.run(structured.ainvoke("Describe it.")), Weather)
+    assert isinstance(list(structured.stream("Describe it."))[-1], Weather)  # partial values, then the whole
+    assert all(isinstance(w, Weather) for w in structured.batch(["Describe it.", "Describe that."]))
 
 
 def test_methods(tiny):
