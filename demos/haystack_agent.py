@@ -71,13 +71,13 @@ def main() -> None:
 
     # One run per trace file, so the file and its plot show exactly this run.
     TRACE_PATH.unlink(missing_ok=True)
-    runs = ["routed"] + (["full"] if args.compare_full else [])
+    runs = ["policy"] + (["full"] if args.compare_full else [])
     summary = []
     with Trace(TRACE_PATH) as trace:
         for label in runs:
             console.rule(f"[bold]{label}[/bold]")
             # The generator reads its mode per run: "full" decodes plainly at full depth, even
-            # where the pack's policy decodes losslessly; "routed" leaves each step to the policy.
+            # where the pack's policy decodes losslessly; "policy" leaves each step to the policy.
             generator.mode = label
             correct = 0
             start = len(trace.records)
@@ -86,7 +86,7 @@ def main() -> None:
                 correct += show_task(console, task, result)
             records = trace.records[start:]
             summary.append((label, correct, records))
-    generator.mode = "routed"  # the pipeline below is saved as users would configure it
+    generator.mode = "policy"  # the pipeline below is saved as users would configure it
     plot = plot_trace(trace.records, TRACE_PATH.with_suffix(".png"))
     show_summary(console, summary)
     console.print(f"trace: {TRACE_PATH} ({len(trace.records)} steps), plot: {plot}")
