@@ -10,8 +10,6 @@ import gc
 import importlib.util
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from agentroute.errors import AgentRouteError, ModelLoadError
 from agentroute.model.default_model import DEFAULT_NAME, default_gguf_path
 from agentroute.model.dtype_choice import resolve_dtype
 from agentroute.model.gguf_convert import ensure_converted
-from agentroute.model.hf_parts import check_supported
+from agentroute.model.hf_parts import check_supported, no_progress_bars
 from agentroute.model.quantization import QUANTIZATIONS, bnb_config
 from agentroute.routed_model import RoutedModel
 from agentroute.steps.policy import DepthPolicy
@@ -146,7 +144,7 @@ def load(
         kwargs["device_map"] = args.device
     try:
         tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-        with _no_progress_bar():
+        with no_progress_bars():
             hf_model = AutoModelForCausalLM.from_pretrained(checkpoint, **kwargs)
     except Exception as exc:  # transformers raises OSError, ValueError, ... for unreadable checkpoints
         raise ModelLoadError(f"cannot load the checkpoint at {checkpoint}: {exc}") from exc
@@ -194,20 +192,6 @@ def _read_config(checkpoint: Path) -> dict:
         raise ModelLoadError(f"{config_path} must hold a JSON object, got {type(config).__name__}")
     check_supported(config.get("model_type"), str(checkpoint))
     return config
-
-
-@contextmanager
-def _no_progress_bar() -> Iterator[None]:
-    """Hide transformers' "Loading weights" bar (a local load takes about a second), then restore it."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def _check_device(device: str | None) -> str:
