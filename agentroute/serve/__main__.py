@@ -1,0 +1,5 @@
+import sys
+
+from agentroute.serve.command import main
+
+sys.exit(main())

@@ -1,0 +1,283 @@
+"""``ServedModel``: ``RoutedModel.generate`` over served endpoints, one per exported program.
+
+::
+
+    served = ServedModel("exported/export.json", {"full": "http://gpu:8000/v1", "program-0-2_8-11": "http://gpu:8001/v1"})
+    result = served.generate(messages, tools=tools)   # a GenerationResult, as in process
+
+Each call types the step as the core does (``step_type``, else ``hints`` through the policy's
+hint_map, else the conversation's structure: ``predict_step_type``), sends it to the entry serving
+that type (``program=`` or ``budget=`` pick an entry instead), and reads the reply back as the core
+does: calls parsed and checked against the tools' schemas (``step_result``), the record's
+type, budget and observed type filled, ``record_step`` called so ``agentroute.Trace`` sees it.
+The record's hints name the endpoint and entry (``served_endpoint``, ``served_entry``, and
+``served_draft`` where the engine may draft for the step). The server renders the prompt and
+writes the tools into it; ``agentroute serve`` renders exactly what the core would.
+
+What cannot hold over HTTP is an error, not a silent change: ``mode="lossless"`` (an endpoint
+decodes what it serves; lossless comes from serving the full model with the exported draft as the
+engine's speculative draft), ``prefill="full"`` for a program entry (an exported program prefills
+with its own layers), a ``program=`` or ``budget=`` no entry serves. ``reuse_prefix`` is the
+engine's business and is not sent; ``constrain`` and ``jump_forward`` reach ``agentroute serve``
+only (other engines do not decode under AgentRoute's grammar).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from agentroute.decode.options import GenerationOptions, parse_options
+from agentroute.errors import GenerationError
+from agentroute.model.program import LayerProgram
+from agentroute.routed_model import _as_messages, _json_safe
+from agentroute.serve.endpoints import ServedEntry, ServeError, base_url, choose_entry, read_manifest, served_entries
+from agentroute.serve.openai_format import openai_messages, response_format
+from agentroute.serve.served_record import served_record
+from agentroute.serve.transport import Reply, Transport
+from agentroute.steps.messages import validate_messages
+from agentroute.steps.policy import DepthPolicy, check_budget
+from agentroute.steps.records import GenerationResult, StepType
+from agentroute.steps.routing import RouteDecision
+from agentroute.steps.step_result import step_result
+from agentroute.steps.step_types import StepContext, parse_step_type, predict_step_type
+from agentroute.steps.tools import ToolSpec, normalize_tools
+from agentroute.trace.trace_file import record_step
+
+_FORCING = ("required", "any")
+
+
+class ServedModel:
+    """The RoutedModel API over served endpoints (module docstring).
+
+    ``manifest``: ``export.json``'s path (or its folder, or its dict); ``endpoints``: one base URL
+    for every served entry, or ``{entry name: base URL}``. ``policy``: the depth policy the export
+    was made with, for its ``hint_map`` (framework hints -> step types); default none. ``timeout``:
+    seconds an endpoint may take to answer each read. Safe to call from several threads.
+    """
+
+    quantization = None
+
+    def __init__(
+        self,
+        manifest: str | Path | Mapping[str, Any],
+        endpoints: str | Mapping[str, str],
+        *,
+        policy: DepthPolicy | dict | str | Path | None = None,
+        timeout: float = 600.0,
+    ) -> None:
+        data, folder = read_manifest(manifest)
+        self.name: str = str(data.get("model") or "served")
+        self.n_layers: int | None = data["n_layers"]
+        self.dtype_name: str | None = data.get("dtype")
+        self.entries: list[ServedEntry] = served_entries(data, endpoints)
+        first = next(e for e in data["entries"] if e.get("role") == "model")
+        self._tokenizer_path = folder / first["path"] if folder is not None and "path" in first else None
+        self._setup(policy, timeout, server_types=False)
+
+    @classmethod
+    def single(
+        cls,
+        url: str,
+        name: str | None = None,
+        *,
+        policy: DepthPolicy | dict | str | Path | None = None,
+        timeout: float = 600.0,
+    ) -> ServedModel:
+        """One endpoint for every step, e.g. ``agentroute serve --model default`` (which routes by its own
+        policy: its record says what ran) or an engine serving one checkpoint. Asks the endpoint for
+        its models now, so a server that is not up fails here; ``name`` picks one (default: the first).
+        """
+        url = base_url(url)
+        transport = Transport(timeout)
+        listed = transport.models(url)
+        ids = [m.get("id") for m in listed]
+        if name is None and not ids:
+            raise ServeError(f"{url}/models lists no model")
+        if name is not None and name not in ids:
+            raise ServeError(f"{url} does not serve {name!r}; it serves {', '.join(map(str, ids))}")
+        name = name if name is not None else str(ids[0])
+        ours = next(m for m in listed if m.get("id") == name).get("agentroute") or {}
+        self = cls.__new__(cls)
+        self.name = str(ours.get("model") or name)
+        self.n_layers = ours.get("n_layers") if isinstance(ours.get("n_layers"), int) else None
+        self.dtype_name = None
+        self.entries = [ServedEntry(name, url, None, tuple(StepType))]
+        self._tokenizer_path = None
+        # An agentroute server types steps itself (with its pack's router, where it has one).
+        self._setup(policy if policy is not None else ours.get("policy"), timeout, bool(ours), transport)
+        return self
+
+    def _setup(self, policy: Any, timeout: float, server_types: bool, transport: Transport | None = None) -> None:
+        self.policy = DepthPolicy.coerce(policy)
+        self._server_types = server_types
+        self._transport = transport or Transport(timeout)
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        served = ", ".join(f"{e.name}@{e.url}" for e in self.entries)
+        return f"ServedModel({self.name!r}, {served})"
+
+    def __enter__(self) -> ServedModel:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._transport.close()
+
+    def warm_up(self) -> ServedModel:
+        """Ask every endpoint for its models now: a server that is down, or that serves another
+        name than its entry's, fails here rather than at the first step. Returns the model."""
+        for entry in self.entries:
+            ids = [m.get("id") for m in self._transport.models(entry.url)]
+            if entry.name not in ids:
+                raise ServeError(f"{entry.url} serves {', '.join(map(str, ids))}, not the entry {entry.name!r}")
+        return self
+
+    @property
+    def tokenizer(self):
+        """The exported checkpoint's tokenizer (loaded on first use; needs the manifest's folder)."""
+        if self._tokenizer is None:
+            if self._tokenizer_path is None:
+                raise ServeError("the tokenizer needs the manifest's folder: build the ServedModel from export.json")
+            from transformers import AutoTokenizer
+
+            with self._lock:
+                self._tokenizer = self._tokenizer or AutoTokenizer.from_pretrained(self._tokenizer_path)
+        return self._tokenizer
+
+    def generate(
+        self,
+        messages_or_prompt: str | Sequence[Mapping[str, Any]],
+        program: Any = None,
+        *,
+        tools: Sequence[Any] | None = None,
+        step_type: StepType | str | None = None,
+        budget: float | None = None,
+        hints: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> GenerationResult:
+        """One agent step on the endpoint serving its type; ``RoutedModel.generate``'s arguments."""
+        settings = parse_options(options)
+        if settings.mode == "lossless":
+            raise GenerationError(
+                "mode='lossless' cannot run on a served model: an endpoint decodes with what it serves. Serve the "
+                "full model with the exported draft as the engine's speculative draft (docs/serving.md)"
+            )
+        messages = validate_messages(_as_messages(messages_or_prompt))
+        specs = normalize_tools(tools)
+        wire = openai_messages(messages)  # the core's checks of calls and results, before anything is sent
+        context = StepContext(
+            messages=messages,
+            tools=specs,
+            hints=_json_safe(hints),
+            step_type=parse_step_type(step_type) if step_type is not None else None,
+            budget=check_budget(budget) if budget is not None else None,
+        )
+        typed, source = predict_step_type(context, self.policy.hint_map)
+        ours: dict[str, Any] = {"hints": context.hints}
+        if self._server_types:  # agentroute serve routes itself: hand it what the caller chose
+            entry = self.entries[0]
+            ours.update(_routing(program, context.budget, settings, options, self.n_layers))
+        else:
+            entry = choose_entry(self.entries, typed, self.n_layers, program, context.budget)
+            _check_prefill(entry, settings, options)
+        if source in ("caller", "hint") or not self._server_types:
+            ours["step_type"] = typed.value
+        ours.update({k: False for k in ("constrain", "jump_forward") if not getattr(settings, k)})
+        body = _request(entry, wire, specs, settings, context.hints, ours)
+        reply = self._transport.complete(entry.url, body, settings.on_text)
+        return self._result(entry, reply, context, settings, typed, source, "step_type" in ours)
+
+    def _result(
+        self,
+        entry: ServedEntry,
+        reply: Reply,
+        context: StepContext,
+        settings: GenerationOptions,
+        typed: StepType,
+        source: str,
+        sent_type: bool,
+    ) -> GenerationResult:
+        record = served_record(entry, reply, settings, self.name, self.n_layers, self.dtype_name)
+        budget = context.budget
+        if not sent_type and isinstance(reply.ours.get("record"), dict):  # the server typed the step
+            typed, source, budget = record.step_type, record.step_type_source, record.budget
+        served = {"served_endpoint": entry.url, "served_entry": entry.name}
+        draft = entry.draft_for(typed)
+        if draft is not None:
+            served["served_draft"] = draft
+        context = context.model_copy(update={"hints": {**context.hints, **served}})
+        program = entry.program or LayerProgram.full(self.n_layers or 1)
+        decision = RouteDecision(typed, source, budget, program, record.mode)
+        token_ids = [int(t) for t in reply.ours.get("token_ids") or []]
+        raw = GenerationResult(text=reply.raw_text, token_ids=token_ids, record=record)
+        result = step_result(raw, context, decision, settings.json_schema)
+        record_step(result.record, {"messages": context.messages, "tools": [t.model_dump() for t in context.tools]})
+        return result
+
+
+def _request(
+    entry: ServedEntry,
+    wire: list[dict[str, Any]],
+    specs: list[ToolSpec],
+    s: GenerationOptions,
+    hints: dict[str, Any],
+    ours: dict[str, Any],
+) -> dict[str, Any]:
+    """The chat-completions body: OpenAI's fields, vLLM's ``top_k``/``ignore_eos``, AgentRoute's own."""
+    body: dict[str, Any] = {
+        "model": entry.name,
+        "messages": wire,
+        "max_tokens": s.max_new_tokens,
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+    }
+    optional = {
+        "top_k": s.top_k or None,
+        "seed": s.seed,
+        "stop": list(s.stop) if s.stop else None,
+        "ignore_eos": s.ignore_eos or None,
+        "response_format": response_format(s.json_schema),
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
+    if specs:
+        body["tools"] = [{"type": "function", "function": spec.model_dump()} for spec in specs]
+        choice = hints.get("tool_choice")
+        if choice in _FORCING:
+            body["tool_choice"] = "required"
+        elif choice in {spec.name for spec in specs}:
+            body["tool_choice"] = {"type": "function", "function": {"name": choice}}
+    body["agentroute"] = ours
+    return body
+
+
+def _routing(
+    program: Any, budget: float | None, settings: GenerationOptions, options: dict[str, Any], n_layers: int | None
+) -> dict[str, Any]:
+    """What a caller chose about depth, for a server that routes itself."""
+    out: dict[str, Any] = {}
+    if program is not None:
+        out["program"] = str(LayerProgram.coerce(program, n_layers)) if n_layers else str(program)
+    if budget is not None:
+        out["budget"] = budget
+    if settings.mode is not None:
+        out["mode"] = settings.mode
+    if "prefill" in options:
+        out["prefill"] = settings.prefill
+    return out
+
+
+def _check_prefill(entry: ServedEntry, settings: GenerationOptions, options: dict[str, Any]) -> None:
+    program = entry.program
+    if "prefill" in options and settings.prefill == "full" and program is not None and not program.is_full:
+        raise GenerationError(
+            f"prefill='full' cannot hold on the served program {entry.name} ({program}): an exported program "
+            "prefills the prompt with its own layers; use prefill='program' or leave it out"
+        )
