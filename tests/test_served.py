@@ -331,6 +331,17 @@ def test_steps_from_several_threads_get_their_own_replies(served):
     assert [together.get(i) for i in range(4)] == alone
 
 
+def test_routes_errors_and_kept_alive_connections(servers):
+    url = servers["full"]
+    assert httpx.get(url.removesuffix("/v1") + "/health", timeout=30).json() == {"status": "ok"}
+    with httpx.Client(base_url=url, timeout=60) as client:  # one connection, reused after each error
+        assert client.get("/models").json()["data"][0]["agentroute"]["n_layers"] == 4
+        assert client.post("/embeddings", json={}).status_code == 404
+        broken = client.post("/chat/completions", content=b"{not json", headers={"Content-Type": "application/json"})
+        assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]["message"]
+        assert client.post("/chat/completions", json={"messages": ASK, "max_tokens": 2}).status_code == 200
+
+
 def test_a_failed_stream_leaves_the_server_serving(served):
     def stop(piece: str) -> None:
         raise RuntimeError("caller went away")

@@ -32,7 +32,7 @@ from agentroute.serve.openai_format import (
     openai_tool_calls,
     usage,
 )
-from agentroute.serve.request import ChatRequest, read_body, read_request
+from agentroute.serve.request import MAX_BODY, ChatRequest, read_body, read_request
 from agentroute.steps.records import GenerationResult
 
 log = logging.getLogger(__name__)
@@ -142,8 +142,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes:
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            raise RequestError("the request needs a Content-Length header and a JSON body", status=411)
+        if length is None or not length.isdigit() or int(length) > MAX_BODY:
+            self.close_connection = True  # an unread body must not be read as the next request
+            if length is None or not length.isdigit():
+                raise RequestError("the request needs a Content-Length header and a JSON body", status=411)
+            raise RequestError(f"the request body is over {MAX_BODY // 2**20} MiB", status=413)
         return self.rfile.read(int(length))
 
     def _drain(self) -> None:
