@@ -31,7 +31,8 @@ ALLOWED = {
     "training": RUNTIME | {"evaluation", "data"},
     "bench": RUNTIME | {"data", "evaluation", "search", "training"},
     "export": RUNTIME,
-    "cli": RUNTIME | {"data", "evaluation", "search", "training", "bench", "export"},
+    "serve": RUNTIME | {"export"},
+    "cli": RUNTIME | {"data", "evaluation", "search", "training", "bench", "export", "serve"},
 }
 
 

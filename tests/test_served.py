@@ -4,7 +4,7 @@ entries: the full model, and the tool-call program 0,3), each entry is served by
 
 Replies are compared with the same checkpoint run in process (greedy, token for token); the
 integrations run over the served model unchanged. The servers start with
-``python -m agentroute.serve`` (the same arguments and code as ``agentroute serve``).
+``python -m agentroute serve`` (the ``agentroute serve`` command).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ START_TIMEOUT = 180  # seconds for a server to load and print its URL (2 shared 
 
 
 def _start(path: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "agentroute.serve", "--model", str(path), "--port", "0", "--dtype", "float32"]
+    command = [sys.executable, "-m", "agentroute", "serve", "--model", str(path), "--port", "0", "--dtype", "float32"]
     with open(log, "w") as err:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True)
     lines: queue.Queue = queue.Queue()

@@ -12,6 +12,7 @@ from agentroute.cli.eval import add_eval_commands
 from agentroute.cli.export import add_export_command
 from agentroute.cli.generate import add_generate_command
 from agentroute.cli.search import add_search_commands
+from agentroute.cli.serve import add_serve_command
 from agentroute.cli.trace import add_trace_commands
 from agentroute.cli.train import add_train_commands
 from agentroute.errors import AgentRouteError
@@ -30,6 +31,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_train_commands(commands)
     add_search_commands(commands)
     add_export_command(commands)
+    add_serve_command(commands)
     return parser
 
 
