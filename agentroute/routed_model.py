@@ -11,7 +11,7 @@ import torch
 
 from agentroute.decode import speculative
 from agentroute.decode.draft_cache import DraftCache
-from agentroute.decode.options import DECODE_MODES, GenerationOptions, parse_options
+from agentroute.decode.options import GenerationOptions, parse_options
 from agentroute.decode.prefix_cache import PrefixCache
 from agentroute.decode.reply import Plan
 from agentroute.decode.run_plan import run_plan
@@ -21,6 +21,7 @@ from agentroute.errors import GenerationError, MessageError
 from agentroute.model import executor, lean_decode
 from agentroute.model.hf_parts import ModelParts
 from agentroute.model.program import LayerProgram
+from agentroute.steps.call_formats import native_call_format, native_messages, native_tools
 from agentroute.steps.messages import render_prompt, validate_messages
 from agentroute.steps.policy import DepthPolicy, check_budget
 from agentroute.steps.records import GenerationResult, StepType
@@ -271,8 +272,6 @@ class RoutedModel:
     def _tool_constraint(
         self, specs: list[ToolSpec], free_text: bool = False, json_schema: dict | None = None
     ) -> TokenConstraint:
-        from agentroute.steps.call_formats import native_call_format
-
         if self._grammar_tokenizer is None:
             self._grammar_tokenizer = GrammarTokenizer(self.tokenizer, self.stop_token_ids)
         # A step typed as a tool call with a schema but no tools can only answer. Calls take the
@@ -289,8 +288,6 @@ class RoutedModel:
         constraint: TokenConstraint | None = None,
     ) -> GenerationResult:
         """Prefill + decode under the lock; on any error drop the half-written cache."""
-        if mode not in DECODE_MODES:
-            raise GenerationError(f"mode must be one of {', '.join(DECODE_MODES)}, got {mode!r}")
         lossless = mode == "lossless"
         reuse = self.quantization != "int8" if s.reuse_prefix is None else s.reuse_prefix
         plan = Plan(
@@ -318,8 +315,6 @@ class RoutedModel:
     def _prompt_ids(self, messages: list[dict[str, Any]], specs: list) -> list[int]:
         # A template that takes tools= renders tools, calls and results itself (call_formats);
         # any other (the default model's) gets the hand-written prompt.
-        from agentroute.steps.call_formats import native_call_format, native_messages, native_tools
-
         if (fmt := native_call_format(self.tokenizer)) is None:
             return render_prompt(self.tokenizer, render_tool_messages(messages, specs, self.tokenizer))
         return render_prompt(self.tokenizer, native_messages(messages, fmt), native_tools(specs))

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 from agentroute.errors import GenerationError
 
 PrefillMode = Literal["full", "program"]
-DECODE_MODES = ("routed", "lossless")
 # The integrations' modes: "policy" leaves program and decode mode to the policy, "full" is plain
 # full-depth decoding (the reference), "lossless" drafts and verifies every step. "routed" is not
 # one: it named the policy mode before records used it for lossy decoding (framework_overrides).
