@@ -17,18 +17,18 @@ from agentroute.decode.reply import Plan
 from agentroute.decode.run_plan import run_plan
 from agentroute.decode.sampling import Sampler
 from agentroute.decode.tool_grammar import GrammarTokenizer, TokenConstraint
-from agentroute.errors import GenerationError, MessageError
+from agentroute.errors import GenerationError
 from agentroute.model import executor, lean_decode
 from agentroute.model.hf_parts import ModelParts
 from agentroute.model.program import LayerProgram
 from agentroute.steps.call_formats import native_call_format, native_messages, native_tools
 from agentroute.steps.messages import render_prompt, validate_messages
-from agentroute.steps.policy import DepthPolicy, check_budget
+from agentroute.steps.policy import DepthPolicy
 from agentroute.steps.records import GenerationResult, StepType
 from agentroute.steps.response_format import with_response_format
 from agentroute.steps.routing import Router
+from agentroute.steps.step_input import as_messages, step_context
 from agentroute.steps.step_result import step_result
-from agentroute.steps.step_types import StepContext, parse_step_type
 from agentroute.steps.tools import ToolSpec, normalize_tools, render_tool_messages
 from agentroute.trace.trace_file import record_step
 
@@ -155,7 +155,7 @@ class RoutedModel:
     def encode(self, messages_or_prompt: str | Sequence[Mapping[str, Any]], tools=None) -> list[int]:
         """Prompt token ids exactly as ``generate`` builds them: tools, tool calls and tool results
         written in as ``tools.py`` documents, then the chat template."""
-        return self._prompt_ids(validate_messages(_as_messages(messages_or_prompt)), normalize_tools(tools))
+        return self._prompt_ids(validate_messages(as_messages(messages_or_prompt)), normalize_tools(tools))
 
     def generate(
         self,
@@ -183,15 +183,8 @@ class RoutedModel:
         runs: a wrong type or a misspelled name is a GenerationError naming it.
         """
         settings = parse_options(options)
-        messages = validate_messages(_as_messages(messages_or_prompt))
-        specs = normalize_tools(tools)
-        context = StepContext(
-            messages=messages,
-            tools=specs,
-            hints=_json_safe(hints),
-            step_type=parse_step_type(step_type) if step_type is not None else None,
-            budget=check_budget(budget) if budget is not None else None,
-        )
+        context = step_context(messages_or_prompt, tools, step_type, budget, hints)
+        messages, specs = context.messages, context.tools
         with self._lock:
             prompt_ids = self._prompt_ids(with_response_format(messages, settings.json_schema), specs)
             decision = self.router.decide(context, program, prompt_ids, settings.mode)
@@ -335,23 +328,3 @@ class RoutedModel:
                 f"context of {limit} tokens; shorten the conversation or lower max_new_tokens"
             )
         return ids
-
-
-def _as_messages(messages_or_prompt) -> Any:
-    if isinstance(messages_or_prompt, str):
-        if not messages_or_prompt:
-            raise MessageError("the prompt is empty")
-        return [{"role": "user", "content": messages_or_prompt}]
-    return messages_or_prompt
-
-
-def _json_safe(hints: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Hints go into JSON traces: keep plain values, stringify the rest."""
-    if hints is not None and not isinstance(hints, Mapping):
-        raise GenerationError(
-            f"hints must be a mapping such as {{'node': 'planner'}}, got {type(hints).__name__} {hints!r:.60}"
-        )
-    safe = {}
-    for key, value in (hints or {}).items():
-        safe[str(key)] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
-    return safe

@@ -32,18 +32,17 @@ from typing import Any
 from agentroute.decode.options import GenerationOptions, parse_options
 from agentroute.errors import GenerationError
 from agentroute.model.program import LayerProgram
-from agentroute.routed_model import _as_messages, _json_safe
 from agentroute.serve.endpoints import ServedEntry, ServeError, base_url, choose_entry, read_manifest, served_entries
 from agentroute.serve.openai_format import openai_messages, response_format
 from agentroute.serve.served_record import served_record
 from agentroute.serve.transport import Reply, Transport
-from agentroute.steps.messages import validate_messages
-from agentroute.steps.policy import DepthPolicy, check_budget
+from agentroute.steps.policy import DepthPolicy
 from agentroute.steps.records import GenerationResult, StepType
 from agentroute.steps.routing import RouteDecision
+from agentroute.steps.step_input import step_context
 from agentroute.steps.step_result import step_result
-from agentroute.steps.step_types import StepContext, parse_step_type, predict_step_type
-from agentroute.steps.tools import ToolSpec, normalize_tools
+from agentroute.steps.step_types import StepContext, predict_step_type
+from agentroute.steps.tools import ToolSpec
 from agentroute.trace.trace_file import record_step
 
 _FORCING = ("required", "any")
@@ -170,16 +169,9 @@ class ServedModel:
                 "mode='lossless' cannot run on a served model: an endpoint decodes with what it serves. Serve the "
                 "full model with the exported draft as the engine's speculative draft (docs/serving.md)"
             )
-        messages = validate_messages(_as_messages(messages_or_prompt))
-        specs = normalize_tools(tools)
+        context = step_context(messages_or_prompt, tools, step_type, budget, hints)
+        messages, specs = context.messages, context.tools
         wire = openai_messages(messages)  # the core's checks of calls and results, before anything is sent
-        context = StepContext(
-            messages=messages,
-            tools=specs,
-            hints=_json_safe(hints),
-            step_type=parse_step_type(step_type) if step_type is not None else None,
-            budget=check_budget(budget) if budget is not None else None,
-        )
         typed, source = predict_step_type(context, self.policy.hint_map)
         ours: dict[str, Any] = {"hints": context.hints}
         if self._server_types:  # agentroute serve routes itself: hand it what the caller chose
