@@ -104,9 +104,12 @@ def train_adapter(
             stepped = (done + 1) % config.accumulate == 0 or done + 1 == len(examples)
             if stepped:
                 if accelerator.num_processes > 1:
+                    # Each process ran its share of the window's examples, each loss already divided
+                    # by ``accumulate``: summing gives the one-process gradient. Every process takes
+                    # part in every reduce (zeros where it ran none), or the collective would hang.
                     for p in params:
-                        if p.grad is not None:
-                            p.grad = accelerator.reduce(p.grad, reduction="mean")
+                        grad = p.grad if p.grad is not None else torch.zeros_like(p)
+                        p.grad = accelerator.reduce(grad, reduction="sum")
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 optimizer.step()
                 scheduler.step()
