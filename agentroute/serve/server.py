@@ -225,15 +225,3 @@ def _raw_text(tokenizer, result: GenerationResult, stop: Any) -> str:
         if cut != -1:
             text = text[:cut]
     return text
-
-
-def serve(model, name: str, host: str = "127.0.0.1", port: int = 0) -> None:
-    """Serve ``model`` until interrupted; prints the bound URL first (port 0 picks a free one)."""
-    server = ModelServer(model, name, host, port)
-    print(f"agentroute serve: {name!r} at {server.url}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()

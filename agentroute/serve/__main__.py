@@ -1,5 +1,0 @@
-import sys
-
-from agentroute.serve.command import main
-
-sys.exit(main())
