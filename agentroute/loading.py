@@ -68,23 +68,19 @@ def check_load_arguments(
     for arg, value in (("model", model), ("pack", pack), ("programs", programs)):
         if value is not None and not isinstance(value, (str, Path)):
             raise AgentRouteError(f"{arg} must be a name or a path, got {type(value).__name__}")
-    if pack == "auto":
-        if programs is not None:
-            from agentroute.program_library import read_programs
+    searched = None
+    if programs is not None:
+        from agentroute.program_library import read_programs
 
-            # Searched programs were scored on particular weights: load the pack they were searched with.
-            pack = read_programs(programs).pack
-        else:
-            pack = "default" if str(model) == "default" else None
+        searched = read_programs(programs)  # a wrong path fails now, not after loading the model
+    if pack == "auto":
+        # Searched programs were scored on particular weights: load the pack they were searched with.
+        pack = searched.pack if searched is not None else "default" if str(model) == "default" else None
     depth_policy = DepthPolicy.coerce(policy)
     if pack is not None:
         from agentroute.pack import read_manifest, resolve_pack_dir
 
-        read_manifest(resolve_pack_dir(pack))  # a wrong path fails now, not after loading the model
-    if programs is not None:
-        from agentroute.program_library import read_programs
-
-        read_programs(programs)  # likewise
+        read_manifest(resolve_pack_dir(pack))  # likewise
     device = _check_device(device)
     # bitsandbytes layers keep float32 unless asked: their CPU kernels were measured in float32 only.
     torch_dtype = resolve_dtype(dtype if dtype is not None or quantization is None else "float32", device)
