@@ -29,6 +29,7 @@ from agentroute.steps.response_format import with_response_format
 from agentroute.steps.routing import Router
 from agentroute.steps.step_input import as_messages, step_context
 from agentroute.steps.step_result import step_result
+from agentroute.steps.step_types import call_required
 from agentroute.steps.tools import ToolSpec, normalize_tools, render_tool_messages
 from agentroute.trace.trace_file import record_step
 
@@ -189,12 +190,14 @@ class RoutedModel:
             prompt_ids = self._prompt_ids(with_response_format(messages, settings.json_schema), specs)
             decision = self.router.decide(context, program, prompt_ids, settings.mode)
             mode = decision.mode
-            # A tool-call step must call; any other step with tools may answer in text, but a
-            # call it starts is held to the tools' schemas all the same.
+            # A tool-call step calls, or says in text that no offered tool fits (unless the
+            # caller's tool_choice demands a call); any other step with tools may answer in text,
+            # but a call it starts is held to the tools' schemas all the same.
             free_text = decision.step_type != StepType.TOOL_CALL
+            decline = not call_required(context)
             schema = settings.json_schema
             wanted = settings.constrain and (specs or schema is not None)
-            constraint = self._tool_constraint(specs, free_text, schema) if wanted else None
+            constraint = self._tool_constraint(specs, free_text, schema, decline) if wanted else None
             result = self._execute(prompt_ids, decision.program, settings, mode, constraint)
         result = step_result(result, context, decision, settings.json_schema)
         record_step(result.record, {"messages": messages, "tools": [t.model_dump() for t in specs]})
@@ -216,6 +219,7 @@ class RoutedModel:
         program: ProgramSpec,
         tools: Sequence[Any] | None = None,
         free_text: bool = False,
+        decline: bool = False,
     ) -> list[int]:
         """``program``'s greedy next token at every position of ``tokens`` given the true prefix.
 
@@ -226,7 +230,7 @@ class RoutedModel:
         steps that may also answer in text): each position's argmax is taken among the tokens it
         allows after the true prefix, as constrained decoding does.
         """
-        allowed = self._grammar_masks(tools, tokens, free_text) if tools else None
+        allowed = self._grammar_masks(tools, tokens, free_text, decline) if tools else None
         program = self.program(program)
         prompt_ids = self._check_prompt(prompt_ids, max(len(tokens), 1))
         prefill_program = self._prefill_program(program, "full")
@@ -252,9 +256,11 @@ class RoutedModel:
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _grammar_masks(self, tools: Sequence[Any], tokens: Sequence[int], free_text: bool) -> torch.Tensor:
+    def _grammar_masks(
+        self, tools: Sequence[Any], tokens: Sequence[int], free_text: bool, decline: bool = False
+    ) -> torch.Tensor:
         """The call grammar's allowed tokens at each position of ``tokens`` ([len, vocab])."""
-        constraint = self._tool_constraint(normalize_tools(tools), free_text)
+        constraint = self._tool_constraint(normalize_tools(tools), free_text, decline=decline)
         vocab = self.parts.vocab_size
         masks = []
         for token in tokens:
@@ -263,14 +269,14 @@ class RoutedModel:
         return torch.stack(masks)
 
     def _tool_constraint(
-        self, specs: list[ToolSpec], free_text: bool = False, json_schema: dict | None = None
+        self, specs: list[ToolSpec], free_text: bool = False, json_schema: dict | None = None, decline: bool = False
     ) -> TokenConstraint:
         if self._grammar_tokenizer is None:
             self._grammar_tokenizer = GrammarTokenizer(self.tokenizer, self.stop_token_ids)
         # A step typed as a tool call with a schema but no tools can only answer. Calls take the
         # prompt's format: the template's own, else (None) the hand-written one.
         fmt = native_call_format(self.tokenizer)
-        return self._grammar_tokenizer.constraint(specs, free_text or not specs, json_schema, fmt)
+        return self._grammar_tokenizer.constraint(specs, free_text or not specs, json_schema, fmt, decline)
 
     def _execute(
         self,

@@ -26,6 +26,7 @@ SMALL = BuildConfig(seed=1, train=400, dev=80, test=120, length_matched=12, trai
 LENGTH_MATCHED = ("test_length_matched", "train_length_matched")
 FILES = ("train.jsonl", "dev.jsonl", "test.jsonl", *(f"{name}.jsonl" for name in LENGTH_MATCHED), "manifest.json")
 STEP_KEYS = {"id", "messages", "tools", "step_type", "max_new_tokens", "expected", "domain", "reference", "answer"}
+STEP_KEYS |= {"category", "schema_style"}
 
 
 def _read(path: Path) -> list[dict]:
@@ -49,6 +50,10 @@ def _all_steps(splits) -> list[dict]:
 
 
 def _tool_names(step: dict) -> set[str]:
+    """The catalogue names of the tools a step offers or calls (restyled or masked steps: of the
+    catalogue tools their descriptions come from)."""
+    if step.get("schema_style", "catalogue") != "catalogue":
+        return {_source(t["description"]).name for t in step.get("tools", [])}
     names = {t["name"] for t in step.get("tools", [])}
     names |= {c["name"] for c in step.get("expected", {}).get("tool_calls", [])}
     for message in step["messages"]:
@@ -56,6 +61,12 @@ def _tool_names(step: dict) -> set[str]:
         if message["role"] == "tool":
             names.add(message["name"])
     return names
+
+
+def _source(description: str):
+    """The catalogue tool a restyled tool was made from: its description starts with the original."""
+    found = [t for t in catalogue() if description.startswith(t.spec["description"].rstrip("."))]
+    return max(found, key=lambda t: len(t.spec["description"]))
 
 
 def test_same_seed_gives_byte_identical_files(built, tmp_path):
@@ -87,7 +98,7 @@ def test_split_sizes_are_independent_of_each_other(built, tmp_path):
 def test_manifest_describes_the_files(built):
     out, manifest = built
     assert manifest == json.loads((out / "manifest.json").read_text())
-    assert manifest["version"] == "agentsteps-v3" and manifest["seed"] == 1
+    assert manifest["version"] == "agentsteps-v4" and manifest["seed"] == 1
     assert manifest["command"].startswith("agentroute data build --seed 1 --train 400 --dev 80 --test 120")
     for name, entry in manifest["files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == entry["sha256"]
@@ -112,8 +123,10 @@ def test_test_domains_and_tools_never_appear_in_train(splits):
     for step in splits["dev"]:
         assert step["domain"] not in TEST_DOMAINS
         assert not _tool_names(step) & test_tools
+        by_name = {t["name"]: t for t in step.get("tools", [])}
         for call in step.get("expected", {}).get("tool_calls", []):
-            assert call["name"] in dev_tools()
+            restyled = step["schema_style"] != "catalogue"
+            assert (_source(by_name[call["name"]]["description"]).name if restyled else call["name"]) in dev_tools()
     assert len(TEST_DOMAINS) / len(domains()) == pytest.approx(0.25)
 
 
@@ -157,7 +170,7 @@ def test_every_tool_schema_passes_normalize_tools(splits):
     assert len(specs) == len(catalogue())
     for step in _all_steps(splits):
         if "tools" in step:
-            assert 2 <= len(normalize_tools(step["tools"])) <= 5, step["id"]
+            assert 1 <= len(normalize_tools(step["tools"])) <= 12, step["id"]
 
 
 def test_lines_have_the_eval_format(splits):
@@ -397,7 +410,10 @@ def test_every_template_kind_has_a_factory():
 
 # What the catalogue files hold, per data version: an edit changes the steps a seed draws, so it comes
 # with a new DATA_VERSION (and a line here).
-CATALOGUE_SHA256 = {"agentsteps-v3": "5467dc9510048c82eba1bc815adaacb0696cb950ec1faec319e8fa260b4e1079"}
+CATALOGUE_SHA256 = {
+    "agentsteps-v3": "5467dc9510048c82eba1bc815adaacb0696cb950ec1faec319e8fa260b4e1079",
+    "agentsteps-v4": "5467dc9510048c82eba1bc815adaacb0696cb950ec1faec319e8fa260b4e1079",  # new builders, same files
+}
 
 
 def test_the_catalogues_belong_to_the_data_version():
@@ -410,3 +426,68 @@ def test_the_catalogues_belong_to_the_data_version():
     }
     digest = hashlib.sha256(json.dumps(loaded, ensure_ascii=False).encode("utf-8")).hexdigest()
     assert digest == CATALOGUE_SHA256[DATA_VERSION], f"the catalogues changed ({digest}): bump DATA_VERSION"
+
+
+def test_v4_steps_teach_each_skill(splits):
+    """Data v4: every category present in every split; no-tool-fits steps answer in text; parallel
+    steps expect several calls; real-world schemas rename and add unused optional parameters."""
+    for name in ("train", "dev", "test"):
+        categories = {s["category"] for s in splits[name]}
+        assert {"simple", "multiple", "parallel", "multi_turn", "no_tool_fits", "real_world"} <= categories, name
+    for step in _all_steps(splits):
+        calls = step.get("expected", {}).get("tool_calls")
+        if step["category"] == "no_tool_fits":
+            assert calls == [] and step["answer"] and "<tool_call>" not in step["answer"]
+        elif step["category"] == "parallel":
+            assert len(calls) >= 2
+        elif step["category"] == "simple":
+            assert len(step["tools"]) == 1
+        if step["schema_style"] == "real_world":
+            for spec in step["tools"]:
+                original = _source(spec["description"])
+                assert set(spec["parameters"]["properties"]) - set(original.spec["parameters"]["properties"])
+                assert spec["name"] != original.name
+            for call in calls or []:  # the unused optional parameters stay out of the calls
+                spec = next(t for t in step["tools"] if t["name"] == call["name"])
+                jsonschema.validate(call["arguments"], spec["parameters"])
+    assert {s["schema_style"] for s in splits["train"]} == {"catalogue", "real_world", "masked"}
+    assert "masked" not in {s["schema_style"] for s in splits["dev"] + splits["test"]}
+
+
+def test_a_no_tool_fits_request_never_offers_the_tool_it_needs(splits):
+    declines = [s for s in splits["train"] if s["category"] == "no_tool_fits" and "can't" in s["answer"]]
+    assert declines
+    for step in declines:
+        request = step["messages"][-1]["content"]
+        assert step["answer"] and request
+
+
+def test_relative_dates_follow_the_date_the_system_prompt_states():
+    import datetime as dt
+    import random
+
+    rng = random.Random(0)
+    today = dt.date(2026, 3, 11)  # a Wednesday
+    said = set()
+    with ph.today_is(today):
+        for _ in range(400):
+            day = ph.random_date(rng)
+            text = ph.say_date(rng, day)
+            said.add(text.split()[0])
+            if text == "tomorrow":
+                assert day == today + dt.timedelta(days=1)
+            if text.startswith("in ") and text.endswith(" days"):
+                assert day == today + dt.timedelta(days=int(text.split()[1]))
+            if text.startswith("next "):  # only where the coming one is next week's
+                assert 0 < (day - today).days < 7 and day.weekday() < today.weekday()
+    assert {"tomorrow", "in", "this", "next"} <= said
+    assert ph.say_today(today) == "Today is Wednesday, 2026-03-11."
+
+
+def test_large_numbers_are_said_with_separators_or_in_thousands():
+    import random
+
+    rng = random.Random(1)
+    forms = {ph.say_int(rng, 329000) for _ in range(60)}
+    assert forms == {"329000", "329,000", "329k"}
+    assert {ph.say_int(rng, 1500) for _ in range(60)} == {"1500", "1,500", "1.5k"}

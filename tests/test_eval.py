@@ -85,7 +85,7 @@ STEP_KEYS = {
     "tool_calls_match_full",
     "correct",
 }
-STEP_EXTRAS = {"forced_agreement", "program", "budget", "finish_reason", "error", "line"}
+STEP_EXTRAS = {"forced_agreement", "program", "budget", "finish_reason", "error", "line", "category"}
 STEP_EXTRAS |= {"draft_program", "acceptance_rate"}  # lossless mode (null otherwise)
 SUMMARY_KEYS = {"n", "layers_fraction", "decode_speedup", "matches_full", "token_agreement", "tool_calls_match_full"}
 SUMMARY_KEYS |= {"accuracy"}
@@ -147,11 +147,13 @@ def test_values_equal(actual, expected, equal):
     assert values_equal(actual, expected) is equal
 
 
-def test_correct_compares_count_order_names_and_arguments():
+def test_correct_compares_count_names_and_arguments_in_any_order():
     oslo, rome = {"name": "w", "arguments": {"city": "Oslo", "days": 1}}, {"name": "w", "arguments": {"city": "Rome"}}
     assert calls_correct([{"name": "w", "arguments": {"city": " oslo", "days": 1.0}}], [oslo]) is True
-    assert calls_correct([oslo, rome], [rome, oslo]) is False
+    assert calls_correct([oslo, rome], [rome, oslo]) is True  # parallel calls: any order
+    assert calls_correct([oslo, oslo], [rome, oslo]) is False  # each expected call matched once
     assert calls_correct([oslo], [oslo, rome]) is False
+    assert calls_correct([oslo], []) is False  # no tool fits: any call is wrong
     assert calls_correct([], []) is True
     assert calls_correct([{"name": "W", "arguments": oslo["arguments"]}], [oslo]) is False
     assert calls_correct([oslo], None) is None
@@ -241,8 +243,10 @@ def test_report_shape_and_full_depth_is_the_reference(model, steps_file):
         for step in mode["steps"]:
             assert set(step) == STEP_KEYS | STEP_EXTRAS
             assert 0.0 <= step["forced_agreement"] <= 1.0
-        for stats in mode["summary"].values():
+        for stats in [*mode["summary"].values(), *mode["categories"].values()]:
             assert set(stats) == SUMMARY_KEYS | {"forced_agreement"}
+        # Steps without a category field are grouped under their step type.
+        assert list(mode["categories"]) == ["final_answer", "planning", "tool_call", "all"]
     full, routed = report["modes"]["full"], report["modes"]["routed"]
     assert all(s["matches_full"] and s["token_agreement"] == 1.0 for s in full["steps"])
     assert [s["step_type"] for s in full["steps"]] == ["tool_call", "planning", "final_answer"]
@@ -259,7 +263,7 @@ def test_forced_agreement_of_a_skipping_program_is_computed(model, steps_file):
 
     prompt = model.encode(ASK, tools=[WEATHER])
     # Long enough to get past the tokens the call grammar forces (the tool's name, the keys).
-    full = model.generate(ASK, tools=[WEATHER], program="0-5", max_new_tokens=80)
+    full = model.generate(ASK, tools=[WEATHER], program="0-5", max_new_tokens=80, hints={"tool_choice": "required"})
     assert full.record.constrained  # the call grammar picked the tokens: argmaxes under it agree
     assert forced_agreement(model, prompt, model.program("0-5"), full.token_ids, [WEATHER]) == 1.0
     skipping = forced_agreement(model, prompt, model.program("0,2,5"), full.token_ids, [WEATHER])

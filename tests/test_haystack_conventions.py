@@ -101,7 +101,9 @@ def test_agent_warms_up_and_closes_the_generator(loads):
 
 def test_tools_strict_holds_calls_to_the_schema_with_the_tiny_model(loads):
     generator = LayerRouteGenerator(
-        tools=[create_tool_from_function(switch)], tools_strict=True, generation_kwargs={"max_new_tokens": 80}
+        tools=[create_tool_from_function(switch)],
+        tools_strict=True,
+        generation_kwargs={"max_new_tokens": 80, "tool_choice": "required"},
     )
     reply = generator.run("turn the light on", step_type="tool_call")["replies"][0]
     (call,) = reply.tool_calls  # random weights, yet a valid call: the grammar admits nothing else
@@ -298,3 +300,19 @@ def test_new_parameters_round_trip_through_to_dict_and_pipelines(loads):
     with pytest.raises(ValueError, match="'max_new_tokens'"):
         LayerRouteGenerator.from_dict(bad)  # a hand-edited file fails on load, not at the first run
     assert loads == []
+
+
+def test_tool_choice_as_openai_takes_it(loads):
+    """generation_kwargs tool_choice: "required" or a named function demands a call (of that tool),
+    "none" offers no tools, anything else is refused at init with the accepted forms."""
+    tools = [create_tool_from_function(switch), create_tool_from_function(multiply)]
+    named = {"type": "function", "function": {"name": "multiply"}}
+    generator = LayerRouteGenerator(tools=tools, generation_kwargs={"max_new_tokens": 300, "tool_choice": named})
+    (call,) = generator.run("2*3?", step_type="tool_call")["replies"][0].tool_calls
+    assert call.tool_name == "multiply"
+    reply = generator.run("2*3?", generation_kwargs={"tool_choice": "none"})["replies"][0]
+    assert not reply.tool_calls and not reply.meta["layerroute"]["constrained"]
+    with pytest.raises(ValueError, match="tool_choice must be 'auto', 'none', 'required'"):
+        LayerRouteGenerator(generation_kwargs={"tool_choice": "always"})
+    with pytest.raises(ValueError, match="not one of the tools offered"):
+        generator.run("2*3?", generation_kwargs={"tool_choice": {"type": "function", "function": {"name": "x"}}})

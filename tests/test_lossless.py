@@ -436,6 +436,7 @@ def test_benchmark_measures_lossless_and_early_exit_on_the_same_steps(policy_mod
 
     steps = [
         {"id": f"{kind}-{i}", "step_type": kind, "max_new_tokens": 10, "tools": [WEATHER] * (kind == "tool_call"),
+         **({"tool_choice": "required"} if kind == "tool_call" else {}),
          "messages": [{"role": "user", "content": f"{PROMPTS[i]} ({kind})"}]}
         for kind in ("planning", "tool_call", "reasoning") for i in range(3)
     ]  # fmt: skip

@@ -272,8 +272,9 @@ def test_tool_definitions_and_arguments_are_data_in_a_native_prompt():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_constrained_tool_call_step_writes_the_native_format(native, seed):
     step = native.generate(
-        QUESTION, tools=[WEATHER], step_type="tool_call", max_new_tokens=200, temperature=1.0, seed=seed
-    )
+        QUESTION, tools=[WEATHER], step_type="tool_call", max_new_tokens=200, temperature=1.0, seed=seed,
+        hints={"tool_choice": "required"},  # a random model would as readily decline in text
+    )  # fmt: skip
     raw, found = _text(native, step.token_ids), native_call_format(native.tokenizer)
     opening = f'{found.prefix}{found.call_open}{{"name": "get_weather", "{found.arguments_key}": {{"city": '
     assert step.record.constrained and raw.startswith(opening), raw  # [TOOL_CALLS] as a token

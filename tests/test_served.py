@@ -51,6 +51,8 @@ SCHEMA = {
     "additionalProperties": False,
 }
 ASK = [{"role": "user", "content": "What is the weather in Oslo?"}]
+# A random model declines as readily as it calls: tool-call tests demand the call, as OpenAI's tool_choice does.
+CALL = {"tool_choice": "required"}
 START_TIMEOUT = 180  # seconds for a server to load and print its URL (2 shared cores)
 
 
@@ -167,15 +169,15 @@ def test_a_program_step_is_the_program_in_process_prefilling_with_itself(served,
 
 
 def test_tool_calls_round_trip_in_openai_format(served, local, servers):
-    ours = served.generate(ASK, tools=TOOLS, max_new_tokens=120)
-    theirs = local["program-0_3"].generate(ASK, tools=TOOLS, max_new_tokens=120)
+    ours = served.generate(ASK, tools=TOOLS, max_new_tokens=120, hints=CALL)
+    theirs = local["program-0_3"].generate(ASK, tools=TOOLS, max_new_tokens=120, hints=CALL)
     assert ours.record.step_type == "tool_call" and ours.record.hints["served_entry"] == "program-0_3"
     assert ours.tool_calls and ours.tool_calls == theirs.tool_calls  # ids too: the same reply text
     assert ours.tool_calls[0].name == "get_weather" and ours.tool_calls[0].arguments["city"] in CITY["enum"]
     assert ours.record.finish_reason == "tool_calls" and ours.record.constrained
     assert ours.record.error == theirs.record.error  # a random model goes on to a second call, cut off
 
-    body = {"model": "program-0_3", "messages": ASK, "tools": TOOLS, "max_tokens": 120}
+    body = {"model": "program-0_3", "messages": ASK, "tools": TOOLS, "max_tokens": 120, "tool_choice": "required"}
     answer = _post(servers["program-0_3"], body).json()
     choice = answer["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
@@ -213,11 +215,11 @@ def test_streamed_pieces_add_up_to_the_reply(served, servers):
 
 def test_a_streamed_tool_call_arrives_as_openai_deltas(served, servers):
     pieces: list[str] = []
-    streamed = served.generate(ASK, tools=TOOLS, max_new_tokens=120, on_text=pieces.append)
+    streamed = served.generate(ASK, tools=TOOLS, max_new_tokens=120, on_text=pieces.append, hints=CALL)
     assert "<tool_call>" in "".join(pieces)  # raw text, as RoutedModel streams it (the integrations read it)
-    assert streamed.tool_calls == served.generate(ASK, tools=TOOLS, max_new_tokens=120).tool_calls
+    assert streamed.tool_calls == served.generate(ASK, tools=TOOLS, max_new_tokens=120, hints=CALL).tool_calls
 
-    body = {"messages": ASK, "tools": TOOLS, "max_tokens": 120}
+    body = {"messages": ASK, "tools": TOOLS, "max_tokens": 120, "tool_choice": "required"}
     message = _post(servers["program-0_3"], body).json()["choices"][0]["message"]
     events = _events(servers["program-0_3"], body)
     content = "".join(c["delta"].get("content") or "" for e in events for c in e["choices"])
@@ -232,7 +234,11 @@ def test_json_schema_replies_are_valid(served, servers, local):
     assert result.record.error is None and result.record.constrained
     assert result.token_ids == local["full"].generate(ASK, json_schema=SCHEMA, max_new_tokens=120).token_ids
 
-    body = {"messages": ASK, "max_tokens": 120, "response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": SCHEMA}}}  # noqa: E501
+    body = {
+        "messages": ASK,
+        "max_tokens": 120,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": SCHEMA}},
+    }  # noqa: E501
     jsonschema.validate(json.loads(_post(servers["full"], body).json()["choices"][0]["message"]["content"]), SCHEMA)
 
 
@@ -354,7 +360,7 @@ def test_a_failed_stream_leaves_the_server_serving(served):
 def test_a_single_endpoint_lets_the_server_route(servers):
     model = ServedModel.single(servers["full"], timeout=60)
     assert model.name == "full" and model.n_layers == 4
-    result = model.generate(ASK, tools=TOOLS, max_new_tokens=120)
+    result = model.generate(ASK, tools=TOOLS, max_new_tokens=120, hints=CALL)
     assert result.record.step_type == "tool_call" and result.tool_calls  # typed by the server's rules
     assert result.record.hints["served_entry"] == "full" and result.record.program == "0-3"
     with pytest.raises(ServeError, match="does not serve 'other'"):
@@ -411,7 +417,8 @@ def test_layerroute_generator_runs_on_a_served_model(served):
         function=lambda city: "4 C",
     )
     chunks = []
-    generator = LayerRouteGenerator(generation_kwargs={"max_new_tokens": 120}, streaming_callback=chunks.append)
+    kwargs = {"max_new_tokens": 120, "tool_choice": "required"}  # random weights: demand the call
+    generator = LayerRouteGenerator(generation_kwargs=kwargs, streaming_callback=chunks.append)
     generator._routed_model = served  # what warm_up would have loaded
     reply = generator.run([ChatMessage.from_user("What is the weather in Oslo?")], tools=[weather])["replies"][0]
     assert reply.tool_calls and reply.tool_calls[0].tool_name == "get_weather"

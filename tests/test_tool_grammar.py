@@ -25,6 +25,9 @@ CLOCK = {
 TOOLS = [WEATHER, CLOCK]
 QUESTION = [{"role": "user", "content": "What is the weather in Oslo for the next 3 days?"}]
 DRAFTS = ["0,5", "0-2,5", "0-2,2,3-5"]
+# The tests below check the calls grammar: the caller demands a call, as tool_choice="required" does
+# (otherwise a tool-call step may also decline in text, tested at the end).
+CALL = {"tool_choice": "required"}
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +46,13 @@ def _calls_are_valid(text: str) -> list:
 
 
 def test_random_model_writes_only_valid_calls_under_the_grammar(model6):
-    free = model6.generate(QUESTION, tools=TOOLS, step_type="tool_call", constrain=False, max_new_tokens=120)
+    free = model6.generate(
+        QUESTION, tools=TOOLS, step_type="tool_call", hints=CALL, constrain=False, max_new_tokens=120
+    )
     assert not free.tool_calls and not free.record.constrained  # random weights write no call on their own
     for seed in range(2):
         step = model6.generate(
-            QUESTION, tools=TOOLS, step_type="tool_call", max_new_tokens=300, temperature=1.0, seed=seed
+            QUESTION, tools=TOOLS, step_type="tool_call", hints=CALL, max_new_tokens=300, temperature=1.0, seed=seed
         )
         assert step.record.constrained and step.record.finish_reason == "tool_calls"
         calls = _calls_are_valid(_raw(model6, step))
@@ -59,7 +64,7 @@ def _raw(model, step) -> str:
 
 
 def test_steps_with_tools_are_constrained_and_free_text_stays_free(model6):
-    assert not model6.generate(QUESTION, step_type="tool_call", max_new_tokens=8).record.constrained
+    assert not model6.generate(QUESTION, step_type="tool_call", hints=CALL, max_new_tokens=8).record.constrained
     # A final answer with tools decodes under the free-text grammar: text that opens no call is
     # left as the model writes it, up to where the random model's bytes stop being valid UTF-8
     # (which no grammar over text admits; a trained model does not write it).
@@ -102,15 +107,46 @@ def test_free_text_grammar_admits_text_and_holds_calls_to_the_schemas(model6):
     assert not _accepts(grammar.constraint(specs), "It is sunny", model6.tokenizer)
 
 
+def test_a_tool_call_step_may_decline_in_words_but_not_smuggle_a_call(model6):
+    """``decline``: no offered tool fits. Text that starts with a word passes; text that starts with
+    ``<`` or whitespace does not, so ``<`` still forces the whole call opening."""
+    grammar = GrammarTokenizer(model6.tokenizer, model6.stop_token_ids)
+    specs = normalize_tools(TOOLS)
+    valid = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo", "days": 3}}</tool_call>'
+    for text in ("Sorry, none of my tools can book flights.", "Which city?", valid):
+        assert _accepts(grammar.constraint(specs, decline=True), text, model6.tokenizer), text
+    for bad in ("<p>no</p>", " Sorry.", "\nSorry.", "Sure.\n" + valid, '<tool_call>{"name": "get_news"'):
+        assert not _accepts(grammar.constraint(specs, decline=True), bad, model6.tokenizer), bad
+    constraint = grammar.constraint(specs, decline=True)
+    encode = lambda text: model6.tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    constraint.advance(encode("<")[0])
+    assert constraint.forced_token(len(model6.tokenizer)) is not None  # the call opening rides along
+
+
+def test_a_step_declines_unless_the_caller_demands_a_call(model6):
+    """Without a tool_choice that demands a call, a random model's tool-call step may answer in
+    text: the record says it declined the tools. With tool_choice="required" it must call."""
+    for seed in range(4):
+        step = model6.generate(
+            QUESTION, tools=TOOLS, step_type="tool_call", max_new_tokens=40, temperature=1.0, seed=seed
+        )
+        assert step.record.constrained
+        assert step.record.declined_tools == (not step.tool_calls and step.record.error is None)
+        forced = model6.generate(
+            QUESTION, tools=TOOLS, step_type="tool_call", hints=CALL, max_new_tokens=300, temperature=1.0, seed=seed
+        )
+        assert forced.tool_calls and not forced.record.declined_tools
+
+
 @pytest.mark.parametrize("draft", DRAFTS)
 def test_greedy_lossless_equals_constrained_full_depth(model6, draft, monkeypatch):
     from agentroute.decode.speculative import SpeculativeSettings
 
     # Random weights: the cost model would stop drafting; exactness is tested with drafts in every round.
     monkeypatch.setattr(model6, "speculative", SpeculativeSettings(fixed_k=4))
-    full = model6.generate(QUESTION, tools=TOOLS, step_type="tool_call", program="0-5", max_new_tokens=200)
+    full = model6.generate(QUESTION, tools=TOOLS, step_type="tool_call", hints=CALL, program="0-5", max_new_tokens=200)
     fast = model6.generate(
-        QUESTION, tools=TOOLS, step_type="tool_call", program=draft, mode="lossless", max_new_tokens=200
+        QUESTION, tools=TOOLS, step_type="tool_call", hints=CALL, program=draft, mode="lossless", max_new_tokens=200
     )
     assert fast.record.constrained and fast.record.drafted_tokens > 0 and fast.record.forced_tokens > 0
     assert fast.token_ids == full.token_ids and fast.tool_calls == full.tool_calls
@@ -120,7 +156,7 @@ def test_greedy_lossless_equals_constrained_full_depth(model6, draft, monkeypatc
 def test_sampled_lossless_stays_inside_the_grammar(model6):
     for seed in range(2):
         step = model6.generate(
-            QUESTION, tools=TOOLS, step_type="tool_call", program="0-2,5", mode="lossless",
+            QUESTION, tools=TOOLS, step_type="tool_call", hints=CALL, program="0-2,5", mode="lossless",
             temperature=1.0, seed=seed, max_new_tokens=300,
         )  # fmt: skip
         assert step.record.finish_reason == "tool_calls"
@@ -219,7 +255,13 @@ def test_forced_tokens_need_no_forward_pass_of_their_own(model6, monkeypatch, pr
     real = executor.forward
     monkeypatch.setattr(executor, "forward", lambda *a, **k: calls.append(a[3].shape[1]) or real(*a, **k))
     step = model6.generate(
-        QUESTION, tools=TOOLS, step_type="tool_call", program=program, max_new_tokens=max_new_tokens, reuse_prefix=False
+        QUESTION,
+        tools=TOOLS,
+        step_type="tool_call",
+        hints=CALL,
+        program=program,
+        max_new_tokens=max_new_tokens,
+        reuse_prefix=False,
     )
     cached = model6.prefix_cache.kv.usable_length(model6.program(program).slots)
     passes = list(calls)
@@ -241,7 +283,7 @@ def test_schema_the_engine_cannot_compile_is_a_clear_error(model6):
         "parameters": {"type": "object", "properties": {"x": {"type": "string", "pattern": "(?<=a)b"}}},
     }
     with pytest.raises(ToolSchemaError, match="odd.*call grammar"):
-        model6.generate(QUESTION, tools=[bad], step_type="tool_call", max_new_tokens=4)
+        model6.generate(QUESTION, tools=[bad], step_type="tool_call", hints=CALL, max_new_tokens=4)
 
 
 def test_call_schema_names_each_tool_and_closes_its_arguments():

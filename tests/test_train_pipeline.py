@@ -3,6 +3,7 @@ resumable LoRA training loop (on a tiny model)."""
 
 import json
 import random
+import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -502,7 +503,9 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
     pair[0]["expected"] = {"tool_calls": [{"name": "lookup", "arguments": {"word": "sea"}}]}
     (data / "train_length_matched.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pair))
     monkeypatch.setattr("agentroute.training.pipeline.safety_labels", lambda *a: pytest.fail("safety labels redone"))
-    rerun = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)
+    with pytest.raises(AgentRouteError, match="already holds a training run; pass --resume"):
+        train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)
+    rerun = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None, resume=True)
     assert rerun["metrics"]["type_rows"] == manifest["metrics"]["type_rows"] + 2
     again = rerun["training"]
     assert again["runs"] == 2 and again["total_seconds"] >= first["total_seconds"]
@@ -512,4 +515,15 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
 
     config.programs = programs(tmp_path / "b.json", "0-1,4-5")
     with pytest.raises(AgentRouteError, match="another program library"):
-        train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)
+        train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None, resume=True)
+    config.programs = programs(tmp_path / "a.json", "0,2-3,5")
+    config.adapter.lr = 5e-4
+    with pytest.raises(AgentRouteError, match=r"another training settings \(adapter: .*'lr': 0.0005"):
+        train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None, resume=True)
+    config.adapter.lr = 1e-3
+    other = tmp_path / "other_data"
+    shutil.copytree(data, other)
+    with (other / "train.jsonl").open("a") as handle:
+        handle.write((data / "train.jsonl").read_text().splitlines()[0].replace('"id": "', '"id": "x') + "\n")
+    with pytest.raises(AgentRouteError, match="another training data"):
+        train_pack(str(model_dir), other, out, config, "agentroute train (test)", lambda *a: None, resume=True)

@@ -83,6 +83,7 @@ def run(
 def _measure(shipped, stock, step, repeats: int) -> dict[str, Any]:
     prompt = shipped.encode(step.messages, step.tools or None)
     options = {"tools": step.tools or None, "step_type": step.step_type, "max_new_tokens": step.max_new_tokens}
+    options["hints"] = step.hints
     calls = {
         "stock fp32": lambda: _stock(stock, prompt, step.max_new_tokens),
         "full depth": lambda: _ours(shipped, step, {**options, "mode": "routed", "budget": 1.0}),

@@ -75,6 +75,7 @@ def _measure(model, step, repeats: int, seed: int) -> dict[str, Any]:
     limit = step.max_new_tokens
     tools = step.tools or None
     options = {"tools": tools, "step_type": step.step_type, "max_new_tokens": limit, "temperature": 0.0, "seed": seed}
+    options["hints"] = step.hints
     prompt_ids = model.encode(step.messages, tools=tools)
     rates: dict[str, list[float]] = {m: [] for m in METHODS}
     tokens: dict[str, list[int]] = {}

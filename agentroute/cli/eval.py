@@ -43,6 +43,13 @@ def add_eval_commands(commands: argparse._SubParsersAction) -> None:
         "(types not named are left out)",
     )
     ev.add_argument(
+        "--per-category",
+        default=None,
+        metavar="SPEC",
+        help="the first steps of each category (the steps' 'category' field: simple, multiple, parallel, "
+        "no_tool_fits, real_world, ...), in file order: N for every category, or e.g. parallel=30,simple=20",
+    )
+    ev.add_argument(
         "--step-types",
         action="store_true",
         help="only check step-type prediction: withhold each step's type and compare the routing decision with it",
@@ -62,9 +69,12 @@ def _eval(args) -> int:
     out = _output_path(args.json_out)
     err = Console(stderr=True)
     caps = _per_type(args.per_type) if args.per_type is not None else None
+    category_caps = _per_category(args.per_category) if args.per_category is not None else None
     steps, problems = load_steps(args.steps, limit=args.limit)
     if caps is not None:
-        steps = _first_per_type(steps, caps)
+        steps = _first_per(steps, caps, lambda s: s.step_type.value if s.step_type is not None else None)
+    if category_caps is not None:
+        steps = _first_per(steps, category_caps, lambda s: s.category)
     _report_problems(err, [p.to_dict() for p in problems])
     if not steps:
         raise EvalError(f"nothing to evaluate: no usable step in {args.steps} ({len(problems)} problem(s) above)")
@@ -143,12 +153,24 @@ def _per_type(spec: str) -> dict[str | None, int]:
     return caps
 
 
-def _first_per_type(steps, caps: dict[str | None, int]):
-    """The first ``caps[type]`` steps of each type (``caps[None]`` for any type), in file order."""
+def _per_category(spec: str) -> dict[str | None, int]:
+    """``"20"`` -> {None: 20} (every category); ``"parallel=30,simple=20"`` -> those categories only."""
+    parts = [part.partition("=") for part in spec.split(",")]
+    caps: dict[str | None, int] = {}
+    for name, sep, value in parts:
+        text = value if sep else name
+        if not text.strip().isdigit() or int(text) < 1:
+            raise EvalError(f"--per-category: {text!r} is not a positive step count (e.g. parallel=30,simple=20)")
+        caps[name.strip() if sep else None] = int(text)
+    return caps
+
+
+def _first_per(steps, caps: dict[str | None, int], key):
+    """The first ``caps[key(step)]`` steps of each kind (``caps[None]`` for any), in file order."""
     seen: dict[str | None, int] = {}
     kept = []
     for step in steps:
-        kind = step.step_type.value if step.step_type is not None else None
+        kind = key(step)
         cap = caps.get(kind, caps.get(None, 0))
         if seen.get(kind, 0) < cap:
             seen[kind] = seen.get(kind, 0) + 1
@@ -193,6 +215,15 @@ def _summary_table(console: Console, report: dict[str, Any]) -> None:
                 _fmt(s["tool_calls_match_full"], "{:.0%}"),
                 _fmt(s["accuracy"], "{:.0%}"),
             )
+        console.print(table)
+    categories = report["modes"]["full"].get("categories", {})
+    if set(categories) - {"all"} != {s["step_type"] for s in report["modes"]["full"]["steps"]}:
+        table = Table(title=f"{report['model']}: accuracy per category", box=box.SIMPLE_HEAD, pad_edge=False)
+        for name in ("category", "n", *(f"acc. {mode}" for mode in report["modes"])):
+            table.add_column(name, justify="left" if name == "category" else "right", no_wrap=True)
+        for category, s in categories.items():
+            row = [_fmt(report["modes"][m]["categories"][category]["accuracy"], "{:.0%}") for m in report["modes"]]
+            table.add_row(f"[bold]{category}[/bold]" if category == "all" else category, str(s["n"]), *row)
         console.print(table)
     console.print(
         "=full: replies identical to full depth; prefix/forced: common-prefix and teacher-forced agreement; "

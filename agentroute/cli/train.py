@@ -1,7 +1,8 @@
 """``agentroute train --model default --data DIR --out packs/NAME [--seed S]``: train a route pack.
 
 Every stage caches its work in ``OUT/work`` (teacher replies, LoRA checkpoints, router rows), so
-running the same command again after an interruption resumes. ``accelerate launch -m agentroute
+the same command with ``--resume`` continues an interrupted run (the same model, data and
+settings only: another is a clear error). ``accelerate launch -m agentroute
 train ...`` spreads the adapter stage over several GPUs.
 """
 
@@ -45,6 +46,12 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="programs.json from `agentroute search`: its skip programs join the pack's program library",
     )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run cached in OUT/work (interrupted, or over several sessions); it must have the "
+        "same --model, --data and settings",
+    )
     train.set_defaults(run=_train)
 
 
@@ -82,7 +89,7 @@ def _train(args) -> int:
                 tasks[label] = bar.add_task(label, total=total)
             bar.update(tasks[label], completed=done)
 
-        manifest = train_pack(args.model, data, Path(args.out), config, command_line(), progress)
+        manifest = train_pack(args.model, data, Path(args.out), config, command_line(), progress, args.resume)
     console = Console()
     console.print(f"route pack written to {args.out}")
     console.print_json(json.dumps({"training": manifest["training"], "metrics": manifest["metrics"]}, default=str))

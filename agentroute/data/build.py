@@ -7,29 +7,47 @@ import json
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from agentroute.data import phrasing as ph
+from agentroute.data import schema_styles as styles
 from agentroute.data import splits as sp
 from agentroute.data.catalogue import catalogue, domains
 from agentroute.data.text_steps import PLANNING_TOKENS, REASONING_TOKENS, planning, reasoning
-from agentroute.data.tool_steps import FINAL_ANSWER_TOKENS, Pool, final_answer, multi_turn_call, single_call, two_calls
+from agentroute.data.tool_steps import (
+    DECLINE_TOKENS,
+    FINAL_ANSWER_TOKENS,
+    Pool,
+    final_answer,
+    multi_turn_call,
+    no_tool_fits,
+    parallel_calls,
+    single_call,
+)
 from agentroute.errors import AgentRouteError
 from agentroute.steps.tools import render_tool_messages, tool_block
 
-DATA_VERSION = "agentsteps-v3"
-# v3 changed how tool results are written (JSON, "key: value" lines or plain text; answers copy the
-# tool's numbers), not which steps are drawn: the splits keep v2's seeds, so v2 and v3 hold the same
-# requests, tools and expected calls, and results measured on either compare.
-SEED_NAMESPACE = "agentsteps-v2"
+DATA_VERSION = "agentsteps-v4"
+# v4 teaches the skills v3 lacked: no tool fits (a text reply; ~11% of all rows), several calls in
+# one reply (same tool or different tools; ~15%), 4-12 tools with near misses from the same domain,
+# one offered tool alone ("simple"), real-world schemas (API-style names, long descriptions, unused
+# optional parameters), masked names (train only), dates relative to a date the system prompt
+# gives, numbers written "329,000" or "12k". Its steps differ from v3's: results do not compare.
+SEED_NAMESPACE = "agentsteps-v4"
 STEP_MIX = {"tool_call": 0.55, "planning": 0.15, "reasoning": 0.15, "final_answer": 0.15}
-TOOL_CALL_SHAPES = {"single": 0.6, "two_calls": 0.2, "multi_turn": 0.2}
+TOOL_CALL_SHAPES = {"single": 0.37, "parallel": 0.27, "multi_turn": 0.16, "no_tool_fits": 0.20}
+TODAY_SHARE = 0.25  # steps whose system prompt states today's date (dates may then be relative)
+REAL_WORLD_SHARE = 0.3  # tool-call steps rewritten with real-API-style schemas (every split)
+MASKED_SHARE = 0.15  # further tool-call steps with masked names (train only: a training recipe)
 LENGTH_TOLERANCE = 0.10
 _BUILDERS: dict[str, Callable[[random.Random, Pool], dict[str, Any]]] = {
     "single": single_call,
-    "two_calls": two_calls,
+    "parallel": parallel_calls,
     "multi_turn": multi_turn_call,
+    "no_tool_fits": no_tool_fits,
     "planning": planning,
     "reasoning": reasoning,
     "final_answer": final_answer,
@@ -81,8 +99,41 @@ def generate_split(split: str, size: int, seed: int) -> tuple[list[dict[str, Any
     shapes = {**allocate(types.pop("tool_call"), TOOL_CALL_SHAPES), **types}
     order = [shape for shape, count in shapes.items() for _ in range(count)]
     rng.shuffle(order)
-    steps = [{"id": f"{split}-{i:05d}", **_BUILDERS[shape](rng, pool)} for i, shape in enumerate(order)]
+    known = {t.name: (t.domain, t.action.verbs) for t in catalogue()}
+    steps = []
+    for i, shape in enumerate(order):
+        today = ph.random_date(rng) if rng.random() < TODAY_SHARE else None
+        with ph.today_is(today) if today else nullcontext():
+            built = _BUILDERS[shape](rng, pool)
+        if today:
+            _state_date(built, today)
+        steps.append({"id": f"{split}-{i:05d}", **_styled(rng, built, split, known)})
     return steps, shapes
+
+
+def _state_date(step: dict[str, Any], today) -> None:
+    """Append today's date to the step's system message (one is added when the step has none)."""
+    messages = step["messages"]
+    if messages[0]["role"] != "system":
+        messages.insert(0, {"role": "system", "content": ""})
+    messages[0]["content"] = f"{messages[0]['content']} {ph.say_today(today)}".strip()
+
+
+def _styled(rng: random.Random, step: dict[str, Any], split: str, known) -> dict[str, Any]:
+    """A tool-call step rewritten with real-world-style schemas (``REAL_WORLD_SHARE``) or, in train,
+    masked names (``MASKED_SHARE``); ``schema_style`` records which. A restyled single call is
+    the ``real_world`` category."""
+    draw = rng.random()
+    if step["step_type"] != "tool_call" or not step.get("tools"):
+        return {**step, "schema_style": "catalogue"}
+    if draw < REAL_WORLD_SHARE:
+        out = styles.real_world(rng, step, known)
+        if out["category"] in ("simple", "multiple"):
+            out["category"] = "real_world"
+        return {**out, "schema_style": "real_world"}
+    if split == "train" and draw < REAL_WORLD_SHARE + MASKED_SHARE:
+        return {**styles.masked(rng, step), "schema_style": "masked"}
+    return {**step, "schema_style": "catalogue"}
 
 
 def prompt_chars(step: Mapping[str, Any], blocks: dict[tuple[str, ...], int] | None = None) -> int:
@@ -138,7 +189,10 @@ def length_matched_pairs(pairs: int, seed: int, split: str = "test") -> tuple[li
             continue
         gap, b, plan = min(fits, key=lambda fit: fit[0])
         number = len(gaps)
-        out += [{"id": f"{prefix}-{number:05d}-tool_call", **call}, {"id": f"{prefix}-{number:05d}-planning", **plan}]
+        out += [
+            {"id": f"{prefix}-{number:05d}-tool_call", **call, "schema_style": "catalogue"},
+            {"id": f"{prefix}-{number:05d}-planning", **plan, "schema_style": "catalogue"},
+        ]
         gaps.append(gap)
         lengths["tool_call"].append(a)
         lengths["planning"].append(b)
@@ -170,6 +224,8 @@ def _split_stats(steps: list[dict[str, Any]], shapes: dict[str, int]) -> dict[st
         "count": len(steps),
         "step_types": {k: types.get(k, 0) for k in STEP_MIX},
         "shapes": dict(shapes),
+        "categories": dict(sorted(Counter(s["category"] for s in steps).items())),
+        "schema_styles": dict(sorted(Counter(s["schema_style"] for s in steps).items())),
         "domains": sorted({s["domain"] for s in steps}),
         "tools_offered": offered,
         "tools_expected": expected,
@@ -202,8 +258,10 @@ def build_dataset(out_dir: str | Path, config: BuildConfig = BuildConfig()) -> d
         "random": f"random.Random seeded with the string '{SEED_NAMESPACE}:<seed>:<split>' per split",
         "step_mix": STEP_MIX,
         "tool_call_shapes": TOOL_CALL_SHAPES,
+        "shares": {"today_stated": TODAY_SHARE, "real_world": REAL_WORLD_SHARE, "masked_train": MASKED_SHARE},
         "max_new_tokens": {
-            "tool_call": "max(64, a multiple of 32 >= characters of the expected calls / 2 + 8)",
+            "tool_call": "max(64, a multiple of 32 >= characters of the expected calls / 2 + 8); "
+            f"{DECLINE_TOKENS} where no tool fits",
             "planning": PLANNING_TOKENS,
             "reasoning": REASONING_TOKENS,
             "final_answer": f"{FINAL_ANSWER_TOKENS} per tool result answered",

@@ -6,9 +6,11 @@ value that goes into the expected arguments is computed by the caller, so text a
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 _ONES = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
@@ -18,6 +20,9 @@ _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _MONTHS = "January February March April May June July August September October November December".split()
 _WEEKDAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
 YEAR = 2026  # the year every generated date falls in
+# The date a step's system prompt gives as today (``today_is``): while set, dates are drawn near it
+# and half of them said relative to it ("tomorrow", "next Friday"), as users write them.
+_TODAY: contextvars.ContextVar[dt.date | None] = contextvars.ContextVar("today", default=None)
 
 
 def words(n: int) -> str:
@@ -34,10 +39,17 @@ def words(n: int) -> str:
 
 
 def say_int(rng: random.Random, n: int) -> str:
-    """An integer as digits or (for small or round numbers, half of the time) as words."""
+    """An integer as digits or (for small or round numbers, half of the time) as words; from 1000 on
+    also with thousands separators ("329,000") or in thousands ("12k", "1.5k"): the argument is
+    still the plain integer."""
     if (n <= 20 or (n < 1000 and n % 10 == 0)) and rng.random() < 0.5:
         return words(n)
-    return f"{n:,}" if n >= 10000 and rng.random() < 0.5 else str(n)
+    if n >= 1000:
+        options = [str(n), f"{n:,}", f"{n:,}"]
+        if n % 100 == 0:
+            options.append(f"{n / 1000:g}k")
+        return rng.choice(options)
+    return str(n)
 
 
 def plain_number(x: float | int) -> int | float:
@@ -64,7 +76,44 @@ def say_money(rng: random.Random, amount: float | int) -> str:
 
 
 def random_date(rng: random.Random, start_month: int = 1, end_month: int = 12) -> dt.date:
+    """A date of ``YEAR``; with a ``today_is`` date set, half of the time one of the next 13 days."""
+    today = _TODAY.get()
+    if today is not None and rng.random() < 0.5:
+        return today + dt.timedelta(days=rng.randint(1, 13))
     return dt.date(YEAR, rng.randint(start_month, end_month), rng.randint(1, 28))
+
+
+@contextmanager
+def today_is(day: dt.date) -> Iterator[None]:
+    """Within the block, dates may be said relative to ``day`` (the date a system prompt states)."""
+    token = _TODAY.set(day)
+    try:
+        yield
+    finally:
+        _TODAY.reset(token)
+
+
+def say_today(day: dt.date) -> str:
+    """How a system prompt states the date: "Today is Friday, 2026-03-13."."""
+    return f"Today is {_WEEKDAYS[day.weekday()]}, {day.isoformat()}."
+
+
+def _relative(day: dt.date, today: dt.date) -> list[str]:
+    """Ways to say ``day`` relative to ``today`` (none when it is not 1..13 days ahead)."""
+    ahead = (day - today).days
+    if not 1 <= ahead <= 13:
+        return []
+    weekday = _WEEKDAYS[day.weekday()]
+    options = {1: ["tomorrow"], 2: ["the day after tomorrow"], 7: ["a week from today"]}.get(ahead, [])
+    if ahead > 1:
+        options.append(f"in {ahead} days")
+    if ahead <= 6 - today.weekday():
+        options.append(f"this {weekday}")  # later in the same (Monday-first) week
+    elif ahead <= 13 - today.weekday():
+        options.append(f"{weekday} next week")
+        if ahead < 7:
+            options.append(f"next {weekday}")  # the coming one and next week's are the same day
+    return options
 
 
 def _ordinal(n: int) -> str:
@@ -73,7 +122,14 @@ def _ordinal(n: int) -> str:
 
 
 def say_date(rng: random.Random, day: dt.date) -> str:
-    """A date in one of several unambiguous forms; the expected value is ``day.isoformat()``."""
+    """A date in one of several unambiguous forms; the expected value is ``day.isoformat()``.
+
+    With a ``today_is`` date set and ``day`` less than two weeks after it, half of the time relative
+    to it ("tomorrow", "in 5 days", "next Tuesday")."""
+    today = _TODAY.get()
+    relative = _relative(day, today) if today is not None else []
+    if relative and rng.random() < 0.5:
+        return rng.choice(relative)
     month = _MONTHS[day.month - 1]
     return rng.choice(
         [

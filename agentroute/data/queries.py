@@ -29,6 +29,13 @@ TWO_REQUESTS = (
     "Can you {v1} and then {v2}?",
     "{V1}. After that, {v2}.",
 )
+# Three or more requests in one message: {first} capitalised, {rest} the others joined.
+SEVERAL_REQUESTS = (
+    "{First}, {rest}.",
+    "Please {first}, {rest}.",
+    "A few things: {first}, {rest}.",
+    "Can you {first}, {rest}?",
+)
 TOOL_SYSTEM = (
     "You are a helpful assistant. Use the tools when a request needs them.",
     "You are an assistant that can act through tools. Call the right tool with exact arguments.",
@@ -103,3 +110,9 @@ def plan_request(rng: random.Random, goal: str, steps: list[str]) -> str:
     if not steps:
         return rng.choice(OPEN_GOALS).format(goal=goal)
     return rng.choice(PLAN_GOALS).format(goal=goal, steps=ph.join_and(steps))
+
+
+def several_requests(rng: random.Random, phrases: list[str]) -> str:
+    """Three or more requests in one message ("Play X, play Y and play Z.")."""
+    first, rest = phrases[0], ph.join_and(phrases[1:])
+    return rng.choice(SEVERAL_REQUESTS).format(first=first, First=ph.capitalize(first), rest=rest)

@@ -54,7 +54,7 @@ def reasoning(rng: random.Random, pool: Pool) -> dict[str, Any]:
 
 
 def _some(rng: random.Random, home: list[Tool], chosen: list[Tool]) -> list[Tool]:
-    """``chosen`` plus more of the domain's tools, 2..5 in all, shuffled."""
+    """``chosen`` plus more of the domain's tools, 2..``MAX_TOOLS`` in all, shuffled."""
     rest = [t for t in home if t not in chosen]
     extra = max(0, min(len(rest), rng.randint(2, MAX_TOOLS) - len(chosen)))
     tools = chosen[:MAX_TOOLS] + rng.sample(rest, extra)

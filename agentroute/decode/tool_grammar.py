@@ -12,6 +12,10 @@ then the end-of-turn token. Arguments the schema does not declare are refused un
 ``additionalProperties``. Masking only removes tokens the grammar forbids, so the model still
 chooses the tool and writes the values; the reply it would have written anyway is unchanged.
 
+A tool-call step may also decline in text when no offered tool fits (unless the caller's
+``tool_choice`` demands a call): ``decline`` admits text that starts with neither ``<`` nor
+whitespace, so the first ``<`` still forces the whole ``<tool_call>{"name": "`` opening.
+
 Other steps that offer tools (planning, reasoning, final answers) may reply in free text, so
 their grammar also admits any text that holds no ``<tool_call>``: a step the router did not type
 as a tool call still writes a valid call when it writes one, and only as the whole reply (the
@@ -88,9 +92,12 @@ def call_grammar(
     json_schema: dict | None = None,
     call_format: CallFormat = HAND_WRITTEN,
     tokens: Mapping[str, int] | None = None,
+    decline: bool = False,
 ) -> str:
     """llguidance grammar: one or more ``<tool_call>...</tool_call>`` lines, nothing else; with
-    ``free_text``, also any reply with no ``<tool_call>`` anywhere in it (left unconstrained).
+    ``free_text``, also any reply with no ``<tool_call>`` anywhere in it (left unconstrained); with
+    ``decline`` (a tool-call step that may find no tool fits), also such text when it starts with
+    neither whitespace nor ``<``.
 
     ``json_schema`` (structured output) replaces that free text by one JSON value valid for the
     schema: a step that may answer answers with such an object (or, with tools, calls them).
@@ -118,7 +125,11 @@ def call_grammar(
     # reply and valid: " <tool_call>..." or "Sure.\n<tool_call>..." cannot smuggle one past the
     # schema. Other text, "<tool_response>" echoes included, stays free.
     text = "TEXT: /(?s:.+)/ & ~/(?s:.*)<tool_call>(?s:.*)/" + ("" if not f.bare else " & ~/[ \\t\\r\\n]*[\\[{](?s:.*)/")
-    if not free_text:
+    if not free_text and decline:
+        declined = "DECLINE: /(?s:.+)/ & ~/(?s:.*)<tool_call>(?s:.*)/ & ~/[ \\t\\r\\n<](?s:.*)/"
+        declined += "" if not f.bare else " & ~/[\\[{](?s:.*)/"
+        start = ["start: answer | calls"] if json_schema is not None else ["start: DECLINE | calls", declined]
+    elif not free_text:
         start = ["start: calls"]
     elif json_schema is not None:
         start = ["start: answer | calls"]
@@ -159,20 +170,24 @@ class GrammarTokenizer:
         free_text: bool = False,
         json_schema: dict | None = None,
         call_format: CallFormat | None = None,
+        decline: bool = False,
     ) -> TokenConstraint:
         """A fresh grammar state for one reply that may only call ``tools`` (or, with
-        ``free_text``, write text that is not a call, or with ``json_schema`` a JSON value of it),
-        in ``call_format`` (default: the hand-written prompt's)."""
+        ``free_text``, write text that is not a call, or with ``json_schema`` a JSON value of it;
+        with ``decline`` text that starts with a word), in ``call_format`` (default: the
+        hand-written prompt's)."""
         # Not sort_keys: the grammar writes arguments in the order the schema declares them (the
         # order the prompt shows and packs train on); sorting would force alphabetical order.
         fmt = asdict(call_format or HAND_WRITTEN)
         key = json.dumps({"tools": [t.model_dump() for t in tools], "schema": json_schema, "format": fmt})
-        return TokenConstraint(llguidance.LLMatcher(self.ll, self._grammars(key, free_text)), self.eos_ids)
+        grammar = self._grammars(key, free_text, decline)
+        return TokenConstraint(llguidance.LLMatcher(self.ll, grammar), self.eos_ids)
 
-    def _compile(self, key: str, free_text: bool) -> str:
+    def _compile(self, key: str, free_text: bool, decline: bool) -> str:
         spec = json.loads(key)
         tools = [ToolSpec(**t) for t in spec["tools"]]
-        grammar = call_grammar(tools, free_text, spec["schema"], CallFormat(**spec["format"]), self.tokens)
+        fmt = CallFormat(**spec["format"])
+        grammar = call_grammar(tools, free_text, spec["schema"], fmt, self.tokens, decline)
         error = llguidance.LLMatcher.validate_grammar(grammar, self.ll)
         if error:
             what = f"the tool schemas of {', '.join(t.name for t in tools)}" if tools else "the JSON schema"

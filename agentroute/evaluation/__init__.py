@@ -34,7 +34,7 @@ Output
 
         {"model": "SmolLM2-135M-Instruct", "pack": null, "seed": 0, "repeats": 1,
          "modes": {
-           "full":   {"steps": [...], "summary": {...}},
+           "full":   {"steps": [...], "summary": {...}, "categories": {...}},
            "routed": {
              "steps": [{"id": "weather-1", "step_type": "tool_call", "text": "",
                         "tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}],
@@ -52,6 +52,9 @@ Output
     Per step:
 
     - ``step_type``: the type the step ran as (given, else predicted by the model's rules).
+    - ``category``: the skill the step tests, from the step's ``category`` field (generated data:
+      ``simple``, ``multiple``, ``parallel``, ``multi_turn``, ``no_tool_fits``, ``real_world``,
+      and the free-text step types), else its step type.
     - ``text``, ``tool_calls`` (``[{"name", "arguments"}]``), ``completion_tokens``, ``program``,
       ``budget``, ``finish_reason``, ``error`` (why the reply is not a valid call): from the first repeat.
       Lossless rows also give ``draft_program`` and ``acceptance_rate`` (null in other modes);
@@ -64,9 +67,10 @@ Output
     - ``token_agreement``: common prefix with full depth's token ids / full depth's length.
     - ``tool_calls_match_full``: same tool names and arguments, in order, as full depth; null
       when full depth made no call.
-    - ``correct``: the calls equal ``expected`` (same count and order, equal names; arguments
-      equal with numbers compared numerically, strings case-insensitively after trimming,
-      objects and arrays recursively); null without ``expected``.
+    - ``correct``: the calls equal ``expected`` (same count, each expected call matched by one
+      reply call in any order, equal names; arguments equal with numbers compared numerically,
+      strings case-insensitively after trimming, objects and arrays recursively; an empty
+      ``expected`` list is correct when the reply makes no call); null without ``expected``.
     - ``forced_agreement``: teacher-forced top-1 agreement: the fraction of positions where the
       mode's program picks full depth's token given full depth's prefix (1.0 for full depth).
 
@@ -75,7 +79,7 @@ Output
     ``tool_calls_match_full`` averaged over steps where it is not null; ``accuracy``, the fraction
     of ``correct`` over steps that have an expectation; ``decode_speedup``, the median over steps
     of this mode's decode tokens/s divided by full depth's in the same run. A value that cannot
-    be computed is null.
+    be computed is null. ``categories`` has the same fields per category (and ``"all"``).
 
     ``problems``: every step that was not evaluated, with its line (1-based; the position for
     steps given as a list), its id when known and what is wrong.

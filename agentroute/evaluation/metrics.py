@@ -41,16 +41,27 @@ def tool_calls_match(calls: Sequence[Any], full_calls: Sequence[Any]) -> bool | 
 def calls_correct(calls: Sequence[Any], expected: Sequence[Mapping[str, Any]] | None) -> bool | None:
     """Whether the reply's tool calls equal the expected ones; None without an expectation.
 
-    Same count and order, equal names, and arguments equal by ``values_equal``.
+    Same count, and each expected call matched by its own reply call with the same name and
+    arguments equal by ``values_equal``, in any order: calls made in one reply run independently,
+    as function-calling benchmarks score parallel calls. No expected calls: correct when the reply
+    makes none (no offered tool fits).
     """
     if expected is None:
         return None
     actual = calls_as_dicts(calls)
-    wanted = calls_as_dicts(expected)
-    return len(actual) == len(wanted) and all(
-        a["name"] == w["name"] and values_equal(a["arguments"], w["arguments"])
-        for a, w in zip(actual, wanted, strict=True)
-    )
+    unmatched = calls_as_dicts(expected)
+    if len(actual) != len(unmatched):
+        return False
+    for a in actual:
+        match = next((w for w in unmatched if same_call(a, w)), None)
+        if match is None:
+            return False
+        unmatched.remove(match)
+    return True
+
+
+def same_call(actual: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
+    return actual["name"] == expected["name"] and values_equal(actual["arguments"], expected["arguments"])
 
 
 def values_equal(actual: Any, expected: Any) -> bool:
@@ -74,7 +85,13 @@ def values_equal(actual: Any, expected: Any) -> bool:
 
 
 def forced_agreement(
-    model, prompt_ids: Sequence[int], program: LayerProgram, full_ids: Sequence[int], tools=None, free_text=False
+    model,
+    prompt_ids: Sequence[int],
+    program: LayerProgram,
+    full_ids: Sequence[int],
+    tools=None,
+    free_text=False,
+    decline=False,
 ) -> float:
     """Teacher-forced top-1 agreement of ``program`` with full depth's greedy tokens.
 
@@ -86,5 +103,5 @@ def forced_agreement(
     """
     if not full_ids:
         return 1.0
-    predicted = model.forced_argmax(prompt_ids, full_ids, program, tools, free_text)
+    predicted = model.forced_argmax(prompt_ids, full_ids, program, tools, free_text, decline)
     return sum(p == t for p, t in zip(predicted, full_ids, strict=True)) / len(full_ids)

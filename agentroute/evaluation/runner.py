@@ -86,7 +86,14 @@ def evaluate(
         "pack": str(pack) if pack is not None else None,
         "seed": seed,
         "repeats": repeats,
-        "modes": {mode: {"steps": rows, "summary": summarize(rows, results["full"])} for mode, rows in results.items()},
+        "modes": {
+            mode: {
+                "steps": rows,
+                "summary": summarize(rows, results["full"]),
+                "categories": summarize(rows, results["full"], by="category"),
+            }
+            for mode, rows in results.items()
+        },
         "problems": [p.to_dict() for p in problems],
     }
 
@@ -120,7 +127,9 @@ def _generate(model, step: EvalStep, mode: str, seed: int) -> GenerationResult:
     options["mode"] = "routed" if mode == "full" else mode
     if mode == "full":
         options["budget"] = 1.0
-    return model.generate(step.messages, tools=step.tools or None, step_type=step.step_type, **options)
+    return model.generate(
+        step.messages, tools=step.tools or None, step_type=step.step_type, hints=step.hints, **options
+    )
 
 
 def _run_step(model, step: EvalStep, modes: list[str], repeats: int, seed: int, tick) -> dict[str, dict[str, Any]]:
@@ -145,7 +154,10 @@ def _run_step(model, step: EvalStep, modes: list[str], repeats: int, seed: int, 
                 prompt_ids = _prompt_ids(model, step, result)
             tools = step.tools if full.record.constrained else None
             free_text = full.record.step_type != StepType.TOOL_CALL  # the grammar generate chose
-            row["forced_agreement"] = forced_agreement(model, prompt_ids, program, full.token_ids, tools, free_text)
+            # (a tool-call step may decline: eval steps carry no tool_choice that demands a call)
+            row["forced_agreement"] = forced_agreement(
+                model, prompt_ids, program, full.token_ids, tools, free_text, decline=not free_text
+            )
         rows[mode] = row
     return rows
 
@@ -156,6 +168,7 @@ def _row(step: EvalStep, result: GenerationResult, full: GenerationResult, rate:
         "id": step.id,
         "line": step.line,
         "step_type": record.step_type.value,
+        "category": step.category or record.step_type.value,
         "text": result.text,
         "tool_calls": calls_as_dicts(result.tool_calls),
         "completion_tokens": record.completion_tokens,

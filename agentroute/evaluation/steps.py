@@ -68,8 +68,17 @@ class EvalStep:
     step_type: StepType | None = None
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     expected: list[dict[str, Any]] | None = None  # expected tool calls: [{"name", "arguments"}]
-    answer: str | None = None  # a gold text reply (final answers of generated data), for training
+    answer: str | None = None  # a gold text reply (final answers, declined tool calls), for training
+    category: str | None = None  # the skill the step tests (generated data: simple, parallel, ...)
+    # "required" or a tool's name: the caller demands a call (as OpenAI's tool_choice); None: the
+    # model may also say in text that no offered tool fits.
+    tool_choice: str | None = None
     line: int | None = None
+
+    @property
+    def hints(self) -> dict[str, Any] | None:
+        """The hints ``generate`` gets for this step (its ``tool_choice``), or None."""
+        return {"tool_choice": self.tool_choice} if self.tool_choice is not None else None
 
 
 def parse_step(data: Any, line: int | None = None) -> EvalStep:
@@ -103,6 +112,8 @@ def parse_step(data: Any, line: int | None = None) -> EvalStep:
         max_new_tokens=_max_new_tokens(data.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
         expected=_expected(data["expected"], offered) if data.get("expected") is not None else None,
         answer=_answer(data.get("answer")),
+        category=_category(data.get("category")),
+        tool_choice=_tool_choice(data.get("tool_choice"), offered),
         line=line,
     )
 
@@ -181,6 +192,20 @@ def _answer(value: Any) -> str | None:
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise StepError(f"'answer' must be a non-empty string (the gold reply), got {value!r}")
     return value
+
+
+def _category(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise StepError(f"'category' must be a non-empty string (e.g. 'parallel'), got {value!r}")
+    return value
+
+
+def _tool_choice(value: Any, offered: list[str]) -> str | None:
+    if value is None or value in ("auto", "none", "required"):
+        return value
+    if isinstance(value, str) and value in offered:
+        return value
+    raise StepError(f"'tool_choice' must be 'auto', 'none', 'required' or an offered tool's name, got {value!r}")
 
 
 def _expected(expected: Any, offered: list[str]) -> list[dict[str, Any]]:

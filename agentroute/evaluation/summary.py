@@ -9,8 +9,12 @@ from typing import Any
 from agentroute.steps.records import StepType
 
 
-def summarize(steps: Sequence[dict[str, Any]], full_steps: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Summary of one mode's step results, grouped by step type (StepType order) and ``"all"``.
+def summarize(
+    steps: Sequence[dict[str, Any]], full_steps: Sequence[dict[str, Any]], by: str = "step_type"
+) -> dict[str, dict[str, Any]]:
+    """Summary of one mode's step results, grouped by step type (StepType order) and ``"all"``;
+    ``by="category"`` groups by the skill each step tests instead (``simple``, ``multiple``,
+    ``parallel``, ``no_tool_fits``, ``real_world``, ... in alphabetical order).
 
     ``full_steps`` are full depth's results for the same steps in the same order; they give the
     reference speed of each step. See the ``agentroute.evaluation`` docstring for the fields.
@@ -18,9 +22,10 @@ def summarize(steps: Sequence[dict[str, Any]], full_steps: Sequence[dict[str, An
     if len(steps) != len(full_steps):
         raise ValueError(f"{len(steps)} step results but {len(full_steps)} full-depth results")
     pairs = list(zip(steps, full_steps, strict=True))
-    groups: dict[str, list[tuple[dict, dict]]] = {t.value: [] for t in StepType}
+    names = [t.value for t in StepType] if by == "step_type" else sorted({s[by] for s in steps})
+    groups: dict[str, list[tuple[dict, dict]]] = {name: [] for name in names}
     for pair in pairs:
-        groups[pair[0]["step_type"]].append(pair)
+        groups[pair[0][by]].append(pair)
     out = {name: _stats(group) for name, group in groups.items() if group}
     out["all"] = _stats(pairs)
     return out

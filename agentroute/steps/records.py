@@ -101,6 +101,9 @@ class StepRecord(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     error: str | None = Field(None, description="why the reply could not be used as asked (e.g. a bad tool call)")
     constrained: bool = Field(False, description="decoded under the tool-call grammar (any call it writes is valid)")
+    declined_tools: bool = Field(
+        False, description="a step typed as a tool call answered in text: no offered tool fit the request"
+    )
     temperature: float = 0.0
     seed: int | None = None
     hints: dict[str, Any] = Field(default_factory=dict, description="framework hints (graph node, agent step, ...)")

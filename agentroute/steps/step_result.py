@@ -7,7 +7,7 @@ from typing import Any
 
 import jsonschema
 
-from agentroute.steps.records import GenerationResult
+from agentroute.steps.records import GenerationResult, StepType
 from agentroute.steps.routing import RouteDecision
 from agentroute.steps.step_types import StepContext, observe_step_type
 from agentroute.steps.tools import parse_tool_calls
@@ -34,6 +34,10 @@ def step_result(
             "error": error,
             "finish_reason": "tool_calls" if calls else result.record.finish_reason,
             "hints": context.hints,
+            "declined_tools": bool(context.tools)
+            and decision.step_type == StepType.TOOL_CALL
+            and not calls
+            and error is None,
         }
     )
     return GenerationResult(text=text, token_ids=result.token_ids, record=record, tool_calls=calls)

@@ -84,12 +84,19 @@ def predict_step_type(
     return StepType.OTHER, "default"
 
 
-def _settling_rule(context: StepContext) -> StepType | None:
+def call_required(context: StepContext) -> bool:
+    """Whether the caller demands a tool call: ``tool_choice`` "required"/"any" or one tool's name
+    (a string or an OpenAI ``{"type": "function", ...}`` dict). Otherwise a tool-call step may
+    decline in text when no offered tool fits."""
     tool_choice = context.hints.get("tool_choice")
-    if context.tools and tool_choice not in (None, "auto", "none"):
-        # "required"/"any" or the name of one tool: the framework demands a call.
-        if tool_choice in _FORCING_TOOL_CHOICE or isinstance(tool_choice, (str, dict)):
-            return StepType.TOOL_CALL
+    if not context.tools or tool_choice in (None, "auto", "none"):
+        return False
+    return tool_choice in _FORCING_TOOL_CHOICE or isinstance(tool_choice, (str, dict))
+
+
+def _settling_rule(context: StepContext) -> StepType | None:
+    if call_required(context):
+        return StepType.TOOL_CALL
     last = context.messages[-1]["role"] if context.messages else None
     if last == "tool":
         return StepType.FINAL_ANSWER

@@ -45,9 +45,10 @@ def tool_call_text(step: EvalStep) -> str:
 
 
 def has_gold(step: EvalStep) -> bool:
-    """Whether the step carries the reply to train on: expected calls, or a final answer's text."""
+    """Whether the step carries the reply to train on: expected calls, the text of a tool-call step
+    where no tool fits (no expected call, an ``answer``), or a final answer's text."""
     if step.step_type == StepType.TOOL_CALL:
-        return bool(step.expected)
+        return bool(step.expected) or (step.expected == [] and step.answer is not None)
     return step.step_type == StepType.FINAL_ANSWER and step.answer is not None
 
 
@@ -61,10 +62,12 @@ def gold_reply(model, step: EvalStep) -> list[int]:
 
 
 def tool_call_example(model, step: EvalStep, rng: random.Random, max_distractors: int) -> TrainExample:
+    """The step with its expected tools and at most ``max_distractors`` others; a step where no
+    tool fits keeps ``max_distractors`` + 1 of its (near-miss) tools."""
     wanted = {call["name"] for call in step.expected or []}
     chosen = [t for t in step.tools if t.name in wanted]
     others = [t for t in step.tools if t.name not in wanted]
-    chosen += rng.sample(others, min(max_distractors, len(others)))
+    chosen += rng.sample(others, min(max_distractors + (not wanted), len(others)))
     rng.shuffle(chosen)
     prompt = model.encode(step.messages, chosen)
     return TrainExample(step.id, StepType.TOOL_CALL, prompt, gold_reply(model, step), gold=True)

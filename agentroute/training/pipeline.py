@@ -34,6 +34,7 @@ from agentroute.training.adapter import AdapterConfig, train_adapter
 from agentroute.training.examples import full_prompt_example, has_gold, tool_call_example
 from agentroute.training.library import build_library, check_cached_library
 from agentroute.training.router_fit import fit_router, safety_labels
+from agentroute.training.run_state import check_run
 from agentroute.training.teacher import teacher_replies
 
 ROUTED_TYPES = [StepType.TOOL_CALL, StepType.PLANNING, StepType.REASONING, StepType.FINAL_ANSWER]
@@ -79,7 +80,17 @@ class TrainConfig:
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
 
 
-def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, command: str, progress: Stage) -> dict:
+def train_pack(
+    model_name: str,
+    data_dir: Path,
+    out: Path,
+    config: TrainConfig,
+    command: str,
+    progress: Stage,
+    resume: bool = False,
+) -> dict:
+    """Train a pack into ``out`` (stages cached in ``out/work``); ``resume`` continues a run that
+    ``out/work`` holds, which must have the same model, data and settings (``run_state``)."""
     from agentroute.loading import load
 
     began = time.perf_counter()
@@ -92,6 +103,10 @@ def train_pack(model_name: str, data_dir: Path, out: Path, config: TrainConfig, 
     # and on plain modules: packed decode kernels have no backward.
     model = load(model_name, dtype="float32", kernels="plain", pack=None)
     fingerprint = model_fingerprint(model)
+    settings = {k: v for k, v in asdict(config).items() if k != "programs"}  # programs: the library check
+    data = {**_data_version(data_dir), "train_sha256": _sha256(data_dir / "train.jsonl")}
+    data.pop("dir", None)
+    check_run(work, {"model": fingerprint, "data": data, "config": settings}, resume)
     # The library first: a programs file that does not fit fails before hours of training.
     protected = {0, model.n_layers - 1}
     searched = None
@@ -206,10 +221,10 @@ def _split(steps: list[EvalStep], config: TrainConfig) -> dict[str, list[EvalSte
             by_type[step.step_type].append(step)
     for group in by_type.values():
         rng.shuffle(group)
-    tools = [s for s in by_type[StepType.TOOL_CALL] if s.expected]
+    tools = [s for s in by_type[StepType.TOOL_CALL] if has_gold(s)]
     need = config.tool_examples + config.router_tool_steps
     if len(tools) < need:
-        raise EvalError(f"train data has {len(tools)} tool-call steps with expected calls; training needs {need}")
+        raise EvalError(f"train data has {len(tools)} tool-call steps with gold replies; training needs {need}")
     split = {
         "tool_train": tools[: config.tool_examples],
         "tool_router": tools[config.tool_examples : need],
@@ -328,6 +343,10 @@ def _read_log(path: Path) -> dict:
     tail = rows[-50:]
     mean = {k: round(sum(r[k] for r in tail) / len(tail), 4) for k in ("ce_full", "ce_program", "kl")}
     return {"train_loss_last50": mean, "train_log_rows": len(rows)}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _data_version(data_dir: Path) -> dict:

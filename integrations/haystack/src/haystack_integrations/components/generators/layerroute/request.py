@@ -43,12 +43,20 @@ def build_request(
     if options.get("json_schema") is not None and specs:
         answered = {m.get("name") for m in prompt if m["role"] == "tool"}
         specs = [spec for spec in specs if spec["name"] not in answered]
+    choice = step.get("tool_choice")
+    if choice == "none":
+        specs = []
+    elif choice not in (None, "auto", "required"):
+        if choice not in [spec["name"] for spec in specs]:
+            raise ValueError(f"tool_choice names {choice!r}, which is not one of the tools offered")
+        specs = [spec for spec in specs if spec["name"] == choice]
     name = getattr(generator, "__component_name__", None)  # set when the component is added to a pipeline
+    hints = {"component": name, "tool_choice": choice if specs and choice != "auto" else None}
     request = {
         "tools": specs or None,
         "step_type": step_type or step.get("step_type"),
         "budget": step.get("budget"),
-        "hints": {"component": name} if name else None,
+        "hints": {k: v for k, v in hints.items() if v is not None} or None,
         "mode": None,  # the policy's, unless the generator's mode sets one
         **framework_overrides(generator.mode, budget=step.get("budget")),
         **options,

@@ -29,8 +29,10 @@ MAX_TOKENS = "max_tokens"
 STOP_KEYS = ("stop_words", "stop_sequences", "stop")
 # Structured output as OpenAIChatGenerator takes it: a pydantic model or a JSON schema (json_schema= here).
 RESPONSE_FORMAT = "response_format"
-# Per-step routing overrides that may also come through generation_kwargs (e.g. from Agent.run).
-STEP_KEYS = ("step_type", "budget")
+# Per-step routing overrides that may also come through generation_kwargs (e.g. from Agent.run), and
+# OpenAI's tool_choice: "auto" (default: call, or say no offered tool fits), "none", "required" or
+# {"type": "function", "function": {"name": ...}}.
+STEP_KEYS = ("step_type", "budget", "tool_choice")
 KEYS = (*OPTIONS, MAX_TOKENS, *STOP_KEYS, RESPONSE_FORMAT, *STEP_KEYS)
 
 
@@ -109,6 +111,21 @@ def split_generation_kwargs(kwargs: dict[str, Any], strict: bool = False) -> tup
             parse_step_type(step["step_type"])
         if "budget" in step:
             check_budget(step["budget"], "'budget'")
+        if "tool_choice" in step:
+            step["tool_choice"] = tool_choice_name(step["tool_choice"])
     except AgentRouteError as exc:
         raise ValueError(f"invalid generation_kwargs: {exc}") from None
     return options, step
+
+
+def tool_choice_name(choice: Any) -> str:
+    """OpenAI's tool_choice as a word ("auto", "none", "required") or a tool's name."""
+    if isinstance(choice, str) and choice in ("auto", "none", "required"):
+        return choice
+    function = choice.get("function") if isinstance(choice, dict) and choice.get("type") == "function" else None
+    if isinstance(function, dict) and isinstance(function.get("name"), str) and function["name"]:
+        return function["name"]
+    raise AgentRouteError(
+        f"tool_choice must be 'auto', 'none', 'required' or {{'type': 'function', 'function': {{'name': ...}}}}, "
+        f"got {choice!r}"
+    )

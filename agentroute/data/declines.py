@@ -1,0 +1,83 @@
+"""Replies of tool-call steps where no offered tool fits: decline in a sentence, answer directly, or ask back.
+
+A model that always calls a tool when tools are offered calls a wrong one whenever the request is
+outside them. These texts are the gold replies of such steps (data v4): short, plain and built from
+the request's own words or the offered tools' descriptions, so the model learns when not to call
+rather than a fixed phrase for a fixed domain.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from agentroute.data import phrasing as ph
+
+# {v}: the request's verb phrase ("book a table at Nopa for four").
+DECLINE = (
+    "Sorry, I can't {v}: none of the tools I have can do that.",
+    "I'm not able to {v} - none of my tools does that.",
+    "None of the available tools can {v}, so I can't do that here.",
+    "I can't help with that: there is no tool to {v}.",
+)
+# {what}: what the offered tools do ("search recipes and get nutrition facts").
+DECLINE_OFFER = (
+    " I can {what}.",
+    " What I can do: {what}.",
+)
+# {field}: the description of the argument the request left out, lower-cased.
+ASK_BACK = (
+    "I can do that, but I need one more detail: {field}. What should it be?",
+    "Sure - please tell me the {field} first.",
+    "Happy to help. What should I use for the {field}?",
+    "One thing is missing: the {field}. Could you give it to me?",
+)
+GREETINGS = (
+    ("Hi!", "Hello! How can I help you today?"),
+    ("Hello there.", "Hi! What can I do for you?"),
+    ("Thanks, that's all for now.", "You're welcome! Let me know if you need anything else."),
+    ("Thank you!", "You're welcome!"),
+    ("Great, thanks a lot.", "Glad I could help."),
+    ("Never mind, I'll do it myself later.", "No problem. I'm here if you need me."),
+)
+CAPABILITY_QUESTIONS = ("What can you do?", "What are you able to help me with?", "Which tools do you have?")
+# Arithmetic the model can answer itself: the user's words and how the answer says it.
+ARITHMETIC = (
+    ("What is {a} plus {b}?", "{a} plus {b} is {r}.", lambda a, b: a + b),
+    ("What's {a} times {b}?", "{a} times {b} is {r}.", lambda a, b: a * b),
+    ("How much is {a} minus {b}?", "{a} minus {b} is {r}.", lambda a, b: a - b),
+)
+
+
+def decline(rng: random.Random, phrase: str, tool_descriptions: Sequence[str]) -> str:
+    """The reply to a request (``phrase``) that none of the offered tools can serve."""
+    text = ph.fill(rng, DECLINE, v=phrase)
+    if tool_descriptions and rng.random() < 0.4:
+        what = ph.join_and([_lower_first(d.rstrip(".")) for d in tool_descriptions[:3]])
+        text += ph.fill(rng, DECLINE_OFFER, what=what)
+    return text
+
+
+def ask_back(rng: random.Random, field_description: str) -> str:
+    """A question for the one argument the request did not give."""
+    return ph.fill(rng, ASK_BACK, field=_lower_first(field_description.rstrip(".")))
+
+
+def small_talk(rng: random.Random, tool_descriptions: Sequence[str]) -> tuple[str, str]:
+    """A user message no tool is for and its direct answer: a greeting, thanks, a question about
+    what the assistant can do (answered from the offered tools), or arithmetic."""
+    kind = rng.random()
+    if kind < 0.4:
+        return rng.choice(GREETINGS)
+    if kind < 0.6 and tool_descriptions:
+        what = ph.join_and([_lower_first(d.rstrip(".")) for d in tool_descriptions[:4]])
+        return rng.choice(CAPABILITY_QUESTIONS), f"I can {what}."
+    question, answer, op = rng.choice(ARITHMETIC)
+    a, b = rng.randint(2, 99), rng.randint(2, 40)
+    return question.format(a=a, b=b), answer.format(a=a, b=b, r=op(a, b))
+
+
+def _lower_first(text: str) -> str:
+    """Lower-case the first letter unless the first word is an acronym ("SMS", "ETA")."""
+    first = text.split(" ", 1)[0]
+    return text if first.isupper() and len(first) > 1 else text[:1].lower() + text[1:]

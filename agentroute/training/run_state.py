@@ -1,0 +1,47 @@
+"""What a training run in ``OUT/work`` was started with, so that ``--resume`` only continues the same run.
+
+``OUT/work`` caches teacher replies, LoRA checkpoints and router rows. Continuing them with another
+base model, other training data or other settings would mix two runs into one pack without a
+word; ``run.json`` records the run's identity and a resumed run must match it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agentroute.errors import AgentRouteError
+
+RUN_FILE = "run.json"
+
+
+class ResumeError(AgentRouteError, ValueError):
+    """``OUT/work`` holds another run than the one asked for, or a run that was not asked to resume."""
+
+
+def check_run(work: Path, identity: dict[str, Any], resume: bool) -> None:
+    """Record ``identity`` for a new run in ``work``; for an existing one, require ``resume`` and the
+    same identity (``model``, ``data``, ``config``), naming what differs."""
+    path = work / RUN_FILE
+    if not path.is_file():
+        if resume and (work / "checkpoint.json").is_file():
+            raise ResumeError(f"--resume: {work} holds checkpoints but no {RUN_FILE}; start again in a new --out")
+        path.write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return
+    seen = json.loads(path.read_text(encoding="utf-8"))
+    if not resume:
+        raise ResumeError(f"{work} already holds a training run; pass --resume to continue it, or choose another --out")
+    for key, what in (("model", "base model"), ("data", "training data"), ("config", "training settings")):
+        if seen.get(key) != identity.get(key):
+            raise ResumeError(
+                f"--resume: {work} was trained with another {what} ({_difference(seen.get(key), identity.get(key))}); "
+                "resume with the same --model, --data and settings, or choose another --out"
+            )
+
+
+def _difference(before: Any, now: Any) -> str:
+    if isinstance(before, dict) and isinstance(now, dict):
+        keys = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+        return "; ".join(f"{k}: {before.get(k)!r} then, {now.get(k)!r} now" for k in keys[:3])
+    return f"{before!r} then, {now!r} now"
