@@ -13,6 +13,7 @@ from agentroute.evaluation import (
     evaluate,
     load_steps,
     parse_modes,
+    parse_step,
     summarize,
     token_agreement,
     values_equal,
@@ -390,3 +391,16 @@ def test_default_model_routed_tool_step(steps_file):
     report = evaluate(model, steps_file)
     assert report["modes"]["routed"]["summary"]["tool_call"]["layers_fraction"] <= 0.6
     assert all(s["matches_full"] for s in report["modes"]["full"]["steps"])
+
+
+def test_a_failed_call_is_not_a_reply_in_words(model):
+    """A step that expects no call (no offered tool fits) is correct only when the reply made none
+    and tried none: a call dropped for breaking its schema still counts as a wrong call."""
+    from agentroute.evaluation.runner import _row
+
+    step = parse_step({"id": "none", "messages": ASK, "tools": [WEATHER], "expected": {"tool_calls": []}})
+    result = model.generate(ASK, max_new_tokens=2)
+    assert _row(step, result, result, None)["correct"] is True
+    failed = result.record.model_copy(update={"error": "tool call 1 breaks the schema of get_weather"})
+    broken = type(result)(text=result.text, token_ids=result.token_ids, record=failed, tool_calls=[])
+    assert _row(step, broken, result, None)["correct"] is False

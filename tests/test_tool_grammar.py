@@ -312,3 +312,40 @@ def test_arguments_follow_the_declared_order_not_the_alphabet(model6):
     allowed = constraint.allowed(len(model6.tokenizer)).nonzero().flatten().tolist()
     starts = {model6.tokenizer.decode([t])[:1] for t in allowed}
     assert starts == {"s"}, starts
+
+
+QUOTE = {
+    "name": "quote_price",
+    "description": "Price quote",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "amount": {"type": "integer"},
+            "price_text": {"type": "string"},
+            "discount": {"type": "string"},
+            "rate": {"type": "number"},
+        },
+        "required": ["amount"],
+    },
+}
+
+
+def test_values_are_kept_as_written_in_strings_and_plain_in_numbers(model6):
+    """"329,000", "1.5k" and "25%" survive verbatim as strings, through the grammar, the renderer and
+    the parser; a number argument is the plain number (329000), never "329" cut at the comma."""
+    from agentroute.steps.tools import format_tool_call
+
+    grammar = GrammarTokenizer(model6.tokenizer, model6.stop_token_ids)
+    specs = normalize_tools([QUOTE])
+    call = {"name": "quote_price", "arguments": {"amount": 329000, "price_text": "329,000", "discount": "25%"}}
+    text = format_tool_call(call)
+    assert '"price_text": "329,000", "discount": "25%"' in text and '"amount": 329000' in text
+    assert _accepts(grammar.constraint(specs), text, model6.tokenizer)
+    assert parse_tool_calls(text, specs).tool_calls[0].arguments == call["arguments"]
+    for verbatim in ("1.5k", "Café Ünïcode", "  spaced  ", "12 kg"):
+        line = format_tool_call({"name": "quote_price", "arguments": {"amount": 1, "price_text": verbatim}})
+        assert parse_tool_calls(line, specs).tool_calls[0].arguments["price_text"] == verbatim
+        assert _accepts(grammar.constraint(specs), line, model6.tokenizer), verbatim
+    # A number with a thousands separator is not JSON: "329," must go on to another argument.
+    cut = '<tool_call>{"name": "quote_price", "arguments": {"amount": 329,000'
+    assert not _accepts(grammar.constraint(specs), cut, model6.tokenizer)

@@ -187,7 +187,8 @@ def _missing_argument(rng: random.Random, tool: Tool) -> tuple[str, str]:
     dropped = rng.randrange(len(required))
     kept = [p for i, p in enumerate(phrases) if i != dropped]
     phrase = " ".join([rng.choice(tool.action.verbs), *kept])
-    description = next(iter(kinds()[required[dropped]].props.values()))["description"]
+    name, schema = next(iter(kinds()[required[dropped]].props.items()))
+    description = schema.get("description") or name.replace("_", " ")
     return q.request(rng, phrase), declines.ask_back(rng, description.split(" (")[0])
 
 

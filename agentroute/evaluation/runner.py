@@ -177,7 +177,9 @@ def _row(step: EvalStep, result: GenerationResult, full: GenerationResult, rate:
         "matches_full": result.token_ids == full.token_ids,
         "token_agreement": token_agreement(result.token_ids, full.token_ids),
         "tool_calls_match_full": tool_calls_match(result.tool_calls, full.tool_calls),
-        "correct": calls_correct(result.tool_calls, step.expected),
+        # Where no call is expected, a call that failed its schema (dropped, in record.error) is
+        # still an attempt to call: not the reply in words the step asks for.
+        "correct": calls_correct(result.tool_calls, step.expected) and not (step.expected == [] and record.error),
         "program": record.program,
         "draft_program": record.draft_program,
         "acceptance_rate": record.acceptance_rate,
