@@ -41,11 +41,17 @@ GREETINGS = (
     ("Never mind, I'll do it myself later.", "No problem. I'm here if you need me."),
 )
 CAPABILITY_QUESTIONS = ("What can you do?", "What are you able to help me with?", "Which tools do you have?")
-# Arithmetic the model can answer itself: the user's words and how the answer says it.
-ARITHMETIC = (
-    ("What is {a} plus {b}?", "{a} plus {b} is {r}.", lambda a, b: a + b),
-    ("What's {a} times {b}?", "{a} times {b} is {r}.", lambda a, b: a * b),
-    ("How much is {a} minus {b}?", "{a} minus {b} is {r}.", lambda a, b: a - b),
+# Questions the model answers itself, with no tool: what a word or abbreviation means. (No
+# arithmetic: a calculator is a common tool, and the data has none to teach when to use one.)
+DEFINITIONS = (
+    ("What does ETA stand for?", "ETA stands for estimated time of arrival."),
+    ("What does RSVP mean?", "RSVP means please reply: it asks you to confirm whether you will attend."),
+    ("What is a PDF?", "A PDF is a Portable Document Format file, a document that looks the same on every device."),
+    ("What does FAQ stand for?", "FAQ stands for frequently asked questions."),
+    ("What does ASAP mean?", "ASAP means as soon as possible."),
+    ("What is an itinerary?", "An itinerary is a plan of a journey: the places, dates and times of each part."),
+    ("What does CC mean in an email?", "CC means carbon copy: the people in CC get a copy of the email."),
+    ("What's a time zone?", "A time zone is a region that keeps the same standard time."),
 )
 
 
@@ -65,16 +71,14 @@ def ask_back(rng: random.Random, field_description: str) -> str:
 
 def small_talk(rng: random.Random, tool_descriptions: Sequence[str]) -> tuple[str, str]:
     """A user message no tool is for and its direct answer: a greeting, thanks, a question about
-    what the assistant can do (answered from the offered tools), or arithmetic."""
+    what the assistant can do (answered from the offered tools), or what a word means."""
     kind = rng.random()
     if kind < 0.4:
         return rng.choice(GREETINGS)
     if kind < 0.6 and tool_descriptions:
         what = ph.join_and([_lower_first(d.rstrip(".")) for d in tool_descriptions[:4]])
         return rng.choice(CAPABILITY_QUESTIONS), f"I can {what}."
-    question, answer, op = rng.choice(ARITHMETIC)
-    a, b = rng.randint(2, 99), rng.randint(2, 40)
-    return question.format(a=a, b=b), answer.format(a=a, b=b, r=op(a, b))
+    return rng.choice(DEFINITIONS)
 
 
 def _lower_first(text: str) -> str:
