@@ -13,7 +13,27 @@ import json
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+
+class RateColumn(ProgressColumn):
+    """Items per second of a task ("1.52/s"), or "s/item" when slower than one a second."""
+
+    def render(self, task) -> Text:
+        speed = task.speed
+        if not speed:
+            return Text("-", style="progress.data.speed")
+        label = f"{speed:.2f}/s" if speed >= 1 else f"{1 / speed:.1f} s each"
+        return Text(label, style="progress.data.speed")
 
 
 def add_train_commands(commands: argparse._SubParsersAction) -> None:
@@ -80,13 +100,15 @@ def _train(args) -> int:
     data = Path(args.data)
     if not (data / "train.jsonl").is_file():
         raise EvalError(f"{data} has no train.jsonl; build one with `agentroute data build --out {data}`")
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True)) as bar:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeElapsedColumn())
+    # ETA from the last few minutes' rate: resumed runs start mid-way, and stages differ in speed.
+    with Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True), speed_estimate_period=300) as bar:
         tasks: dict[str, int] = {}
 
         def progress(label: str, done: int, total: int) -> None:
             if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
+                # A resumed stage starts where it stopped: no burst of "done" items in its rate.
+                tasks[label] = bar.add_task(label, total=total, completed=max(0, done - 1))
             bar.update(tasks[label], completed=done)
 
         manifest = train_pack(args.model, data, Path(args.out), config, command_line(), progress, args.resume)

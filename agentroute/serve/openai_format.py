@@ -22,6 +22,7 @@ from typing import Any
 
 from agentroute.errors import AgentRouteError, MessageError
 from agentroute.steps.records import GenerationResult, ToolCall
+from agentroute.steps.response_format import ResponseFormatError, openai_response_format_schema
 from agentroute.steps.tools import format_tool_call, read_tool_turns
 
 EXTENSION = "agentroute"
@@ -81,26 +82,10 @@ def response_format(json_schema: Mapping[str, Any] | None) -> dict[str, Any] | N
 
 def json_schema_of(value: Any) -> dict[str, Any] | None:
     """OpenAI's ``response_format`` as ``generate``'s ``json_schema`` (``json_object``: any object)."""
-    if value is None:
-        return None
-    kind = value.get("type") if isinstance(value, Mapping) else None
-    if kind == "text":
-        return None
-    if kind == "json_object":
-        return {"type": "object"}
-    if kind == "json_schema":
-        spec = value.get("json_schema")
-        schema = spec.get("schema") if isinstance(spec, Mapping) else None
-        if isinstance(schema, Mapping):
-            return dict(schema)
-        raise RequestError(
-            'response_format.json_schema.schema must be a JSON Schema object: {"type": "json_schema", '
-            '"json_schema": {"name": ..., "schema": {...}}}',
-            "response_format",
-        )
-    raise RequestError(
-        f"response_format must have type 'text', 'json_object' or 'json_schema', got {value!r:.80}", "response_format"
-    )
+    try:
+        return openai_response_format_schema(value)
+    except ResponseFormatError as exc:
+        raise RequestError(str(exc), "response_format") from None
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:

@@ -20,9 +20,10 @@ from langchain_core.outputs import Generation
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from pydantic import BaseModel, TypeAdapter
 
+from agentroute import AgentRouteError
+from agentroute.steps.response_format import is_openai_response_format, openai_response_format_schema
+
 METHODS = ("json_schema", "function_calling", "json_mode")
-# {"type": "json_object"}: any JSON object, as OpenAI's JSON mode.
-_ANY_OBJECT: dict[str, Any] = {"type": "object"}
 
 
 def json_schema_of(schema: Any) -> dict[str, Any]:
@@ -30,8 +31,8 @@ def json_schema_of(schema: Any) -> dict[str, Any]:
     -> the JSON Schema a reply must follow; ValueError for anything else."""
     if isinstance(schema, Mapping):
         schema = dict(schema)
-        if schema.get("type") == "json_schema" and isinstance(schema.get("json_schema"), Mapping):
-            schema = dict(schema["json_schema"])  # OpenAI's response_format (ProviderStrategy sends it)
+        if schema.get("type") == "json_schema":  # OpenAI's response_format (ProviderStrategy sends it)
+            return _openai_schema(schema)
         if schema.get("type") == "function" and isinstance(schema.get("function"), Mapping):
             schema = dict(schema["function"])  # an OpenAI tool
         if "name" in schema and isinstance(schema.get("schema"), Mapping):
@@ -50,13 +51,20 @@ def json_schema_of(schema: Any) -> dict[str, Any]:
     )
 
 
+def _openai_schema(response_format: Mapping[str, Any]) -> dict[str, Any] | None:
+    try:
+        return openai_response_format_schema(response_format)
+    except AgentRouteError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def request_schema(response_format: Any, json_schema: Any) -> dict[str, Any] | None:
     """The call's ``json_schema`` from ``response_format`` (any shape ``json_schema_of`` takes, or
     ``{"type": "json_object"}``) or ``json_schema``; both given must agree."""
     if response_format is None:
         return json_schema
-    if isinstance(response_format, Mapping) and response_format.get("type") in ("json_object", "text"):
-        schema = dict(_ANY_OBJECT) if response_format["type"] == "json_object" else None
+    if is_openai_response_format(response_format):
+        schema = _openai_schema(response_format)
     else:
         schema = json_schema_of(response_format)
     if json_schema is not None and json_schema != schema:

@@ -15,6 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from agentroute import AgentRouteError
+from agentroute.steps.response_format import is_openai_response_format, openai_response_format_schema
+
 
 def response_format_schema(response_format: Any) -> dict[str, Any] | None:
     """The JSON Schema a reply must follow (None for ``{"type": "text"}``); ValueError for another value."""
@@ -25,17 +28,12 @@ def response_format_schema(response_format: Any) -> dict[str, Any] | None:
             "generation_kwargs response_format must be a pydantic model class or a JSON schema dict, "
             f"got {type(response_format).__name__}"
         )
-    kind = response_format.get("type")
-    if kind == "text":
-        return None
-    if kind == "json_object":
-        return {"type": "object"}
-    if kind == "json_schema" and isinstance(response_format.get("json_schema"), Mapping):
-        body = response_format["json_schema"]
-        if not isinstance(body.get("schema"), Mapping):
-            raise ValueError("generation_kwargs response_format['json_schema'] has no 'schema' dict")
-        return dict(body["schema"])
-    return dict(response_format)
+    if is_openai_response_format(response_format):
+        try:
+            return openai_response_format_schema(response_format)
+        except AgentRouteError as exc:
+            raise ValueError(f"generation_kwargs {exc}") from None
+    return dict(response_format)  # a bare JSON Schema
 
 
 def serializable_response_format(generation_kwargs: dict[str, Any]) -> dict[str, Any]:
