@@ -184,7 +184,7 @@ class RoutedModel:
         runs: a wrong type or a misspelled name is a GenerationError naming it.
         """
         settings = parse_options(options)
-        context = step_context(messages_or_prompt, tools, step_type, budget, hints)
+        context = step_context(messages_or_prompt, tools, step_type, budget, hints, settings.json_schema)
         messages, specs = context.messages, context.tools
         with self._lock:
             prompt_ids = self._prompt_ids(with_response_format(messages, settings.json_schema), specs)

@@ -178,14 +178,20 @@ def test_response_format_and_json_schema_bind_like_any_call_option(tiny):
 
 
 def test_answered_tools_are_not_offered_again_with_a_response_format(tiny):
+    """The core leaves out tools that already answered when a format is asked (so every door gets
+    it: both integrations and direct calls); without a format nothing changes."""
+    from agentroute.steps.step_input import step_context
+
     chat = ChatLayerRoute(routed_model=tiny)
     call = AIMessage("", tool_calls=[{"name": "get_weather", "args": {"city": "Oslo"}, "id": "call_1"}])
     done = [HumanMessage("Weather in Oslo?"), call, ToolMessage("4 C", tool_call_id="call_1")]
     tools = {"tools": [get_weather]}
-    assert build_step(chat, done[:1], None, None, {**tools, "response_format": Weather}).tools  # not answered yet
-    after = build_step(chat, done, None, None, {**tools, "response_format": Weather})
-    assert after.tools == [] and after.options["json_schema"] == Weather.model_json_schema()
-    assert build_step(chat, done, None, None, dict(tools)).tools  # without a format nothing changes
+    step = build_step(chat, done, None, None, {**tools, "response_format": Weather})
+    assert step.options["json_schema"] == Weather.model_json_schema()
+    schema = step.options["json_schema"]
+    assert step_context(step.messages[:1], step.tools, json_schema=schema).tools  # not answered yet
+    assert step_context(step.messages, step.tools, json_schema=schema).tools == []
+    assert step_context(step.messages, step.tools).tools  # without a format nothing changes
 
 
 def test_create_agent_uses_the_native_strategy_and_ends_with_a_valid_object(tiny):

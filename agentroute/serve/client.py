@@ -169,7 +169,7 @@ class ServedModel:
                 "mode='lossless' cannot run on a served model: an endpoint decodes with what it serves. Serve the "
                 "full model with the exported draft as the engine's speculative draft (docs/serving.md)"
             )
-        context = step_context(messages_or_prompt, tools, step_type, budget, hints)
+        context = step_context(messages_or_prompt, tools, step_type, budget, hints, settings.json_schema)
         messages, specs = context.messages, context.tools
         wire = openai_messages(messages)  # the core's checks of calls and results, before anything is sent
         typed, source = predict_step_type(context, self.policy.hint_map)

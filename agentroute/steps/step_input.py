@@ -24,15 +24,40 @@ def step_context(
     step_type: StepType | str | None = None,
     budget: float | None = None,
     hints: Mapping[str, Any] | None = None,
+    json_schema: Mapping[str, Any] | None = None,
 ) -> StepContext:
-    """The checked context of one step; a named error for anything that cannot be one."""
+    """The checked context of one step; a named error for anything that cannot be one.
+
+    With ``json_schema`` (structured output) and tools, a tool whose result is already in the
+    conversation is not offered again: the step answers in the format or calls a tool that has not
+    answered yet, so an agent ends with the structured answer instead of repeating a call (a 135M
+    model otherwise calls the same tool until its context is full)."""
+    messages = validate_messages(as_messages(messages_or_prompt))
+    specs = normalize_tools(tools)
+    if json_schema is not None and specs:
+        answered = answered_tools(messages)
+        specs = [spec for spec in specs if spec.name not in answered]
     return StepContext(
-        messages=validate_messages(as_messages(messages_or_prompt)),
-        tools=normalize_tools(tools),
+        messages=messages,
+        tools=specs,
         hints=json_safe(hints),
         step_type=parse_step_type(step_type) if step_type is not None else None,
         budget=check_budget(budget) if budget is not None else None,
     )
+
+
+def answered_tools(messages: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Names of the tools whose results are in ``messages`` (by the tool message's name, or the
+    name of the call its ``tool_call_id`` answers)."""
+    results = [m for m in messages if m["role"] == "tool"]
+    answered = {m.get("tool_call_id") for m in results}
+    names = {m["name"] for m in results if m.get("name")}
+    for message in messages:
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") if isinstance(call.get("function"), Mapping) else call
+            if call.get("id") in answered and isinstance(function.get("name"), str):
+                names.add(function["name"])
+    return names
 
 
 def as_messages(messages_or_prompt) -> Any:

@@ -19,7 +19,7 @@ from agentroute.decode.options import framework_overrides
 from agentroute.steps.tools import normalize_tools
 
 from .messages import to_agentroute_messages
-from .structured import answered_tool_names, request_schema
+from .structured import request_schema
 
 FORCING = ("any", "required")
 CHOICE_WORDS = ("auto", "none", *FORCING)
@@ -53,10 +53,8 @@ class Step:
 def build_step(chat: Any, messages: list[BaseMessage], stop, run_manager, kwargs: dict[str, Any]) -> Step:
     """Resolve one call of ``chat`` (a ChatLayerRoute): messages, tools, step type, depth, sampling, hints.
 
-    With a response format (``response_format`` or ``json_schema``) and tools, a tool whose result
-    is already in the conversation is not offered again: the step answers in the format or calls a
-    tool that has not answered yet, so an agent ends with the structured answer instead of repeating
-    a call (a 135M model otherwise calls the same tool until its context is full).
+    With a response format (``response_format`` or ``json_schema``), ``generate`` leaves out tools
+    that already answered, so an agent ends with the structured answer instead of repeating a call.
     """
     kwargs = {k: v for k, v in kwargs.items() if not k.startswith("ls_") and k != "stream"}
     # bind_tools already converted these; tools bound with plain .bind() are converted here.
@@ -76,10 +74,6 @@ def build_step(chat: Any, messages: list[BaseMessage], stop, run_manager, kwargs
         tools = []  # a text answer is wanted: leave the tool list out of the prompt
     elif tool_choice is not None and tool_choice not in CHOICE_WORDS:
         tools = [t for t in tools if t["name"] == tool_choice]
-    if schema is not None and tools:
-        answered = answered_tool_names(messages)
-        tools = [t for t in tools if t["name"] not in answered]
-        tool_choice = tool_choice if tools else None
 
     metadata = graph_metadata(run_manager)
     node = metadata.get("langgraph_node")

@@ -9,12 +9,12 @@ profile declares ``structured_output``) both arrive here as ``response_format``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from operator import itemgetter
 from typing import Any
 
 from langchain_core.exceptions import OutputParserException
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.outputs import Generation
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
@@ -70,18 +70,6 @@ def request_schema(response_format: Any, json_schema: Any) -> dict[str, Any] | N
     if json_schema is not None and json_schema != schema:
         raise ValueError("response_format and json_schema disagree; they are one setting, pass one of them")
     return schema
-
-
-def answered_tool_names(messages: Sequence[BaseMessage]) -> set[str]:
-    """Names of the tools whose calls have a ToolMessage result in ``messages``."""
-    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
-    return {
-        call["name"]
-        for m in messages
-        if isinstance(m, AIMessage)
-        for call in m.tool_calls
-        if call.get("id") in answered
-    }
 
 
 class _CompleteReply:

@@ -24,9 +24,7 @@ def build_request(
     """The prompt messages and the keyword arguments of ``generate`` for one run of ``generator``; checks all input.
 
     The call's ``generation_kwargs`` are merged over the init ones, its ``tools`` and ``tools_strict``
-    replace them. With a ``response_format`` and tools, a tool whose result is already in the
-    conversation is not offered again: the step answers in the format or calls a tool that has not
-    answered yet, so an agent ends with the structured answer instead of repeating a call.
+    replace them. (With a ``response_format``, ``generate`` leaves out tools that already answered.)
     """
     strict = generator.tools_strict if tools_strict is None else tools_strict
     if not isinstance(strict, bool):
@@ -40,9 +38,6 @@ def build_request(
     if isinstance(messages, str):  # as Haystack's chat generators take it: one user message
         messages = [ChatMessage.from_user(messages)]
     prompt = to_agentroute_messages(messages)
-    if options.get("json_schema") is not None and specs:
-        answered = {m.get("name") for m in prompt if m["role"] == "tool"}
-        specs = [spec for spec in specs if spec["name"] not in answered]
     choice = step.get("tool_choice")
     if choice == "none":
         specs = []
