@@ -23,9 +23,9 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     build.add_argument("--out", required=True, help="directory to write into (created if missing)")
-    build.add_argument("--train", type=_count, default=2000, help="train steps (default 2000)")
+    build.add_argument("--train", type=_count, default=6000, help="train steps (default 6000)")
     build.add_argument("--dev", type=_count, default=200, help="dev steps (default 200)")
-    build.add_argument("--test", type=_count, default=300, help="test steps (default 300)")
+    build.add_argument("--test", type=_count, default=600, help="test steps (default 600: 30+ per tool-call category)")
     build.add_argument(
         "--length-matched",
         type=_count,

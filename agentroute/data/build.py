@@ -63,9 +63,9 @@ class BuildConfig:
     """What to generate; the files depend on these fields only."""
 
     seed: int = 0
-    train: int = 2000
+    train: int = 6000  # v4: ~3300 tool-call steps, enough for the default pack's adapter and router
     dev: int = 200
-    test: int = 300
+    test: int = 600  # 30+ steps per tool-call category
     length_matched: int = 100  # tool-call/planning pairs in test_length_matched.jsonl; 0 writes no file
     # The same pairing from the train pool, for the router's step-type head: with the tools and the
     # prompt length equal, only the request tells the two types apart. 0 writes no file.

@@ -64,17 +64,20 @@ LENGTH_MATCHED_FILE = "train_length_matched.jsonl"
 @dataclass
 class TrainConfig:
     seed: int = 0
-    # Tool-call steps for the adapter: all the train split has beside the router's and the step-type
-    # head's (test tools at full depth: 28% correct after 480, 30% after 600, 38% after 820 on data
-    # v2, 33% after 820 on v3, whose plain-text results also lifted the demo from 2/5 to 3/5).
-    tool_examples: int = 820
-    answer_examples: int = 120  # final-answer steps with gold answers, for the adapter
+    # Tool-call steps for the adapter (test tools at full depth: 28% correct after 480, 30% after
+    # 600, 38% after 820 on data v2, 33% after 820 on v3). Data v4 (`--train 6000`) holds ~3300
+    # tool-call steps with gold replies (calls, or text where no tool fits); 1600 fit about an
+    # hour of two CPU cores.
+    tool_examples: int = 1600
+    answer_examples: int = 150  # final-answer steps with gold answers, for the adapter
     teacher_examples: int = 32  # per distilled step type (planning, reasoning), for the adapter
     router_tool_steps: int = 120  # held-out tool-call steps for router safety labels
     router_teacher_steps: int = 16  # held-out steps per free-text type for safety labels (final answers too)
     type_steps: int = 160  # steps per type for the step-type head
     teacher_tokens: int = 48
-    max_distractors: int = 2
+    # Tools besides the expected ones in a training prompt (the prompt dominates a CPU's training
+    # cost); v4 steps offer 4-12, near misses first, and a model must learn to choose among them.
+    max_distractors: int = 3
     router_layer: int = 4
     programs: str | None = None  # programs.json from `agentroute search`: joins the pack's library
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
