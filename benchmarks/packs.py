@@ -22,10 +22,17 @@ if __name__ == "__main__":
     parser.add_argument("--test", default="test.jsonl", help="steps file in --data for the router-seed decisions")
     parser.add_argument("--base-eval", type=Path, default=None, help="`agentroute eval` JSON of the base model")
     parser.add_argument("--pack-eval", type=Path, default=None, help="`agentroute eval` JSON with the pack")
+    parser.add_argument(
+        "--compare-eval", type=Path, default=None, help="`agentroute eval` JSON of another pack, per category"
+    )
+    parser.add_argument("--compare-label", default="previous pack", help="column title of --compare-eval")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     model = load("default", pack=args.pack)
-    report = run(model, args.data, [int(s) for s in args.seeds.split(",")], args.base_eval, args.pack_eval, args.test)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    report = run(
+        model, args.data, seeds, args.base_eval, args.pack_eval, args.test, args.compare_eval, args.compare_label
+    )
     table = markdown(report)
     write_results("packs", report, table, RESULTS)
     update_readme_block("packs", table)

@@ -58,14 +58,34 @@ def router_seed_differentials(model, steps, seeds: list[int]) -> list[dict[str, 
     return out
 
 
-def summarize_evals(base: dict | None, packed: dict | None) -> dict[str, Any]:
+# Issue 25's targets for the default pack at full depth, per tool-call category of the test split.
+CATEGORY_TARGETS = {"simple": 0.75, "multiple": 0.75, "parallel": 0.60, "real_world": 0.50, "no_tool_fits": 0.75}
+CATEGORY_ORDER = ("simple", "multiple", "parallel", "multi_turn", "real_world", "no_tool_fits")
+
+
+def category_accuracy(report: dict) -> dict[str, dict[str, Any]]:
+    """Full-depth accuracy and step count per tool-call category of an ``agentroute eval`` report
+    (``tool_calls``: all of them together)."""
+    steps = [s for s in report["modes"]["full"]["steps"] if s.get("correct") is not None]
+    out: dict[str, dict[str, Any]] = {}
+    for name in [*CATEGORY_ORDER, "tool_calls"]:
+        chosen = [s for s in steps if name == "tool_calls" or s.get("category") == name]
+        if chosen:
+            out[name] = {"n": len(chosen), "accuracy": sum(bool(s["correct"]) for s in chosen) / len(chosen)}
+    return out
+
+
+def summarize_evals(base: dict | None, packed: dict | None, compare: dict | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    if compare is not None:
+        out["compare_categories"] = category_accuracy(compare)
     if base is not None:
         out["base_full_tool_accuracy"] = base["modes"]["full"]["summary"].get("tool_call", {}).get("accuracy")
     if packed is not None:
         full = packed["modes"]["full"]["summary"]
         routed = packed["modes"].get("routed", {}).get("summary", {})
         out["pack_full_tool_accuracy"] = full.get("tool_call", {}).get("accuracy")
+        out["categories"] = category_accuracy(packed)
         out["routed"] = {
             t: {
                 k: s.get(k)
@@ -86,7 +106,14 @@ def summarize_evals(base: dict | None, packed: dict | None) -> dict[str, Any]:
 
 
 def run(
-    model, data_dir: Path, seeds: list[int], base_eval: Path | None, pack_eval: Path | None, test_file: str
+    model,
+    data_dir: Path,
+    seeds: list[int],
+    base_eval: Path | None,
+    pack_eval: Path | None,
+    test_file: str,
+    compare_eval: Path | None = None,
+    compare_label: str = "previous pack",
 ) -> dict[str, Any]:
     matched, _ = load_steps(data_dir / "test_length_matched.jsonl")
     test, _ = load_steps(data_dir / test_file)
@@ -94,13 +121,15 @@ def run(
     seeds_report = router_seed_differentials(model, test, seeds)
     base = json.loads(base_eval.read_text()) if base_eval else None
     packed = json.loads(pack_eval.read_text()) if pack_eval else None
+    compare = json.loads(compare_eval.read_text()) if compare_eval else None
     return {
+        "compare_label": compare_label,
         "pack": str(model.pack.path),
         "training": model.pack.manifest.training,
         "step_typing_length_matched": typing,
         "router_seeds": seeds_report,
         "router_seeds_steps": f"{test_file} ({len(test)} steps)",
-        "eval": summarize_evals(base, packed),
+        "eval": summarize_evals(base, packed, compare),
     }
 
 
@@ -126,6 +155,8 @@ def markdown(report: dict[str, Any]) -> str:
             )
         lines.append("")
     ev = report["eval"]
+    if ev.get("categories"):
+        lines += _category_table(ev, report.get("compare_label", "previous pack"))
     if ev:
         lines += ["| metric | value |", "|---|---|"]
         for key in ("base_full_tool_accuracy", "pack_full_tool_accuracy"):
@@ -135,3 +166,18 @@ def markdown(report: dict[str, Any]) -> str:
             parts = [f"{k}={v:.2f}" for k, v in s.items() if isinstance(v, float)]
             lines.append(f"| routed (lossy) {step_type} (n={s['n']}) | {', '.join(parts)} |")
     return "\n".join(lines) + "\n"
+
+
+def _category_table(ev: dict[str, Any], label: str) -> list[str]:
+    """Full-depth tool-call accuracy per category: this pack, the compared one, the issue's target."""
+    ours, theirs = ev["categories"], ev.get("compare_categories", {})
+    head = ["category", "steps", *([label] if theirs else []), "this pack", "target"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, stats in ours.items():
+        row = [name.replace("_", " ") if name != "tool_calls" else "all tool-call steps", str(stats["n"])]
+        if theirs:
+            row.append(f"{theirs[name]['accuracy']:.0%}" if name in theirs else "-")
+        target = CATEGORY_TARGETS.get(name, 0.60 if name == "tool_calls" else None)
+        row += [f"{stats['accuracy']:.0%}", f">= {target:.0%}" if target is not None else "-"]
+        lines.append("| " + " | ".join(row) + " |")
+    return [*lines, ""]
