@@ -66,9 +66,9 @@ class TrainConfig:
     seed: int = 0
     # Tool-call steps for the adapter (test tools at full depth: 28% correct after 480, 30% after
     # 600, 38% after 820 on data v2, 33% after 820 on v3). Data v4 (`--train 6000`) holds ~3300
-    # tool-call steps with gold replies (calls, or text where no tool fits); 1600 fit about an
-    # hour of two CPU cores.
-    tool_examples: int = 1600
+    # tool-call steps with gold replies (calls, or text where no tool fits); 1000 with the final
+    # answers and distilled steps train in under an hour on two CPU cores (the v4 pack's budget).
+    tool_examples: int = 1000
     answer_examples: int = 150  # final-answer steps with gold answers, for the adapter
     teacher_examples: int = 32  # per distilled step type (planning, reasoning), for the adapter
     router_tool_steps: int = 120  # held-out tool-call steps for router safety labels
