@@ -153,6 +153,22 @@ def test_greedy_lossless_equals_constrained_full_depth(model6, draft, monkeypatc
     _calls_are_valid(_raw(model6, full))
 
 
+@pytest.mark.parametrize("draft", DRAFTS)
+def test_greedy_lossless_equals_full_depth_where_a_step_may_decline(model6, draft, monkeypatch):
+    """Without a demanded call the grammar also admits words: draft and verifier share that mask,
+    so lossless stays token-identical to full depth whichever way the step goes."""
+    from agentroute.decode.speculative import SpeculativeSettings
+
+    monkeypatch.setattr(model6, "speculative", SpeculativeSettings(fixed_k=4))
+    for question in (QUESTION, [{"role": "user", "content": "Hello there, how are you?"}]):
+        full = model6.generate(question, tools=TOOLS, step_type="tool_call", program="0-5", max_new_tokens=60)
+        fast = model6.generate(
+            question, tools=TOOLS, step_type="tool_call", program=draft, mode="lossless", max_new_tokens=60
+        )
+        assert fast.record.constrained and fast.token_ids == full.token_ids
+        assert fast.record.declined_tools == full.record.declined_tools
+
+
 def test_sampled_lossless_stays_inside_the_grammar(model6):
     for seed in range(2):
         step = model6.generate(
