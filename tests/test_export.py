@@ -97,6 +97,25 @@ def test_a_gguf_of_a_program_reads_back_as_the_same_model(model, tmp_path):
     assert out[0, len(ids) :].tolist() == ours.token_ids
 
 
+def test_a_q8_0_gguf_holds_8_bit_blocks_that_read_back_close(model, tmp_path):
+    """q8_0: every 2-D weight in 8-bit blocks of 32 (norms stay float32), and the weights
+    transformers dequantizes from it are within a block's rounding of the exported ones."""
+    import gguf
+
+    from agentroute.export.gguf_file import write_gguf
+
+    checkpoint = write_program_checkpoint(model, "0-1,3,5", tmp_path / "ckpt")
+    gguf_file = write_gguf(checkpoint, tmp_path / "p.q8_0.gguf", "q8_0")
+    types = {t.name: t.tensor_type for t in gguf.GGUFReader(gguf_file).tensors}
+    assert types["blk.0.attn_q.weight"] == types["token_embd.weight"] == gguf.GGMLQuantizationType.Q8_0
+    assert types["blk.0.attn_norm.weight"] == types["output_norm.weight"] == gguf.GGMLQuantizationType.F32
+    exported = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).state_dict()
+    back = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=gguf_file.name, dtype=torch.float32).state_dict()
+    for name in ("model.layers.2.mlp.down_proj.weight", "model.layers.0.self_attn.k_proj.weight"):
+        error = (back[name] - exported[name]).abs().max()
+        assert 0 < error <= exported[name].abs().max() / 127 + 1e-6, name  # one int8 step of the largest scale
+
+
 def test_only_llama_models_become_gguf(tmp_path):
     from agentroute.export.gguf_file import write_gguf
 

@@ -16,7 +16,9 @@ def add_export_command(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--policy", default=None, help="a policy YAML/TOML file (default: the pack's)")
     export.add_argument("--dtype", default=None, help="weights dtype of the checkpoints (default: detected)")
     export.add_argument("--out", required=True, help="directory for the checkpoints and export.json")
-    export.add_argument("--gguf", choices=["f16", "f32"], default=None, help="also write each as a GGUF for llama.cpp")
+    export.add_argument(
+        "--gguf", choices=["f16", "f32", "q8_0"], default=None, help="also write each as a GGUF for llama.cpp"
+    )
     export.add_argument(
         "--launch", choices=["vllm", "sglang", "llama.cpp"], default=None, help="print one server command per model"
     )

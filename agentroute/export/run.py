@@ -19,7 +19,7 @@ def export(model, out_dir: str | Path, gguf: str | None = None) -> dict[str, Any
     """Write the checkpoints of ``export_plan(model)`` under ``out_dir`` and ``out_dir/export.json``;
     returns the manifest. Each entry: the step types it serves (or drafts for), the program, its
     layer count, its path relative to ``out_dir``, and for a draft the model it drafts for. With
-    ``gguf`` ("f16" or "f32") each checkpoint is also written as ``NAME.gguf`` for llama.cpp."""
+    ``gguf`` ("f16", "f32" or "q8_0") each checkpoint is also written as ``NAME.gguf`` for llama.cpp."""
     out = Path(out_dir)
     entries = export_plan(model)
     listed = []
