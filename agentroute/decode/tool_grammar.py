@@ -42,7 +42,7 @@ import torch
 
 from agentroute.errors import GenerationError, ToolSchemaError
 from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat
-from agentroute.steps.call_parsing import closed_parameters
+from agentroute.steps.call_parsing import closed_objects, closed_parameters
 from agentroute.steps.tools import ToolSpec
 
 # Compact separators, as ``json.dumps`` writes the calls in the prompt; no free whitespace, so a
@@ -69,21 +69,6 @@ def call_schema(tools: Sequence[ToolSpec], call_format: CallFormat = HAND_WRITTE
     ]
     style = {**_JSON_STYLE, "key_separator": call_format.key_separator, "item_separator": call_format.item_separator}
     return {"anyOf": options, "x-guidance": style}
-
-
-def closed_objects(schema):
-    """``schema`` with every object that lists its properties closed to them (at any depth), unless
-    it says otherwise: structured output in OpenAI's strict sense. JSON Schema admits extra keys by
-    default, and a small model fills them (``"temp_d": 4, "temp_f": 4, ...``) until the reply runs
-    out of tokens; a pydantic model's schema never sets ``additionalProperties``."""
-    if isinstance(schema, list):
-        return [closed_objects(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    closed = {key: closed_objects(value) for key, value in schema.items()}
-    if "properties" in schema and "additionalProperties" not in schema:
-        closed["additionalProperties"] = False
-    return closed
 
 
 def call_grammar(

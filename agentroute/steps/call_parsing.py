@@ -127,11 +127,27 @@ def closed_parameters(parameters: dict) -> dict:
     """The arguments schema without undeclared arguments, unless it allows them explicitly.
 
     JSON Schema admits extra properties by default, but a function rejects a keyword it does not
-    declare; this is OpenAI's strict mode for tool arguments.
+    declare; this is OpenAI's strict mode for tool arguments. Top level only (a nested object's
+    keys are the tool's business); structured output closes every level (``closed_objects``).
     """
     if "additionalProperties" in parameters or "properties" not in parameters:
         return parameters
     return {**parameters, "additionalProperties": False}
+
+
+def closed_objects(schema):
+    """``schema`` with every object that lists its properties closed to them (at any depth), unless
+    it says otherwise: structured output in OpenAI's strict sense. JSON Schema admits extra keys by
+    default, and a small model fills them (``"temp_d": 4, "temp_f": 4, ...``) until the reply runs
+    out of tokens; a pydantic model's schema never sets ``additionalProperties``."""
+    if isinstance(schema, list):
+        return [closed_objects(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    closed = {key: closed_objects(value) for key, value in schema.items()}
+    if "properties" in schema and "additionalProperties" not in schema:
+        closed["additionalProperties"] = False
+    return closed
 
 
 def schema_violation(parameters: dict, arguments: dict[str, Any]) -> str | None:
