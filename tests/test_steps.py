@@ -183,3 +183,23 @@ def test_replacing_the_policy_never_reuses_a_program_built_for_other_protected_l
     model.router.policy = DepthPolicy(protected_layers=[4, 5])
     second = model.router.program_for(0.5)
     assert {4, 5} <= set(second.layers) and len(second) == 5
+
+
+def test_the_same_call_in_a_later_turn_gets_a_new_id():
+    """Call ids follow the reply and its conversation: a repeated identical call in a later turn
+    must not reuse the id an earlier result already answers."""
+    from agentroute.steps.step_result import conversation_digest
+    from agentroute.steps.tools import parse_tool_calls
+
+    reply = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
+    first = [{"role": "user", "content": "Weather in Oslo?"}]
+    (call,) = parse_tool_calls(reply, [WEATHER], conversation_digest(first)).tool_calls
+    later = [
+        *first,
+        {"role": "assistant", "content": "", "tool_calls": [{"id": call.id, "name": call.name, "arguments": {}}]},
+        {"role": "tool", "tool_call_id": call.id, "content": "4 C"},
+        {"role": "user", "content": "And now?"},
+    ]
+    (again,) = parse_tool_calls(reply, [WEATHER], conversation_digest(later)).tool_calls
+    assert again.id != call.id and again.arguments == call.arguments
+    assert parse_tool_calls(reply, [WEATHER], conversation_digest(first)).tool_calls[0].id == call.id

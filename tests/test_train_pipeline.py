@@ -527,3 +527,16 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
         handle.write((data / "train.jsonl").read_text().splitlines()[0].replace('"id": "', '"id": "x') + "\n")
     with pytest.raises(AgentRouteError, match="another training data"):
         train_pack(str(model_dir), other, out, config, "agentroute train (test)", lambda *a: None, resume=True)
+
+
+def test_malformed_training_rows_are_refused_with_their_line_and_reason(tmp_path):
+    from agentroute.training.pipeline import TrainConfig, train_pack
+
+    data = _train_dir(tmp_path / "data")
+    rows = (data / "train.jsonl").read_text().splitlines()
+    rows[2] = rows[2].replace('"messages"', '"mesages"')
+    rows.insert(4, "{not json")
+    (data / "train.jsonl").write_text("\n".join(rows) + "\n")
+    with pytest.raises(AgentRouteError, match=r"2 bad line\(s\), first: line 3 \(.*\): the step has no 'messages'"):
+        train_pack("default", data, tmp_path / "pack", TrainConfig(), "test", lambda *a: None)
+    assert not (tmp_path / "pack" / "work" / "run.json").exists()  # refused before anything started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -20,7 +21,7 @@ def step_result(
     a reply that makes no call is checked as one JSON value of the schema."""
     text, calls, error = result.text, [], None
     if context.tools:
-        parsed = parse_tool_calls(result.text, context.tools)
+        parsed = parse_tool_calls(result.text, context.tools, conversation_digest(context.messages))
         text, calls, error = (parsed.content if parsed.tool_calls else result.text), parsed.tool_calls, parsed.error
     if json_schema is not None and not calls:
         error = json_answer_error(text, json_schema)
@@ -52,3 +53,9 @@ def json_answer_error(text: str, schema: dict[str, Any]) -> str | None:
         return f"the reply is not the JSON the schema asks for: {exc}"
     violation = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(value))
     return None if violation is None else f"the reply breaks the JSON schema: {violation.message}"
+
+
+def conversation_digest(messages: list[dict[str, Any]]) -> str:
+    """A short digest of the conversation a reply answers: it keeps call ids apart across turns."""
+    text = json.dumps(messages, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]

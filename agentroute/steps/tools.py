@@ -270,15 +270,17 @@ def _check_answers_a_call(i: int, message: dict[str, Any], calls_made: int, name
         )
 
 
-def parse_tool_calls(text: str, tools: Sequence[ToolSpec] | None = None) -> ParsedReply:
+def parse_tool_calls(text: str, tools: Sequence[ToolSpec] | None = None, context: str = "") -> ParsedReply:
     """Split a reply into text and tool calls; never raises on any reply text.
 
     Calls that cannot be read are left out and described in ``error``. With ``tools`` (an empty list
     is the same as None), a call to a tool not offered is dropped and reported, and so is a call whose
     arguments break its tool's schema (undeclared arguments included, unless the schema sets
     ``additionalProperties``): only calls a tool can run reach ``tool_calls``. Call ids are
-    ``call_<8 hex>``, derived from the text and the call's position so the same reply always gives
-    the same ids.
+    ``call_<8 hex>``, derived from the text, the call's position and ``context`` (the step passes a
+    digest of its conversation): the same reply to the same conversation always gives the same
+    ids, and the same call made again in a later turn gets a new one, so no two results in one
+    conversation answer the same id.
     """
     text = text if isinstance(text, str) else ""
     offered = {spec.name: spec for spec in normalize_tools(tools)}
@@ -306,7 +308,8 @@ def parse_tool_calls(text: str, tools: Sequence[ToolSpec] | None = None) -> Pars
                     # Dropped, not passed on: a tool must never run with arguments its schema refuses.
                     errors.append(f"tool call {number} ({name}) {violation}")
                     continue
-            digest = hashlib.sha256(f"{len(calls)}:{text}".encode("utf-8", "surrogatepass")).hexdigest()
+            seed = f"{context}:{len(calls)}:{text}" if context else f"{len(calls)}:{text}"
+            digest = hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()
             calls.append(ToolCall(id=f"call_{digest[:8]}", name=name, arguments=arguments))
         if problem:
             number += 1
