@@ -86,6 +86,7 @@ class RoutedModel:
             modules = [*self.parts.layers, self.parts.lm_head]
             if not enabled:
                 lean_decode.unpack_linears(modules)
+                self.parts.use_plain_attention()
                 self.parts.fused = {}
                 self.lean = False
                 return False

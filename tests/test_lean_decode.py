@@ -16,6 +16,7 @@ from torch import nn
 from agentroute import RoutedModel
 from agentroute.decode.speculative import SpeculativeSettings
 from agentroute.model import executor, lean_decode
+from agentroute.model.hf_parts import ROW_ATTENTION
 from agentroute.model.kv_cache import ProgramKVCache
 from agentroute.model.program import LayerProgram
 
@@ -270,8 +271,10 @@ def test_unpack_leaves_plain_linears_and_copies_work(lean_model):
     ids = lean_model.encode(PROMPTS[0])
     before = lean_model.generate_ids(ids, max_new_tokens=16, ignore_eos=True).token_ids
 
+    assert hf.config._attn_implementation == ROW_ATTENTION
     assert lean_model.use_lean_decode(False) is False
     assert not lean_model.lean and lean_model.parts.fused == {}
+    assert hf.config._attn_implementation == "sdpa"  # the plain attention is back, as loaded
     packed_now = [name for name, m in hf.named_modules() if is_packed(m)]
     assert packed_now == [], packed_now
     plain_copy = copy.deepcopy(hf)
@@ -284,6 +287,7 @@ def test_unpack_leaves_plain_linears_and_copies_work(lean_model):
     # And on again: packed from the current weights, the same reply.
     assert lean_model.use_lean_decode() is True
     assert is_packed(lean_model.parts.lm_head) and len(lean_model.parts.fused) == lean_model.n_layers
+    assert hf.config._attn_implementation == ROW_ATTENTION
     assert lean_model.generate_ids(ids, max_new_tokens=16, ignore_eos=True).token_ids == before
 
 

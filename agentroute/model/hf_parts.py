@@ -154,7 +154,17 @@ class ModelParts:
         the chunk's result equals one-token passes bit for bit (SDPA over several queries does not,
         in bfloat16). Prefill and one-token passes call SDPA unchanged."""
         _register_row_attention()
+        current = self.model.config._attn_implementation
+        if current != ROW_ATTENTION:
+            self._plain_attention = current
         self.model.set_attn_implementation(ROW_ATTENTION)
+
+    def use_plain_attention(self) -> None:
+        """Back to the attention the model had before ``use_row_attention`` (training needs the plain
+        SDPA path; row-by-row attention only pays in decode chunks)."""
+        plain = getattr(self, "_plain_attention", None)
+        if plain is not None and self.model.config._attn_implementation == ROW_ATTENTION:
+            self.model.set_attn_implementation(plain)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.lm_head(self.norm(hidden))
