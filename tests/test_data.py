@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from agentroute.cli.main import main
-from agentroute.data import BuildConfig, DataBuildError, build_dataset, generate_split
+from agentroute.data import BuildConfig, DataBuildError, build_dataset, declines, generate_split
 from agentroute.data import phrasing as ph
 from agentroute.data.build import DATA_VERSION, allocate, prompt_chars
 from agentroute.data.catalogue import DOMAIN_FILES, catalogue, domains
@@ -472,7 +472,7 @@ def test_relative_dates_follow_the_date_the_system_prompt_states():
     with ph.today_is(today):
         for _ in range(400):
             day = ph.random_date(rng)
-            text = ph.say_date(rng, day)
+            text = ph.say_date(rng, day, relative_ok=True)
             said.add(text.split()[0])
             if text == "tomorrow":
                 assert day == today + dt.timedelta(days=1)
@@ -490,4 +490,26 @@ def test_large_numbers_are_said_with_separators_or_in_thousands():
     rng = random.Random(1)
     forms = {ph.say_int(rng, 329000) for _ in range(60)}
     assert forms == {"329000", "329,000", "329k"}
-    assert {ph.say_int(rng, 1500) for _ in range(60)} == {"1500", "1,500", "1.5k"}
+    assert {ph.say_int(rng, 1500) for _ in range(60)} == {"1500", "1.5k"}
+    assert {ph.say_int(rng, 2019) for _ in range(20)} == {"2019"}  # a year: never "2,019"
+
+
+def test_relative_dates_read_as_users_write_them(splits):
+    """A relative date drops the "on"/"for" before it ("tomorrow", not "on tomorrow"), ranges and
+    past-tense arguments ("since", "that happened on") are never said relatively, and the test
+    split's small talk is its own."""
+    texts = [m["content"] for s in _all_steps(splits) for m in s["messages"] if m["role"] == "user"]
+    relative = (
+        r"(?:tomorrow|the day after tomorrow|in \d+ days|a week from today|this \w+day|next \w+day|\w+day next week)"
+    )
+    bad = re.compile(rf"\b(?:on|for|since|after|to|from|between) {relative}\b")
+    assert not [t for t in texts if bad.search(t)][:3]
+    assert sum(bool(re.search(relative, t)) for t in texts) >= 5
+
+    def replies(split):
+        return {s["answer"] for s in splits[split] if s["category"] == "no_tool_fits"}
+
+    fixed = {a for _, a in (*declines.GREETINGS, *declines.DEFINITIONS)}
+    held = {a for _, a in (*declines.TEST_GREETINGS, *declines.TEST_DEFINITIONS)}
+    assert replies("train") & fixed and not replies("train") & held
+    assert not replies("test") & fixed

@@ -203,3 +203,20 @@ def test_the_same_call_in_a_later_turn_gets_a_new_id():
     (again,) = parse_tool_calls(reply, [WEATHER], conversation_digest(later)).tool_calls
     assert again.id != call.id and again.arguments == call.arguments
     assert parse_tool_calls(reply, [WEATHER], conversation_digest(first)).tool_calls[0].id == call.id
+
+
+def test_a_tool_answered_for_an_earlier_request_is_offered_again_with_a_format():
+    """With a response format, only results that answer the latest request take their tool off the
+    list: a new request may ask for the same tool again."""
+    from agentroute.steps.step_input import step_context
+
+    call = {"id": "c1", "name": "get_weather", "arguments": {"city": "Oslo"}}
+    answered = [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "4 C"},
+    ]
+    schema = {"type": "object"}
+    assert step_context(answered, [WEATHER], json_schema=schema).tools == []
+    again = [*answered, {"role": "assistant", "content": "4 C."}, {"role": "user", "content": "And in Rome?"}]
+    assert [t.name for t in step_context(again, [WEATHER], json_schema=schema).tools] == ["get_weather"]

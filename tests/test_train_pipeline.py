@@ -540,3 +540,20 @@ def test_malformed_training_rows_are_refused_with_their_line_and_reason(tmp_path
     with pytest.raises(AgentRouteError, match=r"2 bad line\(s\), first: line 3 \(.*\): the step has no 'messages'"):
         train_pack("default", data, tmp_path / "pack", TrainConfig(), "test", lambda *a: None)
     assert not (tmp_path / "pack" / "work" / "run.json").exists()  # refused before anything started
+
+
+def test_a_work_folder_from_before_run_records_needs_resume(tmp_path):
+    from agentroute.training.run_state import ResumeError, check_run
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "teacher.jsonl").write_text("")
+    identity = {"model": {"name": "a", "embedding_probe": [0.5]}, "data": {"train_sha256": "x"}, "config": {"lr": 1}}
+    with pytest.raises(ResumeError, match="from before runs were recorded: teacher.jsonl.*pass --resume"):
+        check_run(work, identity, resume=False)
+    check_run(work, identity, resume=True)  # continued, and recorded from now on
+    # The same model under another name or path, and a setting a later version added: still the run.
+    renamed = {**identity, "model": {"name": "/path/to/a.gguf", "embedding_probe": [0.5]}}
+    check_run(work, {**renamed, "config": {"lr": 1, "added_later": True}}, resume=True)
+    with pytest.raises(ResumeError, match="another base model \\(its embedding_probe differ"):
+        check_run(work, {**identity, "model": {"name": "a", "embedding_probe": [0.9]}}, resume=True)

@@ -74,6 +74,10 @@ def _eval(args) -> int:
     if caps is not None:
         steps = _first_per(steps, caps, lambda s: s.step_type.value if s.step_type is not None else None)
     if category_caps is not None:
+        unknown = sorted(set(category_caps) - {None} - {s.category for s in steps})
+        if unknown:
+            present = ", ".join(sorted({s.category for s in steps if s.category})) or "none"
+            raise EvalError(f"--per-category names {unknown}, which no step has; categories in the file: {present}")
         steps = _first_per(steps, category_caps, lambda s: s.category)
     _report_problems(err, [p.to_dict() for p in problems])
     if not steps:

@@ -26,6 +26,7 @@ from agentroute.data.tool_steps import (
     no_tool_fits,
     parallel_calls,
     single_call,
+    tool_call_tokens,
 )
 from agentroute.errors import AgentRouteError
 from agentroute.steps.tools import render_tool_messages, tool_block
@@ -39,7 +40,7 @@ DATA_VERSION = "agentsteps-v4"
 SEED_NAMESPACE = "agentsteps-v4"
 STEP_MIX = {"tool_call": 0.55, "planning": 0.15, "reasoning": 0.15, "final_answer": 0.15}
 TOOL_CALL_SHAPES = {"single": 0.37, "parallel": 0.27, "multi_turn": 0.16, "no_tool_fits": 0.20}
-TODAY_SHARE = 0.25  # steps whose system prompt states today's date (dates may then be relative)
+TODAY_SHARE = 0.4  # steps whose system prompt states today's date (dates may then be relative)
 REAL_WORLD_SHARE = 0.3  # tool-call steps rewritten with real-API-style schemas (every split)
 MASKED_SHARE = 0.15  # further tool-call steps with masked names (train only: a training recipe)
 LENGTH_TOLERANCE = 0.10
@@ -130,10 +131,16 @@ def _styled(rng: random.Random, step: dict[str, Any], split: str, known) -> dict
         out = styles.real_world(rng, step, known)
         if out["category"] in ("simple", "multiple"):
             out["category"] = "real_world"
-        return {**out, "schema_style": "real_world"}
+        return _budgeted({**out, "schema_style": "real_world"})
     if split == "train" and draw < REAL_WORLD_SHARE + MASKED_SHARE:
-        return {**styles.masked(rng, step), "schema_style": "masked"}
+        return _budgeted({**styles.masked(rng, step), "schema_style": "masked"})
     return {**step, "schema_style": "catalogue"}
+
+
+def _budgeted(step: dict[str, Any]) -> dict[str, Any]:
+    """``max_new_tokens`` recomputed for the renamed calls (API-style names are longer)."""
+    calls = step["expected"]["tool_calls"]
+    return {**step, "max_new_tokens": tool_call_tokens(calls)} if calls else step
 
 
 def prompt_chars(step: Mapping[str, Any], blocks: dict[tuple[str, ...], int] | None = None) -> int:

@@ -20,10 +20,11 @@ DECLINE = (
     "None of the available tools can {v}, so I can't do that here.",
     "I can't help with that: there is no tool to {v}.",
 )
-# {what}: what the offered tools do ("search recipes and get nutrition facts").
+# {what}: the offered tools' descriptions, listed ("Lyrics of a song; Play a song"): a noun phrase
+# or a verb phrase alike reads well after a colon.
 DECLINE_OFFER = (
-    " I can {what}.",
-    " What I can do: {what}.",
+    " My tools are for: {what}.",
+    " What I have: {what}.",
 )
 # {field}: the description of the argument the request left out, lower-cased.
 ASK_BACK = (
@@ -32,6 +33,9 @@ ASK_BACK = (
     "Happy to help. What should I use for the {field}?",
     "One thing is missing: the {field}. Could you give it to me?",
 )
+# Small talk and questions the model answers itself, with no tool: what a word or abbreviation
+# means. (No arithmetic: a calculator is a common tool, and the data has none to teach when to use
+# one.) The test split has its own pool (``TEST_*``): no test reply is one train has seen.
 GREETINGS = (
     ("Hi!", "Hello! How can I help you today?"),
     ("Hello there.", "Hi! What can I do for you?"),
@@ -39,10 +43,15 @@ GREETINGS = (
     ("Thank you!", "You're welcome!"),
     ("Great, thanks a lot.", "Glad I could help."),
     ("Never mind, I'll do it myself later.", "No problem. I'm here if you need me."),
+    ("Good morning!", "Good morning! What can I do for you today?"),
+)
+TEST_GREETINGS = (
+    ("Hey, how are you?", "I'm doing well, thanks! How can I help?"),
+    ("Cheers, that was helpful.", "Happy to help!"),
+    ("OK, bye for now.", "Goodbye! Come back any time."),
 )
 CAPABILITY_QUESTIONS = ("What can you do?", "What are you able to help me with?", "Which tools do you have?")
-# Questions the model answers itself, with no tool: what a word or abbreviation means. (No
-# arithmetic: a calculator is a common tool, and the data has none to teach when to use one.)
+TEST_CAPABILITY_QUESTIONS = ("What kinds of things can you handle?",)
 DEFINITIONS = (
     ("What does ETA stand for?", "ETA stands for estimated time of arrival."),
     ("What does RSVP mean?", "RSVP means please reply: it asks you to confirm whether you will attend."),
@@ -53,15 +62,24 @@ DEFINITIONS = (
     ("What does CC mean in an email?", "CC means carbon copy: the people in CC get a copy of the email."),
     ("What's a time zone?", "A time zone is a region that keeps the same standard time."),
 )
+TEST_DEFINITIONS = (
+    ("What does FYI mean?", "FYI means for your information."),
+    ("What is a layover?", "A layover is a stop between two flights of one journey."),
+    ("What does BCC mean?", "BCC means blind carbon copy: those recipients are hidden from the others."),
+)
 
 
 def decline(rng: random.Random, phrase: str, tool_descriptions: Sequence[str]) -> str:
-    """The reply to a request (``phrase``) that none of the offered tools can serve."""
+    """The reply to a request (``phrase``) that none of the offered tools can serve; sometimes it
+    lists what the offered tools (all of them) are for."""
     text = ph.fill(rng, DECLINE, v=phrase)
-    if tool_descriptions and rng.random() < 0.4:
-        what = ph.join_and([_lower_first(d.rstrip(".")) for d in tool_descriptions[:3]])
-        text += ph.fill(rng, DECLINE_OFFER, what=what)
+    if tool_descriptions and len(tool_descriptions) <= 5 and rng.random() < 0.4:
+        text += ph.fill(rng, DECLINE_OFFER, what=_listed(tool_descriptions))
     return text
+
+
+def _listed(descriptions: Sequence[str]) -> str:
+    return "; ".join(_lower_first(d.rstrip(".")) for d in descriptions)
 
 
 def ask_back(rng: random.Random, field_description: str) -> str:
@@ -69,16 +87,17 @@ def ask_back(rng: random.Random, field_description: str) -> str:
     return ph.fill(rng, ASK_BACK, field=_lower_first(field_description.rstrip(".")))
 
 
-def small_talk(rng: random.Random, tool_descriptions: Sequence[str]) -> tuple[str, str]:
+def small_talk(rng: random.Random, tool_descriptions: Sequence[str], held_out: bool = False) -> tuple[str, str]:
     """A user message no tool is for and its direct answer: a greeting, thanks, a question about
-    what the assistant can do (answered from the offered tools), or what a word means."""
+    what the assistant can do (answered with what every offered tool is for), or what a word
+    means; ``held_out`` (the test split) draws from pools train never sees."""
     kind = rng.random()
     if kind < 0.4:
-        return rng.choice(GREETINGS)
-    if kind < 0.6 and tool_descriptions:
-        what = ph.join_and([_lower_first(d.rstrip(".")) for d in tool_descriptions[:4]])
-        return rng.choice(CAPABILITY_QUESTIONS), f"I can {what}."
-    return rng.choice(DEFINITIONS)
+        return rng.choice(TEST_GREETINGS if held_out else GREETINGS)
+    if kind < 0.6 and 0 < len(tool_descriptions) <= 5:  # a short answer lists every offered tool
+        question = rng.choice(TEST_CAPABILITY_QUESTIONS if held_out else CAPABILITY_QUESTIONS)
+        return question, f"My tools are for: {_listed(tool_descriptions)}."
+    return rng.choice(TEST_DEFINITIONS if held_out else DEFINITIONS)
 
 
 def _lower_first(text: str) -> str:

@@ -11,6 +11,7 @@ strings, numbers and objects, and nested objects. The templates themselves are d
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -126,13 +127,23 @@ def boolean(name: str, desc: str, true: Sequence[str], false: Sequence[str]) -> 
     return _one(name, {"type": "boolean", "description": desc}, sampler)
 
 
+# Templates a date relative to today reads well in ("on {d}" drops its "on": "tomorrow"); a
+# past-tense one ("since {d}", "that happened on {d}") never gets a future date said relatively.
+_RELATIVE_TEMPLATE = re.compile(r"(?:on|for|leaving|due|scheduled for) \{d\}")
+
+
 def date(name: str, desc: str, templates: Sequence[str]) -> Param:
-    """An ISO date (YYYY-MM-DD), said as ``{d}`` in a natural form."""
+    """An ISO date (YYYY-MM-DD), said as ``{d}`` in a natural form (relative to a stated today
+    where the template reads well with it)."""
     schema = {"type": "string", "description": desc + " (YYYY-MM-DD)", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
 
     def sampler(rng: random.Random) -> tuple[str, str]:
         day = ph.random_date(rng)
-        return day.isoformat(), ph.fill(rng, templates, d=ph.say_date(rng, day))
+        template = rng.choice(list(templates))
+        said = ph.say_date(rng, day, relative_ok=bool(_RELATIVE_TEMPLATE.fullmatch(template)))
+        if ph.is_relative(said):
+            template = re.sub(r"\b(?:on|for) \{d\}", "{d}", template)
+        return day.isoformat(), template.format(d=said)
 
     return _one(name, schema, sampler)
 

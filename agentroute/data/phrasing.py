@@ -19,7 +19,7 @@ _ONES = (
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _MONTHS = "January February March April May June July August September October November December".split()
 _WEEKDAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
-YEAR = 2026  # the year every generated date falls in
+YEAR = 2026  # the year generated dates fall in (relative ones may run into the next)
 # The date a step's system prompt gives as today (``today_is``): while set, dates are drawn near it
 # and half of them said relative to it ("tomorrow", "next Friday"), as users write them.
 _TODAY: contextvars.ContextVar[dt.date | None] = contextvars.ContextVar("today", default=None)
@@ -39,17 +39,18 @@ def words(n: int) -> str:
 
 
 def say_int(rng: random.Random, n: int) -> str:
-    """An integer as digits or (for small or round numbers, half of the time) as words; from 1000 on
-    also with thousands separators ("329,000") or in thousands ("12k", "1.5k"): the argument is
-    still the plain integer."""
+    """An integer as digits or (for small or round numbers, half of the time) as words; from 10000 on
+    also with thousands separators ("329,000"), and round hundreds from 1000 on in thousands ("12k",
+    "1.5k"): the argument is still the plain integer. (No separators below 10000: years such as
+    2019 are integers too, and nobody writes "2,019".)"""
     if (n <= 20 or (n < 1000 and n % 10 == 0)) and rng.random() < 0.5:
         return words(n)
-    if n >= 1000:
-        options = [str(n), f"{n:,}", f"{n:,}"]
-        if n % 100 == 0:
-            options.append(f"{n / 1000:g}k")
-        return rng.choice(options)
-    return str(n)
+    options = [str(n)]
+    if n >= 10000:
+        options += [f"{n:,}", f"{n:,}"]
+    if n >= 1000 and n % 100 == 0:
+        options.append(f"{n // 100 / 10:g}k")
+    return rng.choice(options) if len(options) > 1 else options[0]
 
 
 def plain_number(x: float | int) -> int | float:
@@ -76,9 +77,9 @@ def say_money(rng: random.Random, amount: float | int) -> str:
 
 
 def random_date(rng: random.Random, start_month: int = 1, end_month: int = 12) -> dt.date:
-    """A date of ``YEAR``; with a ``today_is`` date set, half of the time one of the next 13 days."""
+    """A date of ``YEAR``; with a ``today_is`` date set, 70% of the time one of the next 13 days."""
     today = _TODAY.get()
-    if today is not None and rng.random() < 0.5:
+    if today is not None and rng.random() < 0.7:
         return today + dt.timedelta(days=rng.randint(1, 13))
     return dt.date(YEAR, rng.randint(start_month, end_month), rng.randint(1, 28))
 
@@ -96,6 +97,13 @@ def today_is(day: dt.date) -> Iterator[None]:
 def say_today(day: dt.date) -> str:
     """How a system prompt states the date: "Today is Friday, 2026-03-13."."""
     return f"Today is {_WEEKDAYS[day.weekday()]}, {day.isoformat()}."
+
+
+def is_relative(said: str) -> bool:
+    """Whether ``say_date`` said a date relative to today (it then needs no "on" before it)."""
+    return said.startswith(("tomorrow", "the day after", "in ", "a week from", "this ", "next ")) or said.endswith(
+        " next week"
+    )
 
 
 def _relative(day: dt.date, today: dt.date) -> list[str]:
@@ -121,14 +129,14 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def say_date(rng: random.Random, day: dt.date) -> str:
+def say_date(rng: random.Random, day: dt.date, relative_ok: bool = False) -> str:
     """A date in one of several unambiguous forms; the expected value is ``day.isoformat()``.
 
-    With a ``today_is`` date set and ``day`` less than two weeks after it, half of the time relative
-    to it ("tomorrow", "in 5 days", "next Tuesday")."""
+    With ``relative_ok``, a ``today_is`` date set and ``day`` less than two weeks after it, half of
+    the time (70%) relative to it ("tomorrow", "in 5 days", "Monday next week"); see ``is_relative``."""
     today = _TODAY.get()
-    relative = _relative(day, today) if today is not None else []
-    if relative and rng.random() < 0.5:
+    relative = _relative(day, today) if today is not None and relative_ok else []
+    if relative and rng.random() < 0.7:
         return rng.choice(relative)
     month = _MONTHS[day.month - 1]
     return rng.choice(

@@ -33,7 +33,7 @@ def pools() -> dict[str, Pool]:
     train_domains = tuple(t for t in catalogue() if t.domain not in TEST_DOMAINS)
     train = tuple(t for t in train_domains if t.name not in held)
     dev = tuple(t for t in train_domains if t.name in held)
-    return {"train": Pool(train, train), "dev": Pool(dev, train_domains), "test": Pool(test, test)}
+    return {"train": Pool(train, train), "dev": Pool(dev, train_domains), "test": Pool(test, test, held_out=True)}
 
 
 def holdout_description() -> dict[str, object]:

@@ -34,6 +34,7 @@ class Pool:
 
     targets: tuple[Tool, ...]
     offered: tuple[Tool, ...]
+    held_out: bool = False  # the test split: fixed texts (small talk) come from its own pool
 
     @property
     def domains(self) -> tuple[str, ...]:
@@ -168,9 +169,9 @@ def no_tool_fits(rng: random.Random, pool: Pool) -> dict[str, Any]:
         tools = offer(rng, pool, [], without=target)
         user = q.request(rng, phrase)
         answer = declines.decline(rng, phrase, [t.spec["description"] for t in tools])
-    elif kind < 0.8:
+    elif kind < 0.8 or not target.action.required:
         tools = [target] if rng.random() < SIMPLE_SHARE else offer(rng, pool, [target])
-        user, answer = declines.small_talk(rng, [t.spec["description"] for t in tools])
+        user, answer = declines.small_talk(rng, [t.spec["description"] for t in tools], pool.held_out)
     else:
         tools = [target] if rng.random() < SIMPLE_SHARE else offer(rng, pool, [target])
         user, answer = _missing_argument(rng, target)
@@ -187,9 +188,11 @@ def _missing_argument(rng: random.Random, tool: Tool) -> tuple[str, str]:
     dropped = rng.randrange(len(required))
     kept = [p for i, p in enumerate(phrases) if i != dropped]
     phrase = " ".join([rng.choice(tool.action.verbs), *kept])
-    name, schema = next(iter(kinds()[required[dropped]].props.items()))
-    description = schema.get("description") or name.replace("_", " ")
-    return q.request(rng, phrase), declines.ask_back(rng, description.split(" (")[0])
+    props = kinds()[required[dropped]].props.items()  # a date range asks for both of its days
+    description = " and ".join(
+        (schema.get("description") or name.replace("_", " ")).split(" (")[0] for name, schema in props
+    )
+    return q.request(rng, phrase), declines.ask_back(rng, description)
 
 
 def two_calls(rng: random.Random, pool: Pool) -> dict[str, Any]:

@@ -13,8 +13,9 @@ then the end-of-turn token. Arguments the schema does not declare are refused un
 chooses the tool and writes the values; the reply it would have written anyway is unchanged.
 
 A tool-call step may also decline in text when no offered tool fits (unless the caller's
-``tool_choice`` demands a call): ``decline`` admits text that starts with neither ``<`` nor
-whitespace, so the first ``<`` still forces the whole ``<tool_call>{"name": "`` opening.
+``tool_choice`` demands a call): ``decline`` admits text that does not start with ``<`` (after any
+whitespace: SentencePiece models open a reply with a spaced word), so a ``<`` still forces the
+whole ``<tool_call>{"name": "`` opening.
 
 Other steps that offer tools (planning, reasoning, final answers) may reply in free text, so
 their grammar also admits any text that holds no ``<tool_call>``: a step the router did not type
@@ -81,8 +82,8 @@ def call_grammar(
 ) -> str:
     """llguidance grammar: one or more ``<tool_call>...</tool_call>`` lines, nothing else; with
     ``free_text``, also any reply with no ``<tool_call>`` anywhere in it (left unconstrained); with
-    ``decline`` (a tool-call step that may find no tool fits), also such text when it starts with
-    neither whitespace nor ``<``.
+    ``decline`` (a tool-call step that may find no tool fits), also such text when it does not start
+    with ``<`` (or, for bare-JSON formats, ``{``/``[``) after any whitespace.
 
     ``json_schema`` (structured output) replaces that free text by one JSON value valid for the
     schema: a step that may answer answers with such an object (or, with tools, calls them).
@@ -111,8 +112,8 @@ def call_grammar(
     # schema. Other text, "<tool_response>" echoes included, stays free.
     text = "TEXT: /(?s:.+)/ & ~/(?s:.*)<tool_call>(?s:.*)/" + ("" if not f.bare else " & ~/[ \\t\\r\\n]*[\\[{](?s:.*)/")
     if not free_text and decline:
-        declined = "DECLINE: /(?s:.+)/ & ~/(?s:.*)<tool_call>(?s:.*)/ & ~/[ \\t\\r\\n<](?s:.*)/"
-        declined += "" if not f.bare else " & ~/[\\[{](?s:.*)/"
+        declined = "DECLINE: /(?s:.+)/ & ~/(?s:.*)<tool_call>(?s:.*)/ & ~/[ \\t\\r\\n]*<(?s:.*)/"
+        declined += "" if not f.bare else " & ~/[ \\t\\r\\n]*[\\[{](?s:.*)/"
         start = ["start: answer | calls"] if json_schema is not None else ["start: DECLINE | calls", declined]
     elif not free_text:
         start = ["start: calls"]

@@ -47,12 +47,15 @@ def step_context(
 
 
 def answered_tools(messages: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Names of the tools whose results are in ``messages`` (by the tool message's name, or the
-    name of the call its ``tool_call_id`` answers)."""
-    results = [m for m in messages if m["role"] == "tool"]
+    """Names of the tools whose results answer the latest request: tool messages after the last
+    user message (by the tool message's name, or the name of the call its ``tool_call_id``
+    answers). A result from an earlier request does not answer a new one that asks again."""
+    users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    start = users[-1] + 1 if users else 0
+    results = [m for m in messages[start:] if m["role"] == "tool"]
     answered = {m.get("tool_call_id") for m in results}
     names = {m["name"] for m in results if m.get("name")}
-    for message in messages:
+    for message in messages[start:]:
         for call in message.get("tool_calls") or []:
             function = call.get("function") if isinstance(call.get("function"), Mapping) else call
             if call.get("id") in answered and isinstance(function.get("name"), str):

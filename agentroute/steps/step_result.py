@@ -35,10 +35,12 @@ def step_result(
             "error": error,
             "finish_reason": "tool_calls" if calls else result.record.finish_reason,
             "hints": context.hints,
+            # A JSON answer under a response format is the step's answer, not a declined call.
             "declined_tools": bool(context.tools)
             and decision.step_type == StepType.TOOL_CALL
             and not calls
-            and error is None,
+            and error is None
+            and json_schema is None,
         }
     )
     return GenerationResult(text=text, token_ids=result.token_ids, record=record, tool_calls=calls)

@@ -62,12 +62,17 @@ def gold_reply(model, step: EvalStep) -> list[int]:
 
 
 def tool_call_example(model, step: EvalStep, rng: random.Random, max_distractors: int) -> TrainExample:
-    """The step with its expected tools and at most ``max_distractors`` others; a step where no
-    tool fits keeps ``max_distractors`` + 1 of its (near-miss) tools."""
+    """The step with its expected tools and at most ``max_distractors`` others. A step where no tool
+    fits keeps every tool it offers, in order: that none fits is a fact about all of them, and its
+    reply may name what they are for or ask for an argument of one of them."""
     wanted = {call["name"] for call in step.expected or []}
+    if not wanted:
+        return TrainExample(
+            step.id, StepType.TOOL_CALL, model.encode(step.messages, step.tools), gold_reply(model, step), gold=True
+        )
     chosen = [t for t in step.tools if t.name in wanted]
     others = [t for t in step.tools if t.name not in wanted]
-    chosen += rng.sample(others, min(max_distractors + (not wanted), len(others)))
+    chosen += rng.sample(others, min(max_distractors, len(others)))
     rng.shuffle(chosen)
     prompt = model.encode(step.messages, chosen)
     return TrainExample(step.id, StepType.TOOL_CALL, prompt, gold_reply(model, step), gold=True)

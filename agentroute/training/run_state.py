@@ -22,22 +22,50 @@ class ResumeError(AgentRouteError, ValueError):
 
 def check_run(work: Path, identity: dict[str, Any], resume: bool) -> None:
     """Record ``identity`` for a new run in ``work``; for an existing one, require ``resume`` and the
-    same identity (``model``, ``data``, ``config``), naming what differs."""
+    same identity (``model``, ``data``, ``config``), naming what differs.
+
+    The model is compared as packs compare it (shapes and embedding values, not its name or path);
+    settings that only one side records (a field a later version added) are not compared, since
+    the older run could not have set them."""
+    from agentroute.pack import fingerprint_mismatches
+
     path = work / RUN_FILE
     if not path.is_file():
-        if resume and (work / "checkpoint.json").is_file():
-            raise ResumeError(f"--resume: {work} holds checkpoints but no {RUN_FILE}; start again in a new --out")
+        started = [name for name in ("checkpoint.json", "teacher.jsonl", "train_log.jsonl") if (work / name).is_file()]
+        if started and not resume:
+            raise ResumeError(
+                f"{work} already holds a training run (from before runs were recorded: {', '.join(started)}); "
+                "pass --resume to continue it, or choose another --out"
+            )
         path.write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return
     seen = json.loads(path.read_text(encoding="utf-8"))
     if not resume:
         raise ResumeError(f"{work} already holds a training run; pass --resume to continue it, or choose another --out")
-    for key, what in (("model", "base model"), ("data", "training data"), ("config", "training settings")):
-        if seen.get(key) != identity.get(key):
+    wrong = fingerprint_mismatches(seen.get("model") or {}, identity["model"])
+    if wrong:
+        raise ResumeError(
+            f"--resume: {work} was trained on another base model (its {', '.join(wrong)} differ); "
+            "resume with the same --model, or choose another --out"
+        )
+    for key, what in (("data", "training data"), ("config", "training settings")):
+        before, now = seen.get(key), identity.get(key)
+        if isinstance(before, dict) and isinstance(now, dict):
+            before, now = _shared(before, now), _shared(now, before)
+        if before != now:
             raise ResumeError(
-                f"--resume: {work} was trained with another {what} ({_difference(seen.get(key), identity.get(key))}); "
+                f"--resume: {work} was trained with another {what} ({_difference(before, now)}); "
                 "resume with the same --model, --data and settings, or choose another --out"
             )
+
+
+def _shared(values: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """``values`` restricted to the keys ``other`` also has, recursively."""
+    return {
+        k: _shared(v, other[k]) if isinstance(v, dict) and isinstance(other[k], dict) else v
+        for k, v in values.items()
+        if k in other
+    }
 
 
 def _difference(before: Any, now: Any) -> str:
