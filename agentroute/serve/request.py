@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentroute.errors import AgentRouteError
 from agentroute.serve.openai_format import RequestError, json_schema_of
+from agentroute.steps.step_types import tool_choice_of
 
 # Fields read below, and fields accepted and left alone (they change nothing about the reply).
 _READ = (
@@ -163,20 +165,10 @@ def _tool_name(tool: Any) -> Any:
 
 def _tool_choice(choice: Any, tools: list[Any]) -> str | None:
     """None (the model decides), "none", "required" or the name of the one tool to call."""
-    if choice in (None, "auto"):
-        return None
-    if choice in ("none", "required"):
-        return choice
-    names = [_tool_name(t) for t in tools]
-    function = choice.get("function") if isinstance(choice, Mapping) else None
-    name = function.get("name") if isinstance(function, Mapping) else None
-    if name in names:
-        return name
-    raise RequestError(
-        "tool_choice must be 'auto', 'none', 'required' or a function "
-        f"naming an offered tool ({', '.join(map(str, names)) or 'none offered'}), got {choice!r:.80}",
-        "tool_choice",
-    )
+    try:
+        return tool_choice_of(choice, [_tool_name(t) for t in tools])
+    except AgentRouteError as exc:
+        raise RequestError(str(exc), "tool_choice") from None
 
 
 def _max_tokens(body: Mapping[str, Any]) -> int | None:

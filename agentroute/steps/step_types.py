@@ -84,6 +84,38 @@ def predict_step_type(
     return StepType.OTHER, "default"
 
 
+class ToolChoiceError(AgentRouteError, ValueError):
+    """A ``tool_choice`` in none of the forms the frameworks use, or naming a tool not offered."""
+
+
+def tool_choice_of(choice: Any, names: list[str] | None = None) -> str | None:
+    """A framework's ``tool_choice`` as None (the model decides: None, "auto", False), "none",
+    "required" (also "any", True) or the one tool's name (a string, OpenAI's ``{"type": "function",
+    "function": {"name": ...}}`` or Anthropic's ``{"type": "tool", "name": ...}``). ``names``: the
+    offered tools a name must be one of (None: not known yet, any name passes).
+
+    One reading for every door: the OpenAI-compatible server and both integrations call this."""
+    if choice is None or choice is False or choice == "auto":
+        return None
+    if choice is True or choice in _FORCING_TOOL_CHOICE:
+        return "required"
+    if choice == "none":
+        return choice
+    if isinstance(choice, dict):
+        function = choice.get("function")
+        name = choice.get("name") or (function.get("name") if isinstance(function, dict) else None)
+        if name is None and choice.get("type") in ("auto", "none", "any", "required"):
+            return tool_choice_of(choice["type"], names)
+        choice = name
+    if isinstance(choice, str) and choice and (names is None or choice in names):
+        return choice
+    offered = f" ({', '.join(names) or 'none offered'})" if names is not None else ""
+    raise ToolChoiceError(
+        f"tool_choice must be 'auto', 'none', 'required', 'any' or name an offered tool{offered} "
+        f"(as a string or {{'type': 'function', 'function': {{'name': ...}}}}), got {choice!r:.80}"
+    )
+
+
 def call_required(context: StepContext) -> bool:
     """Whether the caller demands a tool call: ``tool_choice`` "required"/"any" or one tool's name
     (a string or an OpenAI ``{"type": "function", ...}`` dict). Otherwise a tool-call step may

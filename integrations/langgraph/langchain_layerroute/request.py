@@ -16,13 +16,14 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from agentroute.decode.options import framework_overrides
+from agentroute.errors import AgentRouteError
+from agentroute.steps.step_types import tool_choice_of
 from agentroute.steps.tools import normalize_tools
 
 from .messages import to_agentroute_messages
 from .structured import request_schema
 
-FORCING = ("any", "required")
-CHOICE_WORDS = ("auto", "none", *FORCING)
+CHOICE_WORDS = ("none", "required")  # what parse_tool_choice returns besides None and a tool's name
 # Per-call options that go straight to RoutedModel.generate (besides tools, tool_choice, hints).
 GENERATE_OPTIONS = (
     "step_type",
@@ -108,21 +109,11 @@ def tool_specs(tools: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def parse_tool_choice(choice: Any, names: list[str]) -> str | None:
-    """Normalise a LangChain/OpenAI/Anthropic tool_choice to None, a keyword or a tool name."""
-    if choice is None or choice is False:
-        return None
-    if choice is True:
-        return "required"
-    if isinstance(choice, Mapping):
-        function = choice.get("function")
-        name = choice.get("name") or (function.get("name") if isinstance(function, Mapping) else None)
-        choice = name or choice.get("type")
-    if isinstance(choice, str) and (choice in CHOICE_WORDS or choice in names):
-        return choice
-    raise ValueError(
-        f"tool_choice {choice!r} is not 'auto', 'none', 'any', 'required' or the name of a bound tool "
-        f"({', '.join(names) or 'none bound'})"
-    )
+    """Normalise a LangChain/OpenAI/Anthropic tool_choice to None, "none", "required" or a tool name."""
+    try:
+        return tool_choice_of(choice, names)
+    except AgentRouteError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def parse_max_calls(parallel_tool_calls: Any) -> int | None:

@@ -8,6 +8,7 @@ from haystack.dataclasses import ChatMessage
 from haystack.tools import ToolsType
 
 from agentroute.decode.options import framework_overrides
+from agentroute.steps.step_types import tool_choice_of
 
 from .convert import to_agentroute_messages, to_agentroute_tools
 from .settings import canonical_generation_kwargs, split_generation_kwargs
@@ -41,12 +42,11 @@ def build_request(
     choice = step.get("tool_choice")
     if choice == "none":
         specs = []
-    elif choice not in (None, "auto", "required"):
-        if choice not in [spec["name"] for spec in specs]:
-            raise ValueError(f"tool_choice names {choice!r}, which is not one of the tools offered")
+    elif choice not in (None, "required"):
+        tool_choice_of(choice, [spec["name"] for spec in specs])  # ValueError naming the offered tools
         specs = [spec for spec in specs if spec["name"] == choice]
     name = getattr(generator, "__component_name__", None)  # set when the component is added to a pipeline
-    hints = {"component": name, "tool_choice": choice if specs and choice != "auto" else None}
+    hints = {"component": name, "tool_choice": choice if specs else None}
     request = {
         "tools": specs or None,
         "step_type": step_type or step.get("step_type"),

@@ -17,7 +17,7 @@ from agentroute import AgentRouteError
 from agentroute.decode.options import framework_overrides, parse_options
 from agentroute.loading import check_load_arguments
 from agentroute.steps.policy import check_budget
-from agentroute.steps.step_types import parse_step_type
+from agentroute.steps.step_types import parse_step_type, tool_choice_of
 
 from .structured import response_format_schema
 
@@ -112,20 +112,7 @@ def split_generation_kwargs(kwargs: dict[str, Any], strict: bool = False) -> tup
         if "budget" in step:
             check_budget(step["budget"], "'budget'")
         if "tool_choice" in step:
-            step["tool_choice"] = tool_choice_name(step["tool_choice"])
+            step["tool_choice"] = tool_choice_of(step["tool_choice"])
     except AgentRouteError as exc:
         raise ValueError(f"invalid generation_kwargs: {exc}") from None
     return options, step
-
-
-def tool_choice_name(choice: Any) -> str:
-    """OpenAI's tool_choice as a word ("auto", "none", "required") or a tool's name."""
-    if isinstance(choice, str) and choice in ("auto", "none", "required"):
-        return choice
-    function = choice.get("function") if isinstance(choice, dict) and choice.get("type") == "function" else None
-    if isinstance(function, dict) and isinstance(function.get("name"), str) and function["name"]:
-        return function["name"]
-    raise AgentRouteError(
-        f"tool_choice must be 'auto', 'none', 'required' or {{'type': 'function', 'function': {{'name': ...}}}}, "
-        f"got {choice!r}"
-    )
