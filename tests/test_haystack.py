@@ -337,8 +337,14 @@ def test_tool_call_reply_with_streaming():
     assert rebuilt.text == reply.text
     assert rebuilt.tool_calls == reply.tool_calls
     assert rebuilt.meta["finish_reason"] == "tool_calls"
+    # Each call streams in its own content block as it forms: its name first (the block's start),
+    # then argument fragments; the ids come with the closing chunks.
     call_chunks = [c for c in chunks if c.tool_calls]
-    assert [c.index for c in call_chunks] == [1, 2] and all(c.start for c in call_chunks)
+    assert sorted({c.index for c in call_chunks}) == [1, 2]
+    starts = [c for c in call_chunks if c.start]
+    assert [(c.index, c.tool_calls[0].tool_name) for c in starts] == [(1, "multiply"), (2, "lookup")]
+    fragments = [c for c in call_chunks if c.tool_calls[0].arguments and not c.start]
+    assert len(fragments) > 2 and chunks.index(fragments[0]) < chunks.index(starts[1])  # streamed, not at the end
 
 
 def test_pure_tool_call_reply_has_no_text():
@@ -356,7 +362,7 @@ def test_pure_tool_call_reply_has_no_text():
     ],
 )
 def test_chunk_stream_holds_back_only_what_may_be_a_call(deltas, streamed_before_end):
-    stream = ChunkStream("m", None, tools_offered=True)
+    stream = ChunkStream("m", None, ["multiply"])
     streamed = "".join(c.content for d in deltas for c in stream.text(d))
     assert streamed == streamed_before_end
 
@@ -386,3 +392,16 @@ def test_reply_message_from_a_generation_result():
     message = reply_message(GenerationResult(text=text, token_ids=[1, 2], record=record, tool_calls=calls), index=2)
     assert message.text is None and len(message.tool_calls) == 2
     assert message.meta["index"] == 2 and message.meta["usage"]["total_tokens"] == 5
+
+
+def test_a_streamed_call_the_parser_drops_is_not_rebuilt_as_a_call():
+    """Streamed text cannot be taken back: a call whose arguments break its schema streamed as it
+    formed, then gets a fragment that makes its arguments unreadable, so the chunks rebuild to the
+    reply (no call), never to a call an agent would run."""
+    chunks = []
+    bad = '<tool_call>{"name": "multiply", "arguments": {"a": "x", "b": 2}}</tool_call>'
+    generator, _ = fake_generator([bad], streaming_callback=chunks.append)
+    reply = generator.run([ChatMessage.from_user("x*2?")], tools=[create_tool_from_function(multiply)])["replies"][0]
+    assert reply.tool_calls == [] and reply.meta["layerroute"]["error"]
+    assert any(c.tool_calls and c.tool_calls[0].tool_name == "multiply" for c in chunks)  # it did stream
+    assert _convert_streaming_chunks_to_chat_message(chunks).tool_calls == []

@@ -152,7 +152,7 @@ def to_ai_message(result: GenerationResult, max_calls: int | None = None, tools_
 def final_chunk(result: GenerationResult, content: str, tool_call_chunks: list[ToolCallChunk]) -> AIMessageChunk:
     """The last streamed chunk: the text not yet streamed, the calls' ids and rest, usage and metadata.
 
-    ``tool_call_chunks`` complete what streamed earlier (``tool_stream.CallScanner.final_chunks``) so
+    ``tool_call_chunks`` complete what streamed earlier (``tool_stream.ToolCallStream.final_chunks``) so
     that merging the chunks gives the same ``tool_calls`` as ``invoke``. Invalid calls are left out:
     as chunks they would be re-parsed on merge and could come back as a call with an empty name; the
     error stays in ``response_metadata``.

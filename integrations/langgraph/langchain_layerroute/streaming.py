@@ -25,7 +25,7 @@ from langchain_core.outputs import ChatGenerationChunk
 from agentroute import GenerationResult
 
 from .messages import final_chunk, kept_calls
-from .tool_stream import CallScanner
+from .tool_stream import ToolCallStream
 
 if TYPE_CHECKING:
     from .request import Step
@@ -139,13 +139,13 @@ class ReplyChunks:
     """One streamed reply: text deltas and the final result as chunks that add up to ``invoke``'s message.
 
     With tools, text that may be call markup waits (``ToolSafeText``) while the calls themselves
-    stream as ``tool_call_chunks`` (``CallScanner``).
+    stream as ``tool_call_chunks`` (``ToolCallStream``).
     """
 
     def __init__(self, step: Step) -> None:
         self.max_calls = step.max_calls
         self.safe = ToolSafeText() if step.tools else None
-        self.calls = CallScanner([t["name"] for t in step.tools], step.max_calls) if step.tools else None
+        self.calls = ToolCallStream([t["name"] for t in step.tools], step.max_calls) if step.tools else None
         self.sent = ""
 
     def chunk(self, item: str | GenerationResult) -> ChatGenerationChunk | None:

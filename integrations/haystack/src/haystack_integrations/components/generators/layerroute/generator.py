@@ -300,7 +300,8 @@ class LayerRouteGenerator:
         return {"replies": [reply]}
 
     def _chunk_stream(self, model: agentroute.RoutedModel, request: dict[str, Any]) -> ChunkStream:
-        return ChunkStream(model.name, ComponentInfo.from_component(self), bool(request["tools"]))
+        names = [spec["name"] for spec in request["tools"] or []]
+        return ChunkStream(model.name, ComponentInfo.from_component(self), names)
 
 
 def _tag_current_span(record: StepRecord, reply: ChatMessage) -> None:

@@ -3,10 +3,14 @@
 The model streams raw text. When tools are offered, part of that text is tool-call markup that
 ends up in the reply's ``tool_calls``, not in its text, so the stream holds it back: text after a
 ``<tool_call>`` tag (or a tail that could begin one), and a reply that opens like a bare or fenced
-JSON call, are sent only once the reply is parsed. The chunks then add up the way Haystack's own
-``_convert_streaming_chunks_to_chat_message`` reads them: content = the reply's text, one
-``ToolCallDelta`` per call (complete, in its own content block), and a last chunk with the
-finish reason, usage and step record.
+JSON call, are sent only once the reply is parsed. The calls themselves stream as they form
+(``agentroute.decode.call_stream.CallScanner``): a ``ToolCallDelta`` with the tool's name once it is
+complete, then the arguments' JSON text in fragments, each call in its own content block. The last
+chunks carry the call ids (derived from the whole reply), any call that did not stream (whole),
+and the finish reason, usage and step record; a streamed call the parser dropped gets a fragment
+that makes its arguments unreadable, so Haystack's ``_convert_streaming_chunks_to_chat_message``
+skips it. The chunks add up as that function reads them: content = the reply's text, the calls =
+the reply's calls.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from typing import Any
 from haystack.dataclasses import ChatMessage, ComponentInfo, StreamingCallbackT, StreamingChunk
 from haystack.dataclasses.streaming_chunk import ToolCallDelta, _invoke_streaming_callback
 
-from agentroute import GenerationResult, RoutedModel
+from agentroute import GenerationResult, RoutedModel, ToolCall
+from agentroute.decode.call_stream import CallScanner, spoiled, streamed_calls_agree
 
 from .convert import reply_message
 
@@ -30,30 +35,55 @@ _CALL_OPENERS = ("{", "[", "```")  # how a reply that is only a call (bare or fe
 class ChunkStream:
     """Builds the chunks of one reply; ``text`` runs on the generating thread, ``final`` after it."""
 
-    def __init__(self, model: str, component_info: ComponentInfo | None, tools_offered: bool) -> None:
+    def __init__(self, model: str, component_info: ComponentInfo | None, tool_names: list[str]) -> None:
         self.model = model
         self.component_info = component_info
-        self.tools_offered = tools_offered
+        self.tools_offered = bool(tool_names)
+        self._calls = CallScanner(tool_names) if tool_names else None
+        self._first_block: int | None = None  # the content block of the first streamed call
         self._text = ""  # everything the model produced so far
         self._sent = ""  # the content already streamed
 
     def text(self, delta: str) -> list[StreamingChunk]:
-        """Chunks for newly generated text (none while it may be tool-call markup)."""
+        """Chunks for newly generated text (none while it may be tool-call markup) and for the
+        tool calls it forms."""
         self._text += delta
         visible = self._visible(self._text)
-        return self._content(visible[len(self._sent) :])
+        chunks = self._content(visible[len(self._sent) :])
+        for call in self._calls.push(delta) if self._calls is not None else []:
+            if self._first_block is None:  # content block 0 is the text, as Haystack's generators number them
+                self._first_block = 1 if self._sent else 0
+            block = self._first_block + call.index
+            fields = {"tool_name": call.name} if call.name is not None else {}
+            tool = ToolCallDelta(index=block, arguments=call.arguments or None, **fields)
+            chunks.append(self._chunk(content="", index=block, start=call.name is not None, tool_calls=[tool]))
+        return chunks
 
     def final(self, reply: ChatMessage) -> list[StreamingChunk]:
-        """The held-back text, one chunk per tool call, and the closing chunk with finish reason and usage."""
+        """The held-back text, the calls' ids (and the calls that did not stream, whole), and the
+        closing chunk with finish reason and usage."""
         text = reply.text or ""
         # The parsed text normally extends what was streamed; when it does not (the parser trimmed
         # whitespace the stream had already sent), nothing more is sent rather than a duplicate.
         chunks = self._content(text[len(self._sent) :]) if text.startswith(self._sent) else []
-        block = 1 if self._sent else 0  # content block 0 is the text, as Haystack's generators number them
-        for call in reply.tool_calls:
-            delta = ToolCallDelta(
-                index=block, tool_name=call.tool_name, arguments=json.dumps(call.arguments), id=call.id
-            )
+        streamed = self._calls.calls if self._calls is not None else []
+        first = self._first_block if self._first_block is not None else (1 if self._sent else 0)
+        calls = [(c.tool_name, c.arguments, c.id) for c in reply.tool_calls]
+        parsed = [ToolCall(id=i, name=n, arguments=a) for n, a, i in calls]
+        if streamed_calls_agree(streamed, parsed):
+            for i, (_, _, call_id) in enumerate(calls[: len(streamed)]):
+                chunks.append(
+                    self._chunk(content="", index=first + i, tool_calls=[ToolCallDelta(index=first + i, id=call_id)])
+                )
+            rest = calls[len(streamed) :]
+        else:
+            for i, call in enumerate(streamed):
+                spoil = ToolCallDelta(index=first + i, arguments=spoiled(call.arguments))
+                chunks.append(self._chunk(content="", index=first + i, tool_calls=[spoil]))
+            rest = calls
+        block = first + len(streamed)
+        for name, arguments, call_id in rest:
+            delta = ToolCallDelta(index=block, tool_name=name, arguments=json.dumps(arguments), id=call_id)
             chunks.append(self._chunk(content="", index=block, start=True, tool_calls=[delta]))
             block += 1
         meta = reply.meta
