@@ -220,3 +220,35 @@ def test_a_tool_answered_for_an_earlier_request_is_offered_again_with_a_format()
     assert step_context(answered, [WEATHER], json_schema=schema).tools == []
     again = [*answered, {"role": "assistant", "content": "4 C."}, {"role": "user", "content": "And in Rome?"}]
     assert [t.name for t in step_context(again, [WEATHER], json_schema=schema).tools] == ["get_weather"]
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        (None, None),
+        ("auto", None),
+        (False, None),
+        ("none", "none"),
+        ("required", "required"),
+        ("any", "required"),
+        (True, "required"),
+        ("get_weather", "get_weather"),
+        ({"type": "function", "function": {"name": "get_weather"}}, "get_weather"),
+        ({"type": "tool", "name": "get_weather"}, "get_weather"),
+        ({"type": "any"}, "required"),
+    ],
+)
+def test_tool_choice_reads_every_frameworks_form(choice, expected):
+    from agentroute.steps.step_types import tool_choice_of
+
+    assert tool_choice_of(choice, ["get_weather"]) == expected
+
+
+def test_a_tool_choice_naming_no_offered_tool_is_an_error_naming_them():
+    from agentroute.steps.step_types import ToolChoiceError, tool_choice_of
+
+    with pytest.raises(ToolChoiceError, match=r"name an offered tool \(get_weather\).*got 'get_news'"):
+        tool_choice_of("get_news", ["get_weather"])
+    with pytest.raises(ToolChoiceError, match="got 5"):
+        tool_choice_of(5)
+    assert tool_choice_of("later_tool") == "later_tool"  # names not known yet: any name passes
