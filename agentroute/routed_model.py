@@ -34,6 +34,8 @@ from agentroute.steps.tools import ToolSpec, normalize_tools, render_tool_messag
 from agentroute.trace.trace_file import record_step
 
 log = logging.getLogger(__name__)
+# Packs trained on data without no-tool-fits rows: under them a tool-call step must call.
+PACK_DATA_BEFORE_DECLINING = ("agentsteps-v2", "agentsteps-v3")
 
 ProgramSpec = LayerProgram | str | Iterable[int] | None
 
@@ -118,6 +120,14 @@ class RoutedModel:
         return self.router.policy
 
     @property
+    def may_decline(self) -> bool:
+        """Whether a tool-call step may answer in words when no offered tool fits. Not under a pack
+        trained before data v4 (agentsteps-v2/v3): it never learnt to decline, and left the choice
+        it answers some requests it should call a tool for in words of its own."""
+        data = self.pack.manifest.data if self.pack is not None else {}
+        return data.get("version") not in PACK_DATA_BEFORE_DECLINING
+
+    @property
     def stop_token_ids(self) -> set[int]:
         """End-of-turn ids: the generation config's, as stock ``generate()`` uses them."""
         eos = getattr(self.hf_model.generation_config, "eos_token_id", None)
@@ -195,7 +205,7 @@ class RoutedModel:
             # caller's tool_choice demands a call); any other step with tools may answer in text,
             # but a call it starts is held to the tools' schemas all the same.
             free_text = decision.step_type != StepType.TOOL_CALL
-            decline = not call_required(context)
+            decline = self.may_decline and not call_required(context)
             schema = settings.json_schema
             wanted = settings.constrain and (specs or schema is not None)
             constraint = self._tool_constraint(specs, free_text, schema, decline) if wanted else None

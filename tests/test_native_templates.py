@@ -280,7 +280,9 @@ def test_a_constrained_tool_call_step_writes_the_native_format(native, seed):
     assert step.record.constrained and raw.startswith(opening), raw  # [TOOL_CALLS] as a token
     assert raw.endswith(native.tokenizer.eos_token) and step.record.finish_reason == "tool_calls"
     parsed = parse_tool_calls(_text(native, step.token_ids, True), [WEATHER])
-    assert parsed.error is None and step.record.error is None and parsed.tool_calls == step.tool_calls
+    assert parsed.error is None and step.record.error is None
+    # (ids differ: a step's ids also follow its conversation)
+    assert [(c.name, c.arguments) for c in parsed.tool_calls] == [(c.name, c.arguments) for c in step.tool_calls]
     if native.name == "qwen":  # the tags as the added tokens the model was trained on
         assert native.tokenizer.convert_tokens_to_ids("<tool_call>") in step.token_ids
 

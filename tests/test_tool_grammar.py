@@ -366,3 +366,20 @@ def test_values_are_kept_as_written_in_strings_and_plain_in_numbers(model6):
     # A number with a thousands separator is not JSON: "329," must go on to another argument.
     cut = '<tool_call>{"name": "quote_price", "arguments": {"amount": 329,000'
     assert not _accepts(grammar.constraint(specs), cut, model6.tokenizer)
+
+
+def test_a_pack_trained_before_declining_keeps_tool_call_steps_calling(model6, monkeypatch):
+    """A pack whose data had no no-tool-fits rows (v2/v3) never learnt to decline: under it a
+    tool-call step calls, as before; without a pack (or with a v4 pack) it may decline."""
+    from types import SimpleNamespace
+
+    assert model6.may_decline
+    monkeypatch.setattr(model6, "pack", SimpleNamespace(manifest=SimpleNamespace(data={"version": "agentsteps-v3"})))
+    assert not model6.may_decline
+    for seed in range(3):
+        step = model6.generate(
+            QUESTION, tools=TOOLS, step_type="tool_call", max_new_tokens=300, temperature=1.0, seed=seed
+        )
+        assert step.tool_calls and not step.record.declined_tools
+    monkeypatch.setattr(model6, "pack", SimpleNamespace(manifest=SimpleNamespace(data={"version": "agentsteps-v4"})))
+    assert model6.may_decline

@@ -154,8 +154,10 @@ def _run_step(model, step: EvalStep, modes: list[str], repeats: int, seed: int, 
                 prompt_ids = _prompt_ids(model, step, result)
             tools = step.tools if full.record.constrained else None
             free_text = full.record.step_type != StepType.TOOL_CALL  # the grammar generate chose
-            # (a tool-call step may decline unless the step's tool_choice demands a call)
-            decline = not free_text and step.tool_choice in (None, "auto", "none")
+            # (a tool-call step may decline unless the step's tool_choice demands a call, or the
+            # model's pack predates declining)
+            may = getattr(model, "may_decline", True)
+            decline = may and not free_text and step.tool_choice in (None, "auto", "none")
             row["forced_agreement"] = forced_agreement(
                 model, prompt_ids, program, full.token_ids, tools, free_text, decline=decline
             )
