@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from agentroute.decode import speculative
+from agentroute.decode.call_stream import CallShape, call_shape_of
 from agentroute.decode.draft_cache import DraftCache
 from agentroute.decode.options import GenerationOptions, parse_options
 from agentroute.decode.prefix_cache import PrefixCache
@@ -126,6 +127,12 @@ class RoutedModel:
         it answers some requests it should call a tool for in words of its own."""
         data = self.pack.manifest.data if self.pack is not None else {}
         return data.get("version") not in PACK_DATA_BEFORE_DECLINING
+
+    @property
+    def call_shape(self) -> CallShape:
+        """How this model's tool calls read in its streamed text (its template's format, else the
+        hand-written one): the integrations stream calls as they form by it."""
+        return call_shape_of(self.tokenizer)
 
     @property
     def stop_token_ids(self) -> set[int]:

@@ -27,6 +27,7 @@ def _pack_trained_to_decline():
     if version in ("agentsteps-v2", "agentsteps-v3"):
         pytest.skip(f"the shipped default pack was trained on {version}, before no-tool-fits rows existed")
 
+
 REQUESTS = ("Translate 'good morning' into French.", "Hi there!")
 
 

@@ -1,14 +1,16 @@
 """Tool calls read out of a reply's raw text while it streams, for the integrations' streamed chunks.
 
-A call is written ``<tool_call>{"name": "<tool>", "arguments": {...}}</tool_call>``: the format the
-prompt shows, the route packs train on and the tool-call grammar enforces (``agentroute.steps.tools``,
-``agentroute.decode.tool_grammar``). ``CallScanner`` reads each call in that shape as the text
+A call is written in the model's call format (``agentroute.steps.call_formats``): for the default
+model ``<tool_call>{"name": "<tool>", "arguments": {...}}</tool_call>``, the format the prompt shows,
+the route packs train on and the tool-call grammar enforces; for a checkpoint whose chat template
+takes tools, the template's own (Qwen's tags, Llama's one bare object with ``"parameters"``,
+Mistral's list after ``[TOOL_CALLS]``). ``CallScanner`` reads each call in that shape as the text
 grows: once its name is complete and names an offered tool it reports the call (its index and
-name), then the arguments' JSON text in fragments as they arrive. A call in another shape (bare or
-fenced JSON, ``"parameters"``, a list), and every call after it, is not streamed: it arrives whole
-when the reply is parsed. Each integration turns the fragments into its framework's chunks
-(LangChain ``tool_call_chunks``, Haystack ``ToolCallDelta``s) and reconciles them with the parsed
-reply at the end (``streamed_calls_agree``).
+name), then the arguments' JSON text in fragments as they arrive. A call in another shape (fenced
+JSON, arguments as a string, keys in another order), and every call after it, is not streamed: it
+arrives whole when the reply is parsed. Each integration turns the fragments into its framework's
+chunks (LangChain ``tool_call_chunks``, Haystack ``ToolCallDelta``s) and reconciles them with the
+parsed reply at the end (``streamed_calls_agree``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,68 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat, native_call_format
 from agentroute.steps.records import ToolCall
 
-_OPEN, _CLOSE = "<tool_call>", "</tool_call>"
-_NAME_KEY = '{"name": "'
-_ARGUMENTS_KEY = '", "arguments": '
+
+@dataclass(frozen=True)
+class CallShape:
+    """How a reply's calls read in its decoded text (special tokens dropped, as streamed).
+
+    Tagged shapes wrap each call in ``open``/``close``; bare shapes (``open`` empty) write the call
+    objects one after another, after ``prefix`` and with ``separator`` between them (whitespace
+    aside). Inside a call the JSON keys come in the grammar's order and separators."""
+
+    open: str = "<tool_call>"
+    close: str = "</tool_call>"
+    prefix: str = ""
+    separator: str = ""
+    arguments_key: str = "arguments"
+    key_separator: str = ": "
+    item_separator: str = ", "
+    multiple: bool = True
+
+    @property
+    def name_key(self) -> str:
+        return '{"name"' + self.key_separator + '"'
+
+    @property
+    def arguments_opening(self) -> str:
+        """What follows the name's closing quote, up to the arguments object."""
+        return '"' + self.item_separator + '"' + self.arguments_key + '"' + self.key_separator
+
+
+TAGGED = CallShape()
+
+
+def call_shape(call_format: CallFormat, decode=lambda text: text) -> CallShape:
+    """``call_format`` as its calls read in decoded text; ``decode`` maps a wrapper's text to what a
+    reply shows of it (the tokenizer's round trip: Mistral's ``[TOOL_CALLS]`` is a special token)."""
+    opening = decode(call_format.call_open).strip()
+    return CallShape(
+        open=opening,
+        close=decode(call_format.call_close).strip() if opening else "",
+        prefix="" if opening else decode(call_format.prefix).strip(),
+        separator="" if opening else decode(call_format.separator).strip(),
+        arguments_key=call_format.arguments_key,
+        key_separator=call_format.key_separator,
+        item_separator=call_format.item_separator,
+        multiple=call_format.multiple,
+    )
+
+
+def call_shape_of(tokenizer) -> CallShape:
+    """The shape of the calls a model with ``tokenizer`` writes: its chat template's own format where
+    the prompt uses one (``native_call_format``), else the hand-written ``<tool_call>`` one."""
+    found = native_call_format(tokenizer)
+    if found is None:
+        return call_shape(HAND_WRITTEN)
+
+    def decode(text: str) -> str:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return tokenizer.decode(ids, skip_special_tokens=True)
+
+    return call_shape(found, decode)
 
 
 @dataclass(frozen=True)
@@ -48,11 +107,13 @@ class CallScanner:
 
     ``names``: the offered tools (a call to another name is not streamed: the parser drops it).
     ``max_calls``: stream at most this many calls (1 when parallel tool calls are off).
+    ``shape``: how the model writes calls (``call_shape_of(tokenizer)``); the hand-written format by default.
     """
 
-    def __init__(self, names: Sequence[str], max_calls: int | None = None) -> None:
+    def __init__(self, names: Sequence[str], max_calls: int | None = None, shape: CallShape = TAGGED) -> None:
         self.names = set(names)
-        self.max_calls = max_calls
+        self.shape = shape
+        self.max_calls = max_calls if shape.multiple else 1
         self.text = ""
         self.calls: list[StreamedCall] = []
         self.stopped = False  # a call in another shape was seen: nothing more streams
@@ -81,21 +142,22 @@ class CallScanner:
         head = body.lstrip()
         if not head:
             return False
-        if not (head.startswith(_NAME_KEY) or _NAME_KEY.startswith(head)):
+        name_key, arguments_key = self.shape.name_key, self.shape.arguments_opening
+        if not (head.startswith(name_key) or name_key.startswith(head)):
             self.stopped = True
             return False
-        name_end = head.find('"', len(_NAME_KEY))
-        if len(head) <= len(_NAME_KEY) or name_end == -1:
+        name_end = head.find('"', len(name_key))
+        if len(head) <= len(name_key) or name_end == -1:
             return False
-        name = head[len(_NAME_KEY) : name_end]
+        name = head[len(name_key) : name_end]
         after = head[name_end:]
         if "\\" in name or name not in self.names:
             self.stopped = True
             return False
-        if not (after.startswith(_ARGUMENTS_KEY) or _ARGUMENTS_KEY.startswith(after)):
+        if not (after.startswith(arguments_key) or arguments_key.startswith(after)):
             self.stopped = True
             return False
-        if len(after) <= len(_ARGUMENTS_KEY):
+        if len(after) <= len(arguments_key):
             return False  # wait for the whole arguments key: only then is the call's shape certain
         self.calls.append(StreamedCall(name))
         deltas.append(CallDelta(len(self.calls) - 1, name, ""))
@@ -105,7 +167,7 @@ class CallScanner:
         """The new part of call ``index``'s arguments text."""
         call = self.calls[index]
         body = self._body(index) or ""
-        start = body.find(_ARGUMENTS_KEY) + len(_ARGUMENTS_KEY)
+        start = body.find(self.shape.arguments_opening) + len(self.shape.arguments_opening)
         text = body[start:]
         if not text:
             return []
@@ -120,15 +182,48 @@ class CallScanner:
         return [CallDelta(index, None, new)] if new else []
 
     def _body(self, index: int) -> str | None:
-        """The text after call ``index``'s opening tag, up to its closing tag or the next call; None if not begun."""
+        """The text of call ``index`` from its opening (after its tag, if tagged) up to its closing tag
+        or the next call; None if not begun."""
+        if not self.shape.open:
+            return self._bare_body(index)
+        opening, closing = self.shape.open, self.shape.close
         pos = -1
         for _ in range(index + 1):
-            pos = self.text.find(_OPEN, pos + 1)
+            pos = self.text.find(opening, pos + 1)
             if pos == -1:
                 return None
-        start = pos + len(_OPEN)
-        ends = [i for i in (self.text.find(_CLOSE, start), self.text.find(_OPEN, start)) if i != -1]
+        start = pos + len(opening)
+        closes = self.text.find(closing, start) if closing else -1
+        ends = [i for i in (closes, self.text.find(opening, start)) if i != -1]
         return self.text[start : min(ends, default=len(self.text))]
+
+    def _bare_body(self, index: int) -> str | None:
+        """Bare calls: the reply opens with the prefix, then call objects follow one another."""
+        text = self.text.lstrip()
+        prefix = self.shape.prefix
+        if not text.startswith(prefix):
+            if not prefix.startswith(text):
+                self.stopped = True  # a reply in words (or another shape): no call streams
+            return None
+        pos = len(prefix)
+        for _ in range(index):
+            # Past the previous call's object, then its separator, to where the next one opens.
+            start = len(text) - len(text[pos:].lstrip())
+            end = scan_json(text[start:])[3]
+            if end is None:
+                return None
+            rest = text[start + end :].lstrip()
+            if not rest:
+                return None
+            separator = self.shape.separator
+            if separator:
+                if not rest.startswith(separator):
+                    if not separator.startswith(rest):
+                        self.stopped = True  # the list closed (or something else follows): no more calls
+                    return None
+                rest = rest[len(separator) :]
+            pos = len(text) - len(rest)
+        return text[pos:]
 
 
 def _one_per_index(deltas: list[CallDelta]) -> list[CallDelta]:

@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agentroute.decode.call_stream import TAGGED
 from agentroute.decode.options import GenerationOptions, parse_options
 from agentroute.errors import GenerationError
 from agentroute.model.program import LayerProgram
@@ -58,6 +59,10 @@ class ServedModel:
     """
 
     quantization = None
+    # Streamed text carries calls in the hand-written format (what the exported packs' models write,
+    # and what an agentroute server's prompt asks for); an engine that parses calls itself sends
+    # them as tool_calls, not as text.
+    call_shape = TAGGED
 
     def __init__(
         self,

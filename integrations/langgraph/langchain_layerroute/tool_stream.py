@@ -1,6 +1,6 @@
 """Tool calls streamed as they form: LangChain ``tool_call_chunks`` from the core's ``CallScanner``.
 
-``agentroute.decode.call_stream.CallScanner`` reads each ``<tool_call>`` out of the raw reply as it
+``agentroute.decode.call_stream.CallScanner`` reads each call (in the model's format) out of the raw reply as it
 grows: a chunk with the name and the call's index once the name is complete, then the arguments'
 JSON text in fragments. Call ids are derived from the whole reply, so they travel in the final
 chunk; LangChain merges chunks by index. A call in another shape, and every call after it, arrives
@@ -19,15 +19,16 @@ from collections.abc import Sequence
 from langchain_core.messages.tool import ToolCallChunk, tool_call_chunk
 
 from agentroute import ToolCall
-from agentroute.decode.call_stream import CallScanner, spoiled, streamed_calls_agree
+from agentroute.decode.call_stream import TAGGED, CallScanner, CallShape, spoiled, streamed_calls_agree
 
 
 class ToolCallStream:
     """One reply's streamed tool calls as LangChain chunks (``names``: the offered tools;
-    ``max_calls``: stream at most this many, 1 when parallel tool calls are off)."""
+    ``max_calls``: stream at most this many, 1 when parallel tool calls are off; ``shape``: how the
+    model writes calls, ``RoutedModel.call_shape``)."""
 
-    def __init__(self, names: Sequence[str], max_calls: int | None = None) -> None:
-        self.scanner = CallScanner(names, max_calls)
+    def __init__(self, names: Sequence[str], max_calls: int | None = None, shape: CallShape = TAGGED) -> None:
+        self.scanner = CallScanner(names, max_calls, shape)
 
     def push(self, delta: str) -> list[ToolCallChunk]:
         """Add generated text; return the tool-call chunks it completes (possibly none)."""
