@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from agentroute.decode import speculative
-from agentroute.decode.call_stream import CallShape, call_shape_of
+from agentroute.decode.call_stream import streamed_call_format
 from agentroute.decode.draft_cache import DraftCache
 from agentroute.decode.options import GenerationOptions, parse_options
 from agentroute.decode.prefix_cache import PrefixCache
@@ -22,7 +22,7 @@ from agentroute.errors import GenerationError
 from agentroute.model import executor, lean_decode
 from agentroute.model.hf_parts import ModelParts
 from agentroute.model.program import LayerProgram
-from agentroute.steps.call_formats import native_call_format, native_messages, native_tools
+from agentroute.steps.call_formats import CallFormat, native_call_format, native_messages, native_tools
 from agentroute.steps.messages import render_prompt, validate_messages
 from agentroute.steps.policy import DepthPolicy
 from agentroute.steps.records import GenerationResult, StepType
@@ -129,10 +129,10 @@ class RoutedModel:
         return data.get("version") not in PACK_DATA_BEFORE_DECLINING
 
     @property
-    def call_shape(self) -> CallShape:
+    def streamed_call_format(self) -> CallFormat:
         """How this model's tool calls read in its streamed text (its template's format, else the
         hand-written one): the integrations stream calls as they form by it."""
-        return call_shape_of(self.tokenizer)
+        return streamed_call_format(self.tokenizer)
 
     @property
     def stop_token_ids(self) -> set[int]:

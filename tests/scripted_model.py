@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from agentroute import GenerationResult, StepRecord, parse_tool_calls
-from agentroute.decode.call_stream import TAGGED, CallShape
+from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat
 from agentroute.steps.tools import normalize_tools
 from agentroute.trace.trace_file import record_step
 
@@ -18,15 +18,15 @@ class ScriptedModel:
     """Replies with the next scripted text, streamed in ``piece``-sized deltas and parsed like the real one.
 
     ``gate``: an Event the model waits on after streaming its first piece (proves streaming is live).
-    ``call_shape``: how the scripted replies write calls (the hand-written format by default).
+    ``call_format``: how the scripted replies write calls (the hand-written format by default).
     """
 
     name = "scripted"
 
     def __init__(
-        self, *replies: str, piece: int = 5, gate: threading.Event | None = None, call_shape: CallShape = TAGGED
+        self, *replies: str, piece: int = 5, gate: threading.Event | None = None, call_format: CallFormat = HAND_WRITTEN
     ) -> None:
-        self.call_shape = call_shape
+        self.streamed_call_format = call_format
         self.replies = list(replies)
         self.calls: list[dict] = []
         self.piece = piece

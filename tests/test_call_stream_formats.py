@@ -16,8 +16,8 @@ from scripted_model import ScriptedModel
 from test_haystack import fake_generator
 from test_native_templates import FAMILIES, WEATHER, native_model
 
-from agentroute.decode.call_stream import TAGGED, CallScanner, call_shape, call_shape_of, streamed_calls_agree
-from agentroute.steps.call_formats import native_call_format
+from agentroute.decode.call_stream import CallScanner, as_streamed, streamed_call_format, streamed_calls_agree
+from agentroute.steps.call_formats import HAND_WRITTEN, native_call_format
 from agentroute.steps.tools import parse_tool_calls
 
 OSLO, PARIS = {"city": "Oslo", "unit": "C"}, {"city": "Paris", "unit": "F"}
@@ -41,15 +41,15 @@ def _stream(scanner: CallScanner, text: str, piece: int) -> list:
     return deltas
 
 
-def test_each_family_shape_is_read_off_its_template(native):
-    shape = native.call_shape
+def test_each_family_streamed_format_is_read_off_its_template(native):
+    found = native.streamed_call_format
     expected = {
-        "qwen": ("<tool_call>", "</tool_call>", "", "", "arguments", True),
+        "qwen": ("<tool_call>", "</tool_call>", "", "", "arguments", True),  # separator "\n", stripped
         "llama": ("", "", "", "", "parameters", False),
         "mistral": ("", "", "[", ",", "arguments", True),  # [TOOL_CALLS] is a special token: not in the text
     }[native.name]
-    assert (shape.open, shape.close, shape.prefix, shape.separator, shape.arguments_key, shape.multiple) == expected
-    assert call_shape_of(native.tokenizer) == shape
+    read = (found.call_open, found.call_close, found.prefix, found.separator, found.arguments_key, found.multiple)
+    assert read == expected and streamed_call_format(native.tokenizer) == found
 
 
 @pytest.mark.parametrize("piece", [1, 3, 7])
@@ -57,7 +57,7 @@ def test_native_calls_stream_name_first_then_arguments_that_add_up(native, piece
     found = native_call_format(native.tokenizer)
     calls = [("get_weather", OSLO), ("get_weather", PARIS)][: 2 if found.multiple else 1]
     text = _decoded(native, found.write(calls))
-    scanner = CallScanner(["get_weather"], shape=native.call_shape)
+    scanner = CallScanner(["get_weather"], call_format=native.streamed_call_format)
     deltas = _stream(scanner, text, piece)
     assert [(d.index, d.name) for d in deltas if d.name] == [(i, "get_weather") for i in range(len(calls))]
     for index, (_, arguments) in enumerate(calls):
@@ -69,29 +69,29 @@ def test_native_calls_stream_name_first_then_arguments_that_add_up(native, piece
 
 
 def test_a_reply_in_words_streams_no_call(native):
-    scanner = CallScanner(["get_weather"], shape=native.call_shape)
+    scanner = CallScanner(["get_weather"], call_format=native.streamed_call_format)
     assert _stream(scanner, "It is sunny in Oslo, {no call}.", 2) == [] and scanner.calls == []
 
 
 def test_a_call_to_a_tool_not_offered_stops_the_stream_for_the_parser_to_decide(native):
     found = native_call_format(native.tokenizer)
     text = _decoded(native, found.write([("get_time", {"zone": "UTC"})]))
-    scanner = CallScanner(["get_weather"], shape=native.call_shape)
+    scanner = CallScanner(["get_weather"], call_format=native.streamed_call_format)
     assert _stream(scanner, text, 4) == [] and scanner.stopped
 
 
 def test_a_bare_list_that_closes_streams_nothing_after_it():
-    shape = call_shape(native_call_format(native_model("mistral").tokenizer))
-    assert shape.prefix == "[TOOL_CALLS][" and shape.separator == ","  # undecoded: the marker as text
-    scanner = CallScanner(["get_weather"], shape=shape)
+    found = as_streamed(native_call_format(native_model("mistral").tokenizer))
+    assert found.prefix == "[TOOL_CALLS][" and found.separator == ","  # not decoded: the marker as text
+    scanner = CallScanner(["get_weather"], call_format=found)
     text = '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "C"}}] {"name": "get_weather"'
     deltas = _stream(scanner, text, 5)
     assert [d.name for d in deltas if d.name] == ["get_weather"] and len(scanner.calls) == 1 and scanner.stopped
 
 
-def test_the_hand_written_shape_is_the_default():
+def test_the_hand_written_format_is_the_default():
     scanner = CallScanner(["get_weather"])
-    assert scanner.shape == TAGGED
+    assert scanner.format == HAND_WRITTEN
     deltas = _stream(scanner, '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>', 4)
     assert deltas[0].name == "get_weather" and json.loads("".join(d.arguments for d in deltas)) == {"city": "Oslo"}
 
@@ -103,12 +103,12 @@ def get_weather(city: str, unit: str) -> str:
 
 
 def test_langchain_streams_a_mistral_list_call_by_call():
-    shape = native_model("mistral").call_shape
+    found = native_model("mistral").streamed_call_format
     reply = '[{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "C"}}, ' + (
         '{"name": "get_weather", "arguments": {"city": "Paris", "unit": "F"}}]'
     )
-    invoked = ChatLayerRoute(routed_model=ScriptedModel(reply, call_shape=shape)).bind_tools([get_weather]).invoke("x")
-    bound = ChatLayerRoute(routed_model=ScriptedModel(reply, piece=3, call_shape=shape)).bind_tools([get_weather])
+    invoked = ChatLayerRoute(routed_model=ScriptedModel(reply, call_format=found)).bind_tools([get_weather]).invoke("x")
+    bound = ChatLayerRoute(routed_model=ScriptedModel(reply, piece=3, call_format=found)).bind_tools([get_weather])
     chunks = list(bound.stream("x"))
     names = [p["name"] for c in chunks[:-1] for p in c.tool_call_chunks if p["name"]]
     assert names == ["get_weather", "get_weather"]  # both before the final chunk
@@ -138,7 +138,7 @@ def test_haystack_streams_a_llama_bare_call_as_tool_call_deltas():
     reply = '{"name": "get_weather", "parameters": {"city": "Oslo", "unit": "C"}}'
     chunks = []
     generator, fake = fake_generator([reply], streaming_callback=chunks.append)
-    fake.call_shape = native_model("llama").call_shape
+    fake.streamed_call_format = native_model("llama").streamed_call_format
     result = generator.run([ChatMessage.from_user("x")], tools=[create_tool_from_function(get_weather)])
     assert [c.arguments for c in result["replies"][0].tool_calls] == [OSLO]
     deltas = [d for c in chunks for d in c.tool_calls or []]

@@ -17,70 +17,38 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat, native_call_format
 from agentroute.steps.records import ToolCall
 
 
-@dataclass(frozen=True)
-class CallShape:
-    """How a reply's calls read in its decoded text (special tokens dropped, as streamed).
-
-    Tagged shapes wrap each call in ``open``/``close``; bare shapes (``open`` empty) write the call
-    objects one after another, after ``prefix`` and with ``separator`` between them (whitespace
-    aside). Inside a call the JSON keys come in the grammar's order and separators."""
-
-    open: str = "<tool_call>"
-    close: str = "</tool_call>"
-    prefix: str = ""
-    separator: str = ""
-    arguments_key: str = "arguments"
-    key_separator: str = ": "
-    item_separator: str = ", "
-    multiple: bool = True
-
-    @property
-    def name_key(self) -> str:
-        return '{"name"' + self.key_separator + '"'
-
-    @property
-    def arguments_opening(self) -> str:
-        """What follows the name's closing quote, up to the arguments object."""
-        return '"' + self.item_separator + '"' + self.arguments_key + '"' + self.key_separator
-
-
-TAGGED = CallShape()
-
-
-def call_shape(call_format: CallFormat, decode=lambda text: text) -> CallShape:
-    """``call_format`` as its calls read in decoded text; ``decode`` maps a wrapper's text to what a
-    reply shows of it (the tokenizer's round trip: Mistral's ``[TOOL_CALLS]`` is a special token)."""
-    opening = decode(call_format.call_open).strip()
-    return CallShape(
-        open=opening,
-        close=decode(call_format.call_close).strip() if opening else "",
-        prefix="" if opening else decode(call_format.prefix).strip(),
-        separator="" if opening else decode(call_format.separator).strip(),
-        arguments_key=call_format.arguments_key,
-        key_separator=call_format.key_separator,
-        item_separator=call_format.item_separator,
-        multiple=call_format.multiple,
+def as_streamed(call_format: CallFormat, decode=lambda text: text) -> CallFormat:
+    """``call_format`` as its calls read in a reply's decoded text, as streamed: each wrapper through
+    ``decode`` (the tokenizer's round trip without special tokens: Mistral's ``[TOOL_CALLS]`` is
+    one) and stripped of whitespace, which the scanner skips wherever it stands."""
+    return replace(
+        call_format,
+        prefix=decode(call_format.prefix).strip(),
+        call_open=decode(call_format.call_open).strip(),
+        call_close=decode(call_format.call_close).strip(),
+        separator=decode(call_format.separator).strip(),
+        suffix=decode(call_format.suffix).strip(),
     )
 
 
-def call_shape_of(tokenizer) -> CallShape:
-    """The shape of the calls a model with ``tokenizer`` writes: its chat template's own format where
-    the prompt uses one (``native_call_format``), else the hand-written ``<tool_call>`` one."""
+def streamed_call_format(tokenizer) -> CallFormat:
+    """How the calls of a model with ``tokenizer`` read in its streamed text: its chat template's own
+    format where the prompt uses one (``native_call_format``), else the hand-written one."""
     found = native_call_format(tokenizer)
     if found is None:
-        return call_shape(HAND_WRITTEN)
+        return HAND_WRITTEN
 
     def decode(text: str) -> str:
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         return tokenizer.decode(ids, skip_special_tokens=True)
 
-    return call_shape(found, decode)
+    return as_streamed(found, decode)
 
 
 @dataclass(frozen=True)
@@ -107,13 +75,22 @@ class CallScanner:
 
     ``names``: the offered tools (a call to another name is not streamed: the parser drops it).
     ``max_calls``: stream at most this many calls (1 when parallel tool calls are off).
-    ``shape``: how the model writes calls (``call_shape_of(tokenizer)``); the hand-written format by default.
+    ``call_format``: how the model's calls read in its text (``streamed_call_format(tokenizer)``);
+    the hand-written format by default. Tagged formats wrap each call in ``call_open``/``call_close``;
+    in bare ones (``call_open`` empty) the call objects follow ``prefix`` one after another, with
+    ``separator`` between them. Inside a call the keys come in the grammar's order and separators.
     """
 
-    def __init__(self, names: Sequence[str], max_calls: int | None = None, shape: CallShape = TAGGED) -> None:
+    def __init__(
+        self, names: Sequence[str], max_calls: int | None = None, call_format: CallFormat = HAND_WRITTEN
+    ) -> None:
         self.names = set(names)
-        self.shape = shape
-        self.max_calls = max_calls if shape.multiple else 1
+        self.format = call_format
+        self.max_calls = max_calls if call_format.multiple else 1
+        key, item = call_format.key_separator, call_format.item_separator
+        self.name_key = '{"name"' + key + '"'
+        # What follows the name's closing quote, up to the arguments object.
+        self.arguments_opening = '"' + item + '"' + call_format.arguments_key + '"' + key
         self.text = ""
         self.calls: list[StreamedCall] = []
         self.stopped = False  # a call in another shape was seen: nothing more streams
@@ -142,7 +119,7 @@ class CallScanner:
         head = body.lstrip()
         if not head:
             return False
-        name_key, arguments_key = self.shape.name_key, self.shape.arguments_opening
+        name_key, arguments_key = self.name_key, self.arguments_opening
         if not (head.startswith(name_key) or name_key.startswith(head)):
             self.stopped = True
             return False
@@ -167,7 +144,7 @@ class CallScanner:
         """The new part of call ``index``'s arguments text."""
         call = self.calls[index]
         body = self._body(index) or ""
-        start = body.find(self.shape.arguments_opening) + len(self.shape.arguments_opening)
+        start = body.find(self.arguments_opening) + len(self.arguments_opening)
         text = body[start:]
         if not text:
             return []
@@ -184,9 +161,9 @@ class CallScanner:
     def _body(self, index: int) -> str | None:
         """The text of call ``index`` from its opening (after its tag, if tagged) up to its closing tag
         or the next call; None if not begun."""
-        if not self.shape.open:
+        if not self.format.call_open:
             return self._bare_body(index)
-        opening, closing = self.shape.open, self.shape.close
+        opening, closing = self.format.call_open, self.format.call_close
         pos = -1
         for _ in range(index + 1):
             pos = self.text.find(opening, pos + 1)
@@ -200,7 +177,7 @@ class CallScanner:
     def _bare_body(self, index: int) -> str | None:
         """Bare calls: the reply opens with the prefix, then call objects follow one another."""
         text = self.text.lstrip()
-        prefix = self.shape.prefix
+        prefix = self.format.prefix
         if not text.startswith(prefix):
             if not prefix.startswith(text):
                 self.stopped = True  # a reply in words (or another shape): no call streams
@@ -215,7 +192,7 @@ class CallScanner:
             rest = text[start + end :].lstrip()
             if not rest:
                 return None
-            separator = self.shape.separator
+            separator = self.format.separator
             if separator:
                 if not rest.startswith(separator):
                     if not separator.startswith(rest):

@@ -29,7 +29,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agentroute.decode.call_stream import TAGGED
 from agentroute.decode.options import GenerationOptions, parse_options
 from agentroute.errors import GenerationError
 from agentroute.model.program import LayerProgram
@@ -37,6 +36,7 @@ from agentroute.serve.endpoints import ServedEntry, ServeError, base_url, choose
 from agentroute.serve.openai_format import openai_messages, response_format
 from agentroute.serve.served_record import served_record
 from agentroute.serve.transport import Reply, Transport
+from agentroute.steps.call_formats import HAND_WRITTEN
 from agentroute.steps.policy import DepthPolicy
 from agentroute.steps.records import GenerationResult, StepType
 from agentroute.steps.routing import RouteDecision
@@ -62,7 +62,7 @@ class ServedModel:
     # Streamed text carries calls in the hand-written format (what the exported packs' models write,
     # and what an agentroute server's prompt asks for); an engine that parses calls itself sends
     # them as tool_calls, not as text.
-    call_shape = TAGGED
+    streamed_call_format = HAND_WRITTEN
 
     def __init__(
         self,

@@ -303,7 +303,7 @@ class ChatLayerRoute(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         step = self._step(messages, stop, run_manager, kwargs)
-        reply = ReplyChunks(step, self.routed_model.call_shape)
+        reply = ReplyChunks(step, self.routed_model.streamed_call_format)
         for item in stream_generation(lambda on_text: self._run(step, on_text)):
             chunk = reply.chunk(item)
             if chunk is None:
@@ -320,7 +320,7 @@ class ChatLayerRoute(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         step = self._step(messages, stop, run_manager, kwargs)
-        reply = ReplyChunks(step, self.routed_model.call_shape)
+        reply = ReplyChunks(step, self.routed_model.streamed_call_format)
         async for item in astream_generation(lambda on_text: self._run(step, on_text)):
             chunk = reply.chunk(item)
             if chunk is None:

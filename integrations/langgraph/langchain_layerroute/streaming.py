@@ -23,7 +23,7 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 
 from agentroute import GenerationResult
-from agentroute.decode.call_stream import TAGGED, CallShape
+from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat
 
 from .messages import final_chunk, kept_calls
 from .tool_stream import ToolCallStream
@@ -143,10 +143,11 @@ class ReplyChunks:
     stream as ``tool_call_chunks`` (``ToolCallStream``).
     """
 
-    def __init__(self, step: Step, shape: CallShape = TAGGED) -> None:
+    def __init__(self, step: Step, call_format: CallFormat = HAND_WRITTEN) -> None:
         self.max_calls = step.max_calls
         self.safe = ToolSafeText() if step.tools else None
-        self.calls = ToolCallStream([t["name"] for t in step.tools], step.max_calls, shape) if step.tools else None
+        names = [t["name"] for t in step.tools]
+        self.calls = ToolCallStream(names, step.max_calls, call_format) if step.tools else None
         self.sent = ""
 
     def chunk(self, item: str | GenerationResult) -> ChatGenerationChunk | None:

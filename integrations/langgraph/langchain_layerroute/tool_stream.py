@@ -19,16 +19,19 @@ from collections.abc import Sequence
 from langchain_core.messages.tool import ToolCallChunk, tool_call_chunk
 
 from agentroute import ToolCall
-from agentroute.decode.call_stream import TAGGED, CallScanner, CallShape, spoiled, streamed_calls_agree
+from agentroute.decode.call_stream import CallScanner, spoiled, streamed_calls_agree
+from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat
 
 
 class ToolCallStream:
     """One reply's streamed tool calls as LangChain chunks (``names``: the offered tools;
-    ``max_calls``: stream at most this many, 1 when parallel tool calls are off; ``shape``: how the
-    model writes calls, ``RoutedModel.call_shape``)."""
+    ``max_calls``: stream at most this many, 1 when parallel tool calls are off; ``call_format``:
+    how the model's calls read in its text, ``RoutedModel.streamed_call_format``)."""
 
-    def __init__(self, names: Sequence[str], max_calls: int | None = None, shape: CallShape = TAGGED) -> None:
-        self.scanner = CallScanner(names, max_calls, shape)
+    def __init__(
+        self, names: Sequence[str], max_calls: int | None = None, call_format: CallFormat = HAND_WRITTEN
+    ) -> None:
+        self.scanner = CallScanner(names, max_calls, call_format)
 
     def push(self, delta: str) -> list[ToolCallChunk]:
         """Add generated text; return the tool-call chunks it completes (possibly none)."""

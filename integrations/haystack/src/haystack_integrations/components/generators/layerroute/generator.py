@@ -301,7 +301,7 @@ class LayerRouteGenerator:
 
     def _chunk_stream(self, model: agentroute.RoutedModel, request: dict[str, Any]) -> ChunkStream:
         names = [spec["name"] for spec in request["tools"] or []]
-        return ChunkStream(model.name, ComponentInfo.from_component(self), names, model.call_shape)
+        return ChunkStream(model.name, ComponentInfo.from_component(self), names, model.streamed_call_format)
 
 
 def _tag_current_span(record: StepRecord, reply: ChatMessage) -> None:

@@ -24,7 +24,8 @@ from haystack.dataclasses import ChatMessage, ComponentInfo, StreamingCallbackT,
 from haystack.dataclasses.streaming_chunk import ToolCallDelta, _invoke_streaming_callback
 
 from agentroute import GenerationResult, RoutedModel, ToolCall
-from agentroute.decode.call_stream import TAGGED, CallScanner, CallShape, spoiled, streamed_calls_agree
+from agentroute.decode.call_stream import CallScanner, spoiled, streamed_calls_agree
+from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat
 
 from .convert import reply_message
 
@@ -36,12 +37,16 @@ class ChunkStream:
     """Builds the chunks of one reply; ``text`` runs on the generating thread, ``final`` after it."""
 
     def __init__(
-        self, model: str, component_info: ComponentInfo | None, tool_names: list[str], shape: CallShape = TAGGED
+        self,
+        model: str,
+        component_info: ComponentInfo | None,
+        tool_names: list[str],
+        call_format: CallFormat = HAND_WRITTEN,
     ) -> None:
         self.model = model
         self.component_info = component_info
         self.tools_offered = bool(tool_names)
-        self._calls = CallScanner(tool_names, shape=shape) if tool_names else None
+        self._calls = CallScanner(tool_names, call_format=call_format) if tool_names else None
         self._first_block: int | None = None  # the content block of the first streamed call
         self._text = ""  # everything the model produced so far
         self._sent = ""  # the content already streamed
