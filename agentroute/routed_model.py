@@ -30,7 +30,7 @@ from agentroute.steps.response_format import with_response_format
 from agentroute.steps.routing import Router
 from agentroute.steps.step_input import as_messages, step_context
 from agentroute.steps.step_result import step_result
-from agentroute.steps.step_types import call_required
+from agentroute.steps.step_types import StepContext, call_required
 from agentroute.steps.tools import ToolSpec, normalize_tools, render_tool_messages
 from agentroute.trace.trace_file import record_step
 
@@ -128,6 +128,11 @@ class RoutedModel:
         data = self.pack.manifest.data if self.pack is not None else {}
         return data.get("version") not in PACK_DATA_BEFORE_DECLINING
 
+    def may_decline_in(self, context: StepContext) -> bool:
+        """Whether a tool-call step in ``context`` may answer in words: the pack learnt to decline
+        (``may_decline``) and the caller's ``tool_choice`` does not demand a call."""
+        return self.may_decline and not call_required(context)
+
     @property
     def streamed_call_format(self) -> CallFormat:
         """How this model's tool calls read in its streamed text (its template's format, else the
@@ -212,7 +217,7 @@ class RoutedModel:
             # caller's tool_choice demands a call); any other step with tools may answer in text,
             # but a call it starts is held to the tools' schemas all the same.
             free_text = decision.step_type != StepType.TOOL_CALL
-            decline = self.may_decline and not call_required(context)
+            decline = self.may_decline_in(context)
             schema = settings.json_schema
             wanted = settings.constrain and (specs or schema is not None)
             constraint = self._tool_constraint(specs, free_text, schema, decline) if wanted else None

@@ -21,10 +21,11 @@ def _pack_trained_to_decline():
     from pathlib import Path
 
     import agentroute
+    from agentroute.routed_model import PACK_DATA_BEFORE_DECLINING
 
     manifest = json.loads((Path(agentroute.__file__).parent / "packs" / "default" / "pack.json").read_text())
     version = manifest.get("data", {}).get("version")
-    if version in ("agentsteps-v2", "agentsteps-v3"):
+    if version in PACK_DATA_BEFORE_DECLINING:
         pytest.skip(f"the shipped default pack was trained on {version}, before no-tool-fits rows existed")
 
 

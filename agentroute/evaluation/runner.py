@@ -19,6 +19,7 @@ from agentroute.evaluation.steps import EvalError, EvalStep, Problem, StepError,
 from agentroute.evaluation.summary import summarize
 from agentroute.model.program import LayerProgram
 from agentroute.steps.records import GenerationResult, StepType
+from agentroute.steps.step_types import StepContext
 
 MODES = ("full", "routed")  # the default selection
 KNOWN_MODES = ("full", "routed", "lossless")
@@ -154,10 +155,9 @@ def _run_step(model, step: EvalStep, modes: list[str], repeats: int, seed: int, 
                 prompt_ids = _prompt_ids(model, step, result)
             tools = step.tools if full.record.constrained else None
             free_text = full.record.step_type != StepType.TOOL_CALL  # the grammar generate chose
-            # (a tool-call step may decline unless the step's tool_choice demands a call, or the
-            # model's pack predates declining)
-            may = getattr(model, "may_decline", True)
-            decline = may and not free_text and step.tool_choice in (None, "auto", "none")
+            # (a tool-call step may decline as generate decided it: by the pack and the step's tool_choice)
+            context = StepContext(messages=step.messages, tools=step.tools, hints=step.hints or {})
+            decline = not free_text and model.may_decline_in(context)
             row["forced_agreement"] = forced_agreement(
                 model, prompt_ids, program, full.token_ids, tools, free_text, decline=decline
             )
