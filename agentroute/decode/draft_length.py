@@ -41,6 +41,10 @@ class SpeculativeSettings:
     lookup_prior: float = field(default=0.5, metadata={"help": "acceptance assumed for lookup drafts at first"})
     lookup_ngram: int = field(default=3, metadata={"help": "longest context n-gram matched for prompt lookup"})
     lookup_max: int = field(default=10, metadata={"help": "most tokens copied per round by prompt lookup"})
+    lookup_text: bool = field(
+        default=True,
+        metadata={"help": "prompt lookup also matches the reply's text where its tokens occur nowhere before"},
+    )
     draft_weights: str = field(
         default="auto",
         metadata={"help": "'int8': the draft runs int8 copies of the weights (CPU); 'same'; 'auto': int8 where it can"},

@@ -13,6 +13,7 @@ import torch
 
 from agentroute.decode import speculative
 from agentroute.decode.plan_record import plan_record
+from agentroute.decode.prompt_lookup import TextLookup
 from agentroute.decode.reply import Plan, Reply
 from agentroute.decode.routed_loop import routed_loop
 from agentroute.decode.speculative import SpeculativeStats
@@ -53,9 +54,11 @@ def run_plan(model, plan: Plan) -> GenerationResult:
     if reply.push(token):
         if programs is not None:
             limit = plan.max_new_tokens - len(reply.tokens)
+            text_lookup = TextLookup(model.tokenizer, prompt_ids) if lookup and model.speculative.lookup_text else None
             stats = speculative.decode(
                 parts, prefix.kv, programs, plan.sampler, [*prompt_ids, token], limit, reply.push,
                 settings=model.speculative, jump_forward=plan.jump_forward, draft_parts=drafting, costs=costs,
+                text_lookup=text_lookup,
             )  # fmt: skip
         else:
             routed_loop(model.parts, model.prefix_cache.kv, plan, reply, history)

@@ -161,6 +161,7 @@ def decode(
     jump_forward: bool = True,
     draft_parts: ModelParts | None = None,
     costs: PassCosts | None = None,
+    text_lookup: Callable[[list[int], int], list[int]] | None = None,
 ) -> SpeculativeStats:
     """Decode up to ``limit`` more tokens after ``sequence`` (prompt + reply so far).
 
@@ -176,6 +177,8 @@ def decode(
     ``jump_forward=False`` drafts them like any other token. The draft runs on ``draft_parts``
     (default ``parts``: the verifier's weights). ``costs``: the pass times that set the draft
     length (``draft_length.measure_costs``; measured here when not given and ``k`` is not fixed).
+    ``text_lookup``: copies matched on text (``prompt_lookup.TextLookup``, in a reply that is a
+    call), tried before token n-grams, which copy where it finds nothing.
     """
     settings = settings or SpeculativeSettings()
     stats = SpeculativeStats()
@@ -191,7 +194,9 @@ def decode(
     constraint = sampler.constraint
     while not done:
         position = len(sequence) - 1
-        copied = lookup_continuation(sequence, settings.lookup_ngram, settings.lookup_max) if lookup else []
+        copied = text_lookup(sequence, settings.lookup_max) if lookup and text_lookup is not None else []
+        if lookup and not copied:
+            copied = lookup_continuation(sequence, settings.lookup_ngram, settings.lookup_max)
         forced_per_chosen = stats.forced / max(1, len(stats.tokens) - stats.forced)
         if not program_drafts:
             k = 0
