@@ -47,7 +47,8 @@ def test_the_last_copied_token_is_dropped_and_limit_holds():
     draft = _draft(tok, prompt, '{"name": "Alexa', limit=5)
     assert draft == "ndra "
     # Everything after the match, up to the end of the context, less its last (maybe cut) token.
-    assert _draft(tok, prompt, '{"name": "Alexa', limit=100) == 'ndra Konstantinopoulou please\nassistant: {"name": "Alex'
+    rest = 'ndra Konstantinopoulou please\nassistant: {"name": "Alex'
+    assert _draft(tok, prompt, '{"name": "Alexa', limit=100) == rest
 
 
 @pytest.mark.slow
