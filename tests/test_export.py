@@ -78,6 +78,16 @@ def test_export_writes_every_program_the_policy_runs(model, tmp_path):
     assert "--speculative-config" in vllm[0] and draft["path"] in vllm[0]
 
 
+def test_llama_server_commands_run_the_draft_as_its_speculative_draft(model, tmp_path):
+    """llama-server drafts with a --model-draft only when given the draft type (--spec-type)."""
+    manifest = export(model, tmp_path, gguf="f32")
+    draft = next(e for e in manifest["entries"] if e["role"] == "draft")
+    commands = launch_commands(manifest, tmp_path, "llama.cpp")
+    full = next(c for c in commands if "--alias full " in c)
+    assert f"--model-draft {tmp_path / draft['gguf']} --spec-type draft-simple" in full
+    assert all("--model-draft" not in c for c in commands if c is not full)
+
+
 def test_quantized_or_packed_weights_are_refused(model, tmp_path, monkeypatch):
     monkeypatch.setattr(model, "quantization", "nf4")
     with pytest.raises(ExportError, match="cannot export a nf4-quantized model"):

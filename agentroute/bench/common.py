@@ -25,6 +25,7 @@ BLOCK_FILES = {
     "executor": "docs/benchmarks.md",
     "fidelity": "docs/benchmarks.md",
     "episodes": "docs/benchmarks.md",
+    "engine": "docs/serving.md",
     "lossless": "docs/benchmarks.md",
     "packs": "docs/route-packs.md",
     "programs": "docs/program-search.md",

@@ -2,7 +2,9 @@
 
 Suites: ``executor`` (decode speed per layer program, memory per quantization), ``fidelity``
 (the training-free budget baseline on the test split), ``episodes`` (the ReAct demo's episode
-time, routed vs full depth; needs a source checkout with ``demos/``).
+time, routed vs full depth; needs a source checkout with ``demos/``). Named only: ``engine``
+(exported programs on llama.cpp's server, the draft as its speculative draft; needs a llama-server
+binary and an export with GGUFs).
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from pathlib import Path
 from agentroute.errors import AgentRouteError
 
 SUITES = ("steps", "executor", "fidelity", "episodes")
+NAMED_ONLY = ("engine",)  # needs a llama-server build and an export: never part of the default run
 
 
 def add_bench_commands(commands) -> None:
     bench = commands.add_parser("bench", help="run the benchmark suite and write benchmarks/results")
-    bench.add_argument("--suite", default=",".join(SUITES), help=f"comma-separated subset of {', '.join(SUITES)}")
+    bench.add_argument(
+        "--suite", default=",".join(SUITES), help=f"comma-separated subset of {', '.join(SUITES + NAMED_ONLY)}"
+    )
     bench.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="results folder")
     bench.add_argument("--readme", type=Path, default=Path("README.md"), help="README whose bench blocks to update")
     bench.add_argument("--repeats", type=int, default=5, help="runs per executor mode (median reported)")
@@ -29,6 +34,11 @@ def add_bench_commands(commands) -> None:
         "--gguf", type=Path, action="append", default=None,
         help="executor: a GGUF file of the same model for llama.cpp to decode beside ours (repeatable; "
         "needs the bench extra, see docs/speed.md)",
+    )  # fmt: skip
+    bench.add_argument("--llama-server", type=Path, help="engine: the llama-server binary (docs/serving.md)")
+    bench.add_argument(
+        "--export", type=Path, action="append", default=None,
+        help="engine: an `agentroute export --gguf` directory (repeatable, e.g. f16 and q8_0)",
     )  # fmt: skip
     bench.set_defaults(run=_bench)
 
@@ -40,9 +50,11 @@ def _bench(args) -> int:
     from agentroute.bench.common import BLOCK_FILES, update_readme_block, write_results
 
     suites = [s.strip() for s in args.suite.split(",") if s.strip()]
-    unknown = sorted(set(suites) - set(SUITES))
+    unknown = sorted(set(suites) - set(SUITES + NAMED_ONLY))
     if unknown:
-        raise AgentRouteError(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES)}")
+        raise AgentRouteError(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES + NAMED_ONLY)}")
+    if "engine" in suites and (args.llama_server is None or not args.export):
+        raise AgentRouteError("--suite engine needs --llama-server PATH and --export DIR (docs/serving.md)")
     console = Console(stderr=True)
     for suite in suites:
         if suite == "steps":
@@ -55,6 +67,14 @@ def _bench(args) -> int:
 
             results, table = executor_speed.run(args.repeats, 64, args.seed, progress=console.log, gguf=args.gguf)
             plot = plots.executor_plot(results, args.out / "executor.png") if _mkdir(args.out) else None
+        elif suite == "engine":
+            from agentroute.bench import llama_server
+
+            results, table = llama_server.run(
+                args.llama_server, args.export, args.per_type, min(args.repeats, 3), seed=args.seed,
+                progress=console.log,
+            )  # fmt: skip
+            plot = None
         elif suite == "fidelity":
             from agentroute.bench import fidelity
 

@@ -78,7 +78,8 @@ def launch_commands(manifest: dict[str, Any], out_dir: str | Path, engine: str, 
                 raise ValueError("llama.cpp serves GGUF files: export with gguf='f16' (--gguf f16)")
             command = f"llama-server -m {out / entry['gguf']} --alias {name} --port {at}"
             if entry["name"] == "full" and drafts and "gguf" in drafts[0]:
-                command += f" --model-draft {out / drafts[0]['gguf']}"
+                # Recent llama-server builds draft with a --model-draft only when told the type.
+                command += f" --model-draft {out / drafts[0]['gguf']} --spec-type draft-simple"
         else:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         commands.append(command)
