@@ -22,8 +22,8 @@ from agentroute.errors import GenerationError
 from agentroute.model import executor, lean_decode
 from agentroute.model.hf_parts import ModelParts
 from agentroute.model.program import LayerProgram
-from agentroute.steps.call_formats import CallFormat, native_call_format, native_messages, native_tools
-from agentroute.steps.messages import render_prompt, validate_messages
+from agentroute.steps.call_formats import CallFormat, native_call_format, step_prompt_ids
+from agentroute.steps.messages import validate_messages
 from agentroute.steps.policy import DepthPolicy
 from agentroute.steps.records import GenerationResult, StepType
 from agentroute.steps.response_format import with_response_format
@@ -31,7 +31,7 @@ from agentroute.steps.routing import Router
 from agentroute.steps.step_input import as_messages, step_context
 from agentroute.steps.step_result import step_result
 from agentroute.steps.step_types import StepContext, call_required
-from agentroute.steps.tools import ToolSpec, normalize_tools, render_tool_messages
+from agentroute.steps.tools import ToolSpec, normalize_tools
 from agentroute.trace.trace_file import record_step
 
 log = logging.getLogger(__name__)
@@ -335,11 +335,7 @@ class RoutedModel:
             raise
 
     def _prompt_ids(self, messages: list[dict[str, Any]], specs: list) -> list[int]:
-        # A template that takes tools= renders tools, calls and results itself (call_formats);
-        # any other (the default model's) gets the hand-written prompt.
-        if (fmt := native_call_format(self.tokenizer)) is None:
-            return render_prompt(self.tokenizer, render_tool_messages(messages, specs, self.tokenizer))
-        return render_prompt(self.tokenizer, native_messages(messages, fmt), native_tools(specs))
+        return step_prompt_ids(self.tokenizer, messages, specs)
 
     def _prefill_program(self, program: LayerProgram, prefill: str) -> LayerProgram:
         if prefill == "program" or program.loops:

@@ -378,6 +378,63 @@ def test_endpoints_must_cover_every_served_entry(exported, servers):
     ServedModel(out, servers).warm_up().close()
 
 
+# -- prompts the client renders (for engines whose chat template does not write tools as the core does) --
+
+
+@pytest.fixture(scope="module")
+def client_rendered(exported, servers):
+    _, out = exported
+    with ServedModel(out / "export.json", servers, policy=POLICY, timeout=120, prompts="client") as model:
+        yield model
+
+
+def test_the_client_renders_the_prompt_and_sends_its_ids_to_v1_completions(client_rendered, served, local):
+    from agentroute.steps.call_formats import step_prompt_ids
+    from agentroute.steps.tools import normalize_tools
+
+    program = local["program-0_3"]
+    ids = step_prompt_ids(program.tokenizer, ASK, normalize_tools(TOOLS))
+    ours = client_rendered.generate(ASK, tools=TOOLS, max_new_tokens=40, hints=CALL)
+    theirs = program.generate_ids(ids, max_new_tokens=40)  # the same prompt, decoded without a grammar
+    assert ours.token_ids == theirs.token_ids and ours.record.prompt_tokens == len(ids)
+    assert ours.record.step_type == "tool_call" and ours.record.hints["served_entry"] == "program-0_3"
+    assert not ours.record.constrained  # a completions endpoint takes no AgentRoute grammar
+    # "auto" renders for engines only: agentroute serve renders the chat as the core does.
+    assert not any(served._client_renders(entry) for entry in served.entries)
+    assert all(client_rendered._client_renders(entry) for entry in client_rendered.entries)
+
+
+def test_a_client_rendered_stream_adds_up_to_the_reply(client_rendered, local):
+    pieces: list[str] = []
+    ours = client_rendered.generate(ASK, max_new_tokens=12, on_text=pieces.append)
+    plain = client_rendered.generate(ASK, max_new_tokens=12)
+    assert "".join(pieces) == ours.text == plain.text and ours.token_ids == plain.token_ids
+    assert ours.token_ids == local["full"].generate(ASK, max_new_tokens=12).token_ids  # no tools: the same prompt
+    assert ours.record.completion_tokens == 12 and 0 < ours.record.ttft_s <= ours.record.latency_s
+
+
+def test_v1_completions_takes_text_or_ids_and_names_what_it_cannot_honour(servers, local):
+    url = servers["full"]
+    answer = httpx.post(f"{url}/completions", json={"prompt": "The sky is", "max_tokens": 6}, timeout=120).json()
+    ids = local["full"].tokenizer.encode("The sky is", add_special_tokens=False)
+    theirs = local["full"].generate_ids(ids, max_new_tokens=6)
+    assert answer["object"] == "text_completion" and answer["choices"][0]["text"] == theirs.text
+    assert answer["usage"]["completion_tokens"] == 6 and answer["agentroute"]["token_ids"] == theirs.token_ids
+    bad = (({"prompt": []}, "prompt"), ({"prompt": [1], "echo": True}, "echo"), ({"prompt": "x", "n": 2}, "n"))
+    for body, named in bad:
+        reply = httpx.post(f"{url}/completions", json=body, timeout=120)
+        assert reply.status_code == 400 and reply.json()["error"]["param"] == named, body
+
+
+def test_client_rendering_needs_the_exports_tokenizer(exported, servers):
+    _, out = exported
+    manifest = json.loads((out / "export.json").read_text())
+    with pytest.raises(ServeError, match="export's tokenizer"):
+        ServedModel(manifest, servers, prompts="client")
+    with pytest.raises(ServeError, match="prompts must be one of auto, server, client"):
+        ServedModel(out / "export.json", servers, prompts="engine")
+
+
 def test_the_cli_command_takes_the_server_arguments():
     parser = argparse.ArgumentParser()
     add_serve_command(parser.add_subparsers(dest="command"))

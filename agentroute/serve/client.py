@@ -11,8 +11,13 @@ that type (``program=`` or ``budget=`` pick an entry instead), and reads the rep
 does: calls parsed and checked against the tools' schemas (``step_result``), the record's
 type, budget and observed type filled, ``record_step`` called so ``agentroute.Trace`` sees it.
 The record's hints name the endpoint and entry (``served_endpoint``, ``served_entry``, and
-``served_draft`` where the engine may draft for the step). The server renders the prompt and
-writes the tools into it; ``agentroute serve`` renders exactly what the core would.
+``served_draft`` where the engine may draft for the step). The prompt: ``agentroute serve``
+renders the chat exactly as the core would; for another engine, whose chat template writes tools
+its own way (the default model's template has no tool support, and llama-server's reply to a
+weather request with a weather tool was "Weather in Oslo!", no call), the client renders the
+prompt as the core does with the export's tokenizer and sends it as token ids to the engine's
+``/v1/completions`` (``prompts="client"``; the default ``"auto"`` does so for every endpoint that
+is not an AgentRoute server, when the manifest's folder holds the tokenizer).
 
 What cannot hold over HTTP is an error, not a silent change: ``mode="lossless"`` (an endpoint
 decodes what it serves; lossless comes from serving the full model with the exported draft as the
@@ -35,10 +40,11 @@ from agentroute.model.program import LayerProgram
 from agentroute.serve.endpoints import ServedEntry, ServeError, base_url, choose_entry, read_manifest, served_entries
 from agentroute.serve.openai_format import openai_messages, response_format
 from agentroute.serve.served_record import served_record
-from agentroute.serve.transport import Reply, Transport
-from agentroute.steps.call_formats import HAND_WRITTEN
+from agentroute.serve.transport import TEXT, Reply, Transport
+from agentroute.steps.call_formats import HAND_WRITTEN, step_prompt_ids
 from agentroute.steps.policy import DepthPolicy
 from agentroute.steps.records import GenerationResult, StepType
+from agentroute.steps.response_format import with_response_format
 from agentroute.steps.routing import RouteDecision
 from agentroute.steps.step_input import step_context
 from agentroute.steps.step_result import step_result
@@ -47,6 +53,7 @@ from agentroute.steps.tools import ToolSpec
 from agentroute.trace.trace_file import record_step
 
 _FORCING = ("required", "any")
+PROMPTS = ("auto", "server", "client")
 
 
 class ServedModel:
@@ -55,7 +62,10 @@ class ServedModel:
     ``manifest``: ``export.json``'s path (or its folder, or its dict); ``endpoints``: one base URL
     for every served entry, or ``{entry name: base URL}``. ``policy``: the depth policy the export
     was made with, for its ``hint_map`` (framework hints -> step types); default none. ``timeout``:
-    seconds an endpoint may take to answer each read. Safe to call from several threads.
+    seconds an endpoint may take to answer each read. ``prompts``: who renders the prompt, the
+    server from the chat (``"server"``) or this client with the export's tokenizer, sent to
+    ``/v1/completions`` (``"client"``); ``"auto"``: the client for every endpoint that is not an
+    AgentRoute server. Safe to call from several threads.
     """
 
     quantization = None
@@ -71,7 +81,10 @@ class ServedModel:
         *,
         policy: DepthPolicy | dict | str | Path | None = None,
         timeout: float = 600.0,
+        prompts: str = "auto",
     ) -> None:
+        if prompts not in PROMPTS:
+            raise ServeError(f"prompts must be one of {', '.join(PROMPTS)}, got {prompts!r}")
         data, folder = read_manifest(manifest)
         self.name: str = str(data.get("model") or "served")
         self.n_layers: int | None = data["n_layers"]
@@ -79,7 +92,10 @@ class ServedModel:
         self.entries: list[ServedEntry] = served_entries(data, endpoints)
         first = next(e for e in data["entries"] if e.get("role") == "model")
         self._tokenizer_path = folder / first["path"] if folder is not None and "path" in first else None
+        if prompts == "client" and self._tokenizer_path is None:
+            raise ServeError("prompts='client' renders with the export's tokenizer: give export.json's path")
         self._setup(policy, timeout, server_types=False)
+        self._prompts = prompts if self._tokenizer_path is not None else "server"
 
     @classmethod
     def single(
@@ -110,6 +126,7 @@ class ServedModel:
         self.dtype_name = None
         self.entries = [ServedEntry(name, url, None, tuple(StepType))]
         self._tokenizer_path = None
+        self._prompts = "server"
         # An agentroute server types steps itself (with its pack's router, where it has one).
         self._setup(policy if policy is not None else ours.get("policy"), timeout, bool(ours), transport)
         return self
@@ -120,6 +137,7 @@ class ServedModel:
         self._transport = transport or Transport(timeout)
         self._tokenizer = None
         self._lock = threading.Lock()
+        self._renders: dict[str, bool] = {}  # endpoint -> whether this client renders its prompts
 
     def __repr__(self) -> str:
         served = ", ".join(f"{e.name}@{e.url}" for e in self.entries)
@@ -188,9 +206,23 @@ class ServedModel:
         if source in ("caller", "hint") or not self._server_types:
             ours["step_type"] = typed.value
         ours.update({k: False for k in ("constrain", "jump_forward") if not getattr(settings, k)})
-        body = _request(entry, wire, specs, settings, context.hints, ours)
-        reply = self._transport.complete(entry.url, body, settings.on_text)
+        if self._client_renders(entry):
+            ids = step_prompt_ids(self.tokenizer, with_response_format(messages, settings.json_schema), specs)
+            reply = self._transport.complete(entry.url, _text_request(entry, ids, settings), settings.on_text, TEXT)
+        else:
+            body = _request(entry, wire, specs, settings, context.hints, ours)
+            reply = self._transport.complete(entry.url, body, settings.on_text)
         return self._result(entry, reply, context, settings, typed, source, "step_type" in ours)
+
+    def _client_renders(self, entry: ServedEntry) -> bool:
+        """Whether this client writes ``entry``'s prompts: always, never, or (auto) unless its endpoint
+        is an AgentRoute server, which renders as the core does (asked once per endpoint)."""
+        if self._prompts != "auto":
+            return self._prompts == "client"
+        if entry.url not in self._renders:
+            listed = self._transport.models(entry.url)
+            self._renders[entry.url] = not any(m.get("agentroute") for m in listed)
+        return self._renders[entry.url]
 
     def _result(
         self,
@@ -252,6 +284,22 @@ def _request(
         elif choice in {spec.name for spec in specs}:
             body["tool_choice"] = {"type": "function", "function": {"name": choice}}
     body["agentroute"] = ours
+    return body
+
+
+def _text_request(entry: ServedEntry, prompt_ids: list[int], s: GenerationOptions) -> dict[str, Any]:
+    """A completions body for a prompt this client wrote: its token ids and OpenAI's sampling fields."""
+    body: dict[str, Any] = {
+        "model": entry.name,
+        "prompt": prompt_ids,
+        "max_tokens": s.max_new_tokens,
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+    }
+    optional = {"top_k": s.top_k or None, "seed": s.seed, "stop": list(s.stop) if s.stop else None}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    if s.ignore_eos:
+        body["ignore_eos"] = True
     return body
 
 

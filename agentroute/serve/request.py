@@ -87,7 +87,7 @@ def read_request(body: Mapping[str, Any]) -> ChatRequest:
             tools = [t for t in tools if _tool_name(t) == choice]
     if tools:
         kwargs["tools"] = tools
-    max_new = _max_tokens(body)
+    max_new = max_tokens_of(body)
     if max_new is not None:
         kwargs["max_new_tokens"] = max_new
     if body.get("stop") is not None:
@@ -171,7 +171,7 @@ def _tool_choice(choice: Any, tools: list[Any]) -> str | None:
         raise RequestError(str(exc), "tool_choice") from None
 
 
-def _max_tokens(body: Mapping[str, Any]) -> int | None:
+def max_tokens_of(body: Mapping[str, Any]) -> int | None:
     values = {k: body[k] for k in ("max_completion_tokens", "max_tokens") if body.get(k) is not None}
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

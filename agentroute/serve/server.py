@@ -3,7 +3,9 @@
 ``GET /v1/models`` lists the one served name (with the model's layer count and depth policy under
 ``"agentroute"``), ``GET /health`` answers once the model is loaded, ``POST /v1/chat/completions``
 runs one ``generate`` per request (``request`` reads the body, ``openai_format`` writes the
-answer). Requests are served on threads; ``generate`` runs them one at a time on the model.
+answer), and ``POST /v1/completions`` decodes a prompt the client wrote (token ids or text) at
+full depth with no grammar (``text_request``), as an engine would. Requests are served on
+threads; ``generate`` runs them one at a time on the model.
 
 A stream's headers go out with its first piece, so a request that ``generate`` refuses before
 decoding (a bad message, tool schema or option: every ``AgentRouteError``) is a 400 with the
@@ -24,6 +26,7 @@ from urllib.parse import urlsplit
 
 from agentroute.errors import AgentRouteError
 from agentroute.serve.openai_format import (
+    EXTENSION,
     RequestError,
     chunk_body,
     completion_body,
@@ -33,6 +36,7 @@ from agentroute.serve.openai_format import (
     usage,
 )
 from agentroute.serve.request import MAX_BODY, ChatRequest, read_body, read_request
+from agentroute.serve.text_request import TextRequest, read_text_request, text_choice_body
 from agentroute.steps.records import GenerationResult
 
 log = logging.getLogger(__name__)
@@ -81,20 +85,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         path = urlsplit(self.path).path.rstrip("/")
+        if path in ("/v1/completions", "/completions"):
+            self._serve(read_text_request, self._complete_text)
+            return
         if path not in ("/v1/chat/completions", "/chat/completions"):
             self._drain()
             self._json(
                 HTTPStatus.NOT_FOUND, error_body(f"no route POST {path}; try /v1/chat/completions", None, "not_found")
             )
             return
+        self._serve(read_request, self._complete)
+
+    def _serve(self, read, complete) -> None:
+        """``complete`` the request ``read`` from the body; every failure answered in OpenAI's error shape."""
         stream = _Stream(self)
         try:
-            request = read_request(read_body(self._body()))
+            request = read(read_body(self._body()))
             if request.model not in (None, self.server.name):
                 raise RequestError(
                     f"model {request.model!r} is not served here; this server serves {self.server.name!r}", "model", 404
                 )
-            self._complete(request, stream)
+            complete(request, stream)
         except (BrokenPipeError, ConnectionResetError):
             log.info("client went away; decode stopped")
         except RequestError as exc:
@@ -135,6 +146,34 @@ class _Handler(BaseHTTPRequestHandler):
         if request.include_usage:
             record = result.record
             ending = {**chunk_body(completion_id, created, name, {}), "choices": []}
+            stream.send({**ending, "usage": usage(record.prompt_tokens, record.completion_tokens)})
+        stream.done()
+
+    def _complete_text(self, request: TextRequest, stream: _Stream) -> None:
+        """A prompt written by the client, decoded at full depth with no tool grammar."""
+        model, name = self.server.model, self.server.name
+        completion_id, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+        ids = request.prompt_ids
+        if ids is None:
+            ids = model.tokenizer.encode(request.prompt_text, add_special_tokens=False)
+        on_text = None
+        if request.stream:
+
+            def on_text(piece: str) -> None:
+                stream.send(text_choice_body(completion_id, created, name, piece, None))
+
+        result = model.generate_ids(ids, **request.kwargs, on_text=on_text)
+        raw_text = _raw_text(model.tokenizer, result, request.kwargs.get("stop"))
+        record = result.record
+        if not request.stream:
+            body = text_choice_body(completion_id, created, name, raw_text, record.finish_reason)
+            body.update({"usage": usage(record.prompt_tokens, record.completion_tokens)})
+            self._json(HTTPStatus.OK, {**body, EXTENSION: extension(result, raw_text)})
+            return
+        final = text_choice_body(completion_id, created, name, "", record.finish_reason)
+        stream.send({**final, EXTENSION: extension(result, raw_text)})
+        if request.include_usage:
+            ending = {**text_choice_body(completion_id, created, name, "", None), "choices": []}
             stream.send({**ending, "usage": usage(record.prompt_tokens, record.completion_tokens)})
         stream.done()
 

@@ -1,4 +1,4 @@
-"""One chat-completions exchange with an endpoint, plain or streamed, read into a ``Reply``.
+"""One chat (or text) completion exchanged with an endpoint, plain or streamed, read into a ``Reply``.
 
 Uses ``httpx`` (pooled connections, per-read timeouts, streamed bodies). A stream's pieces go to
 ``on_text`` as they arrive: ``agentroute serve``'s raw pieces (the reply as the model writes it,
@@ -38,6 +38,9 @@ class Reply:
         return raw if isinstance(raw, str) else written_reply(self.content, self.tool_calls)
 
 
+CHAT, TEXT = "chat/completions", "completions"  # the two routes a step can go by
+
+
 class Transport:
     """An HTTP client for chat completions; ``timeout`` bounds each read (seconds)."""
 
@@ -60,20 +63,25 @@ class Transport:
             raise ServeError(f"{url}/models did not list models as OpenAI's API does: {str(body)[:200]}")
         return [m for m in data if isinstance(m, dict)]
 
-    def complete(self, url: str, body: dict[str, Any], on_text: Callable[[str], Any] | None = None) -> Reply:
-        """POST one chat completion; streamed (and ``on_text`` fed) when ``on_text`` is given."""
+    def complete(
+        self, url: str, body: dict[str, Any], on_text: Callable[[str], Any] | None = None, route: str = CHAT
+    ) -> Reply:
+        """POST one chat completion (``route=TEXT``: one completion of a written ``prompt``); streamed
+        (and ``on_text`` fed) when ``on_text`` is given."""
         started = time.perf_counter()
         if on_text is None:
-            answer = self._call(url, lambda: self.client.post(f"{url}/chat/completions", json=body))
+            answer = self._call(url, lambda: self.client.post(f"{url}/{route}", json=body))
             reply = _read_completion(url, answer)
         else:
-            reply = self._call(url, lambda: self._stream(url, {**body, "stream": True}, on_text, started))
+            reply = self._call(url, lambda: self._stream(url, route, {**body, "stream": True}, on_text, started))
         reply.latency_s = time.perf_counter() - started
         return reply
 
-    def _stream(self, url: str, body: dict[str, Any], on_text: Callable[[str], Any], started: float) -> Reply:
+    def _stream(
+        self, url: str, route: str, body: dict[str, Any], on_text: Callable[[str], Any], started: float
+    ) -> Reply:
         body["stream_options"] = {"include_usage": True}
-        with self.client.stream("POST", f"{url}/chat/completions", json=body) as response:
+        with self.client.stream("POST", f"{url}/{route}", json=body) as response:
             if response.status_code != 200:
                 response.read()
                 _raise_for(url, response)
@@ -131,9 +139,10 @@ class _StreamReader:
         piece = ours.get("raw")
         for choice in event.get("choices") or []:
             delta = choice.get("delta") or {}
-            if delta.get("content"):
-                self.content.append(delta["content"])
-                piece = piece if self.ours_seen else delta["content"]
+            text = delta.get("content") or choice.get("text")  # a chat delta, or a text completion's piece
+            if text:
+                self.content.append(text)
+                piece = piece if self.ours_seen else text
             for call in delta.get("tool_calls") or []:
                 self._merge_call(call)
             self.reply.finish_reason = choice.get("finish_reason") or self.reply.finish_reason
@@ -170,9 +179,10 @@ class _StreamReader:
 def _read_completion(url: str, body: Any) -> Reply:
     try:
         choice = body["choices"][0]
-        message = choice["message"]
+        # A text completion's choice holds its text where a chat completion's holds a message.
+        message = choice["message"] if "text" not in choice else {"content": choice["text"]}
     except (KeyError, IndexError, TypeError):
-        raise ServeError(f"{url} answered without choices[0].message: {str(body)[:200]}") from None
+        raise ServeError(f"{url} answered without choices[0].message or .text: {str(body)[:200]}") from None
     return Reply(
         content=message.get("content") or "",
         tool_calls=list(message.get("tool_calls") or []),

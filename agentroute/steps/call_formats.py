@@ -28,7 +28,14 @@ from typing import Any
 import jinja2
 import jinja2.meta
 
-from agentroute.steps.tools import ToolSpec, normalize_tools, parse_tool_calls, read_tool_turns
+from agentroute.steps.messages import render_prompt
+from agentroute.steps.tools import (
+    ToolSpec,
+    normalize_tools,
+    parse_tool_calls,
+    read_tool_turns,
+    render_tool_messages,
+)
 
 
 @dataclass(frozen=True)
@@ -310,3 +317,12 @@ def _reads_back(tokenizer, found: CallFormat) -> bool:
 def _decoded(tokenizer, text: str) -> str:
     """``text`` as a reply's text reads once generated: encoded, then decoded without special tokens."""
     return tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"], skip_special_tokens=True)
+
+
+def step_prompt_ids(tokenizer, messages: list[dict[str, Any]], specs: list[ToolSpec]) -> list[int]:
+    """A step's prompt ids as the core writes them: a template that takes ``tools=`` renders tools,
+    calls and results itself; any other (the default model's) gets the hand-written prompt. The
+    in-process model and a served model's client (rendering for an engine) share this one reading."""
+    if (fmt := native_call_format(tokenizer)) is None:
+        return render_prompt(tokenizer, render_tool_messages(messages, specs, tokenizer))
+    return render_prompt(tokenizer, native_messages(messages, fmt), native_tools(specs))
