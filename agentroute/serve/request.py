@@ -63,11 +63,7 @@ def read_body(raw: bytes) -> dict[str, Any]:
 
 def read_request(body: Mapping[str, Any]) -> ChatRequest:
     """Check every field of a chat-completions body; RequestError naming the first bad one."""
-    for name in body:
-        if name not in _READ and name not in _IGNORED:
-            close = difflib.get_close_matches(name, _READ, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise RequestError(f"unsupported request field {name!r}{hint}", name)
+    check_fields(body, _READ, _IGNORED)
     _refuse_unsupported(body)
     model = body.get("model")
     if model is not None and not isinstance(model, str):
@@ -96,12 +92,7 @@ def read_request(body: Mapping[str, Any]) -> ChatRequest:
     if schema is not None:
         kwargs["json_schema"] = schema
     kwargs.update(_ours(body.get("agentroute"), hints))
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise RequestError(f"stream must be true or false, got {stream!r:.40}", "stream")
-    options = body.get("stream_options") or {}
-    if not isinstance(options, Mapping):
-        raise RequestError('stream_options must be an object such as {"include_usage": true}', "stream_options")
+    stream, include_usage = streaming_of(body)
     parallel = body.get("parallel_tool_calls")
     if parallel is not None and not isinstance(parallel, bool):
         raise RequestError(f"parallel_tool_calls must be true or false, got {parallel!r:.40}", "parallel_tool_calls")
@@ -110,9 +101,29 @@ def read_request(body: Mapping[str, Any]) -> ChatRequest:
         messages=messages,
         kwargs=kwargs,
         stream=stream,
-        include_usage=bool(options.get("include_usage")),
+        include_usage=include_usage,
         max_calls=1 if parallel is False else None,
     )
+
+
+def check_fields(body: Mapping[str, Any], read: tuple[str, ...], ignored: tuple[str, ...]) -> None:
+    """RequestError for the first field neither read nor ignored, with the closest known name."""
+    for name in body:
+        if name not in read and name not in ignored:
+            close = difflib.get_close_matches(name, read, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RequestError(f"unsupported request field {name!r}{hint}", name)
+
+
+def streaming_of(body: Mapping[str, Any]) -> tuple[bool, bool]:
+    """(stream, include_usage) of a body, checked."""
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise RequestError(f"stream must be true or false, got {stream!r:.40}", "stream")
+    options = body.get("stream_options") or {}
+    if not isinstance(options, Mapping):
+        raise RequestError('stream_options must be an object such as {"include_usage": true}', "stream_options")
+    return stream, bool(options.get("include_usage"))
 
 
 def _refuse_unsupported(body: Mapping[str, Any]) -> None:

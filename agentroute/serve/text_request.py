@@ -9,13 +9,12 @@ client. Fields it cannot honour are a ``RequestError`` naming them, as for chat 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentroute.serve.openai_format import RequestError
-from agentroute.serve.request import max_tokens_of
+from agentroute.serve.request import check_fields, max_tokens_of, streaming_of
 
 _READ = (
     "model", "prompt", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stream", "stream_options",
@@ -39,11 +38,7 @@ class TextRequest:
 
 def read_text_request(body: Mapping[str, Any]) -> TextRequest:
     """Check every field of a completions body; RequestError naming the first bad one."""
-    for name in body:
-        if name not in _READ and name not in _IGNORED:
-            close = difflib.get_close_matches(name, _READ, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise RequestError(f"unsupported request field {name!r}{hint}", name)
+    check_fields(body, _READ, _IGNORED)
     if body.get("n") not in (None, 1) or body.get("best_of") not in (None, 1):
         raise RequestError("n and best_of must be 1 (one reply per request)", "n")
     for name in ("echo", "suffix", "logprobs", "logit_bias"):
@@ -69,13 +64,8 @@ def read_text_request(body: Mapping[str, Any]) -> TextRequest:
         kwargs["max_new_tokens"] = max_new
     if body.get("stop") is not None:
         kwargs["stop"] = body["stop"]
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise RequestError(f"stream must be true or false, got {stream!r:.40}", "stream")
-    options = body.get("stream_options") or {}
-    if not isinstance(options, Mapping):
-        raise RequestError('stream_options must be an object such as {"include_usage": true}', "stream_options")
-    return TextRequest(model, ids, text, kwargs, stream, bool(options.get("include_usage")))
+    stream, include_usage = streaming_of(body)
+    return TextRequest(model, ids, text, kwargs, stream, include_usage)
 
 
 def text_choice_body(completion_id: str, created: int, model: str, text: str, finish_reason: str | None) -> dict:
