@@ -37,6 +37,11 @@ def test_no_draft_for_a_reply_in_words_or_a_key_without_letters_or_digits():
     tok = byte_tokenizer()
     prompt = 'user: weather in San Francisco? {"a": "b"}\nassistant: '
     assert _draft(tok, prompt, "Sure, San") == ""  # words: token n-grams copy there instead
+    prompt_ids = tok.encode(prompt, add_special_tokens=False)
+    lookup = TextLookup(tok, prompt_ids)
+    assert lookup(prompt_ids + tok.encode("Sure", add_special_tokens=False), 10) == [] and lookup.in_words
+    later = tok.encode('Sure {"city": "San', add_special_tokens=False)
+    assert lookup(prompt_ids + later, 10) == []  # a reply that began in words is not decoded again
     assert _draft(tok, prompt, '{"x": "') == ""  # '": "' matches the prompt but predicts nothing
     assert _draft(tok, prompt, '{"city": "Zq') == ""  # no end of 3+ characters occurred before
 

@@ -52,12 +52,16 @@ class TextLookup:
         self.prompt_length = len(prompt_ids)
         self.prompt_text = tokenizer.decode(list(prompt_ids), skip_special_tokens=False)
         self.min_chars, self.max_chars, self.span = min_chars, max_chars, span
+        self.in_words = False  # set once the reply's first characters say it is not a call
 
     def __call__(self, sequence: Sequence[int], limit: int) -> list[int]:
         """Up to ``limit`` tokens continuing ``sequence`` (the prompt and the reply so far); none
         for a reply in words."""
+        if self.in_words:  # a reply in words stays one: no decoding it again every round
+            return []
         reply = self.tokenizer.decode(list(sequence[self.prompt_length :]), skip_special_tokens=False)
         if not reply.lstrip().startswith(STRUCTURED):
+            self.in_words = bool(reply.strip())
             return []
         text = self.prompt_text + reply
         end = len(text)
