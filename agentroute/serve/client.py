@@ -65,7 +65,11 @@ class ServedModel:
     seconds an endpoint may take to answer each read. ``prompts``: who renders the prompt, the
     server from the chat (``"server"``) or this client with the export's tokenizer, sent to
     ``/v1/completions`` (``"client"``); ``"auto"``: the client for every endpoint that is not an
-    AgentRoute server. Safe to call from several threads.
+    AgentRoute server. ``prompt_as``: a client-rendered prompt goes as token ids (``"ids"``: vLLM,
+    SGLang, llama-server, ``agentroute serve``) or as its text (``"text"``: ``transformers serve``
+    takes only text). ``served_names``: entry name -> the model name its engine serves it under,
+    where that differs (``transformers serve PATH`` serves the checkpoint's path). Safe to call from
+    several threads.
     """
 
     quantization = None
@@ -82,9 +86,13 @@ class ServedModel:
         policy: DepthPolicy | dict | str | Path | None = None,
         timeout: float = 600.0,
         prompts: str = "auto",
+        prompt_as: str = "ids",
+        served_names: Mapping[str, str] | None = None,
     ) -> None:
         if prompts not in PROMPTS:
             raise ServeError(f"prompts must be one of {', '.join(PROMPTS)}, got {prompts!r}")
+        if prompt_as not in ("ids", "text"):
+            raise ServeError(f"prompt_as must be 'ids' or 'text', got {prompt_as!r}")
         data, folder = read_manifest(manifest)
         self.name: str = str(data.get("model") or "served")
         self.n_layers: int | None = data["n_layers"]
@@ -96,6 +104,11 @@ class ServedModel:
             raise ServeError("prompts='client' renders with the export's tokenizer: give export.json's path")
         self._setup(policy, timeout, server_types=False)
         self._prompts = prompts if self._tokenizer_path is not None else "server"
+        self._prompt_as = prompt_as
+        unknown = sorted(set(served_names or {}) - {e.name for e in self.entries})
+        if unknown:
+            raise ServeError(f"served_names names no served entry: {', '.join(unknown)}")
+        self._served_names = dict(served_names or {})
 
     @classmethod
     def single(
@@ -126,7 +139,7 @@ class ServedModel:
         self.dtype_name = None
         self.entries = [ServedEntry(name, url, None, tuple(StepType))]
         self._tokenizer_path = None
-        self._prompts = "server"
+        self._prompts, self._prompt_as, self._served_names = "server", "ids", {}
         # An agentroute server types steps itself (with its pack's router, where it has one).
         self._setup(policy if policy is not None else ours.get("policy"), timeout, bool(ours), transport)
         return self
@@ -206,11 +219,14 @@ class ServedModel:
         if source in ("caller", "hint") or not self._server_types:
             ours["step_type"] = typed.value
         ours.update({k: False for k in ("constrain", "jump_forward") if not getattr(settings, k)})
+        served_name = self._served_names.get(entry.name, entry.name)
         if self._client_renders(entry):
             ids = step_prompt_ids(self.tokenizer, with_response_format(messages, settings.json_schema), specs)
-            reply = self._transport.complete(entry.url, _text_request(entry, ids, settings), settings.on_text, TEXT)
+            prompt = self.tokenizer.decode(ids, skip_special_tokens=False) if self._prompt_as == "text" else ids
+            body = _text_request(served_name, prompt, settings)
+            reply = self._transport.complete(entry.url, body, settings.on_text, TEXT)
         else:
-            body = _request(entry, wire, specs, settings, context.hints, ours)
+            body = _request(served_name, wire, specs, settings, context.hints, ours)
             reply = self._transport.complete(entry.url, body, settings.on_text)
         return self._result(entry, reply, context, settings, typed, source, "step_type" in ours)
 
@@ -220,7 +236,10 @@ class ServedModel:
         if self._prompts != "auto":
             return self._prompts == "client"
         if entry.url not in self._renders:
-            listed = self._transport.models(entry.url)
+            try:
+                listed = self._transport.models(entry.url)
+            except ServeError:  # every AgentRoute server lists its model; this endpoint is another engine
+                listed = []
             self._renders[entry.url] = not any(m.get("agentroute") for m in listed)
         return self._renders[entry.url]
 
@@ -253,7 +272,7 @@ class ServedModel:
 
 
 def _request(
-    entry: ServedEntry,
+    model: str,
     wire: list[dict[str, Any]],
     specs: list[ToolSpec],
     s: GenerationOptions,
@@ -262,7 +281,7 @@ def _request(
 ) -> dict[str, Any]:
     """The chat-completions body: OpenAI's fields, vLLM's ``top_k``/``ignore_eos``, AgentRoute's own."""
     body: dict[str, Any] = {
-        "model": entry.name,
+        "model": model,
         "messages": wire,
         "max_tokens": s.max_new_tokens,
         "temperature": s.temperature,
@@ -287,11 +306,11 @@ def _request(
     return body
 
 
-def _text_request(entry: ServedEntry, prompt_ids: list[int], s: GenerationOptions) -> dict[str, Any]:
-    """A completions body for a prompt this client wrote: its token ids and OpenAI's sampling fields."""
+def _text_request(model: str, prompt: list[int] | str, s: GenerationOptions) -> dict[str, Any]:
+    """A completions body for a prompt this client wrote (token ids or text) with OpenAI's sampling fields."""
     body: dict[str, Any] = {
-        "model": entry.name,
-        "prompt": prompt_ids,
+        "model": model,
+        "prompt": prompt,
         "max_tokens": s.max_new_tokens,
         "temperature": s.temperature,
         "top_p": s.top_p,
