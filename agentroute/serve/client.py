@@ -280,21 +280,9 @@ def _request(
     ours: dict[str, Any],
 ) -> dict[str, Any]:
     """The chat-completions body: OpenAI's fields, vLLM's ``top_k``/``ignore_eos``, AgentRoute's own."""
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": wire,
-        "max_tokens": s.max_new_tokens,
-        "temperature": s.temperature,
-        "top_p": s.top_p,
-    }
-    optional = {
-        "top_k": s.top_k or None,
-        "seed": s.seed,
-        "stop": list(s.stop) if s.stop else None,
-        "ignore_eos": s.ignore_eos or None,
-        "response_format": response_format(s.json_schema),
-    }
-    body.update({k: v for k, v in optional.items() if v is not None})
+    body = {"model": model, "messages": wire, **_sampling(s)}
+    if (answer_format := response_format(s.json_schema)) is not None:
+        body["response_format"] = answer_format
     if specs:
         body["tools"] = [{"type": "function", "function": spec.model_dump()} for spec in specs]
         choice = hints.get("tool_choice")
@@ -307,18 +295,20 @@ def _request(
 
 
 def _text_request(model: str, prompt: list[int] | str, s: GenerationOptions) -> dict[str, Any]:
-    """A completions body for a prompt this client wrote (token ids or text) with OpenAI's sampling fields."""
-    body: dict[str, Any] = {
-        "model": model,
-        "prompt": prompt,
-        "max_tokens": s.max_new_tokens,
-        "temperature": s.temperature,
-        "top_p": s.top_p,
+    """A completions body for a prompt this client wrote (token ids or text) with the same sampling fields."""
+    return {"model": model, "prompt": prompt, **_sampling(s)}
+
+
+def _sampling(s: GenerationOptions) -> dict[str, Any]:
+    """The length and sampling fields both bodies send: OpenAI's, and vLLM's ``top_k``/``ignore_eos``."""
+    body: dict[str, Any] = {"max_tokens": s.max_new_tokens, "temperature": s.temperature, "top_p": s.top_p}
+    optional = {
+        "top_k": s.top_k or None,
+        "seed": s.seed,
+        "stop": list(s.stop) if s.stop else None,
+        "ignore_eos": s.ignore_eos or None,
     }
-    optional = {"top_k": s.top_k or None, "seed": s.seed, "stop": list(s.stop) if s.stop else None}
     body.update({k: v for k, v in optional.items() if v is not None})
-    if s.ignore_eos:
-        body["ignore_eos"] = True
     return body
 
 

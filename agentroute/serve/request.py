@@ -64,12 +64,12 @@ def read_body(raw: bytes) -> dict[str, Any]:
 def read_request(body: Mapping[str, Any]) -> ChatRequest:
     """Check every field of a chat-completions body; RequestError naming the first bad one."""
     check_fields(body, _READ, _IGNORED)
-    _refuse_unsupported(body)
+    refuse_unsupported(body)
     model = body.get("model")
     if model is not None and not isinstance(model, str):
         raise RequestError(f"model must be a string, got {type(model).__name__}", "model")
     messages = _messages(body.get("messages"))
-    kwargs: dict[str, Any] = {k: body[k] for k in _SAMPLING if body.get(k) is not None}
+    kwargs = sampling_kwargs(body)
     hints: dict[str, Any] = {}
     tools = body.get("tools")
     if tools is not None and not isinstance(tools, list):
@@ -83,11 +83,6 @@ def read_request(body: Mapping[str, Any]) -> ChatRequest:
             tools = [t for t in tools if _tool_name(t) == choice]
     if tools:
         kwargs["tools"] = tools
-    max_new = max_tokens_of(body)
-    if max_new is not None:
-        kwargs["max_new_tokens"] = max_new
-    if body.get("stop") is not None:
-        kwargs["stop"] = body["stop"]
     schema = json_schema_of(body.get("response_format"))
     if schema is not None:
         kwargs["json_schema"] = schema
@@ -126,7 +121,19 @@ def streaming_of(body: Mapping[str, Any]) -> tuple[bool, bool]:
     return stream, bool(options.get("include_usage"))
 
 
-def _refuse_unsupported(body: Mapping[str, Any]) -> None:
+def sampling_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:
+    """``generate``'s sampling, length and stop keywords from a chat or text completions body."""
+    kwargs: dict[str, Any] = {k: body[k] for k in _SAMPLING if body.get(k) is not None}
+    max_new = max_tokens_of(body)
+    if max_new is not None:
+        kwargs["max_new_tokens"] = max_new
+    if body.get("stop") is not None:
+        kwargs["stop"] = body["stop"]
+    return kwargs
+
+
+def refuse_unsupported(body: Mapping[str, Any]) -> None:
+    """RequestError for what neither completions route honours: several replies, logprobs, penalties, biases."""
     if body.get("n") not in (None, 1):
         raise RequestError(f"n must be 1 (one reply per request), got {body['n']!r:.40}", "n")
     if body.get("logprobs") or body.get("top_logprobs") is not None:

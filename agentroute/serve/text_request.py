@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentroute.serve.openai_format import RequestError
-from agentroute.serve.request import check_fields, max_tokens_of, streaming_of
+from agentroute.serve.request import check_fields, refuse_unsupported, sampling_kwargs, streaming_of
 
 _READ = (
     "model", "prompt", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stream", "stream_options",
     "n", "echo", "suffix", "logprobs", "best_of", "frequency_penalty", "presence_penalty", "logit_bias", "ignore_eos",
 )  # fmt: skip
 _IGNORED = ("user",)
-_SAMPLING = ("temperature", "top_p", "top_k", "seed", "ignore_eos")
 
 
 @dataclass
@@ -39,14 +38,12 @@ class TextRequest:
 def read_text_request(body: Mapping[str, Any]) -> TextRequest:
     """Check every field of a completions body; RequestError naming the first bad one."""
     check_fields(body, _READ, _IGNORED)
-    if body.get("n") not in (None, 1) or body.get("best_of") not in (None, 1):
-        raise RequestError("n and best_of must be 1 (one reply per request)", "n")
-    for name in ("echo", "suffix", "logprobs", "logit_bias"):
+    refuse_unsupported(body)
+    if body.get("best_of") not in (None, 1):
+        raise RequestError(f"best_of must be 1 (one reply per request), got {body['best_of']!r:.40}", "best_of")
+    for name in ("echo", "suffix"):
         if body.get(name):
             raise RequestError(f"{name} is not supported by this server; leave it out", name)
-    for name in ("frequency_penalty", "presence_penalty"):
-        if body.get(name) not in (None, 0, 0.0):
-            raise RequestError(f"{name} is not supported (only 0); leave it out", name)
     model = body.get("model")
     if model is not None and not isinstance(model, str):
         raise RequestError(f"model must be a string, got {type(model).__name__}", "model")
@@ -58,14 +55,8 @@ def read_text_request(body: Mapping[str, Any]) -> TextRequest:
         ids = list(prompt)
     else:
         raise RequestError("prompt must be a non-empty string or a non-empty list of token ids", "prompt")
-    kwargs: dict[str, Any] = {k: body[k] for k in _SAMPLING if body.get(k) is not None}
-    max_new = max_tokens_of(body)
-    if max_new is not None:
-        kwargs["max_new_tokens"] = max_new
-    if body.get("stop") is not None:
-        kwargs["stop"] = body["stop"]
     stream, include_usage = streaming_of(body)
-    return TextRequest(model, ids, text, kwargs, stream, include_usage)
+    return TextRequest(model, ids, text, sampling_kwargs(body), stream, include_usage)
 
 
 def text_choice_body(completion_id: str, created: int, model: str, text: str, finish_reason: str | None) -> dict:
