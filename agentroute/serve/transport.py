@@ -56,8 +56,13 @@ class Transport:
         self.client.close()
 
     def models(self, url: str) -> list[dict[str, Any]]:
-        """``GET {url}/models``'s model objects."""
-        body = self._call(url, lambda: self.client.get(f"{url}/models"))
+        """``GET {url}/models``'s model objects.
+
+        Asked on a connection closed after the answer: a listing is asked once per endpoint, and an
+        engine that fails it (``transformers serve`` answers 500 without a Hugging Face cache) may
+        drop the connection, which a pooled keep-alive would hand to the next request (seen as a
+        reset POST under load)."""
+        body = self._call(url, lambda: self.client.get(f"{url}/models", headers={"Connection": "close"}))
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list):
             raise ServeError(f"{url}/models did not list models as OpenAI's API does: {str(body)[:200]}")
