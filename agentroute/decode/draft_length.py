@@ -79,6 +79,12 @@ class SpeculativeSettings:
         seconds = costs.verify_fixed + costs.verify_per_token * (n + 1) * (1 + forced)
         return (1 - acceptance ** (n + 1)) / (1 - acceptance) / seconds
 
+    def best_copy(self, acceptance: float, available: int, costs: PassCosts, forced: float = 0.0) -> int:
+        """How many of ``available`` copied tokens a round verifies: the most tokens per second,
+        0 when a plain pass is expected to do better."""
+        rates = [self.lookup_rate(acceptance, n, costs, forced) for n in range(available + 1)]
+        return max(range(len(rates)), key=lambda n: (rates[n], -n))
+
     def best_k(self, acceptance: float, costs: PassCosts, forced: float = 0.0) -> int:
         """Draft length with the most chosen tokens per second, 0 when drafting does not pay.
 

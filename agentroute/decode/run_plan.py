@@ -34,7 +34,7 @@ def run_plan(model, plan: Plan) -> GenerationResult:
     if program_drafts or lookup:
         programs = speculative.Programs(draft=plan.program, verifier=plan.prefill_program)
     costs = None
-    if program_drafts:
+    if program_drafts or lookup:  # lookup alone times passes too: how many copies a round verifies
         costs = model.draft_cache.pass_costs(parts, drafting, programs, prompt_ids, model.speculative)
     started = time.perf_counter()
     start = prefix.prepare(prompt_ids, plan.prefill_program, reuse=plan.reuse_prefix)

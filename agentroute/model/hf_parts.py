@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from agentroute.errors import UnsupportedModelError
-from agentroute.model.lean_decode import PackedWeight, in_decode_chunk, pack_weight, packed_linear
+from agentroute.model.lean_decode import Product, in_decode_chunk, pack_weight, packed_linear
 
 # model_type -> family. Each family keeps the Llama layout (model.embed_tokens, model.layers,
 # model.norm, model.rotary_emb, lm_head) and a decoder layer that takes position_embeddings and
@@ -136,14 +136,14 @@ class ModelParts:
         # Decoder layers return a tensor in transformers 5 and a tuple in older releases.
         return out[0] if isinstance(out, tuple) else out
 
-    def fuse_layers(self) -> int:
+    def fuse_layers(self, int4: bool = False) -> int:
         """Fused packed products (q/k/v in one, gate/up in one) for decode chunks of every decoder
         layer that has the Llama layout; returns how many were fused. Fusing was checked exact:
         a fused one-row product equals the separate ``F.linear`` products bit for bit
         (``lean_decode.pack_weight`` checks it again per weight on the machine at hand)."""
         self.fused = {}
         for index, layer in enumerate(self.layers):
-            fused = _fuse(layer)
+            fused = _fuse(layer, int4)
             if fused is not None:
                 self.fused[index] = fused
         return len(self.fused)
@@ -181,41 +181,81 @@ class ModelParts:
 class FusedLayer:
     """Packed products of one decoder layer: q, k and v in one; o; gate and up in one; down."""
 
-    qkv: PackedWeight
+    qkv: Product
     splits: tuple[int, int, int]
-    o: PackedWeight
-    gate_up: PackedWeight
-    down: PackedWeight
+    o: Product
+    gate_up: Product
+    down: Product
     rotary: Callable  # the family's apply_rotary_pos_emb
 
 
-def _fuse(layer: nn.Module) -> FusedLayer | None:
+def _fuse(layer: nn.Module, int4: bool = False) -> FusedLayer | None:
     attn, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
-    needed = [(attn, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")] + [
+    names = [(attn, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")] + [
         (mlp, n) for n in ("gate_proj", "up_proj", "down_proj")
     ]
-    if any(type(getattr(owner, name, None)) is not nn.Linear for owner, name in needed):
-        return None  # quantized, adapted or another layout: the modules run as they are
+    linears = [_linear_parts(getattr(owner, name, None)) for owner, name in names]
+    if None in linears:
+        return None  # bitsandbytes layers or another layout: the modules run as they are
     rotary = getattr(sys.modules[type(attn).__module__], "apply_rotary_pos_emb", None)
     if rotary is None or not hasattr(mlp, "act_fn") or not hasattr(attn, "head_dim"):
         return None
-    q, k, v = attn.q_proj, attn.k_proj, attn.v_proj
+    q, k, v, o, gate, up, down = linears
     bias = None
     if any(lin.bias is not None for lin in (q, k, v)):  # Qwen2 has q/k/v biases
-        zeros = [torch.zeros(lin.out_features, dtype=lin.weight.dtype) for lin in (q, k, v)]
+        zeros = [torch.zeros(lin.weight.shape[0], dtype=lin.weight.dtype) for lin in (q, k, v)]
         bias = torch.cat([lin.bias if lin.bias is not None else z for lin, z in zip((q, k, v), zeros, strict=True)])
-    qkv = pack_weight(
-        torch.cat([q.weight, k.weight, v.weight]), bias, reference=lambda x: torch.cat([q(x), k(x), v(x)], dim=-1)
-    )
-    gate, up = mlp.gate_proj, mlp.up_proj
-    gate_up = pack_weight(
-        torch.cat([gate.weight, up.weight]), None, reference=lambda x: torch.cat([gate(x), up(x)], dim=-1)
-    )
-    o = pack_weight(attn.o_proj.weight, attn.o_proj.bias)
-    down = pack_weight(mlp.down_proj.weight, mlp.down_proj.bias)
-    if None in (qkv, gate_up, o, down) or gate.bias is not None or up.bias is not None:
+    modules = [getattr(owner, name) for owner, name in names]
+    qkv = _pack_joined((q, k, v), bias, modules[:3], int4)
+    gate_up = _pack_joined((gate, up), None, modules[4:6], int4)
+    o_packed = _pack_joined((o,), o.bias, modules[3:4], int4)
+    down_packed = _pack_joined((down,), down.bias, modules[6:7], int4)
+    if None in (qkv, gate_up, o_packed, down_packed) or gate.bias is not None or up.bias is not None:
         return None
-    return FusedLayer(qkv, (q.out_features, k.out_features, v.out_features), o, gate_up, down, rotary)
+    splits = (q.weight.shape[0], k.weight.shape[0], v.weight.shape[0])
+    return FusedLayer(qkv, splits, o_packed, gate_up, down_packed, rotary)
+
+
+@dataclass(frozen=True)
+class _Linear:
+    """A linear's dense weight and bias, and its LoRA adapter's (down, up * scaling) if one is kept beside."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    low_rank: tuple[torch.Tensor, torch.Tensor] | None
+
+
+def _linear_parts(module: nn.Module | None) -> _Linear | None:
+    """A plain ``nn.Linear``, or a peft LoRA linear with one unmerged adapter; None for anything else."""
+    if type(module) is nn.Linear:
+        return _Linear(module.weight, module.bias, None)
+    base = getattr(module, "base_layer", None)
+    adapters = list(getattr(module, "active_adapters", None) or [])
+    if type(base) is not nn.Linear or len(adapters) != 1 or getattr(module, "merged", True):
+        return None
+    name = adapters[0]
+    if name not in module.lora_A or getattr(module, "use_dora", {}).get(name, False):
+        return None
+    down, up = module.lora_A[name].weight, module.lora_B[name].weight
+    return _Linear(base.weight, base.bias, (down, up * module.scaling[name]))
+
+
+def _pack_joined(linears, bias, modules, int4: bool) -> Product | None:
+    """One packed product for linears that read the same input, their outputs side by side;
+    their adapters (if any) join as one down product and a block-diagonal up product."""
+    weight = torch.cat([lin.weight for lin in linears])
+    low_rank = None
+    if any(lin.low_rank is not None for lin in linears):
+        if any(lin.low_rank is None for lin in linears):
+            return None
+        down = torch.cat([lin.low_rank[0] for lin in linears])
+        up = torch.block_diag(*[lin.low_rank[1] for lin in linears])
+        low_rank = (down, up)
+
+    def reference(x):
+        return torch.cat([m(x) for m in modules], dim=-1)
+
+    return pack_weight(weight, bias, reference=reference, int4=int4, low_rank=low_rank)
 
 
 def _run_fused(layer, fused: FusedLayer, hidden, position_embeddings, position_ids, attention_mask, cache):

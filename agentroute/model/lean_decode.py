@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from agentroute.model.int4_weights import Int4Weight, to_int4
+
 log = logging.getLogger(__name__)
 
 _IN_DECODE = contextvars.ContextVar("agentroute_decode_chunk", default=False)
@@ -45,7 +47,7 @@ MAX_CHUNK_ROWS = 64
 _PROBE_ROWS = (1, 2, 3, 5, 9, 17, 33, MAX_CHUNK_ROWS)
 # Packed copies live beside their modules, not in them: oneDNN's opaque tensors cannot be deep-copied
 # or saved, and a copy of the model should simply compute plainly.
-_PACKED: weakref.WeakKeyDictionary[nn.Module, PackedWeight] = weakref.WeakKeyDictionary()
+_PACKED: weakref.WeakKeyDictionary[nn.Module, Product] = weakref.WeakKeyDictionary()
 
 
 @contextlib.contextmanager
@@ -80,31 +82,95 @@ class PackedWeight:
     bias: torch.Tensor | None
     out_features: int
 
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
 
-def pack_weight(weight: torch.Tensor, bias: torch.Tensor | None = None, reference=None) -> PackedWeight | None:
+
+@dataclass(frozen=True)
+class LowRankSum:
+    """An int4 product plus a LoRA adapter kept beside it: ``W x + up(down x)``, the adapter's
+    scaling folded into ``up``, all in two int4 products.
+
+    Why not merge: merging the adapter and quantizing again would round most of it away (its
+    changes to the default pack's weights are ~1/20 of a 4-bit step). Why int4 for the adapter
+    too: each extra small product costs a CPU decode pass tens of microseconds of dispatch, and
+    ``down``'s rows ride in ``W``'s product (its rank padded to 64 with zero rows, exact zeros in
+    int4) while ``up`` is one more int4 call. The adapter's weights in 4-bit groups change its
+    output by a few percent of the adapter's own size (accuracy measured in docs/speed.md).
+    """
+
+    joined: Int4Weight  # [out + padded rank, in]: W's rows, then down's
+    up: Int4Weight  # [out, padded rank]
+    out_features: int
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, x.shape[-1])
+        both = self.joined(rows)
+        low = both[:, self.out_features :].contiguous()
+        out = both[:, : self.out_features] + self.up(low)
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+Product = PackedWeight | Int4Weight | LowRankSum
+
+
+def pack_weight(
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    reference=None,
+    int4: bool = False,
+    low_rank: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> Product | None:
     """``weight`` packed, or None where packing is not exact on this machine.
 
-    Exact means: one-row products equal ``reference`` (default ``F.linear`` on ``weight``) bit for
-    bit, and every row of a chunk of up to ``MAX_CHUNK_ROWS`` rows equals its one-row product.
+    Exact means: every row of a chunk of up to ``MAX_CHUNK_ROWS`` rows equals its one-row
+    product, and (dense bfloat16 only) one-row products equal ``reference`` (default
+    ``F.linear`` on ``weight``; ``_ROWS_ONLY``: no reference) bit for bit. ``int4``: the weight
+    in 4-bit groups (``int4_weights``), which no dense product equals. ``low_rank``: a LoRA adapter's (down, up)
+    weights, scaling folded into up, added beside the packed weight.
     """
     if weight.dtype != torch.bfloat16 or weight.device.type != "cpu":
         return None
-    reference = reference or (lambda rows: F.linear(rows, weight, bias))
+    if int4 or low_rank is not None:
+        reference = _ROWS_ONLY  # no dense product equals these
+    elif reference is None:
+        reference = lambda rows: F.linear(rows, weight, bias)  # noqa: E731
     with torch.no_grad():
         weight = weight.detach()
         bias = None if bias is None else bias.detach()
-        packed = PackedWeight(torch.ops.mkldnn._reorder_linear_weight(weight, 1), bias, weight.shape[0])
-        if not _exact(packed, weight.shape[1], weight.dtype, reference):
-            log.info("packed %s disagrees with F.linear on this machine; keeping F.linear", tuple(weight.shape))
+        if low_rank is not None:
+            packed = _int4_low_rank(weight, bias, low_rank) if int4 else None
+        elif int4:
+            packed = to_int4(weight, bias)
+        else:
+            packed = PackedWeight(torch.ops.mkldnn._reorder_linear_weight(weight, 1), bias, weight.shape[0])
+        if packed is None or not _exact(packed, weight.shape[1], weight.dtype, reference):
+            log.info("packed %s is not exact on this machine; keeping F.linear", tuple(weight.shape))
             return None
     return packed
 
 
-def packed_linear(x: torch.Tensor, weight: PackedWeight) -> torch.Tensor:
-    return torch.ops.mkldnn._linear_pointwise(x, weight.packed, weight.bias, "none", [], "")
+_ROWS_ONLY = False  # pack_weight's reference when only row invariance is asked for
+_RANK_MULTIPLE = 64
 
 
-def pack_linears(modules: list[nn.Module]) -> int:
+def _int4_low_rank(weight, bias, low_rank) -> LowRankSum | None:
+    """``weight`` with its adapter (down, up) as a ``LowRankSum``; the rank padded with zeros to a
+    multiple of 64, the int4 kernel's smallest input width."""
+    down, up = (part.to(weight.dtype) for part in low_rank)
+    pad = -down.shape[0] % _RANK_MULTIPLE
+    down = torch.cat([down, down.new_zeros(pad, down.shape[1])])
+    up = torch.cat([up, up.new_zeros(up.shape[0], pad)], 1)
+    joined_bias = None if bias is None else torch.cat([bias, bias.new_zeros(down.shape[0])])
+    joined, up = to_int4(torch.cat([weight, down]), joined_bias), to_int4(up.contiguous())
+    return None if joined is None or up is None else LowRankSum(joined, up, weight.shape[0])
+
+
+def packed_linear(x: torch.Tensor, weight: Product) -> torch.Tensor:
+    return weight(x)
+
+
+def pack_linears(modules: list[nn.Module], int4: bool = False) -> int:
     """Give every plain bfloat16 ``nn.Linear`` in ``modules`` a packed copy used in decode chunks.
 
     Returns how many linears were packed. Idempotent: a linear packed before is packed again
@@ -114,7 +180,9 @@ def pack_linears(modules: list[nn.Module]) -> int:
     for root in modules:
         for module in root.modules():
             if type(module) is nn.Linear:
-                weight = pack_weight(module.weight, module.bias)
+                weight = pack_weight(module.weight, module.bias, int4=int4)
+                if weight is None and int4:  # a shape the int4 kernel cannot take: dense packed
+                    weight = pack_weight(module.weight, module.bias)
                 if weight is not None:
                     _PACKED[module] = weight
                     module.forward = types.MethodType(_forward, module)
@@ -130,11 +198,11 @@ def unpack_linears(modules: list[nn.Module]) -> None:
                 module.__dict__.pop("forward", None)
 
 
-def _exact(weight: PackedWeight, in_features: int, dtype: torch.dtype, reference) -> bool:
+def _exact(weight: Product, in_features: int, dtype: torch.dtype, reference) -> bool:
     generator = torch.Generator().manual_seed(0)
     rows = torch.randn(MAX_CHUNK_ROWS, in_features, generator=generator).to(dtype)
     singles = torch.cat([packed_linear(rows[i : i + 1], weight) for i in range(MAX_CHUNK_ROWS)])
-    if not all(torch.equal(singles[i : i + 1], reference(rows[i : i + 1])) for i in range(8)):
+    if reference and not all(torch.equal(singles[i : i + 1], reference(rows[i : i + 1])) for i in range(8)):
         return False
     return all(torch.equal(packed_linear(rows[:n], weight), singles[:n]) for n in _PROBE_ROWS)
 

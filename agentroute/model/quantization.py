@@ -1,4 +1,5 @@
-"""Quantization names -> bitsandbytes configs."""
+"""Quantization names: ``"int4"`` (torch's CPU int4 kernel in decode passes, ``int4_weights``) and
+the bitsandbytes configs (``"nf4"``, ``"int8"``)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,27 @@ import torch
 
 from agentroute.errors import QuantizationError
 
-QUANTIZATIONS = ("nf4", "int8")
+BNB_QUANTIZATIONS = ("nf4", "int8")
+QUANTIZATIONS = ("int4", *BNB_QUANTIZATIONS)
+
+
+def check_int4(dtype: torch.dtype, device: str, kernels: str) -> None:
+    """``"int4"`` runs in lean decode passes: bfloat16 on a CPU whose torch has the int4 kernel."""
+    from agentroute.model.int4_weights import int4_available
+
+    if kernels != "auto":
+        raise QuantizationError("quantization='int4' runs in lean decode passes; leave kernels='auto'")
+    if not int4_available(dtype, device):
+        raise QuantizationError(
+            f"quantization='int4' needs dtype='bfloat16' on the CPU with torch's int4 kernel "
+            f"(got {str(dtype).removeprefix('torch.')} on {device}); use quantization=None, or 'nf4'/'int8' on CUDA"
+        )
 
 
 def bnb_config(name: str | None, compute_dtype: torch.dtype):
-    """A ``BitsAndBytesConfig`` for ``"nf4"`` (4-bit NormalFloat) or ``"int8"``, None for None."""
-    if name is None:
+    """A ``BitsAndBytesConfig`` for ``"nf4"`` (4-bit NormalFloat) or ``"int8"``; None for None and
+    for ``"int4"`` (not a bitsandbytes scheme: the weights load dense and are packed afterwards)."""
+    if name is None or name == "int4":
         return None
     if name not in QUANTIZATIONS:
         raise QuantizationError(f"unknown quantization {name!r}; use one of {', '.join(QUANTIZATIONS)} or None")
