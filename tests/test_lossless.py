@@ -527,3 +527,14 @@ def test_warm_up_builds_the_grammar_view_draft_copies_and_pass_times_once(tmp_pa
     assert step.record.draft_program == str(draft) and model.draft_cache.costs == costs
     plain = RoutedModel(*tiny_model("llama", 4), name="tiny")  # no lossless step type: no drafts
     assert not plain.warm_up().draft_cache.parts and not plain.draft_cache.costs
+
+
+def test_lookup_copies_only_what_its_verify_rows_pay_for():
+    settings = speculative.SpeculativeSettings()
+    cheap_rows = speculative.PassCosts(1.0, 0.0, 1.0, 0.01)  # a GPU-like verify: rows nearly free
+    dear_rows = speculative.PassCosts(1.0, 0.0, 1.0, 0.5)  # each row half a pass (int4 blocks, big chunks)
+    assert settings.best_copy(0.9, 10, cheap_rows) == 10
+    assert settings.best_copy(0.2, 10, dear_rows) == 0  # a plain pass yields more per second
+    assert 0 < settings.best_copy(0.8, 10, dear_rows) < 10
+    # n = 0 is a plain pass: one token for one verify of one row.
+    assert settings.lookup_rate(0.5, 0, dear_rows) == pytest.approx(1 / 1.5)

@@ -29,11 +29,13 @@ class DraftCache:
 
     def prepare(self, parts: ModelParts, settings: SpeculativeSettings, drafts, context_ids) -> None:
         """Make the draft copies and time the passes of each program in ``drafts`` now (a warm-up),
-        skipping a full-depth draft on the verifier's own weights, which lossless mode never runs."""
+        skipping a full-depth draft on the verifier's own weights, which lossless mode never runs,
+        unless prompt lookup drafts instead (its rounds copy as many tokens as the timed verify
+        passes say pay)."""
         drafting = self.draft_parts(parts, settings)
         full = LayerProgram.full(parts.n_layers)
         for draft in drafts:
-            if not draft.is_full or drafting is not parts:
+            if not draft.is_full or drafting is not parts or settings.lookup:
                 programs = speculative.Programs(draft=draft, verifier=full)
                 self.pass_costs(parts, drafting, programs, context_ids, settings)
 
