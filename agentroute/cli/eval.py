@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from agentroute.cli.quantization_option import add_quantization_option
 from agentroute.evaluation import EvalError, evaluate, load_steps, parse_modes
 
 
@@ -30,7 +31,7 @@ def add_eval_commands(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("--model", default="default", help="'default', a checkpoint directory or a .gguf file")
     ev.add_argument("--pack", default=None, help="route pack: 'default' or a directory from `agentroute train`")
     ev.add_argument("--policy", default=None, help="depth policy YAML or TOML file (budget per step type)")
-    ev.add_argument("--quantization", choices=["int4", "nf4", "int8"], default=None)
+    add_quantization_option(ev)
     ev.add_argument("--dtype", default=None, help="bfloat16, float32 or float16 (default: detected)")
     ev.add_argument("--repeats", type=int, default=1, help="runs per step and mode; speed is their median")
     ev.add_argument("--seed", type=int, default=0)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from agentroute.cli.quantization_option import add_quantization_option
+
 
 def add_generate_command(commands: argparse._SubParsersAction) -> None:
     """Register ``generate`` on the main parser's subcommands."""
     gen = commands.add_parser("generate", help="generate a reply with a layer program and print its record")
     gen.add_argument("prompt", help="user message (sent through the model's chat template)")
     gen.add_argument("--model", default="default", help="'default', a checkpoint directory or a .gguf file")
-    gen.add_argument("--quantization", choices=["int4", "nf4", "int8"], default=None)
+    add_quantization_option(gen)
     gen.add_argument("--dtype", default=None, help="bfloat16, float32 or float16 (default: detected)")
     gen.add_argument("--program", default=None, help="layers to run, e.g. '0-11,14-29' or '0-15,15,16-29' (loop)")
     gen.add_argument("--prefill", choices=["full", "program"], default="full", help="program that encodes the prompt")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from agentroute.cli.quantization_option import add_quantization_option
+
 
 def add_serve_command(commands: argparse._SubParsersAction) -> None:
     """Register ``serve`` on the main parser's subcommands."""
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--programs", default=None, help="searched programs (agentroute search) to route with")
     parser.add_argument("--dtype", default=None, help="bfloat16, float32 or float16 (default: detected)")
     parser.add_argument("--device", default=None, help="'cpu' or 'cuda' (default: CUDA when present)")
-    parser.add_argument("--quantization", choices=["int4", "nf4", "int8"], default=None)
+    add_quantization_option(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind; 0 picks a free one")
     parser.add_argument("--name", default=None, help="the model id clients send (default: the loaded model's name)")

@@ -11,6 +11,31 @@ from agentroute.errors import QuantizationError
 
 BNB_QUANTIZATIONS = ("nf4", "int8")
 QUANTIZATIONS = ("int4", *BNB_QUANTIZATIONS)
+AUTO = "auto"
+
+
+def auto_quantization(gguf_file, dtype: torch.dtype, device: str, kernels: str) -> str | None:
+    """What ``quantization="auto"`` picks: ``"int4"`` for a GGUF whose decoder linears are all
+    Q4_1 (the embedded default model), where the int4 kernel runs (bfloat16 on the CPU, lean
+    passes); None otherwise. Only Q4_1 comes back exactly in the kernel's groups: for any other
+    weights int4 would be a new, lossy quantization, which is the caller's choice to make."""
+    from agentroute.model.int4_weights import int4_available
+
+    if gguf_file is None or kernels != "auto" or not int4_available(dtype, device):
+        return None
+    return "int4" if gguf_linears_are_q4_1(gguf_file) else None
+
+
+def gguf_linears_are_q4_1(gguf_file) -> bool:
+    """Whether every 2-D weight of the GGUF's decoder blocks is stored as Q4_1 (reads the header only)."""
+    try:
+        from gguf import GGUFReader
+
+        tensors = GGUFReader(str(gguf_file)).tensors
+    except Exception:  # not readable as GGUF: the load itself reports it
+        return False
+    blocks = [t for t in tensors if t.name.startswith("blk.") and len(t.shape) == 2]
+    return bool(blocks) and all(t.tensor_type.name == "Q4_1" for t in blocks)
 
 
 def check_int4(dtype: torch.dtype, device: str, kernels: str) -> None:

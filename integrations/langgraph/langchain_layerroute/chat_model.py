@@ -70,7 +70,10 @@ class ChatLayerRoute(BaseChatModel):
     """
 
     model: str = Field("default", description="'default', a checkpoint directory or a .gguf file")
-    quantization: Literal["nf4", "int8"] | None = None
+    quantization: Literal["auto", "int4", "nf4", "int8"] | None = Field(
+        "auto",
+        description="'auto' (int4 decode passes for a Q4_1 GGUF such as the default model, where they run), or None",
+    )
     dtype: str | None = Field(None, description="compute dtype, e.g. 'float32' or 'bfloat16' (default: detected)")
     device: str | None = Field(None, description="'cpu' or 'cuda'; default CUDA when present")
     pack: str | None = Field(

@@ -57,7 +57,7 @@ class LayerRouteGenerator:
     def __init__(
         self,
         model: str = "default",
-        quantization: str | None = None,
+        quantization: str | None = "auto",
         pack: str | None = "auto",
         policy: dict[str, Any] | str | None = None,
         programs: str | None = None,
@@ -74,7 +74,8 @@ class LayerRouteGenerator:
 
         :param model: ``"default"`` (the embedded SmolLM2-135M-Instruct), a local checkpoint directory or a
             ``.gguf`` file. Models are never downloaded.
-        :param quantization: None, ``"nf4"`` or ``"int8"`` (bitsandbytes).
+        :param quantization: ``"auto"`` (4-bit decode passes for a Q4_1 GGUF such as the default model,
+            where the CPU runs them; else none), None, ``"int4"``, ``"nf4"`` or ``"int8"`` (bitsandbytes).
         :param pack: ``"auto"`` (the trained default pack with the default model, none otherwise),
             ``"default"``, a route pack directory (LoRA adapter + router + policy), or None.
         :param policy: a depth policy as a dict or a YAML/TOML file path, e.g.
