@@ -10,6 +10,7 @@ import agentroute
 from agentroute.model import executor
 from agentroute.model.default_model import default_gguf_path
 from agentroute.model.gguf_convert import converted_dir
+from agentroute.model.int4_weights import int4_available
 from agentroute.model.kv_cache import ProgramKVCache
 
 pytestmark = pytest.mark.slow
@@ -62,14 +63,27 @@ def test_full_program_greedy_equals_stock_generate(smol):
     assert min(lengths) >= 32, lengths
 
 
-def test_default_dtype_full_program_greedy_equals_stock_generate(smol_default):
-    """In the default dtype with lean decode passes, each prompt encoded whole as stock does: in
+def test_default_dtype_full_program_greedy_equals_stock_generate():
+    """In the default dtype with lean decode passes and dense products (``quantization=None``; the
+    default's int4 products equal no dense one), each prompt encoded whole as stock does: in
     bfloat16 a prefix-reused prompt encodes its new part in one chunk, which rounds differently
     from stock's whole-prompt prefill, so identity with stock is checked without prefix reuse."""
+    dense = agentroute.load("default", quantization=None, pack=None)
     for prompt in PROMPTS:
-        ours = smol_default.generate(prompt, max_new_tokens=NEW_TOKENS, reuse_prefix=False)
-        assert ours.token_ids == _stock(smol_default, prompt), prompt
-        assert ours.record.dtype == str(smol_default.dtype).removeprefix("torch.")
+        ours = dense.generate(prompt, max_new_tokens=NEW_TOKENS, reuse_prefix=False)
+        assert ours.token_ids == _stock(dense, prompt), prompt
+        assert ours.record.dtype == str(dense.dtype).removeprefix("torch.")
+        assert ours.record.quantization is None
+
+
+def test_default_load_picks_int4_where_the_kernel_runs(smol_default):
+    """quantization="auto": the embedded model is Q4_1, so int4 decode passes wherever they run."""
+    runs = int4_available(smol_default.dtype, "cpu") and smol_default.lean
+    assert smol_default.quantization == ("int4" if runs else None)
+    step = smol_default.generate(PROMPTS[0], max_new_tokens=8)
+    assert step.record.quantization == smol_default.quantization
+    if runs:
+        assert sorted(smol_default.parts.fused) == list(range(30)), "every layer should run fused int4 products"
 
 
 def test_default_dtype_lossless_equals_full_depth_on_real_steps(smol_default):

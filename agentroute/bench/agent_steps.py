@@ -69,6 +69,7 @@ def run(
         **run_header(
             shipped,
             dtype=dtype_name(shipped.dtype),
+            quantization=shipped.quantization,
             stock_dtype="float32",
             seed=seed,
             repeats=repeats,
@@ -163,9 +164,9 @@ def markdown(results: dict) -> str:
         f"{results['summary']['all']['steps']} held-out test-split steps, at most {results['max_new_tokens']} "
         f"new tokens, every prompt encoded from scratch, median of {results['repeats']} interleaved runs per "
         f"step, seed {results['seed']}. *Stock transformers* is `generate()` in float32 on the same weights; "
-        f'*full depth* is `agentroute.load(pack="default")` in {results["dtype"]} running every layer for every '
-        "token; *as shipped* is the same model under its default policy (lossless: the step's layer program "
-        "drafts tokens, full depth verifies them).",
+        f'*full depth* is `agentroute.load(pack="default")` in {results["dtype"]}{_int4(results)} running every '
+        "layer for every token; *as shipped* is the same model under its default policy (lossless: the step's "
+        "layer program drafts tokens, full depth verifies them).",
         "",
         "| step type | steps | stock transformers (s) | full depth (s) | as shipped (s) | faster than stock "
         "| faster than full depth | decoding faster than full depth | layer passes as shipped "
@@ -190,3 +191,8 @@ def markdown(results: dict) -> str:
         "replies are its own (token counts per step in `benchmarks/results/steps.json`)."
     )
     return "\n".join(lines) + "\n"
+
+
+def _int4(results: dict) -> str:
+    """How the table names the default's 4-bit decode passes (``quantization="auto"`` on this CPU)."""
+    return " with int4 decode passes (the file's own Q4_1 weights)" if results.get("quantization") == "int4" else ""
