@@ -19,6 +19,6 @@ elif len(sys.argv) == 3 and sys.argv[1] == "memory-probe":
     print(json.dumps(memory_probe(sys.argv[2])))
 else:
     sys.exit(
-        "usage: python -m agentroute.bench memory-probe {default,fp32,nf4,int8} | "
+        "usage: python -m agentroute.bench memory-probe {default,bf16,fp32,nf4,int8} | "
         "llama-cpp GGUF REPEATS NEW_TOKENS < prompt_ids.json"
     )

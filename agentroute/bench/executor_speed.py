@@ -75,10 +75,11 @@ def speed_table(model, prompt_ids, repeats: int, new_tokens: int, programs: dict
 def memory_probe(weights: str) -> dict:
     """Run in a fresh process: load, generate, report resident memory and decode speed.
 
-    ``weights``: "default" (the detected dtype, with lean decode where it applies: packed copies of
-    the linears cost memory), "fp32", or a bitsandbytes quantization ("nf4", "int8")."""
+    ``weights``: "default" (``load()``'s defaults: the detected dtype, lean decode and int4 decode
+    passes where they apply; packed copies of the linears cost memory), "bf16" (the detected dtype,
+    dense products), "fp32", or a bitsandbytes quantization ("nf4", "int8")."""
     baseline = psutil.Process().memory_info().rss
-    quantization = weights if weights in ("nf4", "int8") else None
+    quantization = weights if weights in ("nf4", "int8") else "auto" if weights == "default" else None
     dtype = "float32" if weights == "fp32" else None
     model = agentroute.load("default", quantization=quantization, dtype=dtype)
     ids = model.encode(PROMPT)
@@ -89,7 +90,7 @@ def memory_probe(weights: str) -> dict:
         ours.append(ours_decode_tokens_per_s(model, ids, 32))
     rss = psutil.Process().memory_info().rss
     return {
-        "quantization": weights if weights != "default" else f"{dtype_name(model.dtype)} (default)",
+        "quantization": weights if weights != "default" else f"{setting_name(model)} (default)",
         "rss_mb": rss / 2**20,
         "model_rss_mb": (rss - baseline) / 2**20,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -97,6 +98,11 @@ def memory_probe(weights: str) -> dict:
         "stock_decode_tokens_per_s": median(stock),
         "ours_decode_tokens_per_s": median(ours),
     }
+
+
+def setting_name(model) -> str:
+    """A model's dtype, and its int4 decode passes where it runs them: a row's label."""
+    return dtype_name(model.dtype) + (" + int4" if model.quantization == "int4" else "")
 
 
 def run_probe(weights: str) -> dict:
@@ -113,7 +119,7 @@ def markdown(results: dict) -> str:
         f"{results['repeats']} interleaved runs, seed {results['seed']}; default dtype on this machine: "
         f"{results.get('default_dtype', 'float32')}:",
         "",
-        "| dtype | mode | layers | decode tok/s | vs stock | vs full | ideal (bytes) | of ideal |",
+        "| weights | mode | layers | decode tok/s | vs stock | vs full | ideal (bytes) | of ideal |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for dtype, table in results["speed"].items():
@@ -146,9 +152,10 @@ def _llama_cpp_lines(results: dict) -> list[str]:
         return []
     if "error" in llama:
         return ["", f"llama.cpp: not measured ({llama['error']})."]
-    ours = results["speed"]["bfloat16"]["full"]["decode_tokens_per_s"]
+    default = results.get("default_setting", "bfloat16")
+    ours = results["speed"][default]["full"]["decode_tokens_per_s"]
     lines = ["", f"llama.cpp (llama-cpp-python {llama['version']}), same prompt and threads, same run:", ""]
-    lines += ["| GGUF | decode tok/s | our bfloat16 full depth / this |", "|---|---|---|"]
+    lines += [f"| GGUF | decode tok/s | our full depth ({default}) / this |", "|---|---|---|"]
     for name, row in llama.items():
         if name == "version":
             continue
@@ -175,15 +182,20 @@ def run(
         "speed": {},
     }
     results["default_dtype"] = dtype_name(default_dtype("cpu"))
-    for dtype in ("float32", "bfloat16"):
-        model = agentroute.load("default", dtype=dtype)
+    for dtype, quantization in (("float32", None), ("bfloat16", None), ("bfloat16", "auto")):
+        model = agentroute.load("default", dtype=dtype, quantization=quantization)
+        setting = setting_name(model)
+        if setting in results["speed"]:
+            continue  # "auto" picked nothing here: the dense row stands for it
         ids = model.encode(PROMPT)
         programs = PROGRAMS if dtype == "float32" else {"full": PROGRAMS["full"], "skip 20/30": PROGRAMS["skip 20/30"]}
         # bfloat16 runs lean decode passes where they are exact; the plain kernels beside them show the gain.
-        others = {"full, plain kernels": agentroute.load("default", dtype=dtype, kernels="plain")} if model.lean else {}
-        progress(f"executor [{dtype}]: {len(programs) + len(others) + 1} modes x {repeats} runs")
-        results["speed"][dtype] = speed_table(model, ids, repeats, new_tokens, programs, others)
-        results.setdefault("lean", {})[dtype] = model.lean
+        plain = model.lean and model.quantization is None
+        others = {"full, plain kernels": agentroute.load("default", dtype=dtype, kernels="plain")} if plain else {}
+        progress(f"executor [{setting}]: {len(programs) + len(others) + 1} modes x {repeats} runs")
+        results["speed"][setting] = speed_table(model, ids, repeats, new_tokens, programs, others)
+        results.setdefault("lean", {})[setting] = model.lean
+        results["default_setting"] = setting  # the last loaded is load()'s default (dtype and "auto")
         del model, others
     if gguf:
         from agentroute.bench.llama_cpp_speed import decode_rates
@@ -191,7 +203,7 @@ def run(
         progress(f"executor: llama.cpp on {len(gguf)} GGUF file(s)")
         results["llama_cpp"] = decode_rates(gguf, ids, repeats, new_tokens)
     progress("executor: resident memory per quantization (fresh processes)")
-    results["memory"] = [run_probe(w) for w in ("default", "fp32", "nf4", "int8")]
+    results["memory"] = [run_probe(w) for w in ("default", "bf16", "fp32", "nf4", "int8")]
     fp32 = results["speed"]["float32"]
     results["targets"] = {
         "full_at_least_stock": fp32["full"]["speedup_vs_stock"] >= 1.0,
