@@ -84,7 +84,9 @@ class RoutedModel:
         """Decode, draft and verify passes with packed bfloat16 linears and row-by-row attention
         (``agentroute.model.lean_decode``) where they are exact on this machine: bfloat16 weights on a CPU
         with oneDNN, no bitsandbytes layers. Returns whether they are on. ``False`` turns them off
-        (plain modules everywhere, e.g. before training an adapter on these weights)."""
+        (plain modules everywhere, e.g. before training an adapter on these weights). int4 decode
+        passes live in the lean passes: turning them off leaves the dense weights, and the model
+        says so (``quantization`` becomes None)."""
         with self._lock:
             modules = [*self.parts.layers, self.parts.lm_head]
             if not enabled:
@@ -92,6 +94,10 @@ class RoutedModel:
                 self.parts.use_plain_attention()
                 self.parts.fused = {}
                 self.lean = False
+                if self.quantization == "int4":
+                    self.quantization = None
+                    self.draft_cache = DraftCache()  # passes were timed under int4
+                    self.prefix_cache = PrefixCache()  # its keys were written by int4 passes
                 return False
             self.lean = self.quantization in (None, "int4") and lean_decode.packing_available(
                 self.dtype, self.parts.device

@@ -140,3 +140,15 @@ def test_int4_load_errors_name_the_fix(tmp_path):
         check_load_arguments("default", quantization="int4", dtype="float32", pack=None)
     with pytest.raises(QuantizationError, match="kernels='auto'"):
         check_load_arguments("default", quantization="int4", kernels="plain", pack=None)
+
+
+def test_turning_lean_passes_off_drops_int4_and_says_so():
+    model = make_int4("llama")
+    ids = model.encode(PROMPTS[1])
+    model.generate_ids(ids, max_new_tokens=8)  # fills the prefix cache under int4
+    assert model.use_lean_decode(False) is False
+    assert model.quantization is None and not model.parts.fused
+    dense = model.generate_ids(ids, max_new_tokens=NEW_TOKENS)
+    assert dense.record.quantization is None
+    stock = model.hf_model.generate(torch.tensor([ids]), max_new_tokens=NEW_TOKENS, do_sample=False)
+    assert dense.token_ids == stock[0, len(ids) :].tolist()
