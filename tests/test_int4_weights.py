@@ -152,3 +152,45 @@ def test_turning_lean_passes_off_drops_int4_and_says_so():
     assert dense.record.quantization is None
     stock = model.hf_model.generate(torch.tensor([ids]), max_new_tokens=NEW_TOKENS, do_sample=False)
     assert dense.token_ids == stock[0, len(ids) :].tolist()
+
+
+def _tiny_gguf(path, quant) -> str:
+    """A GGUF file with two decoder-block weights stored as ``quant`` (enough for the type check)."""
+    import gguf
+    import numpy as np
+    from gguf.quants import quantize
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    for name in ("blk.0.attn_q.weight", "blk.0.ffn_down.weight"):
+        data = np.random.default_rng(0).standard_normal((8, 64)).astype(np.float32)
+        if quant == gguf.GGMLQuantizationType.F32:
+            writer.add_tensor(name, data)
+        else:
+            writer.add_tensor(name, quantize(data, quant), raw_dtype=quant)
+    writer.add_tensor("blk.0.attn_norm.weight", np.ones(64, dtype=np.float32))  # 1-D: not a linear
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return str(path)
+
+
+def test_auto_picks_int4_only_for_q4_1_files(tmp_path):
+    import gguf
+
+    from agentroute.model import quantization
+    from agentroute.model.default_model import default_gguf_path
+
+    q4_1 = _tiny_gguf(tmp_path / "q4_1.gguf", gguf.GGMLQuantizationType.Q4_1)
+    f32 = _tiny_gguf(tmp_path / "f32.gguf", gguf.GGMLQuantizationType.F32)
+    assert quantization.gguf_linears_are_q4_1(q4_1)
+    assert not quantization.gguf_linears_are_q4_1(f32)
+    bf16 = torch.bfloat16
+    assert quantization.auto_quantization(q4_1, bf16, "cpu", "auto") == "int4"
+    assert quantization.auto_quantization(f32, bf16, "cpu", "auto") is None
+    assert quantization.auto_quantization(q4_1, torch.float32, "cpu", "auto") is None
+    assert quantization.auto_quantization(q4_1, bf16, "cpu", "plain") is None
+    assert quantization.auto_quantization(None, bf16, "cpu", "auto") is None  # a checkpoint directory
+    # The embedded file is taken as Q4_1 without reading its header: check that it is.
+    path = default_gguf_path()
+    assert quantization._gguf_linears_are_q4_1(str(path), path.stat().st_size, path.stat().st_mtime_ns)

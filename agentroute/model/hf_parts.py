@@ -140,7 +140,9 @@ class ModelParts:
         """Fused packed products (q/k/v in one, gate/up in one) for decode chunks of every decoder
         layer that has the Llama layout; returns how many were fused. Fusing was checked exact:
         a fused one-row product equals the separate ``F.linear`` products bit for bit
-        (``lean_decode.pack_weight`` checks it again per weight on the machine at hand)."""
+        (``lean_decode.pack_weight`` checks it again per weight on the machine at hand).
+        ``int4``: the products multiply by 4-bit weights (``int4_weights``), and an unmerged peft
+        LoRA adapter on the layer's linears joins them (``lean_decode.LowRankSum``)."""
         self.fused = {}
         for index, layer in enumerate(self.layers):
             fused = _fuse(layer, int4)

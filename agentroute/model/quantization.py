@@ -3,7 +3,9 @@ the bitsandbytes configs (``"nf4"``, ``"int8"``)."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from pathlib import Path
 
 import torch
 
@@ -27,11 +29,26 @@ def auto_quantization(gguf_file, dtype: torch.dtype, device: str, kernels: str) 
 
 
 def gguf_linears_are_q4_1(gguf_file) -> bool:
-    """Whether every 2-D weight of the GGUF's decoder blocks is stored as Q4_1 (reads the header only)."""
+    """Whether every 2-D weight of the GGUF's decoder blocks is stored as Q4_1.
+
+    The embedded default model's file is pinned and known to be (its blocks are Q4_1, its
+    embedding Q8_0). Any other file is read once per process: gguf's reader parses the whole
+    header, tokenizer included, which took about 2 s for SmolLM2's.
+    """
+    from agentroute.model.default_model import default_gguf_path
+
+    if Path(gguf_file) == default_gguf_path():
+        return True
+    stat = Path(gguf_file).stat()
+    return _gguf_linears_are_q4_1(str(gguf_file), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _gguf_linears_are_q4_1(gguf_file: str, size: int, mtime_ns: int) -> bool:
     try:
         from gguf import GGUFReader
 
-        tensors = GGUFReader(str(gguf_file)).tensors
+        tensors = GGUFReader(gguf_file).tensors
     except Exception:  # not readable as GGUF: the load itself reports it
         return False
     blocks = [t for t in tensors if t.name.startswith("blk.") and len(t.shape) == 2]
