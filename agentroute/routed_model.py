@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -20,6 +19,7 @@ from agentroute.decode.sampling import Sampler
 from agentroute.decode.tool_grammar import GrammarTokenizer, TokenConstraint
 from agentroute.errors import GenerationError
 from agentroute.model import executor, lean_decode
+from agentroute.model.decode_packing import pack_for_decode
 from agentroute.model.hf_parts import ModelParts
 from agentroute.model.program import LayerProgram
 from agentroute.steps.call_formats import CallFormat, native_call_format, step_prompt_ids
@@ -34,7 +34,6 @@ from agentroute.steps.step_types import StepContext, call_required
 from agentroute.steps.tools import ToolSpec, normalize_tools
 from agentroute.trace.trace_file import record_step
 
-log = logging.getLogger(__name__)
 # Packs trained on data without no-tool-fits rows: under them a tool-call step must call.
 PACK_DATA_BEFORE_DECLINING = ("agentsteps-v2", "agentsteps-v3")
 
@@ -108,24 +107,7 @@ class RoutedModel:
             return self.lean
 
     def _pack_weights(self) -> None:
-        int4 = self.quantization == "int4"
-        adapter = int4 and hasattr(self.hf_model, "merge_adapter")  # a LoRA adapter kept beside (peft)
-        if adapter and _adapter_merged(self.hf_model):
-            self.hf_model.unmerge_adapter()  # int4 products take the base weights and the adapter apart
-        fused = self.parts.fuse_layers(int4=int4)
-        if adapter:
-            # Prefill keeps the dense modules: with the adapter merged into them it runs no extra
-            # adapter products per module (measured: peft's unmerged
-            # prefill took 68 ms against 47 ms on a 40-token prompt).
-            self.hf_model.merge_adapter()
-        # Layers that fused need no per-module copies; the rest pack module by module. The LM head
-        # stays bfloat16 under int4 too: the embedded model ships it in 8 bits (Q8_0), not 4.
-        unfused = [layer for i, layer in enumerate(self.parts.layers) if i not in self.parts.fused]
-        # An unfused layer's adapter is merged by now: int4 would round it away, so it packs dense.
-        packed = lean_decode.pack_linears(unfused, int4=int4 and not adapter)
-        packed += lean_decode.pack_linears([self.parts.lm_head])
-        self.parts.use_row_attention()
-        log.info("lean decode: %d layers fused, %d linears packed", fused, packed)
+        pack_for_decode(self.parts, self.hf_model, int4=self.quantization == "int4")
 
     @property
     def dtype(self) -> torch.dtype:
@@ -373,8 +355,3 @@ class RoutedModel:
                 f"context of {limit} tokens; shorten the conversation or lower max_new_tokens"
             )
         return ids
-
-
-def _adapter_merged(model) -> bool:
-    """Whether a peft model's LoRA adapter is merged into its base weights."""
-    return any(getattr(module, "merged", False) for module in model.modules() if hasattr(module, "lora_A"))
