@@ -125,14 +125,14 @@ def pack_weight(
 
     Exact means: every row of a chunk of up to ``MAX_CHUNK_ROWS`` rows equals its one-row
     product, and (dense bfloat16 only) one-row products equal ``reference`` (default
-    ``F.linear`` on ``weight``; ``_ROWS_ONLY``: no reference) bit for bit. ``int4``: the weight
+    ``F.linear`` on ``weight``) bit for bit. ``int4``: the weight
     in 4-bit groups (``int4_weights``), which no dense product equals. ``low_rank``: a LoRA adapter's (down, up)
     weights, scaling folded into up, added beside the packed weight.
     """
     if weight.dtype != torch.bfloat16 or weight.device.type != "cpu":
         return None
     if int4 or low_rank is not None:
-        reference = _ROWS_ONLY  # no dense product equals these
+        reference = None  # no dense product equals these: row invariance is all there is to check
     elif reference is None:
         reference = lambda rows: F.linear(rows, weight, bias)  # noqa: E731
     with torch.no_grad():
@@ -150,7 +150,6 @@ def pack_weight(
     return packed
 
 
-_ROWS_ONLY = False  # pack_weight's reference when only row invariance is asked for
 _RANK_MULTIPLE = 64
 
 
@@ -198,11 +197,13 @@ def unpack_linears(modules: list[nn.Module]) -> None:
                 module.__dict__.pop("forward", None)
 
 
-def _exact(weight: Product, in_features: int, dtype: torch.dtype, reference) -> bool:
+def _exact(weight: Product, in_features: int, dtype: torch.dtype, reference=None) -> bool:
+    """Row invariance up to ``MAX_CHUNK_ROWS`` rows, and one-row products equal to ``reference``'s
+    where one is given."""
     generator = torch.Generator().manual_seed(0)
     rows = torch.randn(MAX_CHUNK_ROWS, in_features, generator=generator).to(dtype)
     singles = torch.cat([packed_linear(rows[i : i + 1], weight) for i in range(MAX_CHUNK_ROWS)])
-    if reference and not all(torch.equal(singles[i : i + 1], reference(rows[i : i + 1])) for i in range(8)):
+    if reference is not None and not all(torch.equal(singles[i : i + 1], reference(rows[i : i + 1])) for i in range(8)):
         return False
     return all(torch.equal(packed_linear(rows[:n], weight), singles[:n]) for n in _PROBE_ROWS)
 
