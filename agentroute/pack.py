@@ -6,6 +6,8 @@ Layout::
                          data version, training command and seed, metrics)
     adapter/             peft LoRA adapter (adapter_config.json + adapter_model.safetensors)
     router.safetensors   the router's weights (``router_net``)
+    decline.safetensors  optional: the no-tool-fits head (``decline_head``), in packs trained on
+                         data with no-tool-fits rows
 
 Loading checks the manifest against the model before touching any weights: a pack loads only into
 the model it was trained for (same layer count, width, vocabulary and embedding checksum), whatever
@@ -27,6 +29,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agentroute.errors import AgentRouteError
 from agentroute.model.program import LayerProgram
+from agentroute.steps.decline_head import DeclineHead
 from agentroute.steps.policy import DepthPolicy
 from agentroute.steps.records import StepType
 from agentroute.steps.router_net import RouterNet, prompt_features, safety_columns
@@ -34,6 +37,7 @@ from agentroute.steps.router_net import RouterNet, prompt_features, safety_colum
 PACK_FORMAT = "agentroute-pack/1"
 MANIFEST = "pack.json"
 ROUTER_FILE = "router.safetensors"
+DECLINE_FILE = "decline.safetensors"
 ADAPTER_DIR = "adapter"
 BUILTIN_PACKS = ("default",)
 
@@ -53,12 +57,18 @@ class RouterSpec(BaseModel):
     threshold: float = Field(0.5, description="a program is chosen when its predicted safety reaches this")
 
 
+class DeclineSpec(BaseModel):
+    layer: int = Field(description="the last prompt token's hidden state is read after this many decoder layers")
+    threshold: float = Field(description="a tool-call step answers in words when P(no tool fits) reaches this")
+
+
 class PackManifest(BaseModel):
     format: str
     model: dict[str, Any]
     policy: dict[str, Any]
     library: dict[StepType, list[LibraryEntry]]
     router: RouterSpec
+    decline: DeclineSpec | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
@@ -134,10 +144,13 @@ def read_manifest(path: Path) -> PackManifest:
 class RoutePack:
     """A loaded pack: its manifest, library of programs and router, bound to one model."""
 
-    def __init__(self, path: Path, manifest: PackManifest, router: RouterNet, n_layers: int) -> None:
+    def __init__(
+        self, path: Path, manifest: PackManifest, router: RouterNet, n_layers: int, decline: DeclineHead | None = None
+    ) -> None:
         self.path = path
         self.manifest = manifest
         self.router = router
+        self.decline_head = decline  # with manifest.decline: the no-tool-fits head
         self.library: dict[StepType, list[LayerProgram]] = {
             t: [LayerProgram.parse(e.program, n_layers) for e in entries] for t, entries in manifest.library.items()
         }
@@ -199,8 +212,22 @@ def load_pack(model, pack: str | Path) -> RoutePack:
         router = RouterNet.load(path / ROUTER_FILE, actual["hidden_size"], manifest.router.step_types, n_programs)
     except Exception as exc:  # safetensors/torch raise several types for a damaged file
         raise PackError(f"cannot read the router of route pack {path}: {exc}") from exc
+    decline = None
+    if manifest.decline is not None:
+        if not 0 < manifest.decline.layer <= model.n_layers:
+            raise PackError(
+                f"route pack {path} reads its no-tool-fits head after layer {manifest.decline.layer}, but "
+                f"{actual['name']} has {model.n_layers} layers; retrain the pack"
+            )
+        try:
+            decline = DeclineHead.load(path / DECLINE_FILE, actual["hidden_size"])
+        except Exception as exc:  # a missing or damaged file: safetensors/torch raise several types
+            raise PackError(
+                f"cannot read the no-tool-fits head of route pack {path} ({DECLINE_FILE}: {exc}); "
+                "copy the whole pack directory or retrain it"
+            ) from exc
     apply_adapter(model, path / ADAPTER_DIR)
-    model.pack = RoutePack(path, manifest, router, model.n_layers)
+    model.pack = RoutePack(path, manifest, router, model.n_layers, decline)
     return model.pack
 
 

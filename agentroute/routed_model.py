@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -10,6 +11,7 @@ import torch
 
 from agentroute.decode import speculative
 from agentroute.decode.call_stream import streamed_call_format
+from agentroute.decode.decline_choice import DeclineChoice, decline_choice
 from agentroute.decode.draft_cache import DraftCache
 from agentroute.decode.options import GenerationOptions, parse_options
 from agentroute.decode.prefix_cache import PrefixCache
@@ -223,7 +225,9 @@ class RoutedModel:
             schema = settings.json_schema
             wanted = settings.constrain and (specs or schema is not None)
             constraint = self._tool_constraint(specs, free_text, schema, decline) if wanted else None
-            result = self._execute(prompt_ids, decision.program, settings, mode, constraint)
+            chooses = wanted and decline and not free_text and schema is None
+            choice = decline_choice(self.pack, functools.partial(self._tool_constraint, specs)) if chooses else None
+            result = self._execute(prompt_ids, decision.program, settings, mode, constraint, choice)
         result = step_result(result, context, decision, settings.json_schema)
         record_step(result.record, {"messages": messages, "tools": [t.model_dump() for t in specs]})
         return result
@@ -245,6 +249,7 @@ class RoutedModel:
         tools: Sequence[Any] | None = None,
         free_text: bool = False,
         decline: bool = False,
+        words_only: bool = False,
     ) -> list[int]:
         """``program``'s greedy next token at every position of ``tokens`` given the true prefix.
 
@@ -255,7 +260,7 @@ class RoutedModel:
         steps that may also answer in text): each position's argmax is taken among the tokens it
         allows after the true prefix, as constrained decoding does.
         """
-        allowed = self._grammar_masks(tools, tokens, free_text, decline) if tools else None
+        allowed = self._grammar_masks(tools, tokens, free_text, decline, words_only) if tools else None
         program = self.program(program)
         prompt_ids = self._check_prompt(prompt_ids, max(len(tokens), 1))
         prefill_program = self._prefill_program(program, "full")
@@ -282,10 +287,10 @@ class RoutedModel:
     # -- internals --------------------------------------------------------------------------------
 
     def _grammar_masks(
-        self, tools: Sequence[Any], tokens: Sequence[int], free_text: bool, decline: bool = False
+        self, tools: Sequence[Any], tokens: Sequence[int], free_text: bool, decline: bool = False, words_only=False
     ) -> torch.Tensor:
         """The call grammar's allowed tokens at each position of ``tokens`` ([len, vocab])."""
-        constraint = self._tool_constraint(normalize_tools(tools), free_text, decline=decline)
+        constraint = self._tool_constraint(normalize_tools(tools), free_text, decline=decline, words_only=words_only)
         vocab = self.parts.vocab_size
         masks = []
         for token in tokens:
@@ -294,14 +299,19 @@ class RoutedModel:
         return torch.stack(masks)
 
     def _tool_constraint(
-        self, specs: list[ToolSpec], free_text: bool = False, json_schema: dict | None = None, decline: bool = False
+        self,
+        specs: list[ToolSpec],
+        free_text: bool = False,
+        json_schema: dict | None = None,
+        decline: bool = False,
+        words_only: bool = False,
     ) -> TokenConstraint:
         if self._grammar_tokenizer is None:
             self._grammar_tokenizer = GrammarTokenizer(self.tokenizer, self.stop_token_ids)
         # A step typed as a tool call with a schema but no tools can only answer. Calls take the
         # prompt's format: the template's own, else (None) the hand-written one.
         fmt = native_call_format(self.tokenizer)
-        return self._grammar_tokenizer.constraint(specs, free_text or not specs, json_schema, fmt, decline)
+        return self._grammar_tokenizer.constraint(specs, free_text or not specs, json_schema, fmt, decline, words_only)
 
     def _execute(
         self,
@@ -310,6 +320,7 @@ class RoutedModel:
         s: GenerationOptions,
         mode: str,
         constraint: TokenConstraint | None = None,
+        decline: DeclineChoice | None = None,
     ) -> GenerationResult:
         """Prefill + decode under the lock; on any error drop the half-written cache."""
         lossless = mode == "lossless"
@@ -328,6 +339,7 @@ class RoutedModel:
             on_text=s.on_text,
             mode=mode,
             jump_forward=s.jump_forward,
+            decline=decline,
         )
         try:
             with torch.inference_mode():

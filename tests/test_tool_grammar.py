@@ -124,6 +124,17 @@ def test_a_tool_call_step_may_decline_in_words_but_not_smuggle_a_call(model6):
     assert constraint.forced_token(len(model6.tokenizer)) is not None  # the call opening rides along
 
 
+def test_words_only_admits_declining_text_and_no_call(model6):
+    """``words_only``: a no-tool-fits head decided that no offered tool fits; the reply is text."""
+    grammar = GrammarTokenizer(model6.tokenizer, model6.stop_token_ids)
+    specs = normalize_tools(TOOLS)
+    valid = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo", "days": 3}}</tool_call>'
+    for text in ("Sorry, none of my tools can book flights.", " Which city?"):
+        assert _accepts(grammar.constraint(specs, decline=True, words_only=True), text, model6.tokenizer), text
+    for bad in (valid, " " + valid, "<p>no</p>", "Sure.\n" + valid):
+        assert not _accepts(grammar.constraint(specs, decline=True, words_only=True), bad, model6.tokenizer), bad
+
+
 def test_a_step_declines_unless_the_caller_demands_a_call(model6):
     """Without a tool_choice that demands a call, a random model's tool-call step may answer in
     text: the record says it declined the tools. With tool_choice="required" it must call."""

@@ -22,10 +22,12 @@ def plan_record(
     quantization: str | None,
     n_layers: int,
     dtype: str | None = None,
+    no_tool_fits: float | None = None,
 ) -> StepRecord:
     """The record of ``plan`` decoded into ``reply``; ``reused`` prompt tokens came from the prefix
     cache. In lossless mode the layer cost counts draft and verify passes (``stats``), and
-    ``draft_weights`` says which weights drafted ('int8' or 'same')."""
+    ``draft_weights`` says which weights drafted ('int8' or 'same'). ``no_tool_fits``: the pack's
+    no-tool-fits head's probability, where it chose between calling and declining."""
     program, generated = plan.program, reply.tokens
     decode_time = finished - reply.first_token_at
     layers_per_token = len(program)
@@ -68,5 +70,6 @@ def plan_record(
         seed=plan.sampler.seed,
         constrained=plan.sampler.constraint is not None,
         forced_tokens=stats.forced if stats is not None else reply.forced,
+        no_tool_fits_probability=None if no_tool_fits is None else round(no_tool_fits, 6),
         **extra,
     )

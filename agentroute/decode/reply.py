@@ -10,11 +10,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agentroute.decode.sampling import Sampler
 from agentroute.decode.streaming import TextStreamer
 from agentroute.model.program import LayerProgram
 from agentroute.steps.records import DecodeMode
+
+if TYPE_CHECKING:
+    from agentroute.decode.decline_choice import DeclineChoice
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ class Plan:
     on_text: Callable[[str], None] | None
     mode: DecodeMode
     jump_forward: bool = True
+    # A tool-call step's call-or-words choice, made after prefill by a pack's no-tool-fits head;
+    # it sets ``sampler.constraint`` before the first token.
+    decline: DeclineChoice | None = None
 
 
 class Reply:

@@ -40,12 +40,22 @@ def run_plan(model, plan: Plan) -> GenerationResult:
     start = prefix.prepare(prompt_ids, plan.prefill_program, reuse=plan.reuse_prefix)
     ids = torch.tensor([prompt_ids[start:]], dtype=torch.long, device=parts.device)
     capacity = len(prompt_ids) + plan.max_new_tokens
+    choice = plan.decline
+    capture = choice.capture() if choice is not None and choice.reads(plan.prefill_program) else None
     if programs is not None:
         logits = speculative.prefill(
-            parts, prefix.kv, programs, ids, start=start, capacity=capacity, draft_parts=drafting
+            parts, prefix.kv, programs, ids, start=start, capacity=capacity, draft_parts=drafting, on_layer=capture
         )
     else:
-        logits = executor.prefill(parts, prefix.kv, plan.prefill_program, ids, start=start, capacity=capacity)
+        logits = executor.prefill(
+            parts, prefix.kv, plan.prefill_program, ids, start=start, capacity=capacity, on_layer=capture
+        )
+    no_tool_fits = None
+    if choice is not None:  # call or words, before the first token
+        if capture is not None and capture.hidden is not None:
+            plan.sampler.constraint, no_tool_fits = choice.decide(capture.hidden)
+        else:
+            plan.sampler.constraint, no_tool_fits = choice.decide_apart(parts, prompt_ids)
     # Only samplers with top-k/top-p warpers look at the history; greedy skips building it.
     history = torch.tensor([prompt_ids], dtype=torch.long) if not plan.sampler.greedy else None
     reply = Reply(model.tokenizer, plan)
@@ -69,5 +79,6 @@ def run_plan(model, plan: Plan) -> GenerationResult:
     record = plan_record(
         plan, reply, stats, reused=start, started=started, finished=finished, draft_weights=weights,
         model=model.name, quantization=model.quantization, n_layers=model.n_layers, dtype=dtype_name(model.dtype),
+        no_tool_fits=no_tool_fits,
     )  # fmt: skip
     return GenerationResult(text=text, token_ids=reply.tokens, record=record)

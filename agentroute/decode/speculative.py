@@ -138,15 +138,18 @@ def prefill(
     start: int = 0,
     capacity: int | None = None,
     draft_parts: ModelParts | None = None,
+    on_layer=None,
 ) -> torch.Tensor:
     """Encode the prompt for speculative decoding; returns the verifier's next-token logits.
 
     A looping draft runs first (on ``draft_parts``, default ``parts``) so its draft-only slots
-    hold the prompt; the verifier then overwrites every slot the two share.
+    hold the prompt; the verifier then overwrites every slot the two share. ``on_layer`` observes
+    the verifier's layers (``executor.forward``).
     """
     if programs.draft.loops:
         executor.prefill(draft_parts or parts, cache, programs.draft, input_ids, start=start, capacity=capacity)
-    return executor.prefill(parts, cache, programs.verifier, input_ids, start=start, capacity=capacity)
+    verifier = programs.verifier
+    return executor.prefill(parts, cache, verifier, input_ids, start=start, capacity=capacity, on_layer=on_layer)
 
 
 def decode(

@@ -15,7 +15,8 @@ chooses the tool and writes the values; the reply it would have written anyway i
 A tool-call step may also decline in text when no offered tool fits (unless the caller's
 ``tool_choice`` demands a call): ``decline`` admits text that does not start with ``<`` (after any
 whitespace: SentencePiece models open a reply with a spaced word), so a ``<`` still forces the
-whole ``<tool_call>{"name": "`` opening.
+whole ``<tool_call>{"name": "`` opening. ``words_only`` admits that declining text alone: a pack's
+no-tool-fits head (``steps.decline_head``) has decided that no offered tool fits.
 
 Other steps that offer tools (planning, reasoning, final answers) may reply in free text, so
 their grammar also admits any text that holds no ``<tool_call>``: a step the router did not type
@@ -79,11 +80,13 @@ def call_grammar(
     call_format: CallFormat = HAND_WRITTEN,
     tokens: Mapping[str, int] | None = None,
     decline: bool = False,
+    words_only: bool = False,
 ) -> str:
     """llguidance grammar: one or more ``<tool_call>...</tool_call>`` lines, nothing else; with
     ``free_text``, also any reply with no ``<tool_call>`` anywhere in it (left unconstrained); with
     ``decline`` (a tool-call step that may find no tool fits), also such text when it does not start
-    with ``<`` (or, for bare-JSON formats, ``{``/``[``) after any whitespace.
+    with ``<`` (or, for bare-JSON formats, ``{``/``[``) after any whitespace; with ``words_only``
+    that text and no call.
 
     ``json_schema`` (structured output) replaces that free text by one JSON value valid for the
     schema: a step that may answer answers with such an object (or, with tools, calls them).
@@ -114,7 +117,10 @@ def call_grammar(
     if not free_text and decline:
         declined = "DECLINE: /(?s:.+)/ & ~/(?s:.*)<tool_call>(?s:.*)/ & ~/[ \\t\\r\\n]*<(?s:.*)/"
         declined += "" if not f.bare else " & ~/[ \\t\\r\\n]*[\\[{](?s:.*)/"
-        start = ["start: answer | calls"] if json_schema is not None else ["start: DECLINE | calls", declined]
+        if json_schema is not None:
+            start = ["start: answer | calls"]
+        else:
+            start = ["start: DECLINE", declined] if words_only else ["start: DECLINE | calls", declined]
     elif not free_text:
         start = ["start: calls"]
     elif json_schema is not None:
@@ -157,23 +163,24 @@ class GrammarTokenizer:
         json_schema: dict | None = None,
         call_format: CallFormat | None = None,
         decline: bool = False,
+        words_only: bool = False,
     ) -> TokenConstraint:
         """A fresh grammar state for one reply that may only call ``tools`` (or, with
         ``free_text``, write text that is not a call, or with ``json_schema`` a JSON value of it;
-        with ``decline`` text that starts with a word), in ``call_format`` (default: the
-        hand-written prompt's)."""
+        with ``decline`` text that starts with a word, and with ``words_only`` only that text), in
+        ``call_format`` (default: the hand-written prompt's)."""
         # Not sort_keys: the grammar writes arguments in the order the schema declares them (the
         # order the prompt shows and packs train on); sorting would force alphabetical order.
         fmt = asdict(call_format or HAND_WRITTEN)
         key = json.dumps({"tools": [t.model_dump() for t in tools], "schema": json_schema, "format": fmt})
-        grammar = self._grammars(key, free_text, decline)
+        grammar = self._grammars(key, free_text, decline, words_only)
         return TokenConstraint(llguidance.LLMatcher(self.ll, grammar), self.eos_ids)
 
-    def _compile(self, key: str, free_text: bool, decline: bool) -> str:
+    def _compile(self, key: str, free_text: bool, decline: bool, words_only: bool = False) -> str:
         spec = json.loads(key)
         tools = [ToolSpec(**t) for t in spec["tools"]]
         fmt = CallFormat(**spec["format"])
-        grammar = call_grammar(tools, free_text, spec["schema"], fmt, self.tokens, decline)
+        grammar = call_grammar(tools, free_text, spec["schema"], fmt, self.tokens, decline, words_only)
         error = llguidance.LLMatcher.validate_grammar(grammar, self.ll)
         if error:
             what = f"the tool schemas of {', '.join(t.name for t in tools)}" if tools else "the JSON schema"

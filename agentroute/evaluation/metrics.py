@@ -92,6 +92,7 @@ def forced_agreement(
     tools=None,
     free_text=False,
     decline=False,
+    words_only=False,
 ) -> float:
     """Teacher-forced top-1 agreement of ``program`` with full depth's greedy tokens.
 
@@ -99,9 +100,10 @@ def forced_agreement(
     given full depth's prefix (``RoutedModel.forced_argmax``: the prompt is prefilled as
     ``generate`` does by default, from the prefix cache, then one parallel pass of ``program``).
     ``tools``: full depth's reply was decoded under the call grammar (``free_text``: the one that
-    also admits text, for steps other than tool calls); argmaxes are taken under it.
+    also admits text, for steps other than tool calls; ``decline`` and ``words_only`` as in
+    ``tool_grammar.call_grammar``); argmaxes are taken under it.
     """
     if not full_ids:
         return 1.0
-    predicted = model.forced_argmax(prompt_ids, full_ids, program, tools, free_text, decline)
+    predicted = model.forced_argmax(prompt_ids, full_ids, program, tools, free_text, decline, words_only)
     return sum(p == t for p, t in zip(predicted, full_ids, strict=True)) / len(full_ids)

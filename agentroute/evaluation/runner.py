@@ -158,9 +158,13 @@ def _run_step(model, step: EvalStep, modes: list[str], repeats: int, seed: int, 
             # (a tool-call step may decline as generate decided it: by the pack and the step's tool_choice)
             context = StepContext(messages=step.messages, tools=step.tools, hints=step.hints or {})
             decline = not free_text and model.may_decline_in(context)
+            # Where the pack's no-tool-fits head chose, the grammar was calls only or words only.
+            decided = full.record.no_tool_fits_probability is not None
+            words_only = decided and full.record.declined_tools
             row["forced_agreement"] = forced_agreement(
-                model, prompt_ids, program, full.token_ids, tools, free_text, decline=decline
-            )
+                model, prompt_ids, program, full.token_ids, tools, free_text, decline and (words_only or not decided),
+                words_only,
+            )  # fmt: skip
         rows[mode] = row
     return rows
 

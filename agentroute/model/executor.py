@@ -124,9 +124,10 @@ def run_layers(parts, cache, layers, slots, hidden, position_embeddings, positio
     return hidden
 
 
-def prefill(parts, cache, program, input_ids, start=0, capacity=None) -> torch.Tensor:
-    """Encode the prompt (or the part of it after ``start`` already-cached positions)."""
-    return forward(parts, cache, program, input_ids, start, capacity=capacity, decode=False)
+def prefill(parts, cache, program, input_ids, start=0, capacity=None, on_layer=None) -> torch.Tensor:
+    """Encode the prompt (or the part of it after ``start`` already-cached positions); ``on_layer``
+    as in ``forward`` (a no-tool-fits head reads the last prompt token on the way)."""
+    return forward(parts, cache, program, input_ids, start, capacity=capacity, on_layer=on_layer, decode=False)
 
 
 def decode_step(parts, cache, program, token: torch.Tensor, position: int) -> torch.Tensor:

@@ -104,6 +104,11 @@ class StepRecord(BaseModel):
     declined_tools: bool = Field(
         False, description="a step typed as a tool call answered in text: no offered tool fit the request"
     )
+    no_tool_fits_probability: float | None = Field(
+        None,
+        description="the route pack's no-tool-fits head: P(no offered tool fits), read after prefill; at or above "
+        "its threshold the step answered in words, below it the step had to call (None: no head decided)",
+    )
     temperature: float = 0.0
     seed: int | None = None
     hints: dict[str, Any] = Field(default_factory=dict, description="framework hints (graph node, agent step, ...)")

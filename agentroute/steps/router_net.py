@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from agentroute.steps.prompt_states import PromptStates
 from agentroute.steps.records import StepType
 
 
@@ -77,13 +78,4 @@ def safety_columns(
 
 def prompt_features(parts, prompt_ids: Sequence[int], layer: int) -> torch.Tensor:
     """[2 * hidden]: mean and last-token hidden state after the first ``layer`` layers (full depth)."""
-    device = parts.device
-    with torch.inference_mode():
-        ids = torch.tensor([list(prompt_ids)], dtype=torch.long, device=device)
-        hidden = parts.embed_tokens(ids)
-        position_ids = torch.arange(ids.shape[1], device=device)[None]
-        position_embeddings = parts.position_embeddings(hidden, position_ids)
-        for index in range(layer):
-            hidden = parts.run_layer(index, hidden, position_embeddings, position_ids, None, None)
-        hidden = hidden[0].float()
-        return torch.cat([hidden.mean(0), hidden[-1]]).cpu()
+    return PromptStates(parts, prompt_ids).features(layer)

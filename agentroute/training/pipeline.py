@@ -7,7 +7,10 @@
 3. the LoRA adapter (``adapter``), resumable from its last checkpoint;
 4. the router (``router_fit``): features and safety labels on train steps the adapter never saw,
    computed with the adapter loaded exactly as inference loads it;
-5. ``pack.json`` with the fingerprint, policy, library, data version, command, seed and metrics.
+5. the no-tool-fits head (``decline_fit``), on data with no-tool-fits rows: the last prompt
+   token's hidden state after ``decline_layer`` layers on held-out tool-call steps, with the adapter
+   applied as for the router;
+6. ``pack.json`` with the fingerprint, policy, library, data version, command, seed and metrics.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ import torch
 from agentroute.evaluation.steps import EvalError, EvalStep, load_steps
 from agentroute.model.calibration import layer_importance
 from agentroute.model.program import LayerProgram
-from agentroute.pack import ADAPTER_DIR, MANIFEST, PACK_FORMAT, ROUTER_FILE, model_fingerprint
+from agentroute.pack import ADAPTER_DIR, DECLINE_FILE, MANIFEST, PACK_FORMAT, ROUTER_FILE, model_fingerprint
 from agentroute.steps.records import StepType
 from agentroute.steps.router_net import prompt_features, safety_columns
 from agentroute.training.adapter import AdapterConfig, train_adapter
+from agentroute.training.decline_fit import DECLINE_LAYER, fit_decline_head
+from agentroute.training.decline_rows import decline_rows
 from agentroute.training.examples import full_prompt_example, has_gold, tool_call_example
 from agentroute.training.library import build_library, check_cached_library
 from agentroute.training.router_fit import fit_router, safety_labels
@@ -79,6 +84,15 @@ class TrainConfig:
     # cost); v4 steps offer 4-12, near misses first, and a model must learn to choose among them.
     max_distractors: int = 3
     router_layer: int = 4
+    # Held-out tool-call steps (after the adapter's and the router's) for the no-tool-fits head;
+    # the dev-split probe behind ``DECLINE_L2`` was fitted on 1500 (~300 with no tool fitting).
+    decline_steps: int = 1200
+    decline_layer: int = DECLINE_LAYER
+    # The head's threshold: at most this share of held-out steps whose tools fit may decline. At
+    # 5% (threshold 0.71) 9 of 14 hand-written requests over generic tools that a tool fits declined
+    # (benchmarks/data/decline_ood.jsonl: scores run higher outside the data's catalogues); at 2%
+    # (0.89) 2 of 14, with all 10 that no tool fits declined, and 10 of 22 on the dev split.
+    decline_false_rate: float = 0.02
     programs: str | None = None  # programs.json from `agentroute search`: joins the pack's library
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
 
@@ -151,6 +165,7 @@ def train_pack(
     _, n_programs = safety_columns(library, ROUTED_TYPES)
     net, fit_stats = fit_router(hidden, ROUTED_TYPES, n_programs, rows["type"], rows["safe"], config.seed)
     net.save(out / ROUTER_FILE)
+    decline, decline_stats = _decline_head(model, split["tool_decline"], config, work, out, progress)
 
     log = _read_log(work / "train_log.jsonl")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -169,6 +184,7 @@ def train_pack(
             t.value: [{"budget": round(p.cost, 4), "program": str(p)} for p in library[t]] for t in ROUTED_TYPES
         },
         "router": {"layer": config.router_layer, "step_types": [t.value for t in ROUTED_TYPES], "threshold": 0.5},
+        **({"decline": decline} if decline is not None else {}),
         "data": _data_version(data_dir),
         "training": {
             "command": command,
@@ -182,7 +198,7 @@ def train_pack(
             "device": "cuda" if torch.cuda.is_available() else "cpu",
             "torch": torch.__version__,
         },
-        "metrics": {**log, **fit_stats, **label_stats},
+        "metrics": {**log, **fit_stats, **label_stats, **decline_stats},
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
@@ -231,6 +247,8 @@ def _split(steps: list[EvalStep], config: TrainConfig) -> dict[str, list[EvalSte
     split = {
         "tool_train": tools[: config.tool_examples],
         "tool_router": tools[config.tool_examples : need],
+        # Steps that may decline (no tool_choice demanding a call) for the no-tool-fits head.
+        "tool_decline": [s for s in tools[need:] if s.tool_choice is None][: config.decline_steps],
         "teacher_train": [],
         "teacher_router": [],
     }
@@ -337,6 +355,22 @@ def _router_rows(model, split, teacher, library, config: TrainConfig, work: Path
         "type": (rows["type_x"], rows["type_y"]),
         "safe": (rows["safe_x"], rows["safe_t"], rows["safe_y"], rows["known"]),
     }, stats
+
+
+def _decline_head(model, steps: list[EvalStep], config: TrainConfig, work: Path, out: Path, progress: Stage):
+    """The no-tool-fits head's manifest entry and metrics, its weights written to ``out``; (None, {})
+    when the data has too few steps of either kind (data before v4 has no no-tool-fits rows)."""
+    labels = [s.expected == [] for s in steps]
+    (out / DECLINE_FILE).unlink(missing_ok=True)
+    if min(sum(labels), len(labels) - sum(labels)) < 5:
+        return None, {}
+    rows = decline_rows(model, steps, config.decline_layer, config.seed, _steps_key(steps), work, progress)
+    hidden_size = model.hf_model.config.hidden_size
+    head, threshold, stats = fit_decline_head(
+        hidden_size, rows, torch.tensor(labels), config.seed, config.decline_false_rate
+    )
+    head.save(out / DECLINE_FILE)
+    return {"layer": config.decline_layer, "threshold": round(threshold, 6)}, stats
 
 
 def _read_log(path: Path) -> dict:
