@@ -291,6 +291,18 @@ def test_record_step_exports_a_genai_span(span_exporter):
     assert span.status.is_ok
 
 
+def test_a_declined_step_says_so_on_its_span(span_exporter):
+    record = make_record(2, StepType.TOOL_CALL).model_copy(
+        update={"declined_tools": True, "no_tool_fits_probability": 0.93, "finish_reason": "stop"}
+    )
+    record_step(record)
+    (span,) = span_exporter.get_finished_spans()
+    assert span.attributes["agentroute.declined_tools"] is True
+    assert span.attributes["agentroute.no_tool_fits_probability"] == pytest.approx(0.93)
+    record_step(make_record(2, StepType.PLANNING))  # no head decided: the attribute is left out
+    assert "agentroute.no_tool_fits_probability" not in span_exporter.get_finished_spans()[-1].attributes
+
+
 def test_step_error_marks_the_span(span_exporter):
     record_step(make_record(error="no such tool"))
     (span,) = span_exporter.get_finished_spans()

@@ -51,6 +51,8 @@ def genai_attributes(record: StepRecord) -> dict[str, AttributeValue]:
         "agentroute.decode_tokens_per_s": record.decode_tokens_per_s,
         "agentroute.reused_prompt_tokens": record.reused_prompt_tokens,
         "agentroute.error": record.error,
+        "agentroute.declined_tools": record.declined_tools,
+        "agentroute.no_tool_fits_probability": record.no_tool_fits_probability,
     }
     return {key: value for key, value in attributes.items() if value is not None}
 
