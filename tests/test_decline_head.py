@@ -127,9 +127,9 @@ def test_fit_separates_the_kinds_and_keeps_false_declines_near_the_rate():
     direction = torch.randn(HIDDEN, generator=g)
     x = torch.randn(n, HIDDEN, generator=g) * 3 + 10 + labels[:, None] * 8.0 * direction / direction.norm()
     head, threshold, metrics = fit_decline_head(HIDDEN, x, labels, seed=0)
-    assert metrics["decline_heldout_auc"] > 0.9
-    assert metrics["decline_heldout_false_rate"] <= 0.06
-    assert metrics["decline_heldout_recall"] > 0.5
+    assert metrics["decline_out_of_fold_auc"] > 0.9
+    assert metrics["decline_out_of_fold_false_rate"] <= 0.06
+    assert metrics["decline_out_of_fold_recall"] > 0.5
     fresh = torch.randn(2000, HIDDEN, generator=g) * 3 + 10
     fits = torch.sigmoid(head(fresh))
     assert float((fits >= threshold).float().mean()) < 0.12  # on new steps whose tools fit too

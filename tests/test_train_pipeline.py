@@ -529,6 +529,43 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
         train_pack(str(model_dir), other, out, config, "agentroute train (test)", lambda *a: None, resume=True)
 
 
+def test_train_pack_fits_a_no_tool_fits_head_on_data_that_has_such_rows(tmp_path, monkeypatch):
+    """Data with tool-call steps whose gold reply is words (no expected call): the pack gets a
+    no-tool-fits head, read at two thirds of the model's depth, and loads with it; its rows are
+    cached, so a resumed run does not compute them again."""
+    from tiny_models import save_tiny
+
+    from agentroute.loading import load
+    from agentroute.training.pipeline import TrainConfig, train_pack
+
+    monkeypatch.setenv("AGENTROUTE_CACHE", str(tmp_path / "cache"))
+    model_dir = save_tiny(tmp_path / "model", "llama", n_layers=6)
+    data = _train_dir(tmp_path / "data")
+    rows = [
+        {"id": f"d{i}", "step_type": "tool_call", "tools": [WORD_TOOL], "max_new_tokens": 8,
+         "messages": [{"role": "system", "content": "Use tools."}, {"role": "user", "content": request}],
+         "expected": {"tool_calls": []}, "answer": "None of my tools can do that."}
+        for i, request in enumerate(["book a flight", "hi", "sing", "order pizza", "call mom", "thanks", "dance"])
+    ]  # fmt: skip
+    with (data / "train.jsonl").open("a") as handle:
+        handle.write("".join(json.dumps(r) + "\n" for r in rows))
+    config = TrainConfig(tool_examples=2, teacher_examples=1, answer_examples=2, router_tool_steps=1,
+                         router_teacher_steps=1, type_steps=2, teacher_tokens=3)  # fmt: skip
+    config.adapter.accumulate, config.adapter.warmup = 1, 1
+    out = tmp_path / "pack"
+    manifest = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)
+    assert manifest["decline"]["layer"] == 4 and 0 < manifest["decline"]["threshold"] < 1
+    assert manifest["metrics"]["decline_rows"] == 13 - 3  # the tool-call steps after the adapter's and router's
+    loaded = load(str(model_dir), pack=str(out))
+    assert loaded.pack.decline_head is not None
+    step = loaded.generate([{"role": "user", "content": "sing"}], tools=[WORD_TOOL], step_type="tool_call",
+                           max_new_tokens=4)  # fmt: skip
+    assert step.record.no_tool_fits_probability is not None
+    monkeypatch.setattr("agentroute.training.decline_rows.PromptStates", lambda *a: pytest.fail("rows redone"))
+    again = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None, resume=True)
+    assert again["decline"] == manifest["decline"]
+
+
 def test_malformed_training_rows_are_refused_with_their_line_and_reason(tmp_path):
     from agentroute.training.pipeline import TrainConfig, train_pack
 

@@ -1,12 +1,12 @@
 """Fit a pack's no-tool-fits head (``steps.decline_head``) on held-out train tool-call steps.
 
 Logistic regression on standardised prompt features, the classes weighted to equal mass (about
-one step in five has no fitting tool). A seeded fifth of the rows is held out to set the
-threshold: the lowest probability at which at most ``false_decline_rate`` of the held-out steps
+one step in five has no fitting tool). Out-of-fold scores (five seeded folds) set the threshold:
+the lowest probability at which at most ``false_decline_rate`` of the steps
 whose tools fit would decline (a wrong decline ends an agent without the call it needed, so it
 costs more than a wrong call, which a framework's tool error still shows; the pipeline's default
-is 2%, set on requests outside the data, ``TrainConfig.decline_false_rate``); the head is then
-refit on all rows. The held-out AUC and the share of no-tool-fits steps declined go into the metrics.
+is 0.5%, set on requests outside the data, ``TrainConfig.decline_false_rate``); the head itself is
+fit on all rows. The out-of-fold AUC and share of no-tool-fits steps declined go into the metrics.
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ from agentroute.steps.decline_head import DeclineHead
 # 0.93 / 0.96 / 0.97 at L2 1e-3 / 1e-2 / 1e-1 (86% of no-tool-fits steps declined at 5% false
 # declines); layers 4 / 12 / 24 / 30 reached 0.86 / 0.92 / 0.95 / 0.96.
 DECLINE_L2 = 1e-1
-DECLINE_LAYER = 20
+FOLDS = 5
+DECLINE_DEPTH = 2 / 3  # layer 20 of 30; other models read the head at the same share of their depth
+
+
+def decline_layer(n_layers: int) -> int:
+    return max(1, round(DECLINE_DEPTH * n_layers))
 
 
 def fit_decline_head(
@@ -37,21 +42,28 @@ def fit_decline_head(
             f"the no-tool-fits head needs at least 5 steps of each kind, got {int(labels.sum())} without a "
             f"fitting tool and {int((1 - labels).sum())} with one; build data v4 or later (`agentroute data build`)"
         )
+    # Out-of-fold scores over five seeded folds, each kind split evenly among them: every row is
+    # scored by a head that did not see it. (A single held-out fifth set the 2% threshold at 0.71 or
+    # 0.89 depending on which fifth: about four rows decided it.)
     generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(labels), generator=generator)
-    held, kept = order[: len(order) // 5], order[len(order) // 5 :]
-    probe = _fit(hidden_size, features[kept], labels[kept])
-    with torch.inference_mode():
-        scores = torch.sigmoid(probe(features[held]))
-    fits = scores[labels[held] == 0].sort().values
+    fold = torch.empty(len(labels), dtype=torch.long)
+    for kind in (0, 1):
+        rows = torch.nonzero(labels == kind)[:, 0]
+        fold[rows[torch.randperm(len(rows), generator=generator)]] = torch.arange(len(rows)) % FOLDS
+    scores = torch.empty(len(labels))
+    for k in range(FOLDS):
+        probe = _fit(hidden_size, features[fold != k], labels[fold != k])
+        with torch.inference_mode():
+            scores[fold == k] = torch.sigmoid(probe(features[fold == k]))
+    fits = scores[labels == 0].sort().values
     threshold = float(fits[min(len(fits) - 1, int((1 - false_decline_rate) * len(fits)))])
     head = _fit(hidden_size, features, labels)
-    none_fit = scores[labels[held] == 1]
+    none_fit = scores[labels == 1]
     metrics = {
         "decline_rows": len(labels),
-        "decline_heldout_auc": round(_auc(scores, labels[held]), 4),
-        "decline_heldout_recall": round(float((none_fit >= threshold).float().mean()), 4),
-        "decline_heldout_false_rate": round(float((fits >= threshold).float().mean()), 4),
+        "decline_out_of_fold_auc": round(_auc(scores, labels), 4),
+        "decline_out_of_fold_recall": round(float((none_fit >= threshold).float().mean()), 4),
+        "decline_out_of_fold_false_rate": round(float((fits >= threshold).float().mean()), 4),
     }
     return head, threshold, metrics
 

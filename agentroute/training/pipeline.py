@@ -34,7 +34,7 @@ from agentroute.pack import ADAPTER_DIR, DECLINE_FILE, MANIFEST, PACK_FORMAT, RO
 from agentroute.steps.records import StepType
 from agentroute.steps.router_net import prompt_features, safety_columns
 from agentroute.training.adapter import AdapterConfig, train_adapter
-from agentroute.training.decline_fit import DECLINE_LAYER, fit_decline_head
+from agentroute.training.decline_fit import decline_layer, fit_decline_head
 from agentroute.training.decline_rows import decline_rows
 from agentroute.training.examples import full_prompt_example, has_gold, tool_call_example
 from agentroute.training.library import build_library, check_cached_library
@@ -87,12 +87,13 @@ class TrainConfig:
     # Held-out tool-call steps (after the adapter's and the router's) for the no-tool-fits head;
     # the dev-split probe behind ``DECLINE_L2`` was fitted on 1500 (~300 with no tool fitting).
     decline_steps: int = 1200
-    decline_layer: int = DECLINE_LAYER
-    # The head's threshold: at most this share of held-out steps whose tools fit may decline. At
-    # 5% (threshold 0.71) 9 of 14 hand-written requests over generic tools that a tool fits declined
-    # (benchmarks/data/decline_ood.jsonl: scores run higher outside the data's catalogues); at 2%
-    # (0.89) 2 of 14, with all 10 that no tool fits declined, and 10 of 22 on the dev split.
-    decline_false_rate: float = 0.02
+    decline_layer: int | None = None  # None: two thirds of the model's depth (``decline_fit.decline_layer``)
+    # The head's threshold: at most this share of the steps whose tools fit may decline (out of
+    # fold). Scores run higher outside the data's catalogues: over the 14 hand-written requests of
+    # benchmarks/data/decline_ood.jsonl that a tool fits, 2% (threshold 0.79) declined 7, 1% (0.86)
+    # 3 and 0.5% (0.90) 2, while 10, 10 and 9 of the 10 that no tool fits declined; in the data
+    # (out of fold) 71%, 61% and 51% of no-tool-fits steps decline. A wrong decline costs more.
+    decline_false_rate: float = 0.005
     programs: str | None = None  # programs.json from `agentroute search`: joins the pack's library
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
 
@@ -364,13 +365,14 @@ def _decline_head(model, steps: list[EvalStep], config: TrainConfig, work: Path,
     (out / DECLINE_FILE).unlink(missing_ok=True)
     if min(sum(labels), len(labels) - sum(labels)) < 5:
         return None, {}
-    rows = decline_rows(model, steps, config.decline_layer, config.seed, _steps_key(steps), work, progress)
+    layer = config.decline_layer or decline_layer(model.n_layers)
+    rows = decline_rows(model, steps, layer, config.seed, _steps_key(steps), work, progress)
     hidden_size = model.hf_model.config.hidden_size
     head, threshold, stats = fit_decline_head(
         hidden_size, rows, torch.tensor(labels), config.seed, config.decline_false_rate
     )
     head.save(out / DECLINE_FILE)
-    return {"layer": config.decline_layer, "threshold": round(threshold, 6)}, stats
+    return {"layer": layer, "threshold": round(threshold, 6)}, stats
 
 
 def _read_log(path: Path) -> dict:
