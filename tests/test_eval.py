@@ -88,6 +88,7 @@ STEP_KEYS = {
 }
 STEP_EXTRAS = {"forced_agreement", "program", "budget", "finish_reason", "error", "line", "category"}
 STEP_EXTRAS |= {"draft_program", "acceptance_rate"}  # lossless mode (null otherwise)
+STEP_EXTRAS |= {"declined_tools", "no_tool_fits_probability"}  # the no-tool-fits head (null without one)
 SUMMARY_KEYS = {"n", "layers_fraction", "decode_speedup", "matches_full", "token_agreement", "tool_calls_match_full"}
 SUMMARY_KEYS |= {"accuracy"}
 

@@ -193,6 +193,10 @@ def _row(step: EvalStep, result: GenerationResult, full: GenerationResult, rate:
         "budget": record.budget,
         "finish_reason": record.finish_reason,
         "error": record.error,
+        # A tool-call step that answered in words, and the pack's no-tool-fits head's probability
+        # where it chose (the rows behind the threshold's trade of declines against calls).
+        "declined_tools": record.declined_tools,
+        "no_tool_fits_probability": record.no_tool_fits_probability,
     }
 
 
