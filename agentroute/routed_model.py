@@ -224,9 +224,10 @@ class RoutedModel:
             decline = self.may_decline_in(context)
             schema = settings.json_schema
             wanted = settings.constrain and (specs or schema is not None)
-            constraint = self._tool_constraint(specs, free_text, schema, decline) if wanted else None
             chooses = wanted and decline and not free_text and schema is None
             choice = decline_choice(self.pack, functools.partial(self._tool_constraint, specs)) if chooses else None
+            # With a no-tool-fits head the step starts under calls only; the head may switch it to words.
+            constraint = self._tool_constraint(specs, free_text, schema, decline and choice is None) if wanted else None
             result = self._execute(prompt_ids, decision.program, settings, mode, constraint, choice)
         result = step_result(result, context, decision, settings.json_schema)
         record_step(result.record, {"messages": messages, "tools": [t.model_dump() for t in specs]})
@@ -287,7 +288,12 @@ class RoutedModel:
     # -- internals --------------------------------------------------------------------------------
 
     def _grammar_masks(
-        self, tools: Sequence[Any], tokens: Sequence[int], free_text: bool, decline: bool = False, words_only=False
+        self,
+        tools: Sequence[Any],
+        tokens: Sequence[int],
+        free_text: bool,
+        decline: bool = False,
+        words_only: bool = False,
     ) -> torch.Tensor:
         """The call grammar's allowed tokens at each position of ``tokens`` ([len, vocab])."""
         constraint = self._tool_constraint(normalize_tools(tools), free_text, decline=decline, words_only=words_only)

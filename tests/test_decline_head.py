@@ -9,7 +9,7 @@ from test_pack import HIDDEN, N_LAYERS, edit_manifest, fresh_model, write_pack
 
 from agentroute.pack import DECLINE_FILE, PackError, load_pack
 from agentroute.steps.decline_head import DeclineHead
-from agentroute.steps.prompt_states import PromptStates
+from agentroute.steps.prompt_states import prompt_hidden
 from agentroute.training.decline_fit import fit_decline_head
 
 LAYER = 4
@@ -70,11 +70,11 @@ def test_the_head_reads_the_last_prompt_token_after_its_layer(tmp_path, prefill)
     model = pack_with_head(tmp_path, head_with(weight_seed=0))
     head = model.pack.decline_head
     with torch.no_grad():  # scaled so that the logit is about 1: a probability far from 0 and 1
-        state = PromptStates(model.parts, model.encode(REQUEST, [WEATHER])).last_token(LAYER)
+        state = prompt_hidden(model.parts, model.encode(REQUEST, [WEATHER]), LAYER)[-1]
         head.linear.weight /= head(state[None]).abs()
     for request in (REQUEST, [*REQUEST[:0], {"role": "user", "content": REQUEST[0]["content"] + " Please."}]):
         ids = model.encode(request, [WEATHER])
-        expected = head.probability(PromptStates(model.parts, ids).last_token(LAYER))
+        expected = head.probability(prompt_hidden(model.parts, ids, LAYER)[-1])
         step = model.generate(
             request, tools=[WEATHER], step_type="tool_call", max_new_tokens=4, mode="routed", prefill=prefill
         )

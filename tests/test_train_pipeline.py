@@ -561,7 +561,7 @@ def test_train_pack_fits_a_no_tool_fits_head_on_data_that_has_such_rows(tmp_path
     step = loaded.generate([{"role": "user", "content": "sing"}], tools=[WORD_TOOL], step_type="tool_call",
                            max_new_tokens=4)  # fmt: skip
     assert step.record.no_tool_fits_probability is not None
-    monkeypatch.setattr("agentroute.training.decline_rows.PromptStates", lambda *a: pytest.fail("rows redone"))
+    monkeypatch.setattr("agentroute.training.decline_rows.prompt_hidden", lambda *a: pytest.fail("rows redone"))
     again = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None, resume=True)
     assert again["decline"] == manifest["decline"]
 

@@ -1,10 +1,11 @@
 """Call or words: a tool-call step's choice, made once its prompt is prefilled.
 
 With a pack's no-tool-fits head (``steps.decline_head``) a tool-call step that may decline does not
-leave the choice to its first token: the head reads the last prompt token's hidden state after its
-layer, which the step's own prefill computes on the way (full depth's first layers in order, the
-default for every decode mode; a program prefill that skips or reorders them runs those layers
-once more), and the reply's grammar becomes calls only, or declining words only.
+leave the choice to its first token: it starts under the calls-only grammar, the head reads the
+last prompt token's hidden state after its layer, which the step's own prefill computes on the way
+(full depth's first layers in order, the default for every decode mode; a program prefill that
+skips or reorders them runs those layers once more), and at or above the threshold the reply's
+grammar becomes declining words only.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from agentroute.decode.tool_grammar import TokenConstraint
 from agentroute.model.program import LayerProgram
 from agentroute.steps.decline_head import DeclineHead
-from agentroute.steps.prompt_states import PromptStates
+from agentroute.steps.prompt_states import prompt_hidden
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,7 @@ class DeclineChoice:
     layer: int  # the head reads the last prompt token after this many decoder layers
     head: DeclineHead
     threshold: float
-    calls: Callable[[], TokenConstraint]  # a fresh grammar state admitting only calls
-    words: Callable[[], TokenConstraint]  # ... admitting only text that declines
+    words: Callable[[], TokenConstraint]  # a fresh grammar state admitting only text that declines
 
     def reads(self, prefill_program: LayerProgram) -> bool:
         """Whether ``prefill_program`` passes through full depth's first ``layer`` layers in order."""
@@ -35,15 +35,16 @@ class DeclineChoice:
     def capture(self) -> LastTokenCapture:
         return LastTokenCapture(self.layer)
 
-    def decide(self, hidden: torch.Tensor) -> tuple[TokenConstraint, float]:
-        """(the reply's grammar state, P(no tool fits)) from the last prompt token's hidden state."""
+    def decide(self, hidden: torch.Tensor) -> tuple[TokenConstraint | None, float]:
+        """(the declining-words grammar state, or None to keep calling; P(no tool fits)) from the
+        last prompt token's hidden state."""
         probability = self.head.probability(hidden)
-        return (self.words() if probability >= self.threshold else self.calls()), probability
+        return (self.words() if probability >= self.threshold else None), probability
 
-    def decide_apart(self, parts, prompt_ids: Sequence[int]) -> tuple[TokenConstraint, float]:
+    def decide_apart(self, parts, prompt_ids: Sequence[int]) -> tuple[TokenConstraint | None, float]:
         """``decide`` with the head's layers run over the prompt on their own (a prefill that does
         not pass through them)."""
-        return self.decide(PromptStates(parts, prompt_ids).last_token(self.layer))
+        return self.decide(prompt_hidden(parts, prompt_ids, self.layer)[-1])
 
 
 def decline_choice(pack, constraint: Callable[..., TokenConstraint]) -> DeclineChoice | None:
@@ -54,13 +55,7 @@ def decline_choice(pack, constraint: Callable[..., TokenConstraint]) -> DeclineC
     if head is None:
         return None
     spec = pack.manifest.decline
-    return DeclineChoice(
-        spec.layer,
-        head,
-        spec.threshold,
-        calls=lambda: constraint(),
-        words=lambda: constraint(decline=True, words_only=True),
-    )
+    return DeclineChoice(spec.layer, head, spec.threshold, words=lambda: constraint(decline=True, words_only=True))
 
 
 class LastTokenCapture:

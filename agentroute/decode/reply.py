@@ -36,8 +36,8 @@ class Plan:
     on_text: Callable[[str], None] | None
     mode: DecodeMode
     jump_forward: bool = True
-    # A tool-call step's call-or-words choice, made after prefill by a pack's no-tool-fits head;
-    # it sets ``sampler.constraint`` before the first token.
+    # A tool-call step's call-or-words choice, made after prefill by a pack's no-tool-fits head:
+    # ``sampler.constraint`` holds the calls-only grammar, replaced by words only where it declines.
     decline: DeclineChoice | None = None
 
 

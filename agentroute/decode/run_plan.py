@@ -51,11 +51,13 @@ def run_plan(model, plan: Plan) -> GenerationResult:
             parts, prefix.kv, plan.prefill_program, ids, start=start, capacity=capacity, on_layer=capture
         )
     no_tool_fits = None
-    if choice is not None:  # call or words, before the first token
+    if choice is not None:  # calls (the grammar the step started with) or words, before the first token
         if capture is not None and capture.hidden is not None:
-            plan.sampler.constraint, no_tool_fits = choice.decide(capture.hidden)
+            words, no_tool_fits = choice.decide(capture.hidden)
         else:
-            plan.sampler.constraint, no_tool_fits = choice.decide_apart(parts, prompt_ids)
+            words, no_tool_fits = choice.decide_apart(parts, prompt_ids)
+        if words is not None:
+            plan.sampler.constraint = words
     # Only samplers with top-k/top-p warpers look at the history; greedy skips building it.
     history = torch.tensor([prompt_ids], dtype=torch.long) if not plan.sampler.greedy else None
     reply = Reply(model.tokenizer, plan)

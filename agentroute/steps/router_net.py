@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from agentroute.steps.prompt_states import PromptStates
+from agentroute.steps.prompt_states import prompt_hidden
 from agentroute.steps.records import StepType
 
 
@@ -78,4 +78,5 @@ def safety_columns(
 
 def prompt_features(parts, prompt_ids: Sequence[int], layer: int) -> torch.Tensor:
     """[2 * hidden]: mean and last-token hidden state after the first ``layer`` layers (full depth)."""
-    return PromptStates(parts, prompt_ids).features(layer)
+    hidden = prompt_hidden(parts, prompt_ids, layer)
+    return torch.cat([hidden.mean(0), hidden[-1]])

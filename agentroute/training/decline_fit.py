@@ -21,6 +21,7 @@ from agentroute.steps.decline_head import DeclineHead
 # declines); layers 4 / 12 / 24 / 30 reached 0.86 / 0.92 / 0.95 / 0.96.
 DECLINE_L2 = 1e-1
 FOLDS = 5
+MIN_ROWS_PER_KIND = 5  # fewer steps of either kind fit no head (the pipeline then trains none)
 DECLINE_DEPTH = 2 / 3  # layer 20 of 30; other models read the head at the same share of their depth
 
 
@@ -37,10 +38,11 @@ def fit_decline_head(
 ) -> tuple[DeclineHead, float, dict]:
     """(head, threshold, metrics) from last-token states [N, hidden] and labels [N] (1: no tool fits)."""
     labels = no_tool_fits.long()
-    if int(labels.sum()) < 5 or int((1 - labels).sum()) < 5:
+    if min(int(labels.sum()), int((1 - labels).sum())) < MIN_ROWS_PER_KIND:
         raise ValueError(
-            f"the no-tool-fits head needs at least 5 steps of each kind, got {int(labels.sum())} without a "
-            f"fitting tool and {int((1 - labels).sum())} with one; build data v4 or later (`agentroute data build`)"
+            f"the no-tool-fits head needs at least {MIN_ROWS_PER_KIND} steps of each kind, got "
+            f"{int(labels.sum())} without a fitting tool and {int((1 - labels).sum())} with one; build data v4 "
+            "or later (`agentroute data build`)"
         )
     # Out-of-fold scores over five seeded folds, each kind split evenly among them: every row is
     # scored by a head that did not see it. (A single held-out fifth set the 2% threshold at 0.71 or

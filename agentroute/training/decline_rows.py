@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from agentroute.evaluation.steps import EvalStep
-from agentroute.steps.prompt_states import PromptStates
+from agentroute.steps.prompt_states import prompt_hidden
 
 ROWS_FILE = "decline_rows.safetensors"
 VARIANT = "offer-1to3-half,no-system-third"  # in the cache key: rows of another recipe are recomputed
@@ -55,7 +55,7 @@ def decline_rows(model, steps: list[EvalStep], layer: int, seed: int, key: str, 
     hidden = []
     for i, step in enumerate(steps):
         messages, tools = varied_prompt(step, rng)
-        hidden.append(PromptStates(model.parts, model.encode(messages, tools)).last_token(layer))
+        hidden.append(prompt_hidden(model.parts, model.encode(messages, tools), layer)[-1])
         progress("no-tool-fits head: prompt states", i + 1, len(steps))
     rows = torch.stack(hidden)
     save_file({"x": rows}, str(cached), metadata=meta)

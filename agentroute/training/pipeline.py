@@ -34,7 +34,7 @@ from agentroute.pack import ADAPTER_DIR, DECLINE_FILE, MANIFEST, PACK_FORMAT, RO
 from agentroute.steps.records import StepType
 from agentroute.steps.router_net import prompt_features, safety_columns
 from agentroute.training.adapter import AdapterConfig, train_adapter
-from agentroute.training.decline_fit import decline_layer, fit_decline_head
+from agentroute.training.decline_fit import MIN_ROWS_PER_KIND, decline_layer, fit_decline_head
 from agentroute.training.decline_rows import decline_rows
 from agentroute.training.examples import full_prompt_example, has_gold, tool_call_example
 from agentroute.training.library import build_library, check_cached_library
@@ -363,7 +363,7 @@ def _decline_head(model, steps: list[EvalStep], config: TrainConfig, work: Path,
     when the data has too few steps of either kind (data before v4 has no no-tool-fits rows)."""
     labels = [s.expected == [] for s in steps]
     (out / DECLINE_FILE).unlink(missing_ok=True)
-    if min(sum(labels), len(labels) - sum(labels)) < 5:
+    if min(sum(labels), len(labels) - sum(labels)) < MIN_ROWS_PER_KIND:  # checked before the dear rows
         return None, {}
     layer = config.decline_layer or decline_layer(model.n_layers)
     rows = decline_rows(model, steps, layer, config.seed, _steps_key(steps), work, progress)
