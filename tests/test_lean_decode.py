@@ -235,8 +235,8 @@ def test_fused_run_layer_is_used_only_in_decode_chunks(lean_model, monkeypatch):
     from agentroute.model import hf_parts
 
     calls = []
-    real = hf_parts._run_fused
-    monkeypatch.setattr(hf_parts, "_run_fused", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = hf_parts.run_fused
+    monkeypatch.setattr(hf_parts, "run_fused", lambda *a, **k: calls.append(1) or real(*a, **k))
     ids = lean_model.encode(PROMPTS[0])
     cache = ProgramKVCache()
     full = lean_model.program(None)
@@ -312,3 +312,29 @@ def test_pack_weight_is_exact_and_row_invariant():
     for n in (2, 7, 9, 40, lean_decode.MAX_CHUNK_ROWS):
         assert torch.equal(lean_decode.packed_linear(rows[:n], packed), singles[:n])
     assert lean_decode.pack_weight(weight.float(), bias.float()) is None  # float32 keeps F.linear
+
+
+def test_fused_small_ops_fall_back_to_the_family_code_where_they_differ():
+    """A shortcut that does not equal the module's arithmetic bit for bit is not used."""
+    from agentroute.model import fused_layer
+
+    def other_rotary(q, k, cos, sin):  # a family whose rotary embedding is not Llama's
+        return q * cos, k * sin
+
+    rotary = fused_layer._rotary(other_rotary, (2, 1), 8, torch.bfloat16)
+    qk, cos, sin = torch.randn(1, 3, 2, 8).bfloat16(), torch.randn(1, 2, 8).bfloat16(), torch.randn(1, 2, 8).bfloat16()
+    q, k = other_rotary(qk[:, :2], qk[:, 2:], cos, sin)
+    assert torch.equal(rotary(qk, cos, sin), torch.cat((q, k), 1))
+
+    class OnePlusNorm(nn.Module):  # Gemma-style: scales by 1 + weight
+        def __init__(self):
+            super().__init__()
+            self.weight, self.variance_epsilon = nn.Parameter(torch.zeros(16)), 1e-6
+
+        def forward(self, x):
+            return x * (1 + self.weight)
+
+    norm = OnePlusNorm()
+    assert fused_layer._norm(norm, torch.bfloat16) is norm
+    assert fused_layer._activation(nn.GELU(), 16, torch.bfloat16) is not F.silu
+    assert fused_layer._activation(nn.SiLU(), 16, torch.bfloat16) is F.silu

@@ -2,16 +2,15 @@
 
 ``ModelParts.resolve(model)`` finds the embedding, decoder layers, final norm, LM head and rotary
 embedding of a supported causal LM, and exposes them through a small interface the executor uses.
-Nothing else in AgentRoute reaches into a transformers model, so supporting a new family means
-changing this file only.
+Nothing else in AgentRoute reaches into a transformers model but ``fused_layer`` (a decoder layer's
+decode-chunk forward), so supporting a new family means changing these two files only.
 
 Checked against transformers 5.23 (see pyproject.toml for the pinned range).
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,7 +19,8 @@ import torch
 from torch import nn
 
 from agentroute.errors import UnsupportedModelError
-from agentroute.model.lean_decode import Product, in_decode_chunk, pack_weight, packed_linear
+from agentroute.model.fused_layer import FusedLayer, fuse, run_fused
+from agentroute.model.lean_decode import in_decode_chunk
 
 # model_type -> family. Each family keeps the Llama layout (model.embed_tokens, model.layers,
 # model.norm, model.rotary_emb, lm_head) and a decoder layer that takes position_embeddings and
@@ -123,8 +123,7 @@ class ModelParts:
     def run_layer(self, index: int, hidden, position_embeddings, position_ids, attention_mask, cache):
         fused = self.fused.get(index)
         if fused is not None and in_decode_chunk():
-            layer = self.layers[index]
-            return _run_fused(layer, fused, hidden, position_embeddings, position_ids, attention_mask, cache)
+            return run_fused(self.layers[index], fused, hidden, position_embeddings, cache)
         out = self.layers[index](
             hidden,
             attention_mask=attention_mask,
@@ -145,7 +144,7 @@ class ModelParts:
         LoRA adapter on the layer's linears joins them (``lean_decode.LowRankSum``)."""
         self.fused = {}
         for index, layer in enumerate(self.layers):
-            fused = _fuse(layer, int4)
+            fused = fuse(layer, int4)
             if fused is not None:
                 self.fused[index] = fused
         return len(self.fused)
@@ -177,109 +176,6 @@ class ModelParts:
         heads = config.num_attention_heads
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
         return getattr(config, "num_key_value_heads", None) or heads, head_dim
-
-
-@dataclass(frozen=True)
-class FusedLayer:
-    """Packed products of one decoder layer: q, k and v in one; o; gate and up in one; down."""
-
-    qkv: Product
-    splits: tuple[int, int, int]
-    o: Product
-    gate_up: Product
-    down: Product
-    rotary: Callable  # the family's apply_rotary_pos_emb
-
-
-def _fuse(layer: nn.Module, int4: bool = False) -> FusedLayer | None:
-    attn, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
-    names = [(attn, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")] + [
-        (mlp, n) for n in ("gate_proj", "up_proj", "down_proj")
-    ]
-    linears = [_linear_parts(getattr(owner, name, None)) for owner, name in names]
-    if None in linears:
-        return None  # bitsandbytes layers or another layout: the modules run as they are
-    rotary = getattr(sys.modules[type(attn).__module__], "apply_rotary_pos_emb", None)
-    if rotary is None or not hasattr(mlp, "act_fn") or not hasattr(attn, "head_dim"):
-        return None
-    q, k, v, o, gate, up, down = linears
-    bias = None
-    if any(lin.bias is not None for lin in (q, k, v)):  # Qwen2 has q/k/v biases
-        zeros = [torch.zeros(lin.weight.shape[0], dtype=lin.weight.dtype) for lin in (q, k, v)]
-        bias = torch.cat([lin.bias if lin.bias is not None else z for lin, z in zip((q, k, v), zeros, strict=True)])
-    modules = [getattr(owner, name) for owner, name in names]
-    qkv = _pack_joined((q, k, v), bias, modules[:3], int4)
-    gate_up = _pack_joined((gate, up), None, modules[4:6], int4)
-    o_packed = _pack_joined((o,), o.bias, modules[3:4], int4)
-    down_packed = _pack_joined((down,), down.bias, modules[6:7], int4)
-    if None in (qkv, gate_up, o_packed, down_packed) or gate.bias is not None or up.bias is not None:
-        return None
-    splits = (q.weight.shape[0], k.weight.shape[0], v.weight.shape[0])
-    return FusedLayer(qkv, splits, o_packed, gate_up, down_packed, rotary)
-
-
-@dataclass(frozen=True)
-class _Linear:
-    """A linear's dense weight and bias, and its LoRA adapter's (down, up * scaling) if one is kept beside."""
-
-    weight: torch.Tensor
-    bias: torch.Tensor | None
-    low_rank: tuple[torch.Tensor, torch.Tensor] | None
-
-
-def _linear_parts(module: nn.Module | None) -> _Linear | None:
-    """A plain ``nn.Linear``, or a peft LoRA linear with one unmerged adapter; None for anything else."""
-    if type(module) is nn.Linear:
-        return _Linear(module.weight, module.bias, None)
-    base = getattr(module, "base_layer", None)
-    adapters = list(getattr(module, "active_adapters", None) or [])
-    if type(base) is not nn.Linear or len(adapters) != 1 or getattr(module, "merged", True):
-        return None
-    name = adapters[0]
-    if name not in module.lora_A or getattr(module, "use_dora", {}).get(name, False):
-        return None
-    down, up = module.lora_A[name].weight, module.lora_B[name].weight
-    return _Linear(base.weight, base.bias, (down, up * module.scaling[name]))
-
-
-def _pack_joined(linears, bias, modules, int4: bool) -> Product | None:
-    """One packed product for linears that read the same input, their outputs side by side;
-    their adapters (if any) join as one down product and a block-diagonal up product."""
-    weight = torch.cat([lin.weight for lin in linears])
-    low_rank = None
-    if any(lin.low_rank is not None for lin in linears):
-        if any(lin.low_rank is None for lin in linears):
-            return None
-        down = torch.cat([lin.low_rank[0] for lin in linears])
-        up = torch.block_diag(*[lin.low_rank[1] for lin in linears])
-        low_rank = (down, up)
-
-    def reference(x):
-        return torch.cat([m(x) for m in modules], dim=-1)
-
-    return pack_weight(weight, bias, reference=reference, int4=int4, low_rank=low_rank)
-
-
-def _run_fused(layer, fused: FusedLayer, hidden, position_embeddings, position_ids, attention_mask, cache):
-    """The decoder layer's forward (Llama layout, as transformers 5.23 writes it) with fused products."""
-    attn = layer.self_attn
-    residual = hidden
-    x = layer.input_layernorm(hidden)
-    shape = (*x.shape[:-1], -1, attn.head_dim)
-    q, k, v = packed_linear(x, fused.qkv).split(fused.splits, dim=-1)
-    q, k, v = q.view(shape), k.view(shape), v.view(shape)
-    if hasattr(attn, "q_norm"):  # Qwen3 normalises each head's queries and keys
-        q, k = attn.q_norm(q), attn.k_norm(k)
-    q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-    cos, sin = position_embeddings
-    q, k = fused.rotary(q, k, cos, sin)
-    k, v = cache.update(k, v, attn.layer_idx)
-    out, _ = _row_attention(attn, q, k, v, attention_mask, dropout=0.0, scaling=attn.scaling, position_ids=position_ids)
-    hidden = residual + packed_linear(out.reshape(*x.shape[:-1], -1).contiguous(), fused.o)
-    residual = hidden
-    x = layer.post_attention_layernorm(hidden)
-    gate, up = packed_linear(x, fused.gate_up).split(fused.gate_up.out_features // 2, dim=-1)
-    return residual + packed_linear(layer.mlp.act_fn(gate) * up, fused.down)
 
 
 ROW_ATTENTION = "agentroute_rows"

@@ -1,0 +1,236 @@
+"""A decoder layer's decode-chunk forward with fused packed products and few small ops.
+
+Why
+    Under int4 products a one-token pass of the default model spent about a third of its time
+    outside the products: each layer's norms, rotary embedding, attention wrapper, splits and
+    views went through transformers' modules, about 60 small ops per layer at a few microseconds
+    each. This forward computes the same arithmetic with fewer calls: the norms inline, the rotary
+    embedding on queries and keys at once, one SDPA call reading grouped keys directly
+    (``enable_gqa``), no split of the q/k/v product into copies. Measured on the default model
+    (400-token context, bfloat16 with int4 products): 16.8 ms -> 12.5 ms per one-token pass.
+
+What stays exact
+    Every shortcut is the module's own arithmetic on the same elements, and each one is checked
+    bit for bit against the module when the layer is fused (``fuse``); a layer whose norm or
+    rotary embedding computes differently (Gemma's ``1 + weight`` norm) calls the module for that
+    part. ``tests/test_lean_decode.py`` checks whole layers against the module path for every
+    supported family. Only this module and ``hf_parts`` know transformers' layer layout.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agentroute.model.lean_decode import Product, pack_weight
+
+# Rows the per-layer exactness probes use (a chunk's rows are independent in both paths).
+_PROBE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class FusedLayer:
+    """Packed products of one decoder layer (q, k and v in one; o; gate and up in one; down) and
+    the small ops of its forward, each checked exact against the module."""
+
+    qkv: Product
+    heads: tuple[int, int]  # query heads, key/value heads
+    head_dim: int
+    o: Product
+    gate_up: Product
+    down: Product
+    input_norm: Callable[[torch.Tensor], torch.Tensor]
+    post_norm: Callable[[torch.Tensor], torch.Tensor]
+    rotary: Callable  # (queries and keys side by side, cos, sin) -> rotated
+    act: Callable[[torch.Tensor], torch.Tensor]
+
+
+def fuse(layer: nn.Module, int4: bool = False) -> FusedLayer | None:
+    """``layer`` with fused packed products, or None where it lacks the Llama layout (bitsandbytes
+    layers, another attention) or a product cannot be packed exactly."""
+    attn, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
+    names = [(attn, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")] + [
+        (mlp, n) for n in ("gate_proj", "up_proj", "down_proj")
+    ]
+    linears = [_linear_parts(getattr(owner, name, None)) for owner, name in names]
+    if None in linears:
+        return None
+    family_rotary = getattr(sys.modules[type(attn).__module__], "apply_rotary_pos_emb", None)
+    if family_rotary is None or not hasattr(mlp, "act_fn") or not hasattr(attn, "head_dim"):
+        return None
+    q, k, v, o, gate, up, down = linears
+    bias = None
+    if any(lin.bias is not None for lin in (q, k, v)):  # Qwen2 has q/k/v biases
+        zeros = [torch.zeros(lin.weight.shape[0], dtype=lin.weight.dtype) for lin in (q, k, v)]
+        bias = torch.cat([lin.bias if lin.bias is not None else z for lin, z in zip((q, k, v), zeros, strict=True)])
+    modules = [getattr(owner, name) for owner, name in names]
+    qkv = _pack_joined((q, k, v), bias, modules[:3], int4)
+    gate_up = _pack_joined((gate, up), None, modules[4:6], int4)
+    o_packed = _pack_joined((o,), o.bias, modules[3:4], int4)
+    down_packed = _pack_joined((down,), down.bias, modules[6:7], int4)
+    if None in (qkv, gate_up, o_packed, down_packed) or gate.bias is not None or up.bias is not None:
+        return None
+    head_dim = attn.head_dim
+    if q.weight.shape[0] % head_dim or k.weight.shape[0] != v.weight.shape[0] or k.weight.shape[0] % head_dim:
+        return None
+    heads = (q.weight.shape[0] // head_dim, k.weight.shape[0] // head_dim)
+    dtype = q.weight.dtype
+    return FusedLayer(
+        qkv=qkv,
+        heads=heads,
+        head_dim=head_dim,
+        o=o_packed,
+        gate_up=gate_up,
+        down=down_packed,
+        input_norm=_norm(layer.input_layernorm, dtype),
+        post_norm=_norm(layer.post_attention_layernorm, dtype),
+        rotary=_rotary(family_rotary, heads, head_dim, dtype),
+        act=_activation(mlp.act_fn, gate.weight.shape[0], dtype),
+    )
+
+
+def run_fused(layer: nn.Module, fused: FusedLayer, hidden: torch.Tensor, position_embeddings, cache) -> torch.Tensor:
+    """The decoder layer's forward (Llama layout, as transformers 5.23 writes it) on a decode chunk
+    of one sequence: one query row attends as a one-token pass does; several attend row by row,
+    each over the keys before it, so a chunk equals one-token passes bit for bit."""
+    attn = layer.self_attn
+    rows = hidden.shape[1]
+    q_heads, kv_heads = fused.heads
+    x = fused.input_norm(hidden)
+    qkv = fused.qkv(x).view(1, rows, q_heads + 2 * kv_heads, fused.head_dim)
+    q_norm = getattr(attn, "q_norm", None)
+    if q_norm is not None:  # Qwen3 normalises each head's queries and keys before the rotary embedding
+        qk = torch.cat((q_norm(qkv[:, :, :q_heads]), attn.k_norm(qkv[:, :, q_heads : q_heads + kv_heads])), 2)
+    else:
+        qk = qkv[:, :, : q_heads + kv_heads]
+    cos, sin = position_embeddings
+    qk = fused.rotary(qk.transpose(1, 2), cos, sin)
+    keys, values = cache.update(qk[:, q_heads:], qkv[:, :, q_heads + kv_heads :].transpose(1, 2), attn.layer_idx)
+    queries = qk[:, :q_heads]
+    if rows == 1:
+        out = F.scaled_dot_product_attention(queries, keys, values, scale=attn.scaling, enable_gqa=True)
+    else:
+        start = keys.shape[2] - rows  # the chunk's queries sit at the end of the keys
+        out = torch.cat(
+            [
+                F.scaled_dot_product_attention(
+                    queries[:, :, i : i + 1],
+                    keys[:, :, : start + i + 1],
+                    values[:, :, : start + i + 1],
+                    scale=attn.scaling,
+                    enable_gqa=True,
+                )
+                for i in range(rows)
+            ],
+            2,
+        )
+    hidden = hidden + fused.o(out.transpose(1, 2).reshape(1, rows, q_heads * fused.head_dim))
+    gate_up = fused.gate_up(fused.post_norm(hidden))
+    half = gate_up.shape[-1] // 2
+    return hidden + fused.down(fused.act(gate_up[..., :half]) * gate_up[..., half:])
+
+
+# -- the small ops, each checked against the module it replaces -------------------------------------
+
+
+def _probe(shape: tuple[int, ...], dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.randn(shape, generator=generator) * 3).to(dtype)
+
+
+def _norm(module: nn.Module, dtype: torch.dtype) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Llama's RMSNorm inline (float32 statistics, cast back, times the weight) where it equals the
+    module bit for bit on probe rows; the module itself otherwise."""
+    weight, eps = getattr(module, "weight", None), getattr(module, "variance_epsilon", None)
+    if weight is None or eps is None:
+        return module
+
+    def rms_norm(x: torch.Tensor) -> torch.Tensor:
+        x32 = x.float()
+        return weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+    rows = _probe((1, _PROBE_ROWS, weight.shape[0]), dtype)
+    with torch.no_grad():
+        exact = torch.equal(rms_norm(rows), module(rows))
+    return rms_norm if exact else module
+
+
+def _rotary(family_rotary: Callable, heads: tuple[int, int], head_dim: int, dtype: torch.dtype) -> Callable:
+    """The rotary embedding applied to queries and keys side by side in one tensor
+    ([batch, q_heads + kv_heads, rows, head_dim]): elementwise the family's own
+    ``q * cos + rotate_half(q) * sin``. Checked against the family's function; where it differs,
+    the queries and keys are split and passed to that function."""
+    q_heads, _ = heads
+    half = head_dim // 2
+
+    def joint(qk, cos, sin):
+        cos, sin = cos[:, None], sin[:, None]
+        return qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), -1) * sin
+
+    def split(qk, cos, sin):
+        q, k = family_rotary(qk[:, :q_heads], qk[:, q_heads:], cos, sin)
+        return torch.cat((q, k), 1)
+
+    qk = _probe((1, sum(heads), _PROBE_ROWS, head_dim), dtype)
+    cos, sin = _probe((1, _PROBE_ROWS, head_dim), dtype, 1), _probe((1, _PROBE_ROWS, head_dim), dtype, 2)
+    with torch.no_grad():
+        exact = head_dim % 2 == 0 and torch.equal(joint(qk, cos, sin), split(qk, cos, sin))
+    return joint if exact else split
+
+
+def _activation(act_fn: nn.Module, width: int, dtype: torch.dtype) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``F.silu`` where the MLP's activation is SiLU (skipping the module call), the module otherwise."""
+    rows = _probe((1, _PROBE_ROWS, width), dtype)
+    with torch.no_grad():
+        exact = torch.equal(F.silu(rows), act_fn(rows))
+    return F.silu if exact else act_fn
+
+
+# -- the products ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Linear:
+    """A linear's dense weight and bias, and its LoRA adapter's (down, up * scaling) if one is kept beside."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    low_rank: tuple[torch.Tensor, torch.Tensor] | None
+
+
+def _linear_parts(module: nn.Module | None) -> _Linear | None:
+    """A plain ``nn.Linear``, or a peft LoRA linear with one unmerged adapter; None for anything else."""
+    if type(module) is nn.Linear:
+        return _Linear(module.weight, module.bias, None)
+    base = getattr(module, "base_layer", None)
+    adapters = list(getattr(module, "active_adapters", None) or [])
+    if type(base) is not nn.Linear or len(adapters) != 1 or getattr(module, "merged", True):
+        return None
+    name = adapters[0]
+    if name not in module.lora_A or getattr(module, "use_dora", {}).get(name, False):
+        return None
+    down, up = module.lora_A[name].weight, module.lora_B[name].weight
+    return _Linear(base.weight, base.bias, (down, up * module.scaling[name]))
+
+
+def _pack_joined(linears, bias, modules, int4: bool) -> Product | None:
+    """One packed product for linears that read the same input, their outputs side by side;
+    their adapters (if any) join as one down product and a block-diagonal up product."""
+    weight = torch.cat([lin.weight for lin in linears])
+    low_rank = None
+    if any(lin.low_rank is not None for lin in linears):
+        if any(lin.low_rank is None for lin in linears):
+            return None
+        down = torch.cat([lin.low_rank[0] for lin in linears])
+        up = torch.block_diag(*[lin.low_rank[1] for lin in linears])
+        low_rank = (down, up)
+
+    def reference(x):
+        return torch.cat([m(x) for m in modules], dim=-1)
+
+    return pack_weight(weight, bias, reference=reference, int4=int4, low_rank=low_rank)
