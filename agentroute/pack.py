@@ -8,6 +8,8 @@ Layout::
     router.safetensors   the router's weights (``router_net``)
     decline.safetensors  optional: the no-tool-fits head (``decline_head``), in packs trained on
                          data with no-tool-fits rows
+    replies.safetensors  optional: the model's own full-depth replies on training steps, which
+                         lossless mode drafts from (``decode.reply_store``)
 
 Loading checks the manifest against the model before touching any weights: a pack loads only into
 the model it was trained for (same layer count, width, vocabulary and embedding checksum), whatever
@@ -27,6 +29,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, Field, ValidationError
 
+from agentroute.decode.reply_store import ReplyStore
 from agentroute.errors import AgentRouteError
 from agentroute.model.program import LayerProgram
 from agentroute.steps.decline_head import DeclineHead
@@ -38,6 +41,7 @@ PACK_FORMAT = "agentroute-pack/1"
 MANIFEST = "pack.json"
 ROUTER_FILE = "router.safetensors"
 DECLINE_FILE = "decline.safetensors"
+REPLIES_FILE = "replies.safetensors"
 ADAPTER_DIR = "adapter"
 BUILTIN_PACKS = ("default",)
 
@@ -62,6 +66,12 @@ class DeclineSpec(BaseModel):
     threshold: float = Field(description="a tool-call step answers in words when P(no tool fits) reaches this")
 
 
+class RepliesSpec(BaseModel):
+    count: int = Field(description="replies in the store")
+    tokens: int = Field(description="tokens in the store")
+    max_new_tokens: int = Field(description="each reply's length limit")
+
+
 class PackManifest(BaseModel):
     format: str
     model: dict[str, Any]
@@ -69,6 +79,7 @@ class PackManifest(BaseModel):
     library: dict[StepType, list[LibraryEntry]]
     router: RouterSpec
     decline: DeclineSpec | None = None
+    replies: RepliesSpec | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
@@ -145,12 +156,19 @@ class RoutePack:
     """A loaded pack: its manifest, library of programs and router, bound to one model."""
 
     def __init__(
-        self, path: Path, manifest: PackManifest, router: RouterNet, n_layers: int, decline: DeclineHead | None = None
+        self,
+        path: Path,
+        manifest: PackManifest,
+        router: RouterNet,
+        n_layers: int,
+        decline: DeclineHead | None = None,
+        replies: ReplyStore | None = None,
     ) -> None:
         self.path = path
         self.manifest = manifest
         self.router = router
         self.decline_head = decline  # with manifest.decline: the no-tool-fits head
+        self.reply_store = replies  # with manifest.replies: lossless mode's store of the model's replies
         self.library: dict[StepType, list[LayerProgram]] = {
             t: [LayerProgram.parse(e.program, n_layers) for e in entries] for t, entries in manifest.library.items()
         }
@@ -226,8 +244,17 @@ def load_pack(model, pack: str | Path) -> RoutePack:
                 f"cannot read the no-tool-fits head of route pack {path} ({DECLINE_FILE}: {exc}); "
                 "copy the whole pack directory or retrain it"
             ) from exc
+    replies = None
+    if manifest.replies is not None:
+        try:
+            replies = ReplyStore.load(path / REPLIES_FILE, actual["vocab_size"])
+        except Exception as exc:  # a missing or damaged file: safetensors/torch raise several types
+            raise PackError(
+                f"cannot read the reply store of route pack {path} ({REPLIES_FILE}: {exc}); "
+                "copy the whole pack directory or retrain it"
+            ) from exc
     apply_adapter(model, path / ADAPTER_DIR)
-    model.pack = RoutePack(path, manifest, router, model.n_layers, decline)
+    model.pack = RoutePack(path, manifest, router, model.n_layers, decline, replies)
     return model.pack
 
 

@@ -41,6 +41,16 @@ class SpeculativeSettings:
     lookup_prior: float = field(default=0.5, metadata={"help": "acceptance assumed for lookup drafts at first"})
     lookup_ngram: int = field(default=3, metadata={"help": "longest context n-gram matched for prompt lookup"})
     lookup_max: int = field(default=10, metadata={"help": "most tokens copied per round by prompt lookup"})
+    replies: bool = field(
+        default=True,
+        metadata={
+            "help": "where the context has no match, greedy replies draft from the route pack's store of the "
+            "model's own replies"
+        },
+    )
+    replies_prior: float = field(
+        default=0.4, metadata={"help": "acceptance assumed for drafts from the reply store at first"}
+    )
     lookup_text: bool = field(
         default=True,
         metadata={"help": "prompt lookup also matches the reply's text where its tokens occur nowhere before"},
@@ -61,6 +71,8 @@ class SpeculativeSettings:
                 "prompt lookup needs lookup_ngram >= 2, lookup_max >= 1 and 0 < lookup_prior < 1, got "
                 f"{self.lookup_ngram}, {self.lookup_max}, {self.lookup_prior}"
             )
+        if not 0 < self.replies_prior < 1:
+            raise GenerationError(f"replies_prior must be between 0 and 1, got {self.replies_prior}")
         if self.fixed_k is not None and self.fixed_k < 1:
             raise GenerationError(f"fixed_k must be at least 1 (or None for the cost model), got {self.fixed_k}")
         from agentroute.decode.draft_weights import DRAFT_WEIGHTS

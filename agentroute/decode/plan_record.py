@@ -50,6 +50,8 @@ def plan_record(
                 draft_weights=draft_weights,
                 looked_up_tokens=stats.looked_up,
                 looked_up_accepted=stats.looked_up_accepted,
+                retrieved_tokens=stats.retrieved,
+                retrieved_accepted=stats.retrieved_accepted,
             )
     return StepRecord(
         model=model,

@@ -66,6 +66,7 @@ from agentroute.decode.acceptance import accept_greedy, accept_sampled
 from agentroute.decode.draft_length import PassCosts, SpeculativeSettings, measure_costs
 from agentroute.decode.drafting import Draft, draft_round, token_history
 from agentroute.decode.prompt_lookup import lookup_continuation
+from agentroute.decode.reply_store import ReplyStore
 from agentroute.decode.sampling import Sampler
 from agentroute.errors import GenerationError
 from agentroute.model import executor
@@ -113,6 +114,8 @@ class SpeculativeStats:
     forced: int = 0  # emitted tokens the grammar forced (drafted without logits, accepted by construction)
     looked_up: int = 0  # drafted tokens copied from the context (prompt lookup), verified like the others
     looked_up_accepted: int = 0  # of those, tokens the verifier accepted
+    retrieved: int = 0  # drafted tokens retrieved from a store of the model's own replies (``reply_store``)
+    retrieved_accepted: int = 0  # of those, tokens the verifier accepted
     draft_passes: int = 0
     verify_passes: int = 0
     layer_evaluations: int = 0  # sum over forward passes of the program's length
@@ -165,6 +168,7 @@ def decode(
     draft_parts: ModelParts | None = None,
     costs: PassCosts | None = None,
     text_lookup: Callable[[list[int], int], list[int]] | None = None,
+    replies: ReplyStore | None = None,
 ) -> SpeculativeStats:
     """Decode up to ``limit`` more tokens after ``sequence`` (prompt + reply so far).
 
@@ -181,7 +185,9 @@ def decode(
     (default ``parts``: the verifier's weights). ``costs``: the pass times that set the draft
     length (``draft_length.measure_costs``; measured here when not given and ``k`` is not fixed).
     ``text_lookup``: copies matched on text (``prompt_lookup.TextLookup``, in a reply that is a
-    call), tried before token n-grams, which copy where it finds nothing.
+    call), tried before token n-grams, which copy where it finds nothing. ``replies``: a store of
+    the model's own replies (``reply_store``), drafting where the context has no match; its
+    acceptance is estimated apart from the context's, since it guesses rather than copies.
     """
     settings = settings or SpeculativeSettings()
     stats = SpeculativeStats()
@@ -190,7 +196,12 @@ def decode(
     if costs is None and settings.fixed_k is None and program_drafts:
         costs = measure_costs(parts, draft_parts, programs, sequence, settings.k_max)
     kept, seen = settings.prior_acceptance * settings.prior_weight, settings.prior_weight  # acceptance estimate
-    copy_kept, copy_seen = settings.lookup_prior * settings.prior_weight, settings.prior_weight  # the same for lookup
+    # The same for copies: [kept, seen] for the context (prompt lookup) and for the reply store.
+    copy_counts = {
+        False: [settings.lookup_prior * settings.prior_weight, settings.prior_weight],
+        True: [settings.replies_prior * settings.prior_weight, settings.prior_weight],
+    }
+    retrieve = lookup and replies is not None and settings.replies and sampler.constraint is None  # free text
     idle = 0  # rounds in a row without drafts
     sequence = list(sequence)
     done = limit < 1
@@ -200,6 +211,10 @@ def decode(
         copied = text_lookup(sequence, settings.lookup_max) if lookup and text_lookup is not None else []
         if lookup and not copied:
             copied = lookup_continuation(sequence, settings.lookup_ngram, settings.lookup_max)
+        retrieved = retrieve and not copied
+        if retrieved:
+            copied = replies.draft(sequence, settings.lookup_max)
+        copy_kept, copy_seen = copy_counts[retrieved]
         forced_per_chosen = stats.forced / max(1, len(stats.tokens) - stats.forced)
         if not program_drafts:
             k = 0
@@ -245,10 +260,14 @@ def decode(
             constraint.advance(token)
         cache.crop(position + accepted + 1)
         copies = draft.looked_up
-        stats.looked_up += sum(copies)
-        stats.looked_up_accepted += sum(copies[:accepted])
-        copy_kept += sum(copies[:accepted])
-        copy_seen += sum(copies[:accepted]) + int(accepted < len(draft.tokens) and copies[accepted])
+        if retrieved:
+            stats.retrieved += sum(copies)
+            stats.retrieved_accepted += sum(copies[:accepted])
+        else:
+            stats.looked_up += sum(copies)
+            stats.looked_up_accepted += sum(copies[:accepted])
+        copy_counts[retrieved][0] += sum(copies[:accepted])
+        copy_counts[retrieved][1] += sum(copies[:accepted]) + int(accepted < len(draft.tokens) and copies[accepted])
         chosen = [not f and not c for f, c in zip(draft.forced, copies, strict=True)]
         stats.drafted += sum(chosen)
         stats.accepted += sum(chosen[:accepted])

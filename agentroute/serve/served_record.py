@@ -28,6 +28,8 @@ _DECODE_DEFAULTS = {
     "acceptance_rate": None,
     "looked_up_tokens": None,
     "looked_up_accepted": None,
+    "retrieved_tokens": None,
+    "retrieved_accepted": None,
 }
 
 

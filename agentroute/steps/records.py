@@ -86,6 +86,10 @@ class StepRecord(BaseModel):
         None, description="lossless mode: tokens copied from the context as drafts (prompt lookup)"
     )
     looked_up_accepted: int | None = Field(None, description="lossless mode: of those, tokens the verifier accepted")
+    retrieved_tokens: int | None = Field(
+        None, description="lossless mode: drafts retrieved from the route pack's store of the model's own replies"
+    )
+    retrieved_accepted: int | None = Field(None, description="lossless mode: of those, tokens the verifier accepted")
     forced_tokens: int = Field(
         0, description="reply tokens the tool-call grammar left as the only choice, decoded without logits of their own"
     )
