@@ -255,6 +255,7 @@ def load_pack(model, pack: str | Path) -> RoutePack:
             ) from exc
     apply_adapter(model, path / ADAPTER_DIR)
     model.pack = RoutePack(path, manifest, router, model.n_layers, decline, replies)
+    model.reply_store = replies
     return model.pack
 
 

@@ -57,6 +57,9 @@ class RoutedModel:
         self.parts = ModelParts.resolve(hf_model)
         self.router = Router(self, DepthPolicy.coerce(policy))
         self.pack = None  # a RoutePack once one is applied (``agentroute.pack.load_pack``)
+        # Lossless mode's store of the model's own replies (``decode.reply_store``): the pack's, or
+        # one built from your own transcripts (``ReplyStore(list_of_reply_token_ids)``).
+        self.reply_store = None
         self.prefix_cache = PrefixCache()
         self._lock = threading.Lock()
         self._grammar_tokenizer: GrammarTokenizer | None = None  # built on the first constrained call

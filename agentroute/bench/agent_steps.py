@@ -94,9 +94,10 @@ def _measure(shipped, stock, step, repeats: int) -> dict[str, Any]:
     decode: dict[str, list[float]] = {m: [] for m in METHODS[1:]}  # after the first token (ours only)
     tokens: dict[str, list[int]] = {}
     layers: dict[str, float] = {}
+    records: dict[str, Any] = {}
     for _ in range(repeats):
         for method, call in calls.items():
-            seconds, ids, decode_seconds, layers[method] = call()
+            seconds, ids, decode_seconds, layers[method], records[method] = call()
             times[method].append(seconds)
             tokens[method] = ids
             if decode_seconds is not None:
@@ -114,6 +115,7 @@ def _measure(shipped, stock, step, repeats: int) -> dict[str, Any]:
         "speedup_vs_stock_fp32": latency["stock fp32"] / latency["as shipped"],
         "speedup_vs_full_depth": latency["full depth"] / latency["as shipped"],
         "decode_s": decode_s,
+        "drafts_as_shipped": _drafts(records["as shipped"]),
         # None for a one-token reply: there is no decode to compare
         "decode_speedup_vs_full_depth": decode_s["full depth"] / decode_s["as shipped"]
         if decode_s["as shipped"]
@@ -121,20 +123,30 @@ def _measure(shipped, stock, step, repeats: int) -> dict[str, Any]:
     }
 
 
-def _stock(model, prompt: list[int], max_new_tokens: int) -> tuple[float, list[int], None, float]:
+def _stock(model, prompt: list[int], max_new_tokens: int) -> tuple[float, list[int], None, float, None]:
     began = time.perf_counter()
     with torch.inference_mode():
         out = model.hf_model.generate(torch.tensor([prompt]), do_sample=False, max_new_tokens=max_new_tokens)
-    return time.perf_counter() - began, out[0, len(prompt) :].tolist(), None, 1.0
+    return time.perf_counter() - began, out[0, len(prompt) :].tolist(), None, 1.0, None
 
 
-def _ours(model, step, options: dict) -> tuple[float, list[int], float, float]:
-    """Seconds for the step, its token ids, seconds after the first token (its decode), and the layer
-    passes per decoded token as a share of full depth's (lossless: draft and verify passes together)."""
+def _ours(model, step, options: dict) -> tuple[float, list[int], float, float, Any]:
+    """Seconds for the step, its token ids, seconds after the first token (its decode), the layer
+    passes per decoded token as a share of full depth's (lossless: draft and verify passes together)
+    and the step's record."""
     began = time.perf_counter()
     result = model.generate(step.messages, reuse_prefix=False, **options)
     record = result.record
-    return time.perf_counter() - began, list(result.token_ids), record.latency_s - record.ttft_s, record.layers_fraction
+    seconds = time.perf_counter() - began
+    return seconds, list(result.token_ids), record.latency_s - record.ttft_s, record.layers_fraction, record
+
+
+def _drafts(record) -> dict[str, int | None]:
+    """Where a lossless step's drafts came from and how many were accepted (its last run)."""
+    fields = ("drafted", "accepted", "looked_up", "looked_up_accepted", "retrieved", "retrieved_accepted")
+    names = ("drafted_tokens", "accepted_tokens", "looked_up_tokens", "looked_up_accepted")
+    names += ("retrieved_tokens", "retrieved_accepted")
+    return {f: getattr(record, n, None) for f, n in zip(fields, names, strict=True)}
 
 
 def summarise(rows: list[dict]) -> dict[str, Any]:
@@ -165,8 +177,9 @@ def markdown(results: dict) -> str:
         f"new tokens, every prompt encoded from scratch, median of {results['repeats']} interleaved runs per "
         f"step, seed {results['seed']}. *Stock transformers* is `generate()` in float32 on the same weights; "
         f'*full depth* is `agentroute.load(pack="default")` in {results["dtype"]}{_int4(results)} running every '
-        "layer for every token; *as shipped* is the same model under its default policy (lossless: the step's "
-        "layer program drafts tokens, full depth verifies them).",
+        "layer for every token; *as shipped* is the same model under its default policy (lossless: drafts copied "
+        "from the context, retrieved from the pack's store of the model's own replies or chosen by the step's "
+        "layer program, verified by full depth).",
         "",
         "| step type | steps | stock transformers (s) | full depth (s) | as shipped (s) | faster than stock "
         "| faster than full depth | decoding faster than full depth | layer passes as shipped "

@@ -10,7 +10,9 @@
 5. the no-tool-fits head (``decline_fit``), on data with no-tool-fits rows: the last prompt
    token's hidden state after ``decline_layer`` layers on held-out tool-call steps, with the adapter
    applied as for the router;
-6. ``pack.json`` with the fingerprint, policy, library, data version, command, seed and metrics.
+6. ``pack.json`` with the fingerprint, policy, library, data version, command, seed and metrics;
+7. the reply store (``replies``): full-depth replies of the pack as users load it, on free-text
+   train steps, which lossless mode drafts from; ``pack.json`` then names it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from agentroute.training.decline_fit import MIN_ROWS_PER_KIND, decline_layer, fi
 from agentroute.training.decline_rows import decline_rows
 from agentroute.training.examples import full_prompt_example, has_gold, tool_call_example
 from agentroute.training.library import build_library, check_cached_library
+from agentroute.training.replies import build_reply_store
 from agentroute.training.router_fit import fit_router, safety_labels
 from agentroute.training.run_state import check_run
 from agentroute.training.teacher import teacher_replies
@@ -94,6 +97,11 @@ class TrainConfig:
     # 3 and 0.5% (0.90) 2, while 10, 10 and 9 of the 10 that no tool fits declined; in the data
     # (out of fold) 71%, 61% and 51% of no-tool-fits steps decline. A wrong decline costs more.
     decline_false_rate: float = 0.005
+    # Free-text train steps per type (planning, reasoning, final answers) whose full-depth replies
+    # form the pack's reply store. On 60 dev steps (simulated), a store of 30 per type decoded
+    # 1.30x as fast as full depth over all, 60 per type 1.33x (prompt lookup alone 1.17x).
+    reply_steps: int = 100
+    reply_tokens: int = 96
     programs: str | None = None  # programs.json from `agentroute search`: joins the pack's library
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
 
@@ -202,6 +210,12 @@ def train_pack(
         "metrics": {**log, **fit_stats, **label_stats, **decline_stats},
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    replies = build_reply_store(
+        model_name, out, split["replies"], config.reply_tokens, work, lambda d, t: progress("reply store", d, t)
+    )
+    if replies is not None:
+        manifest["replies"] = replies
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
 
@@ -261,6 +275,8 @@ def _split(steps: list[EvalStep], config: TrainConfig) -> dict[str, list[EvalSte
         split["teacher_train"] += group[:count]
         split["teacher_router"] += group[count : count + config.router_teacher_steps]
     split["type"] = [s for t in ROUTED_TYPES for s in by_type[t][-config.type_steps :]]
+    # Replies for the reply store: any free-text steps (the store holds phrasing, not answers).
+    split["replies"] = [s for t in ROUTED_TYPES[1:] for s in by_type[t][: config.reply_steps]]
     return split
 
 
