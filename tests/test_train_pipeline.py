@@ -485,6 +485,10 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
     assert sum(row["type"] == "final_answer" for row in logged) == 2 and manifest["training"]["examples"] == 7
     loaded = load(str(model_dir), pack=str(out))
     assert "0,2-3,5" in [str(p) for p in loaded.pack.library[StepType.TOOL_CALL]]
+    # The reply store: the pack's own replies on free-text train steps, one per step, cached for --resume.
+    stored = (out / "work" / "replies.jsonl").read_text().splitlines()
+    assert manifest["replies"]["count"] == len(loaded.reply_store) == len(stored) > 0
+    assert manifest["replies"]["tokens"] == sum(len(json.loads(line)["reply_ids"]) for line in stored)
 
     # A rerun of the same command resumes every cached stage; the reported time is that of both runs.
     # Length-matched pairs added to the data join the step-type rows; the safety labels (a pass per
