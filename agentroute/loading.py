@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from agentroute.errors import AgentRouteError, ModelLoadError
+from agentroute.model.cpu_malloc import keep_freed_memory
 from agentroute.model.default_model import DEFAULT_NAME, default_gguf_path
 from agentroute.model.dtype_choice import resolve_dtype
 from agentroute.model.gguf_convert import ensure_converted
@@ -176,6 +177,8 @@ def load(
         routed.use_programs(args.programs)
     if args.kernels == "auto":
         routed.use_lean_decode()
+        if args.device == "cpu":
+            keep_freed_memory()  # prefill's large temporaries stop paying page faults (``cpu_malloc``)
     return routed
 
 
