@@ -57,9 +57,7 @@ class RoutedModel:
         self.parts = ModelParts.resolve(hf_model)
         self.router = Router(self, DepthPolicy.coerce(policy))
         self.pack = None  # a RoutePack once one is applied (``agentroute.pack.load_pack``)
-        # Lossless mode's store of the model's own replies (``decode.reply_store``): the pack's, or
-        # one built from your own transcripts (``ReplyStore(list_of_reply_token_ids)``).
-        self.reply_store = None
+        self._reply_store = None  # ``reply_store``
         self.prefix_cache = PrefixCache()
         self._lock = threading.Lock()
         self._grammar_tokenizer: GrammarTokenizer | None = None  # built on the first constrained call
@@ -113,6 +111,23 @@ class RoutedModel:
 
     def _pack_weights(self) -> None:
         pack_for_decode(self.parts, self.hf_model, int4=self.quantization == "int4")
+
+    @property
+    def reply_store(self):
+        """Lossless mode's store of the model's own replies (``decode.reply_store.ReplyStore``): the
+        pack's, or one built from your own transcripts; None drafts from the context alone."""
+        return self._reply_store
+
+    @reply_store.setter
+    def reply_store(self, store) -> None:
+        from agentroute.decode.reply_store import ReplyStore
+
+        if store is not None and not isinstance(store, ReplyStore):
+            raise GenerationError(
+                f"reply_store must be a ReplyStore or None, got {type(store).__name__}; build one with "
+                "agentroute.decode.reply_store.ReplyStore(list_of_reply_token_ids)"
+            )
+        self._reply_store = store
 
     @property
     def dtype(self) -> torch.dtype:

@@ -120,3 +120,14 @@ def test_the_default_pack_ships_a_store():
     assert manifest.replies is not None and manifest.replies.count >= 100
     store = ReplyStore.load(path / REPLIES_FILE, vocab_size=49152)
     assert len(store) == manifest.replies.count and sum(map(len, store.replies)) == manifest.replies.tokens
+
+
+def test_bad_stores_are_refused_with_the_fix():
+    with pytest.raises(ValueError, match="lists of token ids"):
+        ReplyStore(["a reply as text"])
+    hf, tok = tiny_model("llama", n_layers=2)
+    model = RoutedModel(hf, tok, name="tiny")
+    with pytest.raises(GenerationError, match="ReplyStore or None, got list"):
+        model.reply_store = [[1, 2, 3]]
+    model.reply_store = ReplyStore([[1, 2, 3]])
+    model.reply_store = None

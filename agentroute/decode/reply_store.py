@@ -37,7 +37,10 @@ class ReplyStore:
     def __init__(self, replies: Sequence[Sequence[int]], max_ngram: int = MAX_NGRAM, min_ngram: int = MIN_NGRAM):
         if not 1 <= min_ngram <= max_ngram:
             raise ValueError(f"need 1 <= min_ngram <= max_ngram, got {min_ngram} and {max_ngram}")
-        self.replies = [list(map(int, r)) for r in replies if len(r) > 0]
+        try:
+            self.replies = [[int(t) for t in r] for r in replies if len(r) > 0]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"a reply store takes lists of token ids (one list per reply): {exc}") from None
         self.max_ngram, self.min_ngram = max_ngram, min_ngram
         # n-gram -> (reply, position after the n-gram) for every n-gram that something follows.
         self._index: dict[tuple[int, ...], list[tuple[int, int]]] = defaultdict(list)
