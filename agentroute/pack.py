@@ -226,10 +226,10 @@ def load_pack(model, pack: str | Path) -> RoutePack:
         if not (path / needed).is_file():
             raise PackError(f"route pack {path} is missing {needed}; retrain it or copy the whole directory")
     _, n_programs = safety_columns(manifest.library, manifest.router.step_types)
-    try:
-        router = RouterNet.load(path / ROUTER_FILE, actual["hidden_size"], manifest.router.step_types, n_programs)
-    except Exception as exc:  # safetensors/torch raise several types for a damaged file
-        raise PackError(f"cannot read the router of route pack {path}: {exc}") from exc
+    hidden = actual["hidden_size"]
+    router = _read_part(
+        path, ROUTER_FILE, "router", lambda f: RouterNet.load(f, hidden, manifest.router.step_types, n_programs)
+    )
     decline = None
     if manifest.decline is not None:
         if not 0 < manifest.decline.layer <= model.n_layers:
@@ -237,26 +237,25 @@ def load_pack(model, pack: str | Path) -> RoutePack:
                 f"route pack {path} reads its no-tool-fits head after layer {manifest.decline.layer}, but "
                 f"{actual['name']} has {model.n_layers} layers; retrain the pack"
             )
-        try:
-            decline = DeclineHead.load(path / DECLINE_FILE, actual["hidden_size"])
-        except Exception as exc:  # a missing or damaged file: safetensors/torch raise several types
-            raise PackError(
-                f"cannot read the no-tool-fits head of route pack {path} ({DECLINE_FILE}: {exc}); "
-                "copy the whole pack directory or retrain it"
-            ) from exc
+        decline = _read_part(path, DECLINE_FILE, "no-tool-fits head", lambda f: DeclineHead.load(f, hidden))
     replies = None
     if manifest.replies is not None:
-        try:
-            replies = ReplyStore.load(path / REPLIES_FILE, actual["vocab_size"])
-        except Exception as exc:  # a missing or damaged file: safetensors/torch raise several types
-            raise PackError(
-                f"cannot read the reply store of route pack {path} ({REPLIES_FILE}: {exc}); "
-                "copy the whole pack directory or retrain it"
-            ) from exc
+        vocab = actual["vocab_size"]
+        replies = _read_part(path, REPLIES_FILE, "reply store", lambda f: ReplyStore.load(f, vocab))
     apply_adapter(model, path / ADAPTER_DIR)
     model.pack = RoutePack(path, manifest, router, model.n_layers, decline, replies)
     model.reply_store = replies
     return model.pack
+
+
+def _read_part(path: Path, file: str, what: str, read):
+    """``read(path / file)``, or a PackError naming the pack, the file and the fix."""
+    try:
+        return read(path / file)
+    except Exception as exc:  # a missing or damaged file: safetensors/torch raise several types
+        raise PackError(
+            f"cannot read the {what} of route pack {path} ({file}: {exc}); copy the whole pack directory or retrain it"
+        ) from exc
 
 
 def _short(value: Any) -> str:
