@@ -32,3 +32,10 @@ def test_bad_program_is_a_clear_error_not_a_traceback(tiny_dir, capsys):
     assert main(["generate", "hi", "--model", str(tiny_dir), "--program", "0-40"]) == 2
     err = capsys.readouterr().err
     assert "out of range" in err and "Traceback" not in err
+
+
+def test_train_refuses_a_negative_reply_store_size(tmp_path, capsys):
+    (tmp_path / "train.jsonl").write_text("")
+    code = main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack"), "--reply-steps", "-1"])
+    assert code != 0
+    assert "--reply-steps must be 0 (no reply store) or more, got -1" in capsys.readouterr().err

@@ -131,3 +131,12 @@ def test_bad_stores_are_refused_with_the_fix():
         model.reply_store = [[1, 2, 3]]
     model.reply_store = ReplyStore([[1, 2, 3]])
     model.reply_store = None
+
+
+def test_no_reply_steps_means_no_store_and_no_stale_file(tmp_path):
+    from agentroute.pack import REPLIES_FILE
+    from agentroute.training.replies import build_reply_store
+
+    ReplyStore([[1, 2]]).save(tmp_path / REPLIES_FILE)  # left from an earlier run
+    assert build_reply_store("unused", tmp_path, [], 96, tmp_path, lambda d, t: None) is None
+    assert not (tmp_path / REPLIES_FILE).exists()

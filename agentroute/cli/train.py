@@ -42,7 +42,8 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         "train",
         help="train a route pack (LoRA adapter + router) for a model on agent-step data",
         description="Trains the LoRA adapter (tool calls at full depth, self-distillation under the pack's "
-        "programs), then the router; writes OUT/pack.json, OUT/adapter/ and OUT/router.safetensors.",
+        "programs), then the router, the no-tool-fits head and the reply store; writes OUT/pack.json, OUT/adapter/, "
+        "OUT/router.safetensors and, where they apply, OUT/decline.safetensors and OUT/replies.safetensors.",
     )
     train.add_argument("--model", default="default", help="'default', a checkpoint directory or a .gguf file")
     train.add_argument("--data", required=True, help="directory with train.jsonl (from `agentroute data build`)")
@@ -53,6 +54,13 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         "--teacher-examples", type=int, default=None, help="planning and reasoning steps (each) for the adapter"
     )
     train.add_argument("--answer-examples", type=int, default=None, help="final-answer steps with gold answers")
+    train.add_argument(
+        "--reply-steps",
+        type=int,
+        default=None,
+        help="free-text steps (each type) whose full-depth replies form the pack's reply store, which lossless "
+        "mode drafts from (default 100; 0: no store)",
+    )
     train.add_argument("--rank", type=int, default=None, help="LoRA rank (default 16)")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
     train.add_argument(
@@ -86,6 +94,10 @@ def _train(args) -> int:
             if value < 1:
                 raise EvalError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
             setattr(config, name, value)
+    if args.reply_steps is not None:
+        if args.reply_steps < 0:
+            raise EvalError(f"--reply-steps must be 0 (no reply store) or more, got {args.reply_steps}")
+        config.reply_steps = args.reply_steps
     if args.rank is not None:
         config.adapter.rank, config.adapter.alpha = args.rank, 2 * args.rank
     if args.lr is not None:
