@@ -13,6 +13,7 @@ from agentroute.decode import speculative
 from agentroute.decode.call_stream import streamed_call_format
 from agentroute.decode.decline_choice import DeclineChoice, decline_choice
 from agentroute.decode.draft_cache import DraftCache
+from agentroute.decode.forced_argmax import forced_argmax as teacher_forced_argmax
 from agentroute.decode.options import GenerationOptions, parse_options
 from agentroute.decode.prefix_cache import PrefixCache
 from agentroute.decode.reply import Plan
@@ -20,7 +21,7 @@ from agentroute.decode.run_plan import run_plan
 from agentroute.decode.sampling import Sampler
 from agentroute.decode.tool_grammar import GrammarTokenizer, TokenConstraint
 from agentroute.errors import GenerationError
-from agentroute.model import executor, lean_decode
+from agentroute.model import lean_decode
 from agentroute.model.decode_packing import pack_for_decode
 from agentroute.model.hf_parts import ModelParts
 from agentroute.model.program import LayerProgram
@@ -279,48 +280,9 @@ class RoutedModel:
         steps that may also answer in text): each position's argmax is taken among the tokens it
         allows after the true prefix, as constrained decoding does.
         """
-        allowed = self._grammar_masks(tools, tokens, free_text, decline, words_only) if tools else None
-        program = self.program(program)
-        prompt_ids = self._check_prompt(prompt_ids, max(len(tokens), 1))
-        prefill_program = self._prefill_program(program, "full")
-        device = self.parts.device
-        with self._lock, torch.inference_mode():
-            try:
-                start = self.prefix_cache.prepare(prompt_ids, prefill_program)
-                ids = torch.tensor([prompt_ids[start:]], dtype=torch.long, device=device)
-                capacity = len(prompt_ids) + len(tokens)
-                first = executor.prefill(self.parts, self.prefix_cache.kv, prefill_program, ids, start, capacity)
-                logits = first.reshape(1, -1)
-                if len(tokens) > 1:
-                    chunk = torch.tensor([list(tokens[:-1])], dtype=torch.long, device=device)
-                    rest = executor.forward(self.parts, self.prefix_cache.kv, program, chunk, len(prompt_ids), True)
-                    logits = torch.cat([logits, rest[0]])
-                if allowed is not None:
-                    logits = logits.masked_fill(~allowed.to(logits.device), float("-inf"))
-                predicted = logits.argmax(-1).tolist()
-            except BaseException:
-                self.prefix_cache.forget()
-                raise
-        return predicted
+        return teacher_forced_argmax(self, prompt_ids, tokens, program, tools, free_text, decline, words_only)
 
     # -- internals --------------------------------------------------------------------------------
-
-    def _grammar_masks(
-        self,
-        tools: Sequence[Any],
-        tokens: Sequence[int],
-        free_text: bool,
-        decline: bool = False,
-        words_only: bool = False,
-    ) -> torch.Tensor:
-        """The call grammar's allowed tokens at each position of ``tokens`` ([len, vocab])."""
-        constraint = self._tool_constraint(normalize_tools(tools), free_text, decline=decline, words_only=words_only)
-        vocab = self.parts.vocab_size
-        masks = []
-        for token in tokens:
-            masks.append(constraint.allowed(vocab))
-            constraint.advance(token)
-        return torch.stack(masks)
 
     def _tool_constraint(
         self,

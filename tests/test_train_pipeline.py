@@ -506,7 +506,7 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
     ]
     pair[0]["expected"] = {"tool_calls": [{"name": "lookup", "arguments": {"word": "sea"}}]}
     (data / "train_length_matched.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pair))
-    monkeypatch.setattr("agentroute.training.pipeline.safety_labels", lambda *a: pytest.fail("safety labels redone"))
+    monkeypatch.setattr("agentroute.training.router_rows.safety_labels", lambda *a: pytest.fail("safety labels redone"))
     with pytest.raises(AgentRouteError, match="already holds a training run; pass --resume"):
         train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)
     rerun = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None, resume=True)

@@ -31,17 +31,17 @@ import torch
 
 from agentroute.evaluation.steps import EvalError, EvalStep, load_steps
 from agentroute.model.calibration import layer_importance
-from agentroute.model.program import LayerProgram
 from agentroute.pack import ADAPTER_DIR, DECLINE_FILE, MANIFEST, PACK_FORMAT, ROUTER_FILE, model_fingerprint
 from agentroute.steps.records import StepType
-from agentroute.steps.router_net import prompt_features, safety_columns
+from agentroute.steps.router_net import safety_columns
 from agentroute.training.adapter import AdapterConfig, train_adapter
 from agentroute.training.decline_fit import MIN_ROWS_PER_KIND, decline_layer, fit_decline_head
 from agentroute.training.decline_rows import decline_rows
 from agentroute.training.examples import full_prompt_example, has_gold, tool_call_example
 from agentroute.training.library import build_library, check_cached_library
 from agentroute.training.replies import build_reply_store
-from agentroute.training.router_fit import fit_router, safety_labels
+from agentroute.training.router_fit import fit_router
+from agentroute.training.router_rows import router_rows, steps_key
 from agentroute.training.run_state import check_run
 from agentroute.training.teacher import teacher_replies
 
@@ -169,7 +169,7 @@ def train_pack(
 
     model = load(model_name, dtype="float32", kernels="plain", pack=None)
     apply_adapter(model, out / ADAPTER_DIR)
-    rows, label_stats = _router_rows(model, split, teacher, library, config, work, progress)
+    rows, label_stats = router_rows(model, split, teacher, library, ROUTED_TYPES, config.router_layer, work, progress)
     hidden = model.hf_model.config.hidden_size
     _, n_programs = safety_columns(library, ROUTED_TYPES)
     net, fit_stats = fit_router(hidden, ROUTED_TYPES, n_programs, rows["type"], rows["safe"], config.seed)
@@ -308,72 +308,6 @@ def _save_adapter(peft_model, path: Path) -> None:
     save_file(state, str(path / "adapter_model.safetensors"), metadata={"format": "pt"})
 
 
-TYPE_ROWS = ("type_x", "type_y")
-SAFE_ROWS = ("safe_x", "safe_t", "safe_y", "known")
-
-
-def _steps_key(steps: list[EvalStep]) -> str:
-    """Which steps a cached block of router rows was computed from (their ids, in order)."""
-    return hashlib.sha256("\n".join(s.id for s in steps).encode()).hexdigest()
-
-
-def _router_rows(model, split, teacher, library, config: TrainConfig, work: Path, progress: Stage):
-    """Step-type rows and safety rows, cached in one file; each block is recomputed when the steps
-    it came from change (the safety labels are the dear part: a pass per program per step)."""
-    from safetensors import safe_open
-    from safetensors.torch import save_file
-
-    cached = work / "router_rows.safetensors"
-    full = LayerProgram.full(model.n_layers)
-    columns, width = safety_columns(library, ROUTED_TYPES)
-    safe_steps = split["tool_router"] + split["teacher_router"]
-    keys = {"type_steps": _steps_key(split["type"]), "safe_steps": _steps_key(safe_steps)}
-    rows: dict[str, torch.Tensor] = {}
-    if cached.is_file():
-        with safe_open(str(cached), "pt") as handle:
-            seen = handle.metadata() or {}
-            for block, names in (("type_steps", TYPE_ROWS), ("safe_steps", SAFE_ROWS)):
-                if seen.get(block) == keys[block]:
-                    rows.update({name: handle.get_tensor(name) for name in names})
-    if not all(name in rows for name in TYPE_ROWS):
-        type_x, type_y = [], []
-        for i, step in enumerate(split["type"]):
-            type_x.append(prompt_features(model.parts, model.encode(step.messages, step.tools), config.router_layer))
-            type_y.append(ROUTED_TYPES.index(step.step_type))
-            progress("router: step-type features", i + 1, len(split["type"]))
-        rows.update(type_x=torch.stack(type_x), type_y=torch.tensor(type_y))
-    if not all(name in rows for name in SAFE_ROWS):
-        safe_x, safe_t, safe_y, known = [], [], [], []
-        for i, step in enumerate(safe_steps):
-            example = full_prompt_example(model, step, teacher)
-            labels = safety_labels(model.parts, example, library[step.step_type], full)
-            row, mask = torch.zeros(width), torch.zeros(width)
-            row[columns[step.step_type]] = torch.tensor(labels, dtype=torch.float32)
-            mask[columns[step.step_type]] = 1.0
-            safe_x.append(prompt_features(model.parts, example.prompt_ids, config.router_layer))
-            safe_t.append(ROUTED_TYPES.index(step.step_type))
-            safe_y.append(row)
-            known.append(mask)
-            progress("router: safety labels", i + 1, len(safe_steps))
-        rows.update(
-            safe_x=torch.stack(safe_x),
-            safe_t=torch.tensor(safe_t),
-            safe_y=torch.stack(safe_y),
-            known=torch.stack(known),
-        )
-    save_file(rows, str(cached), metadata=keys)
-    stats = {"type_rows": len(rows["type_y"])}
-    for t in ROUTED_TYPES:
-        chosen = rows["safe_t"] == ROUTED_TYPES.index(t)
-        if chosen.any():
-            rates = rows["safe_y"][chosen][:, columns[t]].mean(0)
-            stats[f"safe_rate_{t.value}"] = [round(float(r), 3) for r in rates]
-    return {
-        "type": (rows["type_x"], rows["type_y"]),
-        "safe": (rows["safe_x"], rows["safe_t"], rows["safe_y"], rows["known"]),
-    }, stats
-
-
 def _decline_head(model, steps: list[EvalStep], config: TrainConfig, work: Path, out: Path, progress: Stage):
     """The no-tool-fits head's manifest entry and metrics, its weights written to ``out``; (None, {})
     when the data has too few steps of either kind (data before v4 has no no-tool-fits rows)."""
@@ -382,7 +316,7 @@ def _decline_head(model, steps: list[EvalStep], config: TrainConfig, work: Path,
     if min(sum(labels), len(labels) - sum(labels)) < MIN_ROWS_PER_KIND:  # checked before the dear rows
         return None, {}
     layer = config.decline_layer or decline_layer(model.n_layers)
-    rows = decline_rows(model, steps, layer, config.seed, _steps_key(steps), work, progress)
+    rows = decline_rows(model, steps, layer, config.seed, steps_key(steps), work, progress)
     hidden_size = model.hf_model.config.hidden_size
     head, threshold, stats = fit_decline_head(
         hidden_size, rows, torch.tensor(labels), config.seed, config.decline_false_rate
