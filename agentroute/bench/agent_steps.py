@@ -143,10 +143,18 @@ def _ours(model, step, options: dict) -> tuple[float, list[int], float, float, A
 
 def _drafts(record) -> dict[str, int | None]:
     """Where a lossless step's drafts came from and how many were accepted (its last run)."""
-    fields = ("drafted", "accepted", "looked_up", "looked_up_accepted", "retrieved", "retrieved_accepted")
-    names = ("drafted_tokens", "accepted_tokens", "looked_up_tokens", "looked_up_accepted")
-    names += ("retrieved_tokens", "retrieved_accepted")
-    return {f: getattr(record, n, None) for f, n in zip(fields, names, strict=True)}
+    return {name: getattr(record, field, None) for name, field in DRAFT_FIELDS.items()}
+
+
+# Result key -> StepRecord field, for ``_drafts``.
+DRAFT_FIELDS = {
+    "drafted": "drafted_tokens",
+    "accepted": "accepted_tokens",
+    "looked_up": "looked_up_tokens",
+    "looked_up_accepted": "looked_up_accepted",
+    "retrieved": "retrieved_tokens",
+    "retrieved_accepted": "retrieved_accepted",
+}
 
 
 def summarise(rows: list[dict]) -> dict[str, Any]:

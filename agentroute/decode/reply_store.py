@@ -75,8 +75,10 @@ class ReplyStore:
             if offset > 0 and 2 * count < sum(following.values()):
                 break  # the stored replies part ways here: a guess would likely be rejected
             draft.append(token)
-            matches = [(r, end) for r, end in matches if end + offset < len(self.replies[r])]
-            matches = [(r, end) for r, end in matches if self.replies[r][end + offset] == token]
+            replies = self.replies
+            matches = [
+                (r, end) for r, end in matches if end + offset < len(replies[r]) and replies[r][end + offset] == token
+            ]
         return draft
 
     def save(self, path: Path) -> None:

@@ -5,10 +5,10 @@ Why
     [tokens, 1536] activations, attention inputs). glibc returns such blocks to the system (they
     are mmapped, or trimmed off the heap's top) and the next layer faults the pages back in, zeroed.
     On this project's CPU machine that made a 1500-token prefill of the default model take 0.66 s
-    against 0.46 s with the two settings below (the same run, ``mallopt`` as here): elementwise ops
-    on those tensors ran 3-8x slower in the model than on reused memory. This is the advice of
-    PyTorch's CPU performance guide (a caching allocator such as jemalloc or tcmalloc, loaded with
-    LD_PRELOAD), done in-process with glibc's own knobs instead.
+    against 0.46 s with the two settings below (two processes, one after the other, ``mallopt`` as
+    here): elementwise ops on those tensors ran 3-8x slower in the model than on reused memory.
+    This is the advice of PyTorch's CPU performance guide (a caching allocator such as jemalloc or
+    tcmalloc, loaded with LD_PRELOAD), done in-process with glibc's own knobs instead.
 
 What it changes
     Process-wide: blocks up to 32 MiB come from the heap, and the heap keeps freed memory instead of
