@@ -19,15 +19,21 @@ What stays exact
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from agentroute.model import scripted_layer
+from agentroute.model.kv_cache import ProgramKVCache
 from agentroute.model.lean_decode import Product, pack_weight
+from agentroute.model.scripted_layer import ScriptedLayer
+
+log = logging.getLogger(__name__)
 
 # Rows the per-layer exactness probes use (a chunk's rows are independent in both paths).
 _PROBE_ROWS = 5
@@ -48,6 +54,9 @@ class FusedLayer:
     post_norm: Callable[[torch.Tensor], torch.Tensor]
     rotary: Callable  # (queries and keys side by side, cos, sin) -> rotated
     act: Callable[[torch.Tensor], torch.Tensor]
+    # The same forward as one TorchScript function (``scripted_layer``), where it covers the layer
+    # and was checked equal to the Python path; None: ``run_fused`` computes from Python.
+    scripted: ScriptedLayer | None = None
 
 
 def fuse(layer: nn.Module, int4: bool = False) -> FusedLayer | None:
@@ -80,7 +89,7 @@ def fuse(layer: nn.Module, int4: bool = False) -> FusedLayer | None:
         return None
     heads = (q.weight.shape[0] // head_dim, k.weight.shape[0] // head_dim)
     dtype = q.weight.dtype
-    return FusedLayer(
+    fused = FusedLayer(
         qkv=qkv,
         heads=heads,
         head_dim=head_dim,
@@ -92,12 +101,56 @@ def fuse(layer: nn.Module, int4: bool = False) -> FusedLayer | None:
         rotary=_rotary(family_rotary, heads, head_dim, dtype),
         act=_activation(mlp.act_fn, gate.weight.shape[0], dtype),
     )
+    return replace(fused, scripted=_scripted(layer, fused))
+
+
+def _scripted(layer: nn.Module, fused: FusedLayer) -> ScriptedLayer | None:
+    """The layer's scripted forward where it covers the layer's parts (inline norms, the joint
+    rotary embedding, SiLU, no per-head q/k norms) and equals ``run_fused`` bit for bit on probe
+    chunks of 1, 2 and 5 rows over a probe past, cache writes included."""
+    attn = layer.self_attn
+    norms = [(n.weight, n.eps) if isinstance(n, RMSNorm) else None for n in (fused.input_norm, fused.post_norm)]
+    if getattr(fused.rotary, "__name__", "") != "joint" or fused.act is not F.silu or hasattr(attn, "q_norm"):
+        return None
+    products = (fused.qkv, fused.o, fused.gate_up, fused.down)
+    scripted = scripted_layer.build(products, norms, fused.heads, fused.head_dim, attn.scaling)
+    if scripted is None:
+        return None
+    python_path = lambda hidden, embeddings, cache: run_fused(layer, fused, hidden, embeddings, cache)  # noqa: E731
+    with torch.no_grad():
+        for rows in (1, 2, 5):
+            reference = _probe_chunk(python_path, fused, rows)
+            # Twice: TorchScript's executor profiles the first calls and may switch plans after them.
+            for _ in range(2):
+                got = _probe_chunk(scripted, fused, rows)
+                if not all(torch.equal(a, b) for a, b in zip(reference, got, strict=True)):
+                    log.info("layer %s: the scripted forward differs from run_fused; keeping run_fused", attn.layer_idx)
+                    return None
+    return scripted
+
+
+def _probe_chunk(run: Callable, fused: FusedLayer, rows: int) -> tuple[torch.Tensor, ...]:
+    """``run``'s output for a probe chunk of ``rows`` rows after 7 probe positions, and the keys
+    and values it leaves in the cache."""
+    kv_heads, head_dim = fused.heads[1], fused.head_dim
+    width, dtype = fused.input_norm.weight.shape[0], fused.input_norm.weight.dtype
+    past = 7
+    cache = ProgramKVCache()
+    cache.activate((0, 0))
+    cache.begin(0)
+    cache.update(_probe((1, kv_heads, past, head_dim), dtype, 3), _probe((1, kv_heads, past, head_dim), dtype, 4), 0)
+    cache.begin(past)
+    embeddings = _probe((1, rows, head_dim), dtype, 1), _probe((1, rows, head_dim), dtype, 2)
+    out = run(_probe((1, rows, width), dtype, 5), embeddings, cache)
+    return (out, *cache.held((0, 0)))
 
 
 def run_fused(layer: nn.Module, fused: FusedLayer, hidden: torch.Tensor, position_embeddings, cache) -> torch.Tensor:
     """The decoder layer's forward (Llama layout, as transformers 5.23 writes it) on a decode chunk
     of one sequence: one query row attends as a one-token pass does; several attend row by row,
     each over the keys before it, so a chunk equals one-token passes bit for bit."""
+    if fused.scripted is not None:
+        return fused.scripted(hidden, position_embeddings, cache)
     attn = layer.self_attn
     rows = hidden.shape[1]
     q_heads, kv_heads = fused.heads
@@ -143,17 +196,24 @@ def _probe(shape: tuple[int, ...], dtype: torch.dtype, seed: int = 0) -> torch.T
     return (torch.randn(shape, generator=generator) * 3).to(dtype)
 
 
+@dataclass(frozen=True)
+class RMSNorm:
+    """Llama's RMSNorm inline: float32 statistics, cast back, times the weight."""
+
+    weight: torch.Tensor
+    eps: float
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x32 = x.float()
+        return self.weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
+
+
 def _norm(module: nn.Module, dtype: torch.dtype) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Llama's RMSNorm inline (float32 statistics, cast back, times the weight) where it equals the
-    module bit for bit on probe rows; the module itself otherwise."""
+    """``RMSNorm`` where it equals the module bit for bit on probe rows; the module itself otherwise."""
     weight, eps = getattr(module, "weight", None), getattr(module, "variance_epsilon", None)
     if weight is None or eps is None:
         return module
-
-    def rms_norm(x: torch.Tensor) -> torch.Tensor:
-        x32 = x.float()
-        return weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
-
+    rms_norm = RMSNorm(weight, eps)
     rows = _probe((1, _PROBE_ROWS, weight.shape[0]), dtype)
     with torch.no_grad():
         exact = torch.equal(rms_norm(rows), module(rows))

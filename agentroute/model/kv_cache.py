@@ -71,6 +71,17 @@ class ProgramKVCache:
         ``layer_idx`` is ignored on purpose: a looped layer has one module (one ``layer_idx``) but
         a slot per repetition, which the executor selected with ``activate``.
         """
+        keys, values, start = self.reserve(key_states.shape[2], key_states)
+        end = start + key_states.shape[2]
+        keys[:, :, start:end] = key_states
+        values[:, :, start:end] = value_states
+        return keys[:, :, :end], values[:, :, :end]
+
+    def reserve(self, rows: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Claim ``rows`` positions of the active slot from the chunk's start, for a caller that
+        writes them itself (``scripted_layer``): returns the slot's key and value buffers (shaped
+        and typed like ``like``, [batch, heads, capacity, head_dim]) and the start. The same checks
+        as ``update``: a write past the slot's valid length is refused."""
         slot = self._active
         if slot is None:
             raise RuntimeError("ProgramKVCache.update called before activate(); the executor selects a slot")
@@ -81,12 +92,15 @@ class ProgramKVCache:
                 f"KV hole: slot {slot} holds {valid} positions but the forward starts at {start}; "
                 "crop the cache to usable_length() before running a program that reads this slot"
             )
-        end = start + key_states.shape[2]
-        keys, values = self._buffers(slot, key_states, value_states, end)
-        keys[:, :, start:end] = key_states
-        values[:, :, start:end] = value_states
+        end = start + rows
+        keys, values = self._buffers(slot, like, like, end)
         self.valid[slot] = end
-        return keys[:, :, :end], values[:, :, :end]
+        return keys, values, start
+
+    def held(self, slot: Slot) -> tuple[torch.Tensor, torch.Tensor]:
+        """The keys and values ``slot`` holds ([batch, heads, valid, head_dim] views)."""
+        end = self.valid.get(slot, 0)
+        return self._keys[slot][:, :, :end], self._values[slot][:, :, :end]
 
     def _buffers(self, slot: Slot, key_states, value_states, needed: int):
         keys = self._keys.get(slot)
