@@ -88,7 +88,7 @@ class SpeculativeSettings:
 
     def lookup_rate(self, acceptance: float, n: int, costs: PassCosts, forced: float = 0.0) -> float:
         """The same for a round that verifies ``n`` tokens copied from the context (no draft pass)."""
-        seconds = costs.verify_fixed + costs.verify_per_token * (n + 1) * (1 + forced)
+        seconds = costs.verify_seconds((n + 1) * (1 + forced))
         return (1 - acceptance ** (n + 1)) / (1 - acceptance) / seconds
 
     def best_copy(self, acceptance: float, available: int, costs: PassCosts, forced: float = 0.0) -> int:
@@ -108,26 +108,58 @@ class SpeculativeSettings:
 
 @dataclass(frozen=True)
 class PassCosts:
-    """Seconds of a draft pass and of a verify pass: a fixed part plus a part per token in the chunk."""
+    """Seconds of a draft pass and of a verify pass: a fixed part plus a part per token in the chunk,
+    and, where they were timed, the seconds of chunks of 1, 2, ... rows (``draft_rows``,
+    ``verify_rows``), which the cost model reads instead of the straight line.
+
+    Why the rows: under int4 products a chunk's rows cost in blocks of 4 (the kernel dequantizes a
+    weight tile once per 4 rows), so on the default model a verify of 2-4 rows costs 1.0-1.14
+    one-row passes and one of 5 costs 1.6: a line through 1 and 9 rows put 4 rows at 1.66 and
+    trimmed copies that paid.
+    """
 
     draft_fixed: float
     draft_per_token: float
     verify_fixed: float
     verify_per_token: float
+    draft_rows: tuple[float, ...] = ()
+    verify_rows: tuple[float, ...] = ()
+
+    def draft_seconds(self, rows: float) -> float:
+        return _seconds(rows, self.draft_rows, self.draft_fixed, self.draft_per_token)
+
+    def verify_seconds(self, rows: float) -> float:
+        return _seconds(rows, self.verify_rows, self.verify_fixed, self.verify_per_token)
 
     def round_seconds(self, k: int, forced: float) -> float:
         """A round of ``k`` drafts, each chunk carrying ``forced`` forced tokens per chosen one."""
         chunk = 1 + forced
-        draft = k * (self.draft_fixed + self.draft_per_token * chunk)
-        return draft + self.verify_fixed + self.verify_per_token * (k + 1) * chunk
+        return k * self.draft_seconds(chunk) + self.verify_seconds((k + 1) * chunk)
 
 
-def measure_costs(parts, draft_parts, programs, prompt_ids, k_max: int, repeats: int = 3) -> PassCosts:
-    """Time draft and verify passes of one and of ``k_max + 1`` tokens on a scratch cache.
+def _seconds(rows: float, timed: tuple[float, ...], fixed: float, per_token: float) -> float:
+    """A pass over ``rows`` rows (fractional where forced tokens are counted on average): from the
+    timed chunks, linear between two timed sizes and past the longest one; the line without them."""
+    if not timed:
+        return fixed + per_token * rows
+    if rows <= 1:
+        return timed[0]
+    if rows >= len(timed):
+        return timed[-1] + per_token * (rows - len(timed))
+    low = int(rows)
+    return timed[low - 1] + (timed[low] - timed[low - 1]) * (rows - low)
+
+
+def measure_costs(
+    parts, draft_parts, programs, prompt_ids, k_max: int, repeats: int = 3, verify_rows: tuple[float, ...] = ()
+) -> PassCosts:
+    """Time draft and verify passes of 1 to ``k_max + 1`` tokens on a scratch cache.
 
     The passes follow a prefill of (up to 64 of) the prompt's tokens, so they attend to a short
     context; the median of ``repeats`` runs is taken because the machine may be shared. Nothing
-    touches the caller's cache.
+    touches the caller's cache. ``verify_rows``: verify passes timed before (they do not depend on
+    the draft program), reused instead of timed again. A full-depth draft on the verifier's own
+    weights (prompt lookup alone: it never runs) takes the verify times.
     """
     from agentroute.model import executor
     from agentroute.model.kv_cache import ProgramKVCache
@@ -152,8 +184,19 @@ def measure_costs(parts, draft_parts, programs, prompt_ids, k_max: int, repeats:
             cache.crop(len(context))
         return statistics.median(times)
 
-    # A draft pass needs the last position's logits; a verify pass those of every chosen token.
-    d1, dn = timed(draft_parts, programs.draft, 1, False), timed(draft_parts, programs.draft, wide, False)
-    v1, vn = timed(parts, programs.verifier, 1, True), timed(parts, programs.verifier, wide, True)
-    d_token, v_token = max(dn - d1, 0.0) / k_max, max(vn - v1, 0.0) / k_max
-    return PassCosts(max(d1 - d_token, 1e-6), d_token, max(v1 - v_token, 1e-6), v_token)
+    # A verify pass needs the logits of every chosen token; a draft pass the last position's.
+    if len(verify_rows) != wide:
+        verify_rows = tuple(timed(parts, programs.verifier, n, True) for n in range(1, wide + 1))
+    if draft_parts is parts and programs.draft == programs.verifier:
+        draft_rows = verify_rows
+    else:
+        draft_rows = tuple(timed(draft_parts, programs.draft, n, False) for n in range(1, wide + 1))
+    fixed_d, per_d = _line(draft_rows)
+    fixed_v, per_v = _line(verify_rows)
+    return PassCosts(fixed_d, per_d, fixed_v, per_v, draft_rows, verify_rows)
+
+
+def _line(rows: tuple[float, ...]) -> tuple[float, float]:
+    """(fixed part, part per token) of the line through the first and the last timed chunk."""
+    per_token = max(rows[-1] - rows[0], 0.0) / max(len(rows) - 1, 1)
+    return max(rows[0] - per_token, 1e-6), per_token
