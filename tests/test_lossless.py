@@ -538,3 +538,35 @@ def test_lookup_copies_only_what_its_verify_rows_pay_for():
     assert 0 < settings.best_copy(0.8, 10, dear_rows) < 10
     # n = 0 is a plain pass: one token for one verify of one row.
     assert settings.lookup_rate(0.5, 0, dear_rows) == pytest.approx(1 / 1.5)
+
+
+def test_timed_chunk_rows_replace_the_straight_line():
+    settings = speculative.SpeculativeSettings()
+    # int4-like: rows cost in blocks of 4 (2-4 rows nearly free, a fifth row starts a new block).
+    blocks = (1.0, 1.05, 1.1, 1.15, 1.75, 1.8, 1.85, 1.9, 2.5)
+    fixed, per_token = 0.8125, 0.1875  # the line through 1 and 9 rows
+    line = speculative.PassCosts(fixed, 0.0, fixed, per_token)
+    table = speculative.PassCosts(fixed, 0.0, fixed, per_token, draft_rows=blocks, verify_rows=blocks)
+    assert table.verify_seconds(4) == pytest.approx(1.15) and line.verify_seconds(4) == pytest.approx(1.5625)
+    assert table.verify_seconds(2.5) == pytest.approx(1.075)  # between two timed chunks
+    assert table.verify_seconds(11) == pytest.approx(2.5 + 2 * per_token)  # past the longest: the line's slope
+    assert table.verify_seconds(0.5) == 1.0
+    # A copy that fills the block pays under the table; the line trims it, or runs past the block.
+    for acceptance in (0.5, 0.6, 0.7, 0.8):
+        assert settings.best_copy(acceptance, 10, table) == 3
+    assert settings.best_copy(0.5, 10, line) == 2 and settings.best_copy(0.8, 10, line) == 4
+
+
+def test_verify_passes_are_timed_once_and_shared_by_draft_programs(family6):
+    cache = DraftCache()
+    settings = speculative.SpeculativeSettings()
+    prompt = family6.encode(PROMPTS[0])
+    full = family6.program(None)
+    with torch.inference_mode():
+        first = cache.pass_costs(
+            family6.parts, family6.parts, speculative.Programs(family6.program("0-2"), full), prompt, settings
+        )
+        second = cache.pass_costs(family6.parts, family6.parts, speculative.Programs(full, full), prompt, settings)
+    assert len(first.verify_rows) == settings.k_max + 1 and len(first.draft_rows) == settings.k_max + 1
+    assert second.verify_rows is first.verify_rows  # not timed again
+    assert second.draft_rows is second.verify_rows  # a full-depth draft on the same weights is never run: no timing
