@@ -78,6 +78,30 @@ def test_lossless_with_a_reply_store_equals_full_depth(family):
     assert off.token_ids == full[0].token_ids and off.record.retrieved_tokens == 0
 
 
+WEATHER = {
+    "name": "get_weather",
+    "description": "Current weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def test_the_store_drafts_under_a_grammar_that_allows_text_and_not_under_calls_only():
+    hf, tok = tiny_model("llama", n_layers=4, seed=5)
+    model = RoutedModel(hf, tok, name="tiny-llama")
+    asks = ["plan the trip to the coast", "why did the build fail"]
+    # A planning step with tools offered may write text (or a call held to the schemas): a grammar
+    # that allows words, under which the store's text replies draft.
+    plans = [model.generate(a, tools=[WEATHER], step_type="planning", mode="routed", max_new_tokens=30) for a in asks]
+    model.reply_store = ReplyStore([r.token_ids for r in plans])
+    for ask, reference in zip(asks, plans, strict=True):
+        lossless = model.generate(ask, "0-3", tools=[WEATHER], step_type="planning", mode="lossless", max_new_tokens=30)
+        assert lossless.token_ids == reference.token_ids
+        assert lossless.record.retrieved_tokens > 0
+    # A tool-call step may only call: the store is not asked.
+    call = model.generate(asks[0], "0-3", tools=[WEATHER], step_type="tool_call", mode="lossless", max_new_tokens=30)
+    assert call.record.retrieved_tokens == 0
+
+
 def _pack_with_store(tmp_path, replies, entry=None):
     from test_pack import edit_manifest, fresh_model, write_pack
 

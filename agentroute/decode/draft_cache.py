@@ -3,7 +3,8 @@
 Int8 draft copies (``draft_weights``) per ``draft_weights`` choice, made on first use (about a
 second for the default model), and the timed draft and verify passes (``draft_length``): verify
 passes once per verifier program (about 0.6 s for the default model on a 2-core CPU), draft passes
-per draft program and choice, measured before a call's clock starts, like a warm-up. A model drops its cache when its weights change (``RoutedModel.attach_weights``).
+per draft program and choice, measured before a call's clock starts, like a warm-up. A model
+drops its cache when its weights change (``RoutedModel.attach_weights``).
 """
 
 from __future__ import annotations

@@ -201,7 +201,10 @@ def decode(
         False: [settings.lookup_prior * settings.prior_weight, settings.prior_weight],
         True: [settings.replies_prior * settings.prior_weight, settings.prior_weight],
     }
-    retrieve = lookup and replies is not None and settings.replies and sampler.constraint is None  # free text
+    # The store holds text replies: it drafts where the reply may be text (no grammar, or one that
+    # allows words), not under a calls-only grammar, which would refuse its first token anyway.
+    writes_text = sampler.constraint is None or sampler.constraint.text
+    retrieve = lookup and replies is not None and settings.replies and writes_text
     idle = 0  # rounds in a row without drafts
     sequence = list(sequence)
     done = limit < 1

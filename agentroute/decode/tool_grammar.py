@@ -174,7 +174,7 @@ class GrammarTokenizer:
         fmt = asdict(call_format or HAND_WRITTEN)
         key = json.dumps({"tools": [t.model_dump() for t in tools], "schema": json_schema, "format": fmt})
         grammar = self._grammars(key, free_text, decline, words_only)
-        return TokenConstraint(llguidance.LLMatcher(self.ll, grammar), self.eos_ids)
+        return TokenConstraint(llguidance.LLMatcher(self.ll, grammar), self.eos_ids, text=free_text or words_only)
 
     def _compile(self, key: str, free_text: bool, decline: bool, words_only: bool = False) -> str:
         spec = json.loads(key)
@@ -193,9 +193,12 @@ class GrammarTokenizer:
 class TokenConstraint:
     """One reply's position in the call grammar."""
 
-    def __init__(self, matcher: llguidance.LLMatcher, eos_ids: Sequence[int]) -> None:
+    def __init__(self, matcher: llguidance.LLMatcher, eos_ids: Sequence[int], text: bool = False) -> None:
         self._matcher = matcher
         self._eos_ids = list(eos_ids)
+        # Whether the reply may be text that is no call (a step that is not a tool call, or one that
+        # declines in words): lossless drafts from the store of the model's own replies then apply.
+        self.text = text
         # Per accepted token: whether the matcher consumed it. Once the grammar has ended (the
         # end-of-turn token) a speculative draft may still propose tokens; they are tracked here,
         # not fed to the matcher, so ``rollback`` undoes exactly what was consumed.
