@@ -225,9 +225,9 @@ def decode(
             k = settings.fixed_k
         else:
             k = settings.best_k(min(kept / seen, 0.999), costs, forced_per_chosen)
-        if copied and not program_drafts and costs is not None:
-            # Lookup drafts alone: copy only as many tokens as their verify rows pay for (rows cost
-            # more where products work in blocks, as the int4 kernel's 4-row blocks do).
+        if copied and costs is not None:
+            # Copy only as many tokens as their verify rows pay for (rows cost more where products
+            # work in blocks, as the int4 kernel's 4-row blocks do); none where a plain pass pays more.
             acceptance = min(copy_kept / copy_seen, 0.999)
             copied = copied[: settings.best_copy(acceptance, len(copied), costs, forced_per_chosen)]
         if copied and k > 0 and costs is not None:
