@@ -24,6 +24,19 @@ def test_drafts_what_most_matching_replies_continue_with():
     assert store.draft([3], limit=3) == []  # one token is too short a tail
 
 
+def test_a_reply_opening_as_stored_ones_do_drafts_from_its_first_token():
+    store = ReplyStore([[40, 41, 42, 43, 44], [40, 41, 42, 50], [60, 61, 62]])
+    prompt = [7, 8, 9, 40]  # 40 also ends the prompt here: only the reply's own start counts
+    # The reply so far is [40]: the start and 40 open two stored replies, which go on 41, 42, then
+    # 43 or 50 (one of two: half agree, the first seen wins).
+    assert store.draft([*prompt, 40], limit=3, reply_start=len(prompt)) == [41, 42, 43]
+    assert store.draft([*prompt, 40, 41], limit=2, reply_start=len(prompt)) == [42, 43]
+    assert store.draft([*prompt, 60], limit=2, reply_start=len(prompt)) == [61, 62]
+    # Without the reply's start, a tail reaching into the prompt is matched as plain tokens.
+    assert store.draft([*prompt, 60], limit=2) == []
+    assert store.draft([*prompt, 41], limit=2, reply_start=len(prompt)) == []  # no stored reply opens with 41
+
+
 def test_stops_where_the_replies_part_ways():
     store = ReplyStore([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 3, 6], [1, 2, 7, 7]])
     assert store.draft([1, 2], limit=4) == [3]  # 3 (three of four), then 4, 5 and 6: one of three each

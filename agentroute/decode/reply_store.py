@@ -29,6 +29,9 @@ import torch
 
 MAX_NGRAM = 4  # the longest reply tail looked up; shorter tails are tried when it is not found
 MIN_NGRAM = 2  # one shared token predicts little
+# Stands for "the reply starts here" in the index: the reply's first tokens are looked up after it,
+# so a reply that opens as stored ones do ("All set. Your ...") drafts from its second token on.
+START = -1
 
 
 class ReplyStore:
@@ -48,17 +51,27 @@ class ReplyStore:
             for n in range(min_ngram, max_ngram + 1):
                 for end in range(n, len(reply)):
                     self._index[tuple(reply[end - n : end])].append((r, end))
+                if 1 <= n - 1 < len(reply):  # the start and the reply's first n - 1 tokens
+                    self._index[(START, *reply[: n - 1])].append((r, n - 1))
 
     def __len__(self) -> int:
         return len(self.replies)
 
-    def draft(self, sequence: Sequence[int], limit: int) -> list[int]:
+    def draft(self, sequence: Sequence[int], limit: int, reply_start: int | None = None) -> list[int]:
         """Up to ``limit`` tokens continuing ``sequence``: from the stored replies that share its
         longest tail (``max_ngram`` tokens down to ``min_ngram``), token by token the one most of
         them continue with, while at least half of those still matching agree; empty when no tail
-        occurs in the store."""
+        occurs in the store. ``reply_start``: where the reply begins in ``sequence``; a tail that
+        would reach into the prompt is the reply's start and its tokens so far instead."""
+        written = len(sequence) - reply_start if reply_start is not None else len(sequence)
         for n in range(min(self.max_ngram, len(sequence)), self.min_ngram - 1, -1):
-            matches = self._index.get(tuple(sequence[len(sequence) - n :]))
+            if written >= n:
+                tail = tuple(sequence[len(sequence) - n :])
+            elif written == n - 1 and written >= 1:
+                tail = (START, *sequence[len(sequence) - written :])
+            else:
+                continue
+            matches = self._index.get(tail)
             if matches:
                 return self._vote(matches, limit)
         return []

@@ -70,7 +70,7 @@ def run_plan(model, plan: Plan) -> GenerationResult:
             stats = speculative.decode(
                 parts, prefix.kv, programs, plan.sampler, [*prompt_ids, token], limit, reply.push,
                 settings=model.speculative, jump_forward=plan.jump_forward, draft_parts=drafting, costs=costs,
-                text_lookup=text_lookup, replies=model.reply_store,
+                text_lookup=text_lookup, replies=model.reply_store, reply_start=len(prompt_ids),
             )  # fmt: skip
         else:
             routed_loop(model.parts, model.prefix_cache.kv, plan, reply, history)

@@ -169,6 +169,7 @@ def decode(
     costs: PassCosts | None = None,
     text_lookup: Callable[[list[int], int], list[int]] | None = None,
     replies: ReplyStore | None = None,
+    reply_start: int | None = None,
 ) -> SpeculativeStats:
     """Decode up to ``limit`` more tokens after ``sequence`` (prompt + reply so far).
 
@@ -188,6 +189,7 @@ def decode(
     call), tried before token n-grams, which copy where it finds nothing. ``replies``: a store of
     the model's own replies (``reply_store``), drafting where the context has no match; its
     acceptance is estimated apart from the context's, since it guesses rather than copies.
+    ``reply_start``: where the reply begins in ``sequence`` (the store matches a reply's opening).
     """
     settings = settings or SpeculativeSettings()
     stats = SpeculativeStats()
@@ -216,7 +218,7 @@ def decode(
             copied = lookup_continuation(sequence, settings.lookup_ngram, settings.lookup_max)
         retrieved = retrieve and not copied
         if retrieved:
-            copied = replies.draft(sequence, settings.lookup_max)
+            copied = replies.draft(sequence, settings.lookup_max, reply_start)
         copy_kept, copy_seen = copy_counts[retrieved]
         forced_per_chosen = stats.forced / max(1, len(stats.tokens) - stats.forced)
         if not program_drafts:
