@@ -395,3 +395,21 @@ def test_not_and_unique_items_are_checked():
     open_tool = {**tool, "parameters": {**tool["parameters"], "additionalProperties": True}}
     kept = parse_tool_calls(call("tag", extra=1), normalize_tools([open_tool]))
     assert kept.error is None and kept.tool_calls[0].arguments == {"extra": 1}
+
+
+def test_a_schema_is_checked_once_and_a_bad_one_every_time(monkeypatch):
+    from agentroute.steps import tools as tools_module
+
+    checked = []
+    real = tools_module._meta_check
+    monkeypatch.setattr(tools_module, "_meta_check", lambda p: checked.append(p) or real(p))
+    schema = {"type": "object", "properties": {"city": {"type": "string", "minLength": 1}}, "required": ["city"]}
+    unique = {"name": "weather_once_" + str(id(checked)), "parameters": {**schema, "title": str(id(checked))}}
+    for _ in range(3):
+        assert normalize_tools([unique])[0].parameters == unique["parameters"]
+    assert len(checked) == 1  # the same schema again is not checked again
+    bad = {"name": "bad", "parameters": {"type": "object", "properties": {"x": {"type": "nonsense"}}}}
+    for _ in range(2):
+        with pytest.raises(ToolSchemaError, match="not a valid JSON Schema"):
+            normalize_tools([bad])
+    assert len(checked) == 3  # an error is not remembered: every call says it

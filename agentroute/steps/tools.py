@@ -35,6 +35,7 @@ a missing ``</tool_call>`` at the end, code fences, a bare JSON object or list a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -129,7 +130,7 @@ def _to_spec(i: int, tool: Any) -> ToolSpec:
         )
     parameters = dict(parameters)
     try:
-        jsonschema.validators.validator_for(parameters).check_schema(parameters)
+        _check_schema(parameters)
     except jsonschema.exceptions.SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "top level"
         raise ToolSchemaError(
@@ -143,6 +144,28 @@ def _to_spec(i: int, tool: Any) -> ToolSpec:
             f"got type {parameters.get('type')!r}"
         )
     return ToolSpec(name=name, description=description, parameters=parameters)
+
+
+def _check_schema(parameters: dict[str, Any]) -> None:
+    """``jsonschema``'s meta-schema check of ``parameters`` (raises its SchemaError), done once per
+    distinct schema: an agent sends the same tools with every step, and the check costs about 1.5 ms
+    per tool (9 ms for 6 tools, several times a step)."""
+    try:
+        key = json.dumps(parameters, sort_keys=True)
+    except (TypeError, ValueError):  # not JSON: check it as it is, and let the check say what is wrong
+        _meta_check(parameters)
+        return
+    _checked_once(key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _checked_once(key: str) -> bool:
+    _meta_check(json.loads(key))  # an error is raised, and not cached
+    return True
+
+
+def _meta_check(parameters: dict[str, Any]) -> None:
+    jsonschema.validators.validator_for(parameters).check_schema(parameters)
 
 
 def tool_block(tools: Any) -> str:
