@@ -12,8 +12,8 @@ from tiny_models import PROMPTS
 from agentroute.model import executor, fused_layer, int4_weights, scripted_layer
 from agentroute.model.kv_cache import ProgramKVCache
 
-COVERED = ("llama", "mistral", "qwen2")  # Llama layout, inline norms, SiLU
-NOT_COVERED = ("gemma", "qwen3")  # Gemma's 1 + weight norms and GELU; Qwen3's per-head q/k norms
+COVERED = ("llama", "mistral", "qwen2", "qwen3")  # Llama layout, inline norms (Qwen3: per head too), SiLU
+NOT_COVERED = ("gemma",)  # Gemma's 1 + weight norms and GELU
 
 
 def _logits_of_chunks(model, rows_per_chunk=(1, 4, 9)) -> list[torch.Tensor]:

@@ -106,14 +106,18 @@ def fuse(layer: nn.Module, int4: bool = False) -> FusedLayer | None:
 
 def _scripted(layer: nn.Module, fused: FusedLayer) -> ScriptedLayer | None:
     """The layer's scripted forward where it covers the layer's parts (inline norms, the joint
-    rotary embedding, SiLU, no per-head q/k norms) and equals ``run_fused`` bit for bit on probe
+    rotary embedding, SiLU) and equals ``run_fused`` bit for bit on probe
     chunks of 1, 2 and 5 rows over a probe past, cache writes included."""
     attn = layer.self_attn
-    norms = [(n.weight, n.eps) if isinstance(n, RMSNorm) else None for n in (fused.input_norm, fused.post_norm)]
-    if getattr(fused.rotary, "__name__", "") != "joint" or fused.act is not F.silu or hasattr(attn, "q_norm"):
+    dtype = fused.input_norm.weight.dtype if isinstance(fused.input_norm, RMSNorm) else None
+    inline = [fused.input_norm, fused.post_norm]
+    if getattr(attn, "q_norm", None) is not None:  # Qwen3's per-head norms, inline where exact
+        inline += [_norm(attn.q_norm, dtype), _norm(attn.k_norm, dtype)] if dtype is not None else [None, None]
+    pairs = [(n.weight, n.eps) if isinstance(n, RMSNorm) else None for n in inline]
+    if getattr(fused.rotary, "__name__", "") != "joint" or fused.act is not F.silu:
         return None
     products = (fused.qkv, fused.o, fused.gate_up, fused.down)
-    scripted = scripted_layer.build(products, norms, fused.heads, fused.head_dim, attn.scaling)
+    scripted = scripted_layer.build(products, pairs[:2], fused.heads, fused.head_dim, attn.scaling, pairs[2:])
     if scripted is None:
         return None
     python_path = lambda hidden, embeddings, cache: run_fused(layer, fused, hidden, embeddings, cache)  # noqa: E731

@@ -17,10 +17,10 @@ What stays exact
     bit for bit, or the layer keeps ``run_fused``.
 
 What it covers
-    Llama-layout layers with inline RMS norms, the joint rotary embedding, SiLU and products that
-    are int4 (with or without a LoRA adapter beside them) or packed bfloat16, biases included
-    (Qwen2): the default model and the llama, qwen2 and mistral families. Anything else (Gemma's
-    norms and GELU, Qwen3's per-head q/k norms) keeps ``run_fused``.
+    Llama-layout layers with inline RMS norms (Qwen3's per-head query and key norms included), the
+    joint rotary embedding, SiLU and products that are int4 (with or without a LoRA adapter beside
+    them) or packed bfloat16, biases included (Qwen2): the default model and the llama, qwen2,
+    qwen3 and mistral families. Gemma (its ``1 + weight`` norms and GELU) keeps ``run_fused``.
 
 Why TorchScript
     ``torch.jit.script`` is deprecated in favour of ``torch.compile``, but ``torch.compile`` writes
@@ -87,6 +87,8 @@ def _layer(
     outs: list[int],
     norms: list[torch.Tensor],
     eps: list[float],
+    head_norms: list[torch.Tensor],
+    head_eps: list[float],
     keys: torch.Tensor,
     values: torch.Tensor,
     start: int,
@@ -98,13 +100,24 @@ def _layer(
     scale: float,
 ) -> torch.Tensor:
     """``run_fused`` for one sequence's chunk ``hidden`` [1, rows, hidden]; the chunk's keys and
-    values go to ``keys``/``values`` [1, kv_heads, capacity, head_dim] at ``start``."""
+    values go to ``keys``/``values`` [1, kv_heads, capacity, head_dim] at ``start``. ``head_norms``:
+    the per-head query and key norms' weights (Qwen3), or none."""
     rows = hidden.shape[1]
     h = hidden[0]
     x = _rms_norm(h, norms[0], eps[0])
     qkv = _product(x, kinds[0], weights[0], scales[0], ups[0], up_scales[0], biases[0], outs[0])
     qkv = qkv.view(rows, q_heads + 2 * kv_heads, head_dim)
-    qk = qkv[:, : q_heads + kv_heads].transpose(0, 1).unsqueeze(0)
+    if len(head_norms) == 2:  # Qwen3 normalises each head's queries and keys before the rotary embedding
+        qk = torch.cat(
+            (
+                _rms_norm(qkv[:, :q_heads], head_norms[0], head_eps[0]),
+                _rms_norm(qkv[:, q_heads : q_heads + kv_heads], head_norms[1], head_eps[1]),
+            ),
+            1,
+        )
+    else:
+        qk = qkv[:, : q_heads + kv_heads]
+    qk = qk.transpose(0, 1).unsqueeze(0)
     half = head_dim // 2
     qk = qk * cos[:, None] + torch.cat((-qk[..., half:], qk[..., :half]), -1) * sin[:, None]
     end = start + rows
@@ -174,6 +187,8 @@ class ScriptedLayer:
     products: tuple[list, ...]  # kinds, weights, scales, ups, up_scales, biases, outs
     norms: list[torch.Tensor]
     eps: list[float]
+    head_norms: list[torch.Tensor]  # Qwen3's per-head query and key norms; empty elsewhere
+    head_eps: list[float]
     heads: tuple[int, int]
     head_dim: int
     scale: float
@@ -184,18 +199,19 @@ class ScriptedLayer:
         cos, sin = position_embeddings
         q_heads, kv_heads = self.heads
         return self.script(
-            hidden, *self.products, self.norms, self.eps, keys, values, start, cos, sin,
+            hidden, *self.products, self.norms, self.eps, self.head_norms, self.head_eps, keys, values, start, cos, sin,
             q_heads, kv_heads, self.head_dim, self.scale,
         )  # fmt: skip
 
 
-def build(products, norms, heads: tuple[int, int], head_dim: int, scale: float) -> ScriptedLayer | None:
+def build(products, norms, heads: tuple[int, int], head_dim: int, scale: float, head_norms=()) -> ScriptedLayer | None:
     """A ``ScriptedLayer`` for a fused layer's products (qkv, o, gate_up, down) and its inline
-    norms as ``(weight, eps)`` pairs, or None where the script does not cover a part or TorchScript
-    is missing. The caller checks it against ``run_fused`` before using it."""
+    norms as ``(weight, eps)`` pairs (``head_norms``: the query and key norms a Qwen3 layer applies
+    per head, if any), or None where the script does not cover a part or TorchScript is missing.
+    The caller checks it against ``run_fused`` before using it."""
     script = _script()
     encoded = [_encode(product) for product in products]
-    if script is None or None in encoded or None in norms:
+    if script is None or None in encoded or None in norms or None in head_norms:
         return None
     columns = tuple(list(column) for column in zip(*encoded, strict=True))
     weights = [weight for weight, _ in norms]
@@ -204,6 +220,8 @@ def build(products, norms, heads: tuple[int, int], head_dim: int, scale: float) 
         products=columns,
         norms=weights,
         eps=[float(eps) for _, eps in norms],
+        head_norms=[weight for weight, _ in head_norms],
+        head_eps=[float(eps) for _, eps in head_norms],
         heads=heads,
         head_dim=head_dim,
         scale=float(scale),
