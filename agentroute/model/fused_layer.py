@@ -109,13 +109,15 @@ def _scripted(layer: nn.Module, fused: FusedLayer) -> ScriptedLayer | None:
     rotary embedding, SiLU) and equals ``run_fused`` bit for bit on probe
     chunks of 1, 2 and 5 rows over a probe past, cache writes included."""
     attn = layer.self_attn
-    dtype = fused.input_norm.weight.dtype if isinstance(fused.input_norm, RMSNorm) else None
-    inline = [fused.input_norm, fused.post_norm]
-    if getattr(attn, "q_norm", None) is not None:  # Qwen3's per-head norms, inline where exact
-        inline += [_norm(attn.q_norm, dtype), _norm(attn.k_norm, dtype)] if dtype is not None else [None, None]
-    pairs = [(n.weight, n.eps) if isinstance(n, RMSNorm) else None for n in inline]
     if getattr(fused.rotary, "__name__", "") != "joint" or fused.act is not F.silu:
         return None
+    if not isinstance(fused.input_norm, RMSNorm) or not isinstance(fused.post_norm, RMSNorm):
+        return None
+    inline = [fused.input_norm, fused.post_norm]
+    if getattr(attn, "q_norm", None) is not None:  # Qwen3's per-head norms, inline where exact
+        dtype = fused.input_norm.weight.dtype
+        inline += [_norm(attn.q_norm, dtype), _norm(attn.k_norm, dtype)]
+    pairs = [(n.weight, n.eps) if isinstance(n, RMSNorm) else None for n in inline]
     products = (fused.qkv, fused.o, fused.gate_up, fused.down)
     scripted = scripted_layer.build(products, pairs[:2], fused.heads, fused.head_dim, attn.scaling, pairs[2:])
     if scripted is None:
@@ -208,8 +210,7 @@ class RMSNorm:
     eps: float
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x32 = x.float()
-        return self.weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
+        return scripted_layer.rms_norm(x, self.weight, self.eps)  # the arithmetic the script runs
 
 
 def _norm(module: nn.Module, dtype: torch.dtype) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -71,7 +71,8 @@ def _product(
     return y
 
 
-def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """Llama's RMSNorm: float32 statistics, cast back, times the weight (``fused_layer.RMSNorm``)."""
     x32 = x.float()
     return weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
 
@@ -104,14 +105,14 @@ def _layer(
     the per-head query and key norms' weights (Qwen3), or none."""
     rows = hidden.shape[1]
     h = hidden[0]
-    x = _rms_norm(h, norms[0], eps[0])
+    x = rms_norm(h, norms[0], eps[0])
     qkv = _product(x, kinds[0], weights[0], scales[0], ups[0], up_scales[0], biases[0], outs[0])
     qkv = qkv.view(rows, q_heads + 2 * kv_heads, head_dim)
     if len(head_norms) == 2:  # Qwen3 normalises each head's queries and keys before the rotary embedding
         qk = torch.cat(
             (
-                _rms_norm(qkv[:, :q_heads], head_norms[0], head_eps[0]),
-                _rms_norm(qkv[:, q_heads : q_heads + kv_heads], head_norms[1], head_eps[1]),
+                rms_norm(qkv[:, :q_heads], head_norms[0], head_eps[0]),
+                rms_norm(qkv[:, q_heads : q_heads + kv_heads], head_norms[1], head_eps[1]),
             ),
             1,
         )
@@ -143,7 +144,7 @@ def _layer(
         out = torch.cat(pieces, 2)
     attended = out.transpose(1, 2).reshape(rows, q_heads * head_dim)
     h = h + _product(attended, kinds[1], weights[1], scales[1], ups[1], up_scales[1], biases[1], outs[1])
-    x = _rms_norm(h, norms[1], eps[1])
+    x = rms_norm(h, norms[1], eps[1])
     gate_up = _product(x, kinds[2], weights[2], scales[2], ups[2], up_scales[2], biases[2], outs[2])
     width = gate_up.shape[-1] // 2
     act = F.silu(gate_up[:, :width]) * gate_up[:, width:]
