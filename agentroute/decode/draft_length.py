@@ -113,9 +113,9 @@ class PassCosts:
     ``verify_rows``), which the cost model reads instead of the straight line.
 
     Why the rows: under int4 products a chunk's rows cost in blocks of 4 (the kernel dequantizes a
-    weight tile once per 4 rows), so on the default model a verify of 2-4 rows costs 1.0-1.14
-    one-row passes and one of 5 costs 1.6: a line through 1 and 9 rows put 4 rows at 1.66 and
-    trimmed copies that paid.
+    weight tile once per 4 rows), so on the default model a verify of 2-4 rows costs 1.0-1.4
+    one-row passes and one of 5 costs 1.6-1.9 (by context length; docs/speed.md): a line through 1
+    and 9 rows put 4 rows at 1.66 and trimmed copies that paid.
     """
 
     draft_fixed: float
