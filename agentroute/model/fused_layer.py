@@ -11,9 +11,9 @@ Why
 
 What stays exact
     Every shortcut is the module's own arithmetic on the same elements, and each one is checked
-    bit for bit against the module when the layer is fused (``fuse``); a layer whose norm or
-    rotary embedding computes differently (Gemma's ``1 + weight`` norm) calls the module for that
-    part. ``tests/test_lean_decode.py`` checks whole layers against the module path for every
+    bit for bit against the module when the layer is fused (``fuse``); a norm (Llama's or Gemma's
+    ``1 + weight`` form), rotary embedding or activation (SiLU, GELU-tanh) that computes otherwise
+    calls the module for that part. ``tests/test_lean_decode.py`` checks whole layers against the module path for every
     supported family. Only this module and ``hf_parts`` know transformers' layer layout.
 """
 
@@ -54,6 +54,7 @@ class FusedLayer:
     post_norm: Callable[[torch.Tensor], torch.Tensor]
     rotary: Callable  # (queries and keys side by side, cos, sin) -> rotated
     act: Callable[[torch.Tensor], torch.Tensor]
+    dtype: torch.dtype = torch.bfloat16  # the layer's compute dtype (its products' inputs, its cache)
     # The same forward as one TorchScript function (``scripted_layer``), where it covers the layer
     # and was checked equal to the Python path; None: ``run_fused`` computes from Python.
     scripted: ScriptedLayer | None = None
@@ -100,6 +101,7 @@ def fuse(layer: nn.Module, int4: bool = False) -> FusedLayer | None:
         post_norm=_norm(layer.post_attention_layernorm, dtype),
         rotary=_rotary(family_rotary, heads, head_dim, dtype),
         act=_activation(mlp.act_fn, gate.weight.shape[0], dtype),
+        dtype=dtype,
     )
     return replace(fused, scripted=_scripted(layer, fused))
 
@@ -109,17 +111,24 @@ def _scripted(layer: nn.Module, fused: FusedLayer) -> ScriptedLayer | None:
     rotary embedding, SiLU) and equals ``run_fused`` bit for bit on probe
     chunks of 1, 2 and 5 rows over a probe past, cache writes included."""
     attn = layer.self_attn
-    if getattr(fused.rotary, "__name__", "") != "joint" or fused.act is not F.silu:
+    if getattr(fused.rotary, "__name__", "") != "joint" or fused.act not in (F.silu, scripted_layer.gelu_tanh):
         return None
-    if not isinstance(fused.input_norm, RMSNorm) or not isinstance(fused.post_norm, RMSNorm):
+    layer_norms = (fused.input_norm, fused.post_norm)
+    if not all(isinstance(n, RMSNorm) for n in layer_norms):
         return None
-    inline = [fused.input_norm, fused.post_norm]
+    if layer_norms[0].scaled_first != layer_norms[1].scaled_first:
+        return None
+    inline = list(layer_norms)
     if getattr(attn, "q_norm", None) is not None:  # Qwen3's per-head norms, inline where exact
-        dtype = fused.input_norm.weight.dtype
-        inline += [_norm(attn.q_norm, dtype), _norm(attn.k_norm, dtype)]
-    pairs = [(n.weight, n.eps) if isinstance(n, RMSNorm) else None for n in inline]
+        inline += [_norm(attn.q_norm, fused.dtype), _norm(attn.k_norm, fused.dtype)]
+        if not all(isinstance(n, RMSNorm) and not n.scaled_first for n in inline[2:]):
+            return None
+    pairs = [(n.weight, n.eps) for n in inline]
     products = (fused.qkv, fused.o, fused.gate_up, fused.down)
-    scripted = scripted_layer.build(products, pairs[:2], fused.heads, fused.head_dim, attn.scaling, pairs[2:])
+    scripted = scripted_layer.build(
+        products, pairs[:2], fused.heads, fused.head_dim, attn.scaling, fused.dtype, pairs[2:],
+        scaled_first=layer_norms[0].scaled_first, gelu=fused.act is scripted_layer.gelu_tanh,
+    )  # fmt: skip
     if scripted is None:
         return None
     python_path = lambda hidden, embeddings, cache: run_fused(layer, fused, hidden, embeddings, cache)  # noqa: E731
@@ -139,7 +148,7 @@ def _probe_chunk(run: Callable, fused: FusedLayer, rows: int) -> tuple[torch.Ten
     """``run``'s output for a probe chunk of ``rows`` rows after 7 probe positions, and the keys
     and values it leaves in the cache."""
     kv_heads, head_dim = fused.heads[1], fused.head_dim
-    width, dtype = fused.input_norm.weight.shape[0], fused.input_norm.weight.dtype
+    width, dtype = fused.input_norm.weight.shape[0], fused.dtype
     past = 7
     cache = ProgramKVCache()
     cache.activate((0, 0))
@@ -204,25 +213,34 @@ def _probe(shape: tuple[int, ...], dtype: torch.dtype, seed: int = 0) -> torch.T
 
 @dataclass(frozen=True)
 class RMSNorm:
-    """Llama's RMSNorm inline: float32 statistics, cast back, times the weight."""
+    """An RMSNorm inline: Llama's (float32 statistics, cast back, times the weight) or, with
+    ``scaled_first``, Gemma's (float32 statistics times ``1 + weight`` in float32, then cast; the
+    ``weight`` field holds that float32 scale)."""
 
     weight: torch.Tensor
     eps: float
+    scaled_first: bool = False
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return scripted_layer.rms_norm(x, self.weight, self.eps)  # the arithmetic the script runs
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:  # the arithmetic the script runs
+        if self.scaled_first:
+            return scripted_layer.rms_norm_scaled_first(x, self.weight, self.eps)
+        return scripted_layer.rms_norm(x, self.weight, self.eps)
 
 
 def _norm(module: nn.Module, dtype: torch.dtype) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``RMSNorm`` where it equals the module bit for bit on probe rows; the module itself otherwise."""
-    weight, eps = getattr(module, "weight", None), getattr(module, "variance_epsilon", None)
+    """The ``RMSNorm`` (Llama's or Gemma's form) that equals the module bit for bit on probe rows;
+    the module itself where neither does."""
+    weight = getattr(module, "weight", None)
+    eps = getattr(module, "variance_epsilon", getattr(module, "eps", None))
     if weight is None or eps is None:
         return module
-    rms_norm = RMSNorm(weight, eps)
     rows = _probe((1, _PROBE_ROWS, weight.shape[0]), dtype)
     with torch.no_grad():
-        exact = torch.equal(rms_norm(rows), module(rows))
-    return rms_norm if exact else module
+        reference = module(rows)
+        for inline in (RMSNorm(weight, eps), RMSNorm(1.0 + weight.detach().float(), eps, scaled_first=True)):
+            if torch.equal(inline(rows), reference):
+                return inline
+    return module
 
 
 def _rotary(family_rotary: Callable, heads: tuple[int, int], head_dim: int, dtype: torch.dtype) -> Callable:
@@ -249,11 +267,15 @@ def _rotary(family_rotary: Callable, heads: tuple[int, int], head_dim: int, dtyp
 
 
 def _activation(act_fn: nn.Module, width: int, dtype: torch.dtype) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``F.silu`` where the MLP's activation is SiLU (skipping the module call), the module otherwise."""
+    """``F.silu`` or ``scripted_layer.gelu_tanh`` where it equals the MLP's activation bit for bit on
+    probe rows (skipping the module call), the module otherwise."""
     rows = _probe((1, _PROBE_ROWS, width), dtype)
     with torch.no_grad():
-        exact = torch.equal(F.silu(rows), act_fn(rows))
-    return F.silu if exact else act_fn
+        reference = act_fn(rows)
+        for inline in (F.silu, scripted_layer.gelu_tanh):
+            if torch.equal(inline(rows), reference):
+                return inline
+    return act_fn
 
 
 # -- the products ----------------------------------------------------------------------------------

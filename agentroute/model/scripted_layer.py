@@ -17,10 +17,11 @@ What stays exact
     bit for bit, or the layer keeps ``run_fused``.
 
 What it covers
-    Llama-layout layers with inline RMS norms (Qwen3's per-head query and key norms included), the
-    joint rotary embedding, SiLU and products that are int4 (with or without a LoRA adapter beside
-    them) or packed bfloat16, biases included (Qwen2): the default model and the llama, qwen2,
-    qwen3 and mistral families. Gemma (its ``1 + weight`` norms and GELU) keeps ``run_fused``.
+    Llama-layout layers with inline RMS norms (Qwen3's per-head query and key norms included,
+    Gemma's ``1 + weight`` form), the joint rotary embedding, SiLU or GELU-tanh, and products that
+    are int4 (with or without a LoRA adapter beside them) or packed bfloat16, biases included
+    (Qwen2): the default model and every supported family. A layer with other parts (another
+    activation, a norm computed otherwise) keeps ``run_fused``.
 
 Why TorchScript
     ``torch.jit.script`` is deprecated in favour of ``torch.compile``, but ``torch.compile`` writes
@@ -77,6 +78,23 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
 
 
+def rms_norm_scaled_first(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
+    """Gemma's RMSNorm: float32 statistics times ``scale`` (its ``1 + weight`` in float32), then cast."""
+    x32 = x.float()
+    return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps) * scale).to(x.dtype)
+
+
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    """Gemma's activation (``GELUTanh``)."""
+    return F.gelu(x, approximate="tanh")
+
+
+def _norm(x: torch.Tensor, weight: torch.Tensor, eps: float, scaled_first: bool) -> torch.Tensor:
+    if scaled_first:
+        return rms_norm_scaled_first(x, weight, eps)
+    return rms_norm(x, weight, eps)
+
+
 def _layer(
     hidden: torch.Tensor,
     kinds: list[int],
@@ -90,6 +108,8 @@ def _layer(
     eps: list[float],
     head_norms: list[torch.Tensor],
     head_eps: list[float],
+    scaled_first: bool,
+    gelu: bool,
     keys: torch.Tensor,
     values: torch.Tensor,
     start: int,
@@ -102,10 +122,11 @@ def _layer(
 ) -> torch.Tensor:
     """``run_fused`` for one sequence's chunk ``hidden`` [1, rows, hidden]; the chunk's keys and
     values go to ``keys``/``values`` [1, kv_heads, capacity, head_dim] at ``start``. ``head_norms``:
-    the per-head query and key norms' weights (Qwen3), or none."""
+    the per-head query and key norms' weights (Qwen3), or none; ``scaled_first``: the layer norms
+    are Gemma's (``rms_norm_scaled_first``); ``gelu``: the MLP's activation is ``gelu_tanh``, not SiLU."""
     rows = hidden.shape[1]
     h = hidden[0]
-    x = rms_norm(h, norms[0], eps[0])
+    x = _norm(h, norms[0], eps[0], scaled_first)
     qkv = _product(x, kinds[0], weights[0], scales[0], ups[0], up_scales[0], biases[0], outs[0])
     qkv = qkv.view(rows, q_heads + 2 * kv_heads, head_dim)
     if len(head_norms) == 2:  # Qwen3 normalises each head's queries and keys before the rotary embedding
@@ -144,10 +165,10 @@ def _layer(
         out = torch.cat(pieces, 2)
     attended = out.transpose(1, 2).reshape(rows, q_heads * head_dim)
     h = h + _product(attended, kinds[1], weights[1], scales[1], ups[1], up_scales[1], biases[1], outs[1])
-    x = rms_norm(h, norms[1], eps[1])
+    x = _norm(h, norms[1], eps[1], scaled_first)
     gate_up = _product(x, kinds[2], weights[2], scales[2], ups[2], up_scales[2], biases[2], outs[2])
     width = gate_up.shape[-1] // 2
-    act = F.silu(gate_up[:, :width]) * gate_up[:, width:]
+    act = (gelu_tanh(gate_up[:, :width]) if gelu else F.silu(gate_up[:, :width])) * gate_up[:, width:]
     h = h + _product(act, kinds[3], weights[3], scales[3], ups[3], up_scales[3], biases[3], outs[3])
     return h.unsqueeze(0)
 
@@ -190,6 +211,8 @@ class ScriptedLayer:
     eps: list[float]
     head_norms: list[torch.Tensor]  # Qwen3's per-head query and key norms; empty elsewhere
     head_eps: list[float]
+    scaled_first: bool  # Gemma's layer norms
+    gelu: bool  # Gemma's activation
     heads: tuple[int, int]
     head_dim: int
     scale: float
@@ -200,16 +223,29 @@ class ScriptedLayer:
         cos, sin = position_embeddings
         q_heads, kv_heads = self.heads
         return self.script(
-            hidden, *self.products, self.norms, self.eps, self.head_norms, self.head_eps, keys, values, start, cos, sin,
+            hidden, *self.products, self.norms, self.eps, self.head_norms, self.head_eps, self.scaled_first, self.gelu,
+            keys, values, start, cos, sin,
             q_heads, kv_heads, self.head_dim, self.scale,
         )  # fmt: skip
 
 
-def build(products, norms, heads: tuple[int, int], head_dim: int, scale: float, head_norms=()) -> ScriptedLayer | None:
+def build(
+    products,
+    norms,
+    heads: tuple[int, int],
+    head_dim: int,
+    scale: float,
+    dtype: torch.dtype,
+    head_norms=(),
+    scaled_first: bool = False,
+    gelu: bool = False,
+) -> ScriptedLayer | None:
     """A ``ScriptedLayer`` for a fused layer's products (qkv, o, gate_up, down) and its inline
-    norms as ``(weight, eps)`` pairs (``head_norms``: the query and key norms a Qwen3 layer applies
-    per head, if any), or None where the script does not cover a part or TorchScript is missing.
-    The caller checks it against ``run_fused`` before using it."""
+    norms as ``(weight, eps)`` pairs, or None where the script does not cover a part or TorchScript
+    is missing. ``head_norms``: the query and key norms a Qwen3 layer applies per head, if any;
+    ``scaled_first``: the layer norms are Gemma's (their weights ``1 + weight`` in float32);
+    ``gelu``: Gemma's activation; ``dtype``: the layer's compute dtype, its cache's. The caller
+    checks the result against ``run_fused`` before using it."""
     script = _script()
     encoded = [_encode(product) for product in products]
     if script is None or None in encoded or None in norms or None in head_norms:
@@ -223,8 +259,10 @@ def build(products, norms, heads: tuple[int, int], head_dim: int, scale: float, 
         eps=[float(eps) for _, eps in norms],
         head_norms=[weight for weight, _ in head_norms],
         head_eps=[float(eps) for _, eps in head_norms],
+        scaled_first=bool(scaled_first),
+        gelu=bool(gelu),
         heads=heads,
         head_dim=head_dim,
         scale=float(scale),
-        kv_like=torch.empty(1, heads[1], 0, head_dim, dtype=weights[0].dtype, device=weights[0].device),
+        kv_like=torch.empty(1, heads[1], 0, head_dim, dtype=dtype, device=weights[0].device),
     )
