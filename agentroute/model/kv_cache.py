@@ -84,7 +84,9 @@ class ProgramKVCache:
         as ``update``: a write past the slot's valid length is refused."""
         slot = self._active
         if slot is None:
-            raise RuntimeError("ProgramKVCache.update called before activate(); the executor selects a slot")
+            raise RuntimeError(
+                "ProgramKVCache written (update or reserve) before activate(); the executor selects a slot"
+            )
         start = self._write_at
         valid = self.valid.get(slot, 0)
         if start > valid:

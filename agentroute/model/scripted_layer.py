@@ -60,7 +60,8 @@ def _product(
     bias: torch.Tensor | None,
     out: int,
 ) -> torch.Tensor:
-    """``Int4Weight``, ``LowRankSum`` or ``PackedWeight``'s ``__call__`` on rows ``x`` [rows, in]."""
+    """``Int4Weight``, ``LowRankSum`` or ``PackedWeight``'s ``__call__`` on rows ``x`` [rows, in].
+    ``kind`` is ``_encode``'s, spelled as literals (TorchScript reads no module globals)."""
     if kind == 2:
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
     y = torch.ops.aten._weight_int4pack_mm_for_cpu(x, weight, 32, scales)
