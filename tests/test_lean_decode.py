@@ -15,7 +15,7 @@ from torch import nn
 
 from agentroute import RoutedModel
 from agentroute.decode.speculative import SpeculativeSettings
-from agentroute.model import executor, lean_decode
+from agentroute.model import executor, fused_layer, lean_decode
 from agentroute.model.hf_parts import ROW_ATTENTION
 from agentroute.model.kv_cache import ProgramKVCache
 from agentroute.model.program import LayerProgram
@@ -338,3 +338,32 @@ def test_fused_small_ops_fall_back_to_the_family_code_where_they_differ():
     assert fused_layer._norm(norm, torch.bfloat16) is norm
     assert fused_layer._activation(nn.GELU(), 16, torch.bfloat16) is not F.silu
     assert fused_layer._activation(nn.SiLU(), 16, torch.bfloat16) is F.silu
+
+
+def test_a_weight_that_does_not_pack_keeps_chunks_equal_to_one_token_passes(monkeypatch):
+    """Where packing is not exact (on this CPU every MLP down projection of the default model in
+    dense bfloat16), the layer is not fused and its plain product multiplies decode chunks row by
+    row: oneDNN's multi-row bfloat16 product is not row-invariant, and once was the reason a
+    lossless tool call differed from full depth at a near-tie."""
+    real = lean_decode.pack_weight
+
+    def refuse_down(weight, bias=None, reference=None, int4=False, low_rank=None):
+        if weight.shape[1] > weight.shape[0]:  # the down projection: wider in than out
+            return None
+        return real(weight, bias, reference, int4, low_rank)
+
+    monkeypatch.setattr(lean_decode, "pack_weight", refuse_down)
+    monkeypatch.setattr(fused_layer, "pack_weight", refuse_down)
+    model = make_lean("llama")
+    assert not model.parts.fused  # the layers fall back to the module path
+    down = model.parts.layers[0].mlp.down_proj
+    assert down not in lean_decode._PACKED and "forward" in vars(down)
+    x = torch.randn(1, 9, down.in_features).to(torch.bfloat16)
+    with torch.inference_mode(), lean_decode.decode_chunk():
+        chunk = down(x)
+        for i in range(9):
+            assert torch.equal(chunk[:, i : i + 1], down(x[:, i : i + 1]))
+    together, singles, _ = _chunk_vs_single_steps(model, model.program(None), 9)
+    assert torch.equal(together, singles)
+    lean_decode.unpack_linears([model.hf_model])
+    assert "forward" not in vars(down)

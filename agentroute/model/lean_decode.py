@@ -10,7 +10,9 @@ Why
 What stays exact
     * One-row products of the packed weight equal ``F.linear``'s bit for bit, so a full-depth
       decode stays token-identical to stock ``generate()`` (checked per weight at packing time on
-      the machine at hand, not assumed; a weight that disagrees keeps ``F.linear``).
+      the machine at hand, not assumed; a weight that disagrees keeps ``F.linear``, which decode
+      chunks then call one row at a time: oneDNN's plain bfloat16 product is not row-invariant,
+      and on this CPU every MLP down projection of the default model, 576 x 1536, fails the check).
     * The packed product is row-invariant: row ``i`` of a multi-row chunk equals the one-row
       product of that row. Together with row-by-row attention (``hf_parts.ROW_ATTENTION``), a
       verify pass over ``k + 1`` tokens computes, bit for bit, what ``k + 1`` one-token passes
@@ -184,8 +186,10 @@ def pack_linears(modules: list[nn.Module], int4: bool = False) -> int:
                     weight = pack_weight(module.weight, module.bias)
                 if weight is not None:
                     _PACKED[module] = weight
-                    module.forward = types.MethodType(_forward, module)
                     packed += 1
+                if weight is not None or _row_invariance_needed(module.weight):
+                    # Unpacked, it still multiplies decode chunks row by row (``_forward``).
+                    module.forward = types.MethodType(_forward, module)
     return packed
 
 
@@ -193,8 +197,9 @@ def unpack_linears(modules: list[nn.Module]) -> None:
     """Drop the packed copies: every linear computes with ``F.linear`` again (training, export)."""
     for root in modules:
         for module in root.modules():
-            if _PACKED.pop(module, None) is not None:
-                module.__dict__.pop("forward", None)
+            _PACKED.pop(module, None)
+            if getattr(module.__dict__.get("forward"), "__func__", None) is _forward:
+                module.__dict__.pop("forward")
 
 
 def _exact(weight: Product, in_features: int, dtype: torch.dtype, reference=None) -> bool:
@@ -208,9 +213,24 @@ def _exact(weight: Product, in_features: int, dtype: torch.dtype, reference=None
     return all(torch.equal(packed_linear(rows[:n], weight), singles[:n]) for n in _PROBE_ROWS)
 
 
+def _row_invariance_needed(weight: torch.Tensor) -> bool:
+    """Whether decode chunks through this weight need ``_forward``'s care: bfloat16 on a CPU, where
+    oneDNN's plain products are not row-invariant (float32 keeps ``F.linear`` everywhere)."""
+    return weight.dtype == torch.bfloat16 and weight.device.type == "cpu"
+
+
 def _forward(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    if _IN_DECODE.get() and x.numel() // x.shape[-1] <= MAX_CHUNK_ROWS:
+    """In a decode chunk (at most ``MAX_CHUNK_ROWS`` rows: the executor splits longer ones), the
+    packed product, or, where the weight did not pack exactly, ``F.linear`` one row at a time:
+    either way row ``i`` of a chunk is what a one-token pass computes, so a verify pass never
+    depends on how many tokens it carries. Elsewhere (prefill) ``F.linear``."""
+    rows = x.numel() // x.shape[-1]
+    if _IN_DECODE.get() and rows <= MAX_CHUNK_ROWS:
         packed = _PACKED.get(self)  # a deep copy of the module has none: it computes plainly
         if packed is not None:
             return packed_linear(x, packed)
+        if rows > 1 and _row_invariance_needed(self.weight):
+            flat = x.reshape(rows, x.shape[-1])
+            out = torch.cat([F.linear(flat[i : i + 1], self.weight, self.bias) for i in range(rows)])
+            return out.reshape(*x.shape[:-1], out.shape[-1])
     return F.linear(x, self.weight, self.bias)
