@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 from test_int4_weights import make_int4
 from test_lean_decode import make_lean
 from tiny_models import PROMPTS, tiny_model
@@ -108,3 +109,30 @@ def test_rms_norm_is_inspectable_for_the_script():
     model = make_lean("llama")
     fused = next(iter(model.parts.fused.values()))
     assert isinstance(fused.input_norm, fused_layer.RMSNorm) and isinstance(fused.post_norm, fused_layer.RMSNorm)
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_attend_grouped_or_as_stock(rows):
+    """Dense layers attend as stock transformers do (SDPA's enable_gqa, bit for bit); int4 layers
+    give SDPA the query heads that share a key head as its rows, the same attention up to rounding."""
+    generator = torch.Generator().manual_seed(0)
+    keys, values = (torch.randn(1, 3, 150, 64, generator=generator).to(torch.bfloat16) for _ in range(2))
+    queries = torch.randn(1, 9, rows, 64, generator=generator).to(torch.bfloat16)
+    start = 150 - rows
+    stock = torch.cat(
+        [
+            F.scaled_dot_product_attention(
+                queries[:, :, i : i + 1],
+                keys[:, :, : start + i + 1],
+                values[:, :, : start + i + 1],
+                scale=0.125,
+                enable_gqa=True,
+            )  # fmt: skip
+            for i in range(rows)
+        ],
+        2,
+    )
+    assert torch.equal(scripted_layer.attend(queries, keys, values, start, 0.125, 3, False), stock)
+    grouped = scripted_layer.attend(queries, keys, values, start, 0.125, 3, True)
+    assert grouped.shape == stock.shape
+    torch.testing.assert_close(grouped.float(), stock.float(), atol=2e-2, rtol=0)

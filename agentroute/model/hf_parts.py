@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from agentroute.errors import UnsupportedModelError
-from agentroute.model import scripted_layer
 from agentroute.model.fused_layer import FusedLayer, fuse, run_fused
 from agentroute.model.lean_decode import in_decode_chunk
 
@@ -186,18 +185,9 @@ def _row_attention(module, query, key, value, attention_mask, **kwargs):
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     q_len = query.shape[2]
-    if not in_decode_chunk() or (q_len == 1 and attention_mask is not None):
+    if q_len == 1 or not in_decode_chunk():
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     start = key.shape[2] - q_len  # the chunk's queries sit at the end of the keys (batch 1, no padding)
-    plain = query.shape[0] == 1 and not kwargs.get("dropout") and kwargs.get("sliding_window") is None
-    if plain and all(kwargs.get(name) is None for name in ("softcap", "position_bias", "s_aux")):
-        # Grouped query heads, one SDPA call per row (scripted_layer.attend): far faster on a CPU
-        # than SDPA's enable_gqa at long contexts, and the same bits.
-        scale = kwargs.get("scaling") or module.scaling
-        out = scripted_layer.attend(query, key, value, start, float(scale), key.shape[1])
-        return out.transpose(1, 2), None  # [batch, queries, heads, head_dim], as SDPA's wrapper returns
-    if q_len == 1:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     rows = [
         sdpa_attention_forward(
             module, query[:, :, i : i + 1], key[:, :, : start + i + 1], value[:, :, : start + i + 1], None, **kwargs

@@ -97,28 +97,39 @@ def _norm(x: torch.Tensor, weight: torch.Tensor, eps: float, scaled_first: bool)
 
 
 def attend(
-    queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, start: int, scale: float, kv_heads: int
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    start: int,
+    scale: float,
+    kv_heads: int,
+    grouped: bool,
 ) -> torch.Tensor:
     """Attention of a decode chunk's ``queries`` [1, q_heads, rows, head_dim] (positions ``start``,
     ``start + 1``, ...) over ``keys``/``values`` [1, kv_heads, >= start + rows, head_dim] ->
     [1, q_heads, rows, head_dim]. Row by row, each query over the keys before it, as one-token
     passes attend, so a chunk equals one-token passes bit for bit.
 
-    The query heads that share a key head go in as that head's query rows (``[1, kv_heads,
-    group, head_dim]``; no mask is needed, they sit at one position), not as SDPA's ``enable_gqa``:
-    on a CPU that repeats every key and value per query head first, and made attention 5.4x slower
-    over a 2243-token context (1247 us against 231 us per layer and row, bfloat16, 2 threads;
-    same bits). Long tool-call prompts spent most of their decode time there.
+    ``grouped``: the query heads that share a key head go in as that head's query rows
+    (``[1, kv_heads, group, head_dim]``; no mask is needed, they sit at one position) instead of
+    SDPA's ``enable_gqa``, which on a CPU first repeats every key and value once per query head:
+    231 us against 1247 us per layer and row over 2243 keys (bfloat16, 2 threads). It rounds
+    differently at some key lengths (4 of 74 tried), so layers whose products equal stock
+    transformers' (dense bfloat16: full depth token-identical to stock ``generate()``) keep
+    ``enable_gqa``; int4 layers, which equal no dense product anyway, take the grouped form.
     """
     q_heads, rows, head_dim = queries.shape[1], queries.shape[2], queries.shape[3]
     group = q_heads // kv_heads
     pieces: list[torch.Tensor] = []
     for i in range(rows):
-        grouped = queries[:, :, i].reshape(1, kv_heads, group, head_dim)
-        out = F.scaled_dot_product_attention(
-            grouped, keys[:, :, : start + i + 1], values[:, :, : start + i + 1], scale=scale
-        )
-        pieces.append(out.reshape(1, q_heads, 1, head_dim))
+        past_keys, past_values = keys[:, :, : start + i + 1], values[:, :, : start + i + 1]
+        if grouped:
+            row = queries[:, :, i].reshape(1, kv_heads, group, head_dim)
+            out = F.scaled_dot_product_attention(row, past_keys, past_values, scale=scale)
+            pieces.append(out.reshape(1, q_heads, 1, head_dim))
+        else:
+            row = queries[:, :, i : i + 1]
+            pieces.append(F.scaled_dot_product_attention(row, past_keys, past_values, scale=scale, enable_gqa=True))
     return pieces[0] if rows == 1 else torch.cat(pieces, 2)
 
 
@@ -172,7 +183,8 @@ def _layer(
     end = start + rows
     keys[:, :, start:end] = qk[:, q_heads:]
     values[:, :, start:end] = qkv[:, q_heads + kv_heads :].transpose(0, 1).unsqueeze(0)
-    out = attend(qk[:, :q_heads], keys, values, start, scale, kv_heads)
+    # Grouped heads for int4 products only (``attend``); kinds[0] == 2 is packed bfloat16.
+    out = attend(qk[:, :q_heads], keys, values, start, scale, kv_heads, kinds[0] != 2)
     attended = out.transpose(1, 2).reshape(rows, q_heads * head_dim)
     h = h + _product(attended, kinds[1], weights[1], scales[1], ups[1], up_scales[1], biases[1], outs[1])
     x = _norm(h, norms[1], eps[1], scaled_first)
