@@ -51,19 +51,23 @@ ROUTED_TYPES = [StepType.TOOL_CALL, StepType.PLANNING, StepType.REASONING, StepT
 # and at 0.9 the previous pack's routed replies kept token agreements of 0.07 and 0.13 on the test
 # split. Final answers keep 0.9 (safe on 75-81% of their rows, test agreement 0.83). Users who
 # accept that trade lower them.
-DEFAULT_BUDGETS = {"tool_call": 0.6, "planning": 1.0, "reasoning": 1.0, "final_answer": 0.9}
+# Tool calls decode at full depth: drafting them did not pay on either CPU measured (dev-split
+# medians 0.97x-1.01x of full depth's decode, single calls down to 0.75x; even an oracle draft,
+# the reply itself, reached only 1.42x-1.57x under int4 verification: docs/speed.md), since the
+# grammar already writes about two thirds of a call's tokens in full depth's own passes. Their
+# library programs (45-60% of the layers) stay in the pack for policies that ask for them.
+DEFAULT_BUDGETS = {"tool_call": 1.0, "planning": 1.0, "reasoning": 1.0, "final_answer": 0.9}
 # Lossless drafts of free text run full depth on int8 weights: on a CPU they agree with full depth
-# more often than a skipping draft does and cost less (benchmarks/lossless.py); tool calls keep
-# the routed program, which drafts as well there.
+# more often than a skipping draft does and cost less (benchmarks/lossless.py).
 DEFAULT_DRAFT_BUDGETS = {"planning": 1.0, "reasoning": 1.0, "final_answer": 1.0}
-# Every routed type decodes losslessly by default: the budget's program drafts and full depth
+# Free-text types decode losslessly by default (tool calls at full depth, above): a program drafts and full depth
 # verifies, so a step's reply is the full-depth reply, faster only as far as the machine's int8
 # draft passes are cheaper than float32 ones (test tool calls 1.11x-1.36x over two runs, free
 # text 1.0x-1.24x). Lossy routing at the budgets above changed 71% of test tool calls (29% equal
 # to full depth at 58% of the layers) and miscopied numbers in final answers (the demo: 0/5
 # routed, 3/5 at full depth and with these modes); agents act on exact arguments, so lossy
 # decoding is opt-in (a policy without these modes).
-DEFAULT_MODES = dict.fromkeys((t.value for t in ROUTED_TYPES), "lossless")
+DEFAULT_MODES = {t.value: "lossless" for t in ROUTED_TYPES if t != StepType.TOOL_CALL}
 
 Stage = Callable[[str, int, int], None]  # progress(label, done, total)
 LENGTH_MATCHED_FILE = "train_length_matched.jsonl"
