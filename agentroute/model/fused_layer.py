@@ -7,16 +7,15 @@ Why
     each. This forward computes the same arithmetic with fewer calls: the norms inline, the rotary
     embedding on queries and keys at once, one SDPA call per row (under int4 products with the query
     heads that share a key head as its rows: ``scripted_layer.attend``), no split of the q/k/v
-    product into copies.
-    Measured on the default model (400-token context, bfloat16 with int4 products): 16.8 ms ->
-    12.5 ms per one-token pass.
+    product into copies. Measured on the default model (400-token context, bfloat16 with int4
+    products): 16.8 ms -> 12.5 ms per one-token pass.
 
 What stays exact
     Every shortcut is the module's own arithmetic on the same elements, and each one is checked
     bit for bit against the module when the layer is fused (``fuse``); a norm (Llama's or Gemma's
     ``1 + weight`` form), rotary embedding or activation (SiLU, GELU-tanh) that computes otherwise
-    calls the module for that part. ``tests/test_lean_decode.py`` checks whole layers against the module path for every
-    supported family. Only this module and ``hf_parts`` know transformers' layer layout.
+    calls the module for that part. ``tests/test_lean_decode.py`` checks whole layers against the
+    module path for every supported family. Only this module and ``hf_parts`` know transformers' layer layout.
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ def pack_weight(
     in 4-bit groups (``int4_weights``), which no dense product equals. ``low_rank``: a LoRA adapter's (down, up)
     weights, scaling folded into up, added beside the packed weight.
     """
-    if weight.dtype != torch.bfloat16 or weight.device.type != "cpu":
+    if not _lean_weight(weight):
         return None
     if int4 or low_rank is not None:
         reference = None  # no dense product equals these: row invariance is all there is to check
@@ -187,7 +187,7 @@ def pack_linears(modules: list[nn.Module], int4: bool = False) -> int:
                 if weight is not None:
                     _PACKED[module] = weight
                     packed += 1
-                if weight is not None or _row_invariance_needed(module.weight):
+                if weight is not None or _lean_weight(module.weight):
                     # Unpacked, it still multiplies decode chunks row by row (``_forward``).
                     module.forward = types.MethodType(_forward, module)
     return packed
@@ -213,9 +213,10 @@ def _exact(weight: Product, in_features: int, dtype: torch.dtype, reference=None
     return all(torch.equal(packed_linear(rows[:n], weight), singles[:n]) for n in _PROBE_ROWS)
 
 
-def _row_invariance_needed(weight: torch.Tensor) -> bool:
-    """Whether decode chunks through this weight need ``_forward``'s care: bfloat16 on a CPU, where
-    oneDNN's plain products are not row-invariant (float32 keeps ``F.linear`` everywhere)."""
+def _lean_weight(weight: torch.Tensor) -> bool:
+    """Whether lean decode covers this weight: bfloat16 on a CPU, where it packs (``pack_weight``)
+    and where oneDNN's plain products are not row-invariant, so an unpacked one needs
+    ``_forward``'s care (float32 keeps ``F.linear`` everywhere)."""
     return weight.dtype == torch.bfloat16 and weight.device.type == "cpu"
 
 
@@ -229,7 +230,7 @@ def _forward(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
         packed = _PACKED.get(self)  # a deep copy of the module has none: it computes plainly
         if packed is not None:
             return packed_linear(x, packed)
-        if rows > 1 and _row_invariance_needed(self.weight):
+        if rows > 1 and _lean_weight(self.weight):
             flat = x.reshape(rows, x.shape[-1])
             out = torch.cat([F.linear(flat[i : i + 1], self.weight, self.bias) for i in range(rows)])
             return out.reshape(*x.shape[:-1], out.shape[-1])

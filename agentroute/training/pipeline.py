@@ -60,13 +60,13 @@ DEFAULT_BUDGETS = {"tool_call": 1.0, "planning": 1.0, "reasoning": 1.0, "final_a
 # Lossless drafts of free text run full depth on int8 weights: on a CPU they agree with full depth
 # more often than a skipping draft does and cost less (benchmarks/lossless.py).
 DEFAULT_DRAFT_BUDGETS = {"planning": 1.0, "reasoning": 1.0, "final_answer": 1.0}
-# Free-text types decode losslessly by default (tool calls at full depth, above): a program drafts and full depth
-# verifies, so a step's reply is the full-depth reply, faster only as far as the machine's int8
-# draft passes are cheaper than float32 ones (test tool calls 1.11x-1.36x over two runs, free
-# text 1.0x-1.24x). Lossy routing at the budgets above changed 71% of test tool calls (29% equal
-# to full depth at 58% of the layers) and miscopied numbers in final answers (the demo: 0/5
-# routed, 3/5 at full depth and with these modes); agents act on exact arguments, so lossy
-# decoding is opt-in (a policy without these modes).
+# Free-text types decode losslessly by default (tool calls at full depth, above): drafts are
+# verified by full depth, so a step's reply is the full-depth reply (in the float32 design, int8
+# drafts decoded test tool calls 1.11x-1.36x as fast over two runs, free text 1.0x-1.24x). Lossy
+# routing at budgets of 0.6 for tool calls and 0.9 for final answers changed 71% of test tool
+# calls (29% equal to full depth at 58% of the layers) and miscopied numbers in final answers (the
+# demo: 0/5 routed, 3/5 at full depth and with these modes); agents act on exact arguments, so
+# lossy decoding is opt-in (a policy without these modes).
 DEFAULT_MODES = {t.value: "lossless" for t in ROUTED_TYPES if t != StepType.TOOL_CALL}
 
 Stage = Callable[[str, int, int], None]  # progress(label, done, total)
