@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean llama-server
 
 install: $(STAMP)
 
@@ -28,8 +28,22 @@ demo: install
 lint: install
 	$(PY) -m ruff check agentroute integrations demos benchmarks tests
 
-test: install lint
+test: install lint llama-server
 	$(PY) -m pytest -q
+
+# llama.cpp's server, for the tests that serve exported programs on it (tests/test_llama_server.py):
+# built once from the llama.cpp sources in llama-cpp-python's sdist, where cmake and a C++ compiler
+# are found (about 7 minutes on 2 cores); without them those tests skip (under CI=true they fail).
+LLAMA_SERVER := build/llama-server/build/bin/llama-server
+
+llama-server:
+	@if command -v cmake >/dev/null && command -v c++ >/dev/null; then \
+		$(MAKE) --no-print-directory $(LLAMA_SERVER); \
+	else echo "no cmake or C++ compiler: the llama-server tests will skip"; fi
+
+$(LLAMA_SERVER): benchmarks/build_llama_server.sh | install
+	@echo "building llama-server for the served-engine tests (first time: about 7 minutes)"
+	@PYTHON=$(abspath $(PY)) bash benchmarks/build_llama_server.sh build/llama-server
 
 bench: install
 	$(PY) -m agentroute bench

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Build llama.cpp's server (llama-server) for `agentroute bench --suite engine`, from the llama.cpp
-# sources vendored in the bench extra's sdist (llama-cpp-python 0.3.36, MIT), into DIR (default
-# build/llama-server). Needs cmake and a C++ compiler; about 5 minutes on 2 cores; prints the binary's path.
+# Build llama.cpp's server (llama-server) for the served-engine tests and `agentroute bench --suite engine`,
+# from the llama.cpp sources vendored in the bench extra's sdist (llama-cpp-python 0.3.36, MIT), into DIR
+# (default build/llama-server). Needs cmake and a C++ compiler; about 7 minutes on 2 cores; prints the binary's path.
 #
 # The CPU flags are explicit instead of -DGGML_NATIVE=ON: on this project's AMX machine a native
 # build enables llama.cpp's AMX kernels, and the server then died at start (SIGILL) on q8_0 GGUFs.
@@ -21,7 +21,9 @@ for pair in avx:AVX avx2:AVX2 fma:FMA f16c:F16C avx512f:AVX512 avx512vbmi:AVX512
             avx512_bf16:AVX512_BF16; do
   if grep -qw "${pair%%:*}" /proc/cpuinfo; then flags+=("-DGGML_${pair##*:}=ON"); fi
 done
+# The compiler's output (thousands of warnings) goes to build.log, shown only if the build fails.
 cmake -S "$src" -B build -DCMAKE_BUILD_TYPE=Release -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF \
-  -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_OPENSSL=OFF "${flags[@]}" >/dev/null
-cmake --build build --target llama-server -j "$(nproc)" >/dev/null
+  -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_OPENSSL=OFF "${flags[@]}" \
+  >build.log 2>&1 || { tail -40 build.log >&2; exit 1; }
+cmake --build build --target llama-server -j "$(nproc)" >>build.log 2>&1 || { tail -40 build.log >&2; exit 1; }
 echo "$out/build/bin/llama-server"

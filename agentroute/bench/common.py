@@ -26,6 +26,7 @@ BLOCK_FILES = {
     "fidelity": "docs/benchmarks.md",
     "episodes": "docs/benchmarks.md",
     "engine": "docs/serving.md",
+    "served-calls": "docs/serving.md",
     "lossless": "docs/benchmarks.md",
     "packs": "docs/route-packs.md",
     "programs": "docs/program-search.md",

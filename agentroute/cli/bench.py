@@ -3,8 +3,9 @@
 Suites: ``executor`` (decode speed per layer program, memory per quantization), ``fidelity``
 (the training-free budget baseline on the test split), ``episodes`` (the ReAct demo's episode
 time, routed vs full depth; needs a source checkout with ``demos/``). Named only: ``engine``
-(exported programs on llama.cpp's server, the draft as its speculative draft; needs a llama-server
-binary and an export with GGUFs).
+(exported programs on llama.cpp's server, the draft as its speculative draft) and ``served-calls``
+(test-split tool calls served on llama.cpp's server with and without the call grammar as GBNF);
+both need a llama-server binary and an export with GGUFs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from agentroute.errors import AgentRouteError
 
 SUITES = ("steps", "executor", "fidelity", "episodes")
-NAMED_ONLY = ("engine",)  # needs a llama-server build and an export: never part of the default run
+NAMED_ONLY = ("engine", "served-calls")  # needs a llama-server build and an export: never part of the default run
 
 
 def add_bench_commands(commands) -> None:
@@ -53,8 +54,9 @@ def _bench(args) -> int:
     unknown = sorted(set(suites) - set(SUITES + NAMED_ONLY))
     if unknown:
         raise AgentRouteError(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES + NAMED_ONLY)}")
-    if "engine" in suites and (args.llama_server is None or not args.export):
-        raise AgentRouteError("--suite engine needs --llama-server PATH and --export DIR (docs/serving.md)")
+    for named in {"engine", "served-calls"} & set(suites):
+        if args.llama_server is None or not args.export:
+            raise AgentRouteError(f"--suite {named} needs --llama-server PATH and --export DIR (docs/serving.md)")
     console = Console(stderr=True)
     for suite in suites:
         if suite == "steps":
@@ -74,6 +76,11 @@ def _bench(args) -> int:
                 args.llama_server, args.export, args.per_type, min(args.repeats, 3), seed=args.seed,
                 progress=console.log,
             )  # fmt: skip
+            plot = None
+        elif suite == "served-calls":
+            from agentroute.bench import served_calls
+
+            results, table = served_calls.run(args.llama_server, args.export, seed=args.seed, progress=console.log)
             plot = None
         elif suite == "fidelity":
             from agentroute.bench import fidelity

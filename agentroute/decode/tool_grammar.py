@@ -60,17 +60,44 @@ def call_schema(tools: Sequence[ToolSpec], call_format: CallFormat = HAND_WRITTE
     if not tools:
         raise ToolSchemaError("a constrained tool call needs at least one tool")
     key = call_format.arguments_key
-    options = [
-        {
-            "type": "object",
-            "properties": {"name": {"const": spec.name}, key: closed_parameters(spec.parameters)},
-            "required": ["name", key],
-            "additionalProperties": False,
-        }
-        for spec in tools
-    ]
+    options, defs = [], {}
+    for index, spec in enumerate(tools):
+        arguments = closed_parameters(spec.parameters)
+        if _has_local_ref(arguments):
+            # '#' is now the call schema's root, not the parameters': the tool's local references
+            # ('#/$defs/Item', as pydantic writes nested models) point to a copy kept under $defs.
+            arguments = _rerooted(arguments, f"#/$defs/tool{index}")
+            defs[f"tool{index}"] = arguments
+        options.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": spec.name}, key: arguments},
+                "required": ["name", key],
+                "additionalProperties": False,
+            }
+        )
     style = {**_JSON_STYLE, "key_separator": call_format.key_separator, "item_separator": call_format.item_separator}
-    return {"anyOf": options, "x-guidance": style}
+    return {"anyOf": options, **({"$defs": defs} if defs else {}), "x-guidance": style}
+
+
+def _has_local_ref(schema) -> bool:
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        return (isinstance(ref, str) and ref.startswith("#")) or any(map(_has_local_ref, schema.values()))
+    return isinstance(schema, list) and any(map(_has_local_ref, schema))
+
+
+def _rerooted(schema, root: str):
+    """``schema`` with each local ``$ref`` ("#/...") read from ``root`` instead of "#"."""
+    if isinstance(schema, list):
+        return [_rerooted(s, root) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _rerooted(v, root) for k, v in schema.items()}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#"):
+        out["$ref"] = root + ref[1:]
+    return out
 
 
 def call_grammar(

@@ -32,6 +32,8 @@ def export(model, out_dir: str | Path, gguf: str | None = None) -> dict[str, Any
         "format": EXPORT_FORMAT,
         "model": model.name,
         "pack": str(model.pack.path) if getattr(model, "pack", None) is not None else None,
+        # Whether a served tool-call step may decline in words (a pack trained on data v4 or later).
+        "may_decline": bool(getattr(model, "may_decline", True)),
         "dtype": dtype_name(model.dtype),
         "n_layers": model.n_layers,
         "note": "each program prefills the prompt with its own layers (in-process: prefill='program')",

@@ -23,8 +23,13 @@ What cannot hold over HTTP is an error, not a silent change: ``mode="lossless"``
 decodes what it serves; lossless comes from serving the full model with the exported draft as the
 engine's speculative draft), ``prefill="full"`` for a program entry (an exported program prefills
 with its own layers), a ``program=`` or ``budget=`` no entry serves. ``reuse_prefix`` is the
-engine's business and is not sent; ``constrain`` and ``jump_forward`` reach ``agentroute serve``
-only (other engines do not decode under AgentRoute's grammar).
+engine's business and is not sent; ``jump_forward`` reaches ``agentroute serve`` only.
+
+Grammar: a client-rendered step that offers tools (or asks for a ``json_schema``) is held to them
+on llama.cpp's server as in process: the call grammar goes as GBNF in the request's ``grammar``
+field (``engine_grammar``; ``grammar="auto"`` does so for every endpoint whose model listing is
+llama.cpp's, ``"gbnf"`` for any, ``"none"`` never; ``constrain=False`` sends none). The record's
+hints say ``served_grammar``.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from agentroute.decode.options import GenerationOptions, parse_options
 from agentroute.errors import GenerationError
 from agentroute.model.program import LayerProgram
 from agentroute.serve.endpoints import ServedEntry, ServeError, base_url, choose_entry, read_manifest, served_entries
+from agentroute.serve.engine_grammar import check_grammar, grammar_fields, speaks_gbnf
 from agentroute.serve.openai_format import openai_messages, response_format
 from agentroute.serve.served_record import served_record
 from agentroute.serve.transport import TEXT, Reply, Transport
@@ -68,8 +74,9 @@ class ServedModel:
     AgentRoute server. ``prompt_as``: a client-rendered prompt goes as token ids (``"ids"``: vLLM,
     SGLang, llama-server, ``agentroute serve``) or as its text (``"text"``: ``transformers serve``
     takes only text). ``served_names``: entry name -> the model name its engine serves it under,
-    where that differs (``transformers serve PATH`` serves the checkpoint's path). Safe to call from
-    several threads.
+    where that differs (``transformers serve PATH`` serves the checkpoint's path). ``grammar``: how a
+    client-rendered step is held to its tools and schema on the engine (module docstring). Safe to
+    call from several threads.
     """
 
     quantization = None
@@ -88,7 +95,9 @@ class ServedModel:
         prompts: str = "auto",
         prompt_as: str = "ids",
         served_names: Mapping[str, str] | None = None,
+        grammar: str = "auto",
     ) -> None:
+        check_grammar(grammar)
         if prompts not in PROMPTS:
             raise ServeError(f"prompts must be one of {', '.join(PROMPTS)}, got {prompts!r}")
         if prompt_as not in ("ids", "text"):
@@ -103,6 +112,8 @@ class ServedModel:
         if prompts == "client" and self._tokenizer_path is None:
             raise ServeError("prompts='client' renders with the export's tokenizer: give export.json's path")
         self._setup(policy, timeout, server_types=False)
+        self._grammar = grammar
+        self._may_decline = bool(data.get("may_decline", True))  # exports before it was written: data v4 packs
         self._prompts = prompts if self._tokenizer_path is not None else "server"
         self._prompt_as = prompt_as
         unknown = sorted(set(served_names or {}) - {e.name for e in self.entries})
@@ -150,7 +161,8 @@ class ServedModel:
         self._transport = transport or Transport(timeout)
         self._tokenizer = None
         self._lock = threading.Lock()
-        self._renders: dict[str, bool] = {}  # endpoint -> whether this client renders its prompts
+        self._listings: dict[str, list[dict[str, Any]]] = {}  # endpoint -> its model listing
+        self._grammar, self._may_decline = "auto", True
 
     def __repr__(self) -> str:
         served = ", ".join(f"{e.name}@{e.url}" for e in self.entries)
@@ -220,28 +232,37 @@ class ServedModel:
             ours["step_type"] = typed.value
         ours.update({k: False for k in ("constrain", "jump_forward") if not getattr(settings, k)})
         served_name = self._served_names.get(entry.name, entry.name)
+        grammar = None  # the field that held the reply on the engine, if any
         if self._client_renders(entry):
             ids = step_prompt_ids(self.tokenizer, with_response_format(messages, settings.json_schema), specs)
             prompt = self.tokenizer.decode(ids, skip_special_tokens=False) if self._prompt_as == "text" else ids
             body = _text_request(served_name, prompt, settings)
+            if settings.constrain and speaks_gbnf(self._grammar, self._listing(entry.url)):
+                fields = grammar_fields(self.tokenizer, specs, context, typed, settings.json_schema, self._may_decline)
+                body.update(fields)
+                grammar = next(iter(fields), None)
             reply = self._transport.complete(entry.url, body, settings.on_text, TEXT)
         else:
             body = _request(served_name, wire, specs, settings, context.hints, ours)
             reply = self._transport.complete(entry.url, body, settings.on_text)
-        return self._result(entry, reply, context, settings, typed, source, "step_type" in ours)
+        return self._result(entry, reply, context, settings, typed, source, "step_type" in ours, grammar)
 
     def _client_renders(self, entry: ServedEntry) -> bool:
         """Whether this client writes ``entry``'s prompts: always, never, or (auto) unless its endpoint
         is an AgentRoute server, which renders as the core does (asked once per endpoint)."""
         if self._prompts != "auto":
             return self._prompts == "client"
-        if entry.url not in self._renders:
+        return not any(m.get("agentroute") for m in self._listing(entry.url))
+
+    def _listing(self, url: str) -> list[dict[str, Any]]:
+        """The endpoint's model listing, asked once (empty where it gives none: some engines fail
+        it, and every AgentRoute server lists its model)."""
+        if url not in self._listings:
             try:
-                listed = self._transport.models(entry.url)
-            except ServeError:  # every AgentRoute server lists its model; this endpoint is another engine
-                listed = []
-            self._renders[entry.url] = not any(m.get("agentroute") for m in listed)
-        return self._renders[entry.url]
+                self._listings[url] = self._transport.models(url)
+            except ServeError:
+                self._listings[url] = []
+        return self._listings[url]
 
     def _result(
         self,
@@ -252,8 +273,11 @@ class ServedModel:
         typed: StepType,
         source: str,
         sent_type: bool,
+        grammar: str | None = None,
     ) -> GenerationResult:
         record = served_record(entry, reply, settings, self.name, self.n_layers, self.dtype_name)
+        if grammar is not None:  # the engine decoded under the call grammar (or the JSON schema)
+            record = record.model_copy(update={"constrained": True})
         budget = context.budget
         if not sent_type and isinstance(reply.ours.get("record"), dict):  # the server typed the step
             typed, source, budget = record.step_type, record.step_type_source, record.budget
@@ -261,6 +285,8 @@ class ServedModel:
         draft = entry.draft_for(typed)
         if draft is not None:
             served["served_draft"] = draft
+        if grammar is not None:
+            served["served_grammar"] = grammar
         context = context.model_copy(update={"hints": {**context.hints, **served}})
         program = entry.program or LayerProgram.full(self.n_layers or 1)
         decision = RouteDecision(typed, source, budget, program, record.mode)

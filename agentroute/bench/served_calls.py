@@ -1,0 +1,141 @@
+"""Tool calls served on llama.cpp's server, with and without the call grammar as GBNF.
+
+Each model entry of an ``agentroute export --gguf`` directory (the full model, and the programs
+the policy routes steps to) runs as its own ``llama-server`` process on localhost. A
+``ServedModel`` built from the export renders each held-out test-split tool-call step as the core
+does and sends it to that entry twice: held to the tools' schemas by the call grammar in GBNF
+(``grammar="gbnf"``, what ``"auto"`` does on llama.cpp) and with no grammar (``"none"``). Per
+entry and setting: the share of replies that are valid (calls that parse and fit their tools'
+schemas, or words where the step may decline), the share that are right (the expected calls, or
+none where no offered tool fits), per category, and the median step latency. Greedy, so one run.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agentroute.errors import AgentRouteError
+
+SETTINGS = ("gbnf", "none")
+
+
+def run(
+    binary: Path,
+    export_dirs: list[Path],
+    limit: int | None = None,
+    max_new_tokens: int = 160,
+    seed: int = 0,
+    progress: Callable[[str], None] = lambda message: None,
+) -> tuple[dict[str, Any], str]:
+    import torch
+
+    from agentroute.bench.common import cpu_name
+    from agentroute.bench.llama_server import Server
+    from agentroute.evaluation.metrics import calls_correct
+    from agentroute.serve import ServedModel
+    from agentroute.serve.endpoints import read_manifest
+
+    binary = Path(binary)
+    if not binary.is_file():
+        raise AgentRouteError(f"llama-server binary {binary} not found; `make llama-server` builds it")
+    steps = _test_tool_calls(seed)[:limit]
+    threads = torch.get_num_threads()
+    results: dict[str, Any] = {
+        "suite": "served-calls",
+        "cpu": cpu_name(),
+        "threads": threads,
+        "seed": seed,
+        "max_new_tokens": max_new_tokens,
+        "steps": len(steps),
+        "server": str(binary),
+        "exports": {},
+    }
+    for export_dir in map(Path, export_dirs):
+        manifest, _ = read_manifest(export_dir)
+        entries = [e for e in manifest["entries"] if e.get("role") == "model"]
+        if any("gguf" not in e for e in entries):
+            raise AgentRouteError(f"{export_dir} has no GGUFs: export it with `agentroute export --gguf q8_0`")
+        per_entry: dict[str, Any] = {}
+        for entry in entries:
+            progress(f"llama-server: {export_dir.name}: {entry['name']}")
+            with Server(binary, ["-m", str(export_dir / entry["gguf"])], threads) as server:
+                # Every step goes to this entry: the policy's routing is not what is measured here.
+                rows = {setting: [] for setting in SETTINGS}
+                for setting in SETTINGS:
+                    served = ServedModel(export_dir, {e["name"]: server.url for e in entries}, grammar=setting)
+                    for step in steps:
+                        result = served.generate(
+                            step.messages, program=entry["program"], tools=step.tools, step_type="tool_call",
+                            hints=step.hints, max_new_tokens=max_new_tokens, seed=seed,
+                        )  # fmt: skip
+                        rows[setting].append(
+                            {
+                                "id": step.id,
+                                "category": step.category,
+                                "valid": result.record.error is None,
+                                "correct": bool(calls_correct(result.tool_calls, step.expected)),
+                                "latency_s": result.record.latency_s,
+                            }
+                        )
+            per_entry[entry["name"]] = {"layers": entry["layers"], "program": entry["program"], "rows": rows}
+        results["exports"][export_dir.name] = {"entries": per_entry, "summary": summarise(per_entry)}
+    return results, markdown(results)
+
+
+def _test_tool_calls(seed: int) -> list:
+    """The test split's tool-call steps, as ``agentroute data build --seed SEED`` writes them."""
+    import tempfile
+
+    from agentroute.data import BuildConfig, build_dataset
+    from agentroute.evaluation.steps import load_steps
+    from agentroute.steps.records import StepType
+
+    with tempfile.TemporaryDirectory() as tmp:
+        build_dataset(tmp, BuildConfig(seed=seed))
+        steps, _ = load_steps(Path(tmp) / "test.jsonl")
+    return [s for s in steps if s.step_type == StepType.TOOL_CALL and s.expected is not None]
+
+
+def summarise(per_entry: dict[str, Any]) -> dict[str, Any]:
+    """Per entry and setting: valid and right shares, over all steps and per category, median latency."""
+    out: dict[str, Any] = {}
+    for name, entry in per_entry.items():
+        for setting, rows in entry["rows"].items():
+            by_category = defaultdict(list)
+            for row in rows:
+                by_category[row["category"] or "-"].append(row)
+            out[f"{name} / {setting}"] = {
+                "layers": entry["layers"],
+                "n": len(rows),
+                "valid": _share(rows, "valid"),
+                "correct": _share(rows, "correct"),
+                "median_latency_s": statistics.median(r["latency_s"] for r in rows) if rows else None,
+                "correct_by_category": {c: _share(r, "correct") for c, r in sorted(by_category.items())},
+            }
+    return out
+
+
+def _share(rows: list[dict[str, Any]], key: str) -> float | None:
+    return sum(bool(r[key]) for r in rows) / len(rows) if rows else None
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = []
+    for export, data in results["exports"].items():
+        summary = data["summary"]
+        categories = sorted({c for s in summary.values() for c in s["correct_by_category"]})
+        lines.append(f"Export `{export}`, {results['steps']} test-split tool-call steps, {results['cpu']}:\n")
+        lines.append("| served model / grammar | layers | valid | right | " + " | ".join(categories) + " | latency |")
+        lines.append("|---|---|---|---|" + "---|" * len(categories) + "---|")
+        for label, s in summary.items():
+            cells = [f"{s['correct_by_category'].get(c, 0):.0%}" for c in categories]
+            lines.append(
+                f"| {label} | {s['layers']} | {s['valid']:.0%} | {s['correct']:.0%} | " + " | ".join(cells)
+                + f" | {s['median_latency_s']:.2f} s |"
+            )  # fmt: skip
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,207 @@
+"""The call grammar as GBNF (``serve.gbnf``), the language llama-server holds a served step to.
+
+Each grammar is read by llguidance's GBNF reader and matched character by character (a byte
+tokenizer), so these tests check the language, not the text of the grammar; the real server's
+parser reads them in ``test_llama_server.py``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import llguidance
+import llguidance.hf
+import pytest
+from llguidance.gbnf_to_lark import gbnf_to_lark
+from tiny_models import byte_tokenizer
+
+from agentroute.decode.tool_grammar import call_grammar
+from agentroute.errors import ToolSchemaError
+from agentroute.serve.endpoints import ServeError
+from agentroute.serve.engine_grammar import grammar_fields, speaks_gbnf
+from agentroute.serve.gbnf import call_gbnf
+from agentroute.steps.call_formats import CallFormat
+from agentroute.steps.records import StepType
+from agentroute.steps.step_types import StepContext
+from agentroute.steps.tools import normalize_tools
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "Current weather in a city",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            "days": {"type": "integer"},
+        },
+        "required": ["city"],
+    },
+}
+ORDER = {
+    "name": "place_order",
+    "description": "Order items",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/$defs/Item"}},
+            "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "express": {"type": "boolean"},
+        },
+        "required": ["items"],
+        "$defs": {
+            "Item": {
+                "type": "object",
+                "properties": {"sku": {"type": "string"}, "qty": {"type": "number"}, "parts": {"$ref": "#/$defs/Item"}},
+                "required": ["sku"],
+            }
+        },
+    },
+}
+TOOLS = normalize_tools([WEATHER, ORDER])
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return llguidance.hf.from_tokenizer(byte_tokenizer())
+
+
+def accepts(tokenizer, gbnf: str, text: str) -> bool:
+    """Whether the GBNF grammar admits ``text``, read by llguidance's GBNF reader."""
+    return _admits(tokenizer, llguidance.LLMatcher.grammar_from_lark(gbnf_to_lark(gbnf)), text)
+
+
+def call(name: str, arguments: dict) -> str:
+    return "<tool_call>" + json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False) + "</tool_call>"
+
+
+def test_calls_of_the_offered_tools_and_nothing_else(tokenizer):
+    g = call_gbnf(TOOLS)
+    good = [
+        call("get_weather", {"city": "Oslo"}),
+        call("get_weather", {"city": "Oslo", "unit": "celsius", "days": 3}),
+        call("get_weather", {"city": "São Paulo", "days": -2}) + "\n" + call("place_order", {"items": []}),
+        call("place_order", {"items": [{"sku": 'a"b', "qty": 1.5e3, "parts": {"sku": "c"}}], "note": None}),
+        call("place_order", {"items": [{"sku": "x", "qty": 2}], "note": "leave \\ at door"}),
+    ]
+    bad = [
+        call("get_time", {"city": "Oslo"}),  # no such tool
+        call("get_weather", {"unit": "celsius"}),  # required city left out
+        call("get_weather", {"city": "Oslo", "unit": "kelvin"}),  # not in the enum
+        call("get_weather", {"city": "Oslo", "country": "NO"}),  # undeclared at the top level
+        call("get_weather", {"days": 3, "city": "Oslo"}),  # not the schema's order
+        call("get_weather", {"city": "Oslo", "days": 1.5}),  # not an integer
+        call("place_order", {"items": [{"sku": "x", "colour": "red"}]}),  # a nested object lists its keys
+        '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo", "days": 329,000}}</tool_call>',
+        '<tool_call>{"name":"get_weather", "arguments": {"city": "Oslo"}}</tool_call>',  # other separators
+        call("get_weather", {"city": "Oslo"}) + " ",
+        "It is sunny.",
+    ]
+    assert [accepts(tokenizer, g, t) for t in good] == [True] * len(good)
+    assert [accepts(tokenizer, g, t) for t in bad] == [False] * len(bad)
+
+
+def test_the_engine_grammar_admits_what_the_in_process_grammar_admits(tokenizer):
+    """llama-server holds a served step to the language constrained decoding holds it to in process."""
+    replies = [
+        call("get_weather", {"city": "Oslo"}),
+        call("get_weather", {"city": "Oslo", "days": 3}) + "\n" + call("place_order", {"items": [{"sku": "a"}]}),
+        call("place_order", {"items": [{"sku": "x", "parts": {"sku": "y", "qty": 1e-3}}], "note": None}),
+        call("get_weather", {"days": 3, "city": "Oslo"}),
+        call("get_weather", {"city": "Oslo", "unit": "kelvin"}),
+        call("place_order", {"note": "no items"}),
+        "No tool fits this request.",
+        "<b>bold</b> text",
+        "Plan: " + call("get_weather", {"city": "Oslo"}),
+        "a <tool_cal> b <<tool_call",
+    ]
+    for free_text, decline in ((False, False), (False, True), (True, False)):
+        ours = call_gbnf(TOOLS, free_text=free_text, decline=decline)
+        theirs = call_grammar(TOOLS, free_text=free_text, decline=decline)
+        expected = [_admits(tokenizer, theirs, r) for r in replies]
+        assert [accepts(tokenizer, ours, r) for r in replies] == expected, (free_text, decline)
+
+
+def _admits(tokenizer, lark: str, text: str) -> bool:
+    """Whether the in-process (Lark) grammar admits ``text``."""
+    matcher = llguidance.LLMatcher(tokenizer, lark, log_level=0)
+    assert not matcher.is_error(), matcher.get_error()
+    return all(matcher.consume_token(t) for t in tokenizer.tokenize_str(text)) and matcher.is_accepting()
+
+
+def test_a_tool_call_step_may_decline_in_words_that_start_no_call(tokenizer):
+    g = call_gbnf(TOOLS, decline=True)
+    assert accepts(tokenizer, g, call("get_weather", {"city": "Oslo"}))
+    assert accepts(tokenizer, g, "No offered tool can translate text; 'bonjour' means good morning.")
+    assert accepts(tokenizer, g, " Sorry, a <b> tag and a <tool_cal> are fine here.")
+    for bad in ("<b>no</b>", "  <tool_call>", "Sure: <tool_call>" + call("get_weather", {"city": "Oslo"})[11:]):
+        assert not accepts(tokenizer, g, bad), bad
+
+
+def test_other_steps_write_free_text_or_a_whole_valid_call(tokenizer):
+    g = call_gbnf(TOOLS, free_text=True)
+    assert accepts(tokenizer, g, "First check the weather, then order. <b>bold</b> <<tool_call")
+    assert accepts(tokenizer, g, call("get_weather", {"city": "Oslo"}))
+    assert not accepts(tokenizer, g, "Plan: " + call("get_weather", {"city": "Oslo"}))
+    assert not accepts(tokenizer, g, '<tool_call>{"name": "get_weather", "arguments": {}}</tool_call>')
+
+
+def test_a_json_answer_or_calls(tokenizer):
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}, "sure": {"type": "boolean"}}}
+    g = call_gbnf(TOOLS, json_schema=schema)
+    assert accepts(tokenizer, g, '{"answer": "Oslo", "sure": true}')
+    assert accepts(tokenizer, g, "{}")
+    assert accepts(tokenizer, g, call("get_weather", {"city": "Oslo"}))
+    assert not accepts(tokenizer, g, '{"answer": "Oslo", "extra": 1}')  # structured output closes objects
+    assert not accepts(tokenizer, g, "Oslo")
+    assert accepts(tokenizer, call_gbnf([], json_schema={"type": "array", "items": {"type": "integer"}}), "[1, 2]")
+    with pytest.raises(ToolSchemaError, match="at least one tool or a JSON schema"):
+        call_gbnf([])
+
+
+def test_another_call_format_and_special_tokens(tokenizer):
+    mistral = CallFormat("mistral", prefix="[TOOL_CALLS][", separator=", ", suffix="]", bare=True)
+    g = call_gbnf(TOOLS, call_format=mistral, free_text=True)
+    assert accepts(tokenizer, g, '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Oslo"}}]')
+    assert accepts(tokenizer, g, "Sunny all week.")
+    assert not accepts(tokenizer, g, ' {"city": "Oslo"}')  # bare JSON is only written as a call
+    assert "<[7]>" in call_gbnf(TOOLS, call_format=mistral, tokens={"[TOOL_CALLS]": 7})
+
+
+def test_schemas_beyond_the_grammar_leave_the_value_free(tokenizer):
+    loose = normalize_tools([{"name": "f", "description": "d", "parameters": {
+        "type": "object", "properties": {"x": {"allOf": [{"type": "string"}, {"minLength": 2}]}, "y": {},
+                                          "z": {"$ref": "https://example.com/s.json"}}}}])  # fmt: skip
+    g = call_gbnf(loose)
+    assert accepts(tokenizer, g, call("f", {"x": [1, {"a": None}], "y": "anything", "z": 3}))
+
+
+def test_which_steps_get_which_field():
+    from tiny_models import byte_tokenizer as hf_tokenizer
+
+    tok = hf_tokenizer()
+    ask = [{"role": "user", "content": "Weather in Oslo?"}]
+    context = StepContext(messages=ask, tools=TOOLS)
+    tool = grammar_fields(tok, TOOLS, context, StepType.TOOL_CALL, None, True)["grammar"]
+    assert tool == call_gbnf(TOOLS, decline=True)
+    forced = StepContext(messages=ask, tools=TOOLS, hints={"tool_choice": "required"})
+    assert grammar_fields(tok, TOOLS, forced, StepType.TOOL_CALL, None, True)["grammar"] == call_gbnf(TOOLS)
+    assert grammar_fields(tok, TOOLS, context, StepType.TOOL_CALL, None, False)["grammar"] == call_gbnf(TOOLS)
+    plan = grammar_fields(tok, TOOLS, context, StepType.PLANNING, None, True)["grammar"]
+    assert plan == call_gbnf(TOOLS, free_text=True)
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    bare = StepContext(messages=ask)
+    assert grammar_fields(tok, [], bare, StepType.FINAL_ANSWER, schema, True) == {
+        "json_schema": {**schema, "additionalProperties": False}
+    }
+    assert grammar_fields(tok, [], bare, StepType.FINAL_ANSWER, None, True) == {}
+    assert speaks_gbnf("auto", [{"id": "full", "owned_by": "llamacpp"}])
+    assert not speaks_gbnf("auto", [{"id": "full", "owned_by": "vllm"}]) and not speaks_gbnf("none", [])
+    assert speaks_gbnf("gbnf", [])
+
+
+def test_a_grammar_setting_that_does_not_exist_is_named():
+    from agentroute.serve import ServedModel
+
+    with pytest.raises(ServeError, match="grammar must be one of 'auto', 'gbnf', 'none'.*got 'lark'"):
+        ServedModel({"entries": []}, "http://127.0.0.1:1/v1", grammar="lark")
