@@ -394,3 +394,27 @@ def test_a_pack_trained_before_declining_keeps_tool_call_steps_calling(model6, m
         assert step.tool_calls and not step.record.declined_tools
     monkeypatch.setattr(model6, "pack", SimpleNamespace(manifest=SimpleNamespace(data={"version": "agentsteps-v4"})))
     assert model6.may_decline
+
+
+def test_a_tool_whose_arguments_refer_to_their_own_definitions_is_constrained(model6):
+    """Haystack's create_tool_from_function writes a pydantic argument as "$defs" and a "$ref" to it;
+    the call schema holds every tool, so the reference is read from the tool's own parameters."""
+    pytest.importorskip("haystack")
+    from haystack.tools import create_tool_from_function
+    from pydantic import BaseModel
+
+    class Item(BaseModel):
+        sku: str
+        qty: int = 1
+
+    def order(items: list[Item], note: str = "") -> str:
+        """Order items."""
+        return "ok"
+
+    tool = create_tool_from_function(order)
+    assert tool.parameters["properties"]["items"]["items"] == {"$ref": "#/$defs/Item"}
+    spec = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
+    result = model6.generate(QUESTION, tools=[spec], step_type="tool_call", hints=CALL, max_new_tokens=60)
+    assert result.record.constrained
+    calls = call_schema(normalize_tools([spec]))
+    assert calls["$defs"]["tool0"]["properties"]["items"]["items"] == {"$ref": "#/$defs/tool0/$defs/Item"}

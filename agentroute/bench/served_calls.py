@@ -2,12 +2,13 @@
 
 Each model entry of an ``agentroute export --gguf`` directory (the full model, and the programs
 the policy routes steps to) runs as its own ``llama-server`` process on localhost. A
-``ServedModel`` built from the export renders each held-out test-split tool-call step as the core
-does and sends it to that entry twice: held to the tools' schemas by the call grammar in GBNF
-(``grammar="gbnf"``, what ``"auto"`` does on llama.cpp) and with no grammar (``"none"``). Per
-entry and setting: the share of replies that are valid (calls that parse and fit their tools'
-schemas, or words where the step may decline), the share that are right (the expected calls, or
-none where no offered tool fits), per category, and the median step latency. Greedy, so one run.
+``ServedModel`` built from the export renders held-out test-split tool-call steps (the first
+``per_category`` of each category) as the core does and sends each to that entry twice: held to
+the tools' schemas by the call grammar in GBNF (``grammar="gbnf"``, what ``"auto"`` does on
+llama.cpp) and with no grammar (``"none"``). Per entry and setting: the share of replies that
+are valid (calls that parse and fit their tools' schemas, or words where the step may decline),
+the share that are right (the expected calls, or none where no offered tool fits), per
+category, and the median step latency. Greedy, so one run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ SETTINGS = ("gbnf", "none")
 def run(
     binary: Path,
     export_dirs: list[Path],
-    limit: int | None = None,
+    per_category: int = 15,
     max_new_tokens: int = 160,
     seed: int = 0,
     progress: Callable[[str], None] = lambda message: None,
@@ -42,7 +43,7 @@ def run(
     binary = Path(binary)
     if not binary.is_file():
         raise AgentRouteError(f"llama-server binary {binary} not found; `make llama-server` builds it")
-    steps = _test_tool_calls(seed)[:limit]
+    steps = _test_tool_calls(seed, per_category)
     threads = torch.get_num_threads()
     results: dict[str, Any] = {
         "suite": "served-calls",
@@ -51,6 +52,7 @@ def run(
         "seed": seed,
         "max_new_tokens": max_new_tokens,
         "steps": len(steps),
+        "per_category": per_category,
         "server": str(binary),
         "exports": {},
     }
@@ -67,7 +69,9 @@ def run(
                 rows = {setting: [] for setting in SETTINGS}
                 for setting in SETTINGS:
                     served = ServedModel(export_dir, {e["name"]: server.url for e in entries}, grammar=setting)
-                    for step in steps:
+                    for index, step in enumerate(steps, 1):
+                        if index % 15 == 0:
+                            progress(f"{entry['name']}, grammar {setting}: {index}/{len(steps)} steps")
                         result = served.generate(
                             step.messages, program=entry["program"], tools=step.tools, step_type="tool_call",
                             hints=step.hints, max_new_tokens=max_new_tokens, seed=seed,
@@ -86,8 +90,9 @@ def run(
     return results, markdown(results)
 
 
-def _test_tool_calls(seed: int) -> list:
-    """The test split's tool-call steps, as ``agentroute data build --seed SEED`` writes them."""
+def _test_tool_calls(seed: int, per_category: int) -> list:
+    """The first ``per_category`` tool-call steps of each category in the test split, as
+    ``agentroute data build --seed SEED`` writes it (file order)."""
     import tempfile
 
     from agentroute.data import BuildConfig, build_dataset
@@ -97,7 +102,9 @@ def _test_tool_calls(seed: int) -> list:
     with tempfile.TemporaryDirectory() as tmp:
         build_dataset(tmp, BuildConfig(seed=seed))
         steps, _ = load_steps(Path(tmp) / "test.jsonl")
-    return [s for s in steps if s.step_type == StepType.TOOL_CALL and s.expected is not None]
+    calls = [s for s in steps if s.step_type == StepType.TOOL_CALL and s.expected is not None]
+    categories = sorted({s.category for s in calls}, key=str)
+    return [s for c in categories for s in [s for s in calls if s.category == c][:per_category]]
 
 
 def summarise(per_entry: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +135,11 @@ def markdown(results: dict[str, Any]) -> str:
     for export, data in results["exports"].items():
         summary = data["summary"]
         categories = sorted({c for s in summary.values() for c in s["correct_by_category"]})
-        lines.append(f"Export `{export}`, {results['steps']} test-split tool-call steps, {results['cpu']}:\n")
+        lines.append(
+            f"Export `{export}`, {results['steps']} test-split tool-call steps (the first {results['per_category']} "
+            f"of each category), q8_0 GGUFs on llama-server, {results['cpu']}, {results['threads']} threads, greedy, "
+            f"at most {results['max_new_tokens']} new tokens, seed {results['seed']}:\n"
+        )
         lines.append("| served model / grammar | layers | valid | right | " + " | ".join(categories) + " | latency |")
         lines.append("|---|---|---|---|" + "---|" * len(categories) + "---|")
         for label, s in summary.items():

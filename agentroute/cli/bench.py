@@ -30,6 +30,9 @@ def add_bench_commands(commands) -> None:
     bench.add_argument("--readme", type=Path, default=Path("README.md"), help="README whose bench blocks to update")
     bench.add_argument("--repeats", type=int, default=5, help="runs per executor mode (median reported)")
     bench.add_argument("--per-type", type=int, default=4, help="fidelity: test-split steps per step type")
+    bench.add_argument(
+        "--per-category", type=int, default=15, help="served-calls: test-split tool-call steps per category"
+    )
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument(
         "--gguf", type=Path, action="append", default=None,
@@ -80,7 +83,9 @@ def _bench(args) -> int:
         elif suite == "served-calls":
             from agentroute.bench import served_calls
 
-            results, table = served_calls.run(args.llama_server, args.export, seed=args.seed, progress=console.log)
+            results, table = served_calls.run(
+                args.llama_server, args.export, args.per_category, seed=args.seed, progress=console.log
+            )
             plot = None
         elif suite == "fidelity":
             from agentroute.bench import fidelity
