@@ -77,7 +77,8 @@ def test_served_calls_summary_counts_valid_and_right_replies_per_category():
     from agentroute.bench.served_calls import markdown, summarise
 
     def row(category, valid, correct):
-        return {"id": "x", "category": category, "valid": valid, "correct": correct, "latency_s": 0.5}
+        return {"id": "x", "category": category, "valid": valid, "correct": correct, "latency_s": 0.5,
+                "completion_tokens": 10, "finish_reason": "stop"}  # fmt: skip
 
     rows = {
         "gbnf": [row("simple", True, True), row("simple", True, False), row("parallel", True, True)],
@@ -88,6 +89,6 @@ def test_served_calls_summary_counts_valid_and_right_replies_per_category():
     assert (held["valid"], held["correct"], held["n"]) == (1.0, pytest.approx(2 / 3), 3)
     assert held["correct_by_category"] == {"parallel": 1.0, "simple": 0.5}
     assert (free["valid"], free["correct"]) == (pytest.approx(1 / 3), pytest.approx(1 / 3))
-    results = {"steps": 3, "per_category": 2, "cpu": "cpu", "threads": 2, "max_new_tokens": 160, "seed": 0}
+    results = {"steps": 3, "per_category": 2, "cpu": "cpu", "threads": 2, "seed": 0}
     table = markdown({**results, "exports": {"exp": {"summary": summary}}})
-    assert "| full / gbnf | 30 | 100% | 67% | 100% | 50% | 0.50 s |" in table
+    assert "| full / gbnf | 30 | 100% | 67% | 100% | 50% | 0 | 0.50 s | 50 ms |" in table

@@ -10,28 +10,25 @@ The binary is built from the llama.cpp sources vendored in llama-cpp-python's sd
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
-import httpx
 import jsonschema
 import pytest
 
 import agentroute
 from agentroute import Trace
+from agentroute.bench.llama_server import Server
 from agentroute.export.run import export
 from agentroute.serve import ServedModel
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 BINARY = Path(os.environ.get("AGENTROUTE_LLAMA_SERVER", ROOT / "build/llama-server/build/bin/llama-server"))
-START_TIMEOUT = 120
 POLICY = {"budgets": {"tool_call": 0.6}}  # tool calls on a program of its own, the rest on the full model
 ASK = [{"role": "user", "content": "What is the weather in Oslo?"}]
 
@@ -45,27 +42,6 @@ def _weather(cities: list[str] | None = None) -> dict:
     }
 
 
-def _serve(gguf: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [str(BINARY), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port), "-c", "4096", "-t", "2"]
-    with open(log, "w") as out:
-        process = subprocess.Popen([*command, "-np", "1"], stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"llama-server exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return process, f"http://127.0.0.1:{port}/v1"
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    process.kill()
-    pytest.fail(f"llama-server did not answer in {START_TIMEOUT} s: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     if not BINARY.is_file():
@@ -77,15 +53,9 @@ def exported(tmp_path_factory):
     manifest = export(agentroute.load(policy=POLICY, kernels="plain"), out, gguf="q8_0")
     served = [e for e in manifest["entries"] if e["role"] == "model"]
     assert [e["name"] for e in served][0] == "full" and len(served) == 2, served
-    started = {}
-    try:
-        for entry in served:
-            started[entry["name"]] = _serve(out / entry["gguf"], out / f"{entry['name']}.log")
-        yield out, {name: url for name, (_, url) in started.items()}, manifest
-    finally:
-        for process, _ in started.values():
-            process.terminate()
-            process.wait(timeout=30)
+    with contextlib.ExitStack() as servers:
+        started = {e["name"]: servers.enter_context(Server(BINARY, ["-m", str(out / e["gguf"])], 2)) for e in served}
+        yield out, {name: f"{server.url}/v1" for name, server in started.items()}, manifest
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import socket
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,7 +61,9 @@ def _free_port() -> int:
 
 
 class Server:
-    """One llama-server process on localhost, stopped on exit."""
+    """One llama-server process on localhost, stopped on exit. Its log goes to a temporary file,
+    not a pipe: llama-server logs every request, and a pipe nobody reads fills up after a hundred
+    or so and then blocks the server mid-request."""
 
     def __init__(self, binary: Path, model_args: list[str], threads: int, context: int = 4096) -> None:
         self.port = _free_port()
@@ -68,7 +71,13 @@ class Server:
         command = [str(binary), *model_args, "--port", str(self.port), "--host", "127.0.0.1"]
         command += ["-t", str(threads), "-tb", str(threads), "-c", str(context), "--parallel", "1"]
         self.command = command
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+
+    def log_tail(self, chars: int = 800) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()[-chars:]
 
     def __enter__(self) -> Server:
         import httpx
@@ -78,7 +87,7 @@ class Server:
             if self.process.poll() is not None:
                 raise AgentRouteError(
                     f"llama-server exited with {self.process.returncode} at start ({' '.join(self.command)}): "
-                    + (self.process.stderr.read() or "")[-800:]
+                    + self.log_tail()
                 )
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
@@ -95,6 +104,7 @@ class Server:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.log.close()
 
     def complete(self, prompt_ids: list[int], max_new_tokens: int) -> dict[str, Any]:
         import httpx

@@ -22,13 +22,13 @@ from typing import Any
 from agentroute.errors import AgentRouteError
 
 SETTINGS = ("gbnf", "none")
+STEP_TIMEOUT_S = 120.0  # a step takes a few seconds; one llama-server request hung once for minutes
 
 
 def run(
     binary: Path,
     export_dirs: list[Path],
     per_category: int = 15,
-    max_new_tokens: int = 160,
     seed: int = 0,
     progress: Callable[[str], None] = lambda message: None,
 ) -> tuple[dict[str, Any], str]:
@@ -50,7 +50,6 @@ def run(
         "cpu": cpu_name(),
         "threads": threads,
         "seed": seed,
-        "max_new_tokens": max_new_tokens,
         "steps": len(steps),
         "per_category": per_category,
         "server": str(binary),
@@ -68,26 +67,39 @@ def run(
                 # Every step goes to this entry: the policy's routing is not what is measured here.
                 rows = {setting: [] for setting in SETTINGS}
                 for setting in SETTINGS:
-                    served = ServedModel(export_dir, {e["name"]: server.url for e in entries}, grammar=setting)
+                    urls = {e["name"]: server.url for e in entries}
+                    served = ServedModel(export_dir, urls, grammar=setting, timeout=STEP_TIMEOUT_S)
                     for index, step in enumerate(steps, 1):
                         if index % 15 == 0:
                             progress(f"{entry['name']}, grammar {setting}: {index}/{len(steps)} steps")
-                        result = served.generate(
-                            step.messages, program=entry["program"], tools=step.tools, step_type="tool_call",
-                            hints=step.hints, max_new_tokens=max_new_tokens, seed=seed,
-                        )  # fmt: skip
-                        rows[setting].append(
-                            {
-                                "id": step.id,
-                                "category": step.category,
-                                "valid": result.record.error is None,
-                                "correct": bool(calls_correct(result.tool_calls, step.expected)),
-                                "latency_s": result.record.latency_s,
-                            }
-                        )
+                        rows[setting].append(_row(served, entry, step, seed, calls_correct))
             per_entry[entry["name"]] = {"layers": entry["layers"], "program": entry["program"], "rows": rows}
         results["exports"][export_dir.name] = {"entries": per_entry, "summary": summarise(per_entry)}
     return results, markdown(results)
+
+
+def _row(served, entry: dict, step, seed: int, calls_correct) -> dict[str, Any]:
+    """One step on the entry: valid, right, latency; a step the server did not answer in time
+    counts as neither (and says so), instead of ending the run."""
+    from agentroute.serve.endpoints import ServeError
+
+    row: dict[str, Any] = {"id": step.id, "category": step.category}
+    try:
+        result = served.generate(
+            step.messages, program=entry["program"], tools=step.tools, step_type="tool_call", hints=step.hints,
+            max_new_tokens=step.max_new_tokens, seed=seed,
+        )  # fmt: skip
+    except ServeError as exc:
+        return {**row, "valid": False, "correct": False, "latency_s": None, "unanswered": str(exc)}
+    record = result.record
+    valid = record.error is None
+    # Right: valid and the expected calls (none where no tool fits: a reply whose only call was
+    # broken makes no call either, but is not a right answer).
+    correct = valid and bool(calls_correct(result.tool_calls, step.expected))
+    return {
+        **row, "valid": valid, "correct": correct, "latency_s": record.latency_s,
+        "completion_tokens": record.completion_tokens, "finish_reason": record.finish_reason, "error": record.error,
+    }  # fmt: skip
 
 
 def _test_tool_calls(seed: int, per_category: int) -> list:
@@ -120,10 +132,23 @@ def summarise(per_entry: dict[str, Any]) -> dict[str, Any]:
                 "n": len(rows),
                 "valid": _share(rows, "valid"),
                 "correct": _share(rows, "correct"),
-                "median_latency_s": statistics.median(r["latency_s"] for r in rows) if rows else None,
+                "median_latency_s": statistics.median(times) if (times := _times(rows)) else None,
+                "unanswered": sum("unanswered" in r for r in rows),
+                "cut_at_max_tokens": sum(r.get("finish_reason") == "length" for r in rows),
+                "median_ms_per_token": statistics.median(per) if (per := _per_token_ms(rows)) else None,
                 "correct_by_category": {c: _share(r, "correct") for c, r in sorted(by_category.items())},
             }
     return out
+
+
+def _per_token_ms(rows: list[dict[str, Any]]) -> list[float]:
+    """Latency per reply token, prompt included: replies of different length compare."""
+    timed = [r for r in rows if r.get("latency_s") and r.get("completion_tokens")]
+    return [1000 * r["latency_s"] / r["completion_tokens"] for r in timed]
+
+
+def _times(rows: list[dict[str, Any]]) -> list[float]:
+    return [r["latency_s"] for r in rows if r.get("latency_s") is not None]
 
 
 def _share(rows: list[dict[str, Any]], key: str) -> float | None:
@@ -137,16 +162,21 @@ def markdown(results: dict[str, Any]) -> str:
         categories = sorted({c for s in summary.values() for c in s["correct_by_category"]})
         lines.append(
             f"Export `{export}`, {results['steps']} test-split tool-call steps (the first {results['per_category']} "
-            f"of each category), q8_0 GGUFs on llama-server, {results['cpu']}, {results['threads']} threads, greedy, "
-            f"at most {results['max_new_tokens']} new tokens, seed {results['seed']}:\n"
+            f"of each category, each with its own token budget), q8_0 GGUFs on llama-server, {results['cpu']}, "
+            f"{results['threads']} threads, greedy, seed {results['seed']}. *Valid*: calls that parse and fit their "
+            "schemas, or words; *right*: valid and the expected calls (none where no tool fits). Latency per reply "
+            "token includes the prompt:\n"
         )
-        lines.append("| served model / grammar | layers | valid | right | " + " | ".join(categories) + " | latency |")
-        lines.append("|---|---|---|---|" + "---|" * len(categories) + "---|")
+        lines.append(
+            "| served model / grammar | layers | valid | right | " + " | ".join(categories) + " | cut at budget "
+            "| median latency | per reply token |"
+        )
+        lines.append("|---|---|---|---|" + "---|" * len(categories) + "---|---|---|")
         for label, s in summary.items():
             cells = [f"{s['correct_by_category'].get(c, 0):.0%}" for c in categories]
             lines.append(
                 f"| {label} | {s['layers']} | {s['valid']:.0%} | {s['correct']:.0%} | " + " | ".join(cells)
-                + f" | {s['median_latency_s']:.2f} s |"
+                + f" | {s['cut_at_max_tokens']} | {s['median_latency_s']:.2f} s | {s['median_ms_per_token']:.0f} ms |"
             )  # fmt: skip
         lines.append("")
     return "\n".join(lines)
