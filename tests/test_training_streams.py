@@ -178,3 +178,24 @@ def test_gradients_flow_through_a_skip_stream_alone(llama_model, lora_model):
     grads = {n: p.grad for n, p in peft_model.named_parameters() if "lora_B" in n}
     assert all(g is not None and g.abs().sum() > 0 for g in grads.values())
     peft_model.zero_grad()
+
+
+def test_a_detached_prompt_gives_the_same_logits_and_trains_through_the_reply(llama_model, lora_model):
+    """prompt_grad=False: the prompt encoded once without gradients into a KV cache, the streams on
+    it; the logits are the packed forward's, and the adapter still gets gradients from the reply."""
+    prompt, reply = prompt_and_reply(llama_model)
+    programs = programs_for(llama_model.n_layers)
+    with torch.inference_mode():
+        packed = stream_logits(llama_model.parts, prompt, reply, programs)
+        detached = stream_logits(llama_model.parts, prompt, reply, programs, prompt_grad=False)
+        one_token = stream_logits(llama_model.parts, prompt, reply[:1], programs, prompt_grad=False)
+    torch.testing.assert_close(detached, packed, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(one_token, packed[:, :1], atol=1e-4, rtol=1e-4)
+    peft_model, parts = lora_model
+    example = TrainExample("x", StepType.TOOL_CALL, prompt, reply[:6], gold=True)
+    peft_model.zero_grad()
+    loss, _ = example_loss(parts, example, programs[:3], prompt_grad=False)
+    loss.backward()
+    grads = [p.grad for n, p in peft_model.named_parameters() if "lora_B" in n]
+    assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
+    peft_model.zero_grad()

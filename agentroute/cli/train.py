@@ -70,6 +70,12 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         help="adapter training precision (default bf16 autocast; 'no' = fp32, for hardware without bf16)",
     )
     train.add_argument(
+        "--detach-prompt",
+        action="store_true",
+        help="encode each training prompt without gradients: the adapter learns from the reply's positions only "
+        "(faster per example; see docs/route-packs.md)",
+    )
+    train.add_argument(
         "--programs",
         default=None,
         help="programs.json from `agentroute search`: its skip programs join the pack's program library",
@@ -104,6 +110,8 @@ def _train(args) -> int:
         config.adapter.lr = args.lr
     if args.mixed_precision is not None:
         config.adapter.mixed_precision = args.mixed_precision
+    if args.detach_prompt:
+        config.adapter.prompt_grad = False
     if args.programs is not None:
         from agentroute.program_library import read_programs
 

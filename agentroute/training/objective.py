@@ -19,9 +19,12 @@ from agentroute.training.examples import TrainExample
 from agentroute.training.streams import stream_logits
 
 
-def example_loss(parts, example: TrainExample, programs: Sequence[LayerProgram]) -> tuple[torch.Tensor, dict]:
-    """Loss and its parts for one example; ``programs[0]`` must be the full program."""
-    logits = stream_logits(parts, example.prompt_ids, example.reply_ids, programs)
+def example_loss(
+    parts, example: TrainExample, programs: Sequence[LayerProgram], prompt_grad: bool = True
+) -> tuple[torch.Tensor, dict]:
+    """Loss and its parts for one example; ``programs[0]`` must be the full program.
+    ``prompt_grad=False``: the prompt is encoded without gradients (``streams._detached_stream_logits``)."""
+    logits = stream_logits(parts, example.prompt_ids, example.reply_ids, programs, prompt_grad)
     target = torch.tensor(example.reply_ids, device=logits.device)
     full = logits[0]
     ce_full = F.cross_entropy(full, target)

@@ -38,10 +38,14 @@ def stream_logits(
     prompt_ids: Sequence[int],
     reply_ids: Sequence[int],
     programs: Sequence[LayerProgram],
+    prompt_grad: bool = True,
 ) -> torch.Tensor:
     """Logits [n_programs, len(reply_ids), vocab]: row s, position i predicts ``reply_ids[i]``
     under ``programs[s]`` after a full-depth prompt, exactly as ``generate`` decodes: the first
     reply token comes from the prompt's full-depth pass, so position 0 is the same in every row.
+
+    ``prompt_grad=False`` encodes the prompt without gradients (``_detached_stream_logits``): the
+    same logits, but the loss trains the adapter only through the reply's positions.
 
     Only skip programs (each layer at most once, in order) are supported: a looping program
     re-encodes the prompt with itself at inference, which this packing cannot express.
@@ -51,6 +55,8 @@ def stream_logits(
     for program in programs:
         if program.loops:
             raise ValueError(f"stream training supports skip programs only, got looping program {program}")
+    if not prompt_grad:
+        return _detached_stream_logits(parts, prompt_ids, reply_ids, programs)
     prompt, stream = list(prompt_ids), list(reply_ids[:-1])
     n, p, r = len(programs), len(prompt), len(stream)
     device = parts.device
@@ -71,4 +77,49 @@ def stream_logits(
         hidden = out
     first = hidden[0, p - 1 : p].expand(n, 1, -1)
     replies = torch.cat([first, hidden[0, p:].reshape(n, r, hidden.shape[-1])], dim=1)
+    return parts.logits(replies).float()
+
+
+def _detached_stream_logits(
+    parts: ModelParts,
+    prompt_ids: Sequence[int],
+    reply_ids: Sequence[int],
+    programs: Sequence[LayerProgram],
+) -> torch.Tensor:
+    """``stream_logits`` (checked there) with the prompt encoded once without gradients into a KV cache, which the
+    reply streams then attend to (the adapter still shapes the prompt's keys and values, as at
+    inference, but learns only from the reply's positions).
+
+    Why: the prompt is most of every example (tools rendered with their schemas: 300-1500
+    tokens against replies of 20-100), and its backward pass is most of a training step's time.
+    """
+    from transformers import DynamicCache
+
+    prompt, stream = list(prompt_ids), list(reply_ids[:-1])
+    n, p, r = len(programs), len(prompt), len(stream)
+    device = parts.device
+    cache = DynamicCache()
+    with torch.no_grad():
+        hidden = parts.embed_tokens(torch.tensor([prompt], dtype=torch.long, device=device))
+        positions = torch.arange(p, device=device)[None]
+        embeddings = parts.position_embeddings(hidden, positions)
+        for layer in range(parts.n_layers):
+            hidden = parts.run_layer(layer, hidden, embeddings, positions, None, cache)
+        first = hidden[0, p - 1 : p].expand(n, 1, -1)
+    if r == 0:
+        return parts.logits(first).float()
+    full_positions, full_mask = stream_layout(p, r, n)
+    positions, mask = full_positions[:, p:].to(device), full_mask[:, :, p:, :].to(device)
+    hidden = parts.embed_tokens(torch.tensor([stream * n], dtype=torch.long, device=device))
+    embeddings = parts.position_embeddings(hidden, positions)
+    runs = [set(program.layers) for program in programs]
+    stream_of = torch.arange(n, device=device).repeat_interleave(r)
+    for layer in range(parts.n_layers):
+        out = parts.run_layer(layer, hidden, embeddings, positions, mask, cache)
+        skipping = [s for s in range(n) if layer not in runs[s]]
+        if skipping:
+            chosen = ~torch.isin(stream_of, torch.tensor(skipping, device=device))
+            out = torch.where(chosen[None, :, None], out, hidden)
+        hidden = out
+    replies = torch.cat([first, hidden[0].reshape(n, r, hidden.shape[-1])], dim=1)
     return parts.logits(replies).float()
