@@ -7,6 +7,7 @@ parser reads them in ``test_llama_server.py``.
 
 from __future__ import annotations
 
+import copy
 import json
 
 import llguidance
@@ -205,3 +206,66 @@ def test_a_grammar_setting_that_does_not_exist_is_named():
 
     with pytest.raises(ServeError, match="grammar must be one of 'auto', 'gbnf', 'none'.*got 'lark'"):
         ServedModel({"entries": []}, "http://127.0.0.1:1/v1", grammar="lark")
+
+
+NARROWED = {
+    "name": "file_claim",
+    "description": "File a claim",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "claim": {"type": "string", "pattern": "^CLM\\-[0-9]{6}$"},
+            "time": {"type": "string", "pattern": "^\\d{2}:\\d{2}$"},
+            "code": {"type": "string", "pattern": "[A-Z]{2}\\d"},
+            "answer": {"type": "string", "pattern": '^(yes|no)"?$'},
+            "bags": {"type": "integer", "minimum": 1, "maximum": 6},
+            "season": {"type": "integer", "exclusiveMinimum": 2014},
+            "grams": {"type": "integer", "maximum": 500},
+            "tags": {"type": "array", "items": {"type": "string", "minLength": 2, "maxLength": 3}, "maxItems": 2},
+            "when": {"type": "string", "pattern": "^(?=x)"},
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "arguments, admitted",
+    [
+        ({"claim": "CLM-123456", "time": "13:05", "bags": 6, "season": 2015, "grams": -3}, True),
+        ({"claim": "POL-5131407"}, False),  # written served before patterns were held
+        ({"time": "1pm"}, False),
+        ({"code": "xxAB1yy", "answer": 'no"'}, True),  # unanchored: found anywhere; an escaped quote
+        ({"code": "ab1"}, False),
+        ({"bags": 7}, False),
+        ({"bags": 0}, False),
+        ({"season": 2014}, False),
+        ({"season": 20150}, True),
+        ({"grams": 4007}, False),  # written served before bounds were held
+        ({"tags": ["ab", "abc"]}, True),
+        ({"tags": ["a"]}, False),
+        ({"tags": ["ab", "ab", "ab"]}, False),
+        ({"when": "anything"}, True),  # a lookahead: not written in GBNF, left to the parser's check
+    ],
+)
+def test_patterns_lengths_and_bounds_are_held_as_in_process(tokenizer, arguments, admitted):
+    reply = call("file_claim", arguments)
+    assert accepts(tokenizer, call_gbnf(normalize_tools([NARROWED])), reply) is admitted
+    if "when" not in arguments:  # in process llguidance refuses a lookaround: the tool without it
+        parameters = copy.deepcopy(NARROWED["parameters"])
+        del parameters["properties"]["when"]
+        in_process = call_grammar(normalize_tools([{**NARROWED, "parameters": parameters}]))
+        assert _admits(tokenizer, in_process, reply) is admitted
+
+
+RANGES = [(0, 0), (0, 9), (1, 6), (7, 123), (95, 1005), (2015, None), (0, None), (None, 500)]
+
+
+@pytest.mark.parametrize("low, high", RANGES)
+def test_integer_bounds_admit_exactly_the_integers_within(tokenizer, low, high):
+    from agentroute.serve.gbnf_values import integer_gbnf
+
+    grammar = "root ::= " + integer_gbnf({"type": "integer", "minimum": low, "maximum": high}) + "\n"
+    for number in [*range(-12, 1100), 2014, 2015, 2016, 9999, 10000, 123456]:
+        inside = (low is None or number >= low) and (high is None or number <= high)
+        assert accepts(tokenizer, grammar, str(number)) is inside, number
+    assert not accepts(tokenizer, grammar, "007")

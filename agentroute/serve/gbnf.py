@@ -15,9 +15,10 @@ so a client-rendered step sends the same language written in GBNF:
 * with ``json_schema``, one JSON value of that schema instead of the text.
 
 Schemas are turned into rules for the keywords that shape a value (type, properties, required,
-additionalProperties, items, enum, const, anyOf/oneOf, local ``$ref``); keywords that only narrow
-a value (pattern, format, minimum, lengths) are left to the parser's check, as llguidance's
-lenient mode does, so a schema never stops a step. Objects write their properties in the
+additionalProperties, items, enum, const, anyOf/oneOf, local ``$ref``) and for those that narrow
+one where they translate (``gbnf_values``: pattern, lengths, integer bounds, item counts); the
+rest (format, bounds on non-integers, regexes with lookarounds) are left to the parser's check,
+as llguidance's lenient mode does, so a schema never stops a step. Objects write their properties in the
 schema's order, optional ones may be left out, as the in-process grammar does; an object that
 lists its properties admits no other keys unless ``additionalProperties`` says so (in process a
 nested object also admits extra keys after its declared ones).
@@ -30,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentroute.errors import ToolSchemaError
+from agentroute.serve.gbnf_values import array_items, integer_gbnf, string_gbnf
 from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat
 from agentroute.steps.call_parsing import closed_objects, closed_parameters
 from agentroute.steps.tools import ToolSpec
@@ -186,8 +188,12 @@ class _Rules:
             return self._object(schema, name)
         if kinds == "array" or (kinds is None and "items" in schema):
             item = self._sub(schema.get("items", True), f"{name}-item")
-            sep = _literal(self.item_separator)
-            return f'"[" ({item} ({sep} {item})*)? "]"'
+            return " ".join(filter(None, ['"["', array_items(item, _literal(self.item_separator), schema), '"]"']))
+        if kinds == "string" and (narrowed := string_gbnf(dict(schema))) is not None:
+            self._primitive("string")  # its ``char`` rule
+            return narrowed
+        if kinds == "integer" and (narrowed := integer_gbnf(dict(schema))) is not None:
+            return narrowed
         if kinds in _PRIMITIVES:
             return self._primitive(kinds)
         return self._any()  # no type, or one this grammar does not know: any value, the parser checks
