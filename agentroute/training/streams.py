@@ -65,16 +65,8 @@ def stream_logits(
     position_ids, mask = position_ids.to(device), mask.to(device)
     hidden = parts.embed_tokens(ids)
     position_embeddings = parts.position_embeddings(hidden, position_ids)
-    runs = [set(program.layers) for program in programs]
     stream_of = torch.cat([torch.full((p,), -1), torch.arange(n).repeat_interleave(r)]).to(device)
-    for layer in range(parts.n_layers):
-        out = parts.run_layer(layer, hidden, position_embeddings, position_ids, mask, None)
-        skipping = [s for s in range(n) if layer not in runs[s]]
-        if skipping:
-            # Streams that skip this layer keep their input; the prompt always runs every layer.
-            chosen = ~torch.isin(stream_of, torch.tensor(skipping, device=device))
-            out = torch.where(chosen[None, :, None], out, hidden)
-        hidden = out
+    hidden = _run_streams(parts, programs, hidden, position_embeddings, position_ids, mask, None, stream_of)
     first = hidden[0, p - 1 : p].expand(n, 1, -1)
     replies = torch.cat([first, hidden[0, p:].reshape(n, r, hidden.shape[-1])], dim=1)
     return parts.logits(replies).float()
@@ -112,14 +104,21 @@ def _detached_stream_logits(
     positions, mask = full_positions[:, p:].to(device), full_mask[:, :, p:, :].to(device)
     hidden = parts.embed_tokens(torch.tensor([stream * n], dtype=torch.long, device=device))
     embeddings = parts.position_embeddings(hidden, positions)
-    runs = [set(program.layers) for program in programs]
     stream_of = torch.arange(n, device=device).repeat_interleave(r)
-    for layer in range(parts.n_layers):
-        out = parts.run_layer(layer, hidden, embeddings, positions, mask, cache)
-        skipping = [s for s in range(n) if layer not in runs[s]]
-        if skipping:
-            chosen = ~torch.isin(stream_of, torch.tensor(skipping, device=device))
-            out = torch.where(chosen[None, :, None], out, hidden)
-        hidden = out
+    hidden = _run_streams(parts, programs, hidden, embeddings, positions, mask, cache, stream_of)
     replies = torch.cat([first, hidden[0].reshape(n, r, hidden.shape[-1])], dim=1)
     return parts.logits(replies).float()
+
+
+def _run_streams(parts, programs, hidden, embeddings, positions, mask, cache, stream_of) -> torch.Tensor:
+    """Every layer over the packed sequence; a stream whose program skips a layer keeps its input
+    there (``stream_of``: each position's stream, -1 for the prompt, which runs every layer)."""
+    runs = [set(program.layers) for program in programs]
+    for layer in range(parts.n_layers):
+        out = parts.run_layer(layer, hidden, embeddings, positions, mask, cache)
+        skipping = [s for s in range(len(programs)) if layer not in runs[s]]
+        if skipping:
+            chosen = ~torch.isin(stream_of, torch.tensor(skipping, device=stream_of.device))
+            out = torch.where(chosen[None, :, None], out, hidden)
+        hidden = out
+    return hidden
