@@ -29,7 +29,7 @@ ALLOWED = {
     "evaluation": RUNTIME | {"data"},
     "search": RUNTIME | {"evaluation", "training"},
     "training": RUNTIME | {"evaluation", "data"},
-    "bench": RUNTIME | {"data", "evaluation", "search", "training"},
+    "bench": RUNTIME | {"data", "evaluation", "search", "training", "export", "serve"},
     "export": RUNTIME,
     "serve": RUNTIME | {"export"},
     "cli": RUNTIME | {"data", "evaluation", "search", "training", "bench", "export", "serve"},
