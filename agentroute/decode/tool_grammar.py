@@ -33,7 +33,6 @@ when the grammar leaves a single choice, which the decode loops then take withou
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from functools import lru_cache
@@ -43,7 +42,7 @@ import llguidance.hf
 import torch
 
 from agentroute.errors import GenerationError, ToolSchemaError
-from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat
+from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat, special_pieces
 from agentroute.steps.call_parsing import closed_objects, closed_parameters
 from agentroute.steps.tools import ToolSpec
 
@@ -63,11 +62,11 @@ def call_schema(tools: Sequence[ToolSpec], call_format: CallFormat = HAND_WRITTE
     options, defs = [], {}
     for index, spec in enumerate(tools):
         arguments = closed_parameters(spec.parameters)
-        if _has_local_ref(arguments):
-            # '#' is now the call schema's root, not the parameters': the tool's local references
-            # ('#/$defs/Item', as pydantic writes nested models) point to a copy kept under $defs.
-            arguments = _rerooted(arguments, f"#/$defs/tool{index}")
-            defs[f"tool{index}"] = arguments
+        # '#' is now the call schema's root, not the parameters': the tool's local references
+        # ('#/$defs/Item', as pydantic writes nested models) point to a copy kept under $defs.
+        rerooted = _rerooted(arguments, f"#/$defs/tool{index}")
+        if rerooted != arguments:
+            arguments = defs[f"tool{index}"] = rerooted
         options.append(
             {
                 "type": "object",
@@ -78,13 +77,6 @@ def call_schema(tools: Sequence[ToolSpec], call_format: CallFormat = HAND_WRITTE
         )
     style = {**_JSON_STYLE, "key_separator": call_format.key_separator, "item_separator": call_format.item_separator}
     return {"anyOf": options, **({"$defs": defs} if defs else {}), "x-guidance": style}
-
-
-def _has_local_ref(schema) -> bool:
-    if isinstance(schema, dict):
-        ref = schema.get("$ref")
-        return (isinstance(ref, str) and ref.startswith("#")) or any(map(_has_local_ref, schema.values()))
-    return isinstance(schema, list) and any(map(_has_local_ref, schema))
 
 
 def _rerooted(schema, root: str):
@@ -161,9 +153,7 @@ def call_grammar(
 def _literal(text: str, tokens: Mapping[str, int]) -> str:
     """Lark for ``text``: special tokens as token references (``<[id]>``), the rest as strings
     ("" for no text)."""
-    found = sorted((t for t in tokens if t in text), key=len, reverse=True)
-    pieces = re.split("(" + "|".join(map(re.escape, found)) + ")", text) if found else [text]
-    return " ".join(f"<[{tokens[p]}]>" if p in tokens else json.dumps(p) for p in pieces if p)
+    return " ".join(f"<[{tokens[p]}]>" if p in tokens else json.dumps(p) for p in special_pieces(text, tokens))
 
 
 class GrammarTokenizer:

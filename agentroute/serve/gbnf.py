@@ -31,8 +31,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentroute.errors import ToolSchemaError
-from agentroute.serve.gbnf_values import array_items, integer_gbnf, string_gbnf
-from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat
+from agentroute.serve.gbnf_values import array_items, class_escape, integer_gbnf, literal, string_gbnf
+from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat, special_pieces
 from agentroute.steps.call_parsing import closed_objects, closed_parameters
 from agentroute.steps.tools import ToolSpec
 
@@ -77,7 +77,7 @@ def call_gbnf(
             head = "{" + json.dumps("name") + f.key_separator + json.dumps(spec.name, ensure_ascii=False)
             head += f.item_separator + json.dumps(f.arguments_key) + f.key_separator
             arguments = rules.value(closed_parameters(spec.parameters), f"args-{len(bodies)}")
-            bodies.append(f"{_literal(head)} {arguments} {_literal('}')}")
+            bodies.append(f"{literal(head)} {arguments} {literal('}')}")
         rules.add("body", " | ".join(bodies))
         call = " ".join(filter(None, [_pieces(f.call_open, tokens), "body", _pieces(f.call_close, tokens)]))
         rules.add("call", call)
@@ -99,9 +99,9 @@ def _text(rules: _Rules, free_text: bool, bare: bool) -> str:
         return "avoid-0-first"
     # Whitespace, then a first character that is neither barred nor the mark's start (which the
     # automaton then follows from its second state).
-    first = [f"[^{_WS}{_class_escape(''.join(sorted(set(barred + CALL_MARK[0]))))}] avoid-0"]
+    first = [f"[^{_WS}{class_escape(''.join(sorted(set(barred + CALL_MARK[0]))))}] avoid-0"]
     if CALL_MARK[0] not in barred:
-        first.append(f"{_literal(CALL_MARK[0])} avoid-1")
+        first.append(f"{literal(CALL_MARK[0])} avoid-1")
     rules.add("text", f"[{_WS}]* ({' | '.join(first)})")
     return "text"
 
@@ -112,8 +112,8 @@ def _avoid(rules: _Rules, mark: str) -> None:
     states = len(mark)
     for i in range(states):
         step = {c: _next_state(mark, i, c) for c in set(mark)}
-        moves = [f"{_literal(c)} avoid-{j}" for c, j in sorted(step.items()) if j < states]  # j == states: the mark
-        moves.append(f"[^{_class_escape(''.join(sorted(step)))}] avoid-0")
+        moves = [f"{literal(c)} avoid-{j}" for c, j in sorted(step.items()) if j < states]  # j == states: the mark
+        moves.append(f"[^{class_escape(''.join(sorted(step)))}] avoid-0")
         rules.add(f"avoid-{i}", " | ".join(['""', *moves]))
         if i == 0:
             rules.add("avoid-0-first", " | ".join(moves))
@@ -157,7 +157,7 @@ class _Rules:
         """Any JSON value, in the same separators."""
         if "any" not in self._rules:
             self.add("any", "")  # reserved first: the rule refers to itself
-            sep, key = _literal(self.item_separator), _literal(self.key_separator)
+            sep, key = literal(self.item_separator), literal(self.key_separator)
             pair = f"{self._primitive('string')} {key} any"
             body = [
                 f'"{{" ({pair} ({sep} {pair})*)? "}}"',
@@ -188,7 +188,7 @@ class _Rules:
             return self._object(schema, name)
         if kinds == "array" or (kinds is None and "items" in schema):
             item = self._sub(schema.get("items", True), f"{name}-item")
-            return " ".join(filter(None, ['"["', array_items(item, _literal(self.item_separator), schema), '"]"']))
+            return " ".join(filter(None, ['"["', array_items(item, literal(self.item_separator), schema), '"]"']))
         if kinds == "string" and (narrowed := string_gbnf(dict(schema))) is not None:
             self._primitive("string")  # its ``char`` rule
             return narrowed
@@ -209,11 +209,11 @@ class _Rules:
         other keys where ``additionalProperties`` allows them."""
         props = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else {}
         required = set(schema.get("required") or ()) & set(props)
-        sep, key_sep = _literal(self.item_separator), _literal(self.key_separator)
+        sep, key_sep = literal(self.item_separator), literal(self.key_separator)
         pairs = []
         for i, (key, sub) in enumerate(props.items()):
             value = self._sub(sub, f"{name}-p{i}")
-            pairs.append((f"{_literal(json.dumps(key, ensure_ascii=False))} {key_sep} {value}", key in required))
+            pairs.append((f"{literal(json.dumps(key, ensure_ascii=False))} {key_sep} {value}", key in required))
         # Undeclared keys only where the schema says so, or where it declares none (a free mapping):
         # a nested object that lists its properties is closed to them, stricter than in process
         # (which admits extra keys after the declared ones), since GBNF cannot keep an extra key
@@ -259,50 +259,9 @@ class _Rules:
     def _json(self, value: Any) -> str:
         """A literal JSON value, written in the grammar's separators."""
         text = json.dumps(value, ensure_ascii=False, separators=(self.item_separator, self.key_separator))
-        return _literal(text)
+        return literal(text)
 
 
 def _pieces(text: str, tokens: Mapping[str, int]) -> str:
     """GBNF for ``text``: special tokens as token references (``<[id]>``), the rest as literals."""
-    if not text:
-        return ""
-    found = sorted((t for t in tokens if t in text), key=len, reverse=True)
-    if not found:
-        return _literal(text)
-    out, rest = [], text
-    while rest:
-        hit = min(((rest.find(t), -len(t), t) for t in found if t in rest), default=None)
-        if hit is None:
-            out.append(_literal(rest))
-            break
-        at, _, token = hit
-        if at:
-            out.append(_literal(rest[:at]))
-        out.append(f"<[{tokens[token]}]>")
-        rest = rest[at + len(token) :]
-    return " ".join(out)
-
-
-def _literal(text: str) -> str:
-    """A GBNF string literal of ``text``."""
-    out = []
-    for c in text:
-        if c in '"\\':
-            out.append("\\" + c)
-        elif c == "\n":
-            out.append("\\n")
-        elif c == "\r":
-            out.append("\\r")
-        elif c == "\t":
-            out.append("\\t")
-        elif ord(c) < 0x20 or ord(c) == 0x7F:
-            out.append(f"\\x{ord(c):02X}")
-        else:
-            out.append(c)
-    return '"' + "".join(out) + '"'
-
-
-def _class_escape(chars: str) -> str:
-    """Characters for a GBNF character class ``[...]``."""
-    special = {"]": "\\]", "\\": "\\\\", "^": "\\^", "-": "\\-", "[": "\\[", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-    return "".join(special.get(c, c) for c in chars)
+    return " ".join(f"<[{tokens[p]}]>" if p in tokens else literal(p) for p in special_pieces(text, tokens))

@@ -160,7 +160,7 @@ def _node(op, arg) -> str:
     if op == sre.LITERAL:
         return _json_literal(chr(arg))
     if op == sre.NOT_LITERAL:
-        return f"[^{_class_char(chr(arg))}{_OUTSIDE}]"
+        return f"[^{class_escape(chr(arg))}{_OUTSIDE}]"
     if op == sre.ANY:
         return CHAR
     if op == sre.IN:
@@ -189,11 +189,11 @@ def _class(items) -> str:
             if char in '"\\' and not negate:
                 escaped.append(_json_literal(char))
             elif ord(char) >= 0x20:
-                parts.append(_class_char(char))
+                parts.append(class_escape(char))
         elif op == sre.RANGE:
             low, high = max(arg[0], 0x20), arg[1]
             if low <= high:
-                parts.append(f"{_class_char(chr(low))}-{_class_char(chr(high))}")
+                parts.append(f"{class_escape(chr(low))}-{class_escape(chr(high))}")
         elif op == sre.CATEGORY and arg in _CATEGORIES:
             parts.append(_CATEGORIES[arg])
         else:
@@ -208,9 +208,29 @@ def _class(items) -> str:
 
 def _json_literal(char: str) -> str:
     """``char`` as a JSON string writes it, as a GBNF literal."""
-    written = json.dumps(char, ensure_ascii=False)[1:-1]
-    return '"' + written.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return literal(json.dumps(char, ensure_ascii=False)[1:-1])
 
 
-def _class_char(char: str) -> str:
-    return {"]": "\\]", "\\": "\\\\", "^": "\\^", "-": "\\-", "[": "\\["}.get(char, char)
+def literal(text: str) -> str:
+    """A GBNF string literal of ``text``."""
+    out = []
+    for c in text:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\r":
+            out.append("\\r")
+        elif c == "\t":
+            out.append("\\t")
+        elif ord(c) < 0x20 or ord(c) == 0x7F:
+            out.append(f"\\x{ord(c):02X}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def class_escape(chars: str) -> str:
+    """Characters for a GBNF character class ``[...]``."""
+    special = {"]": "\\]", "\\": "\\\\", "^": "\\^", "-": "\\-", "[": "\\[", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    return "".join(special.get(c, c) for c in chars)

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -70,6 +71,14 @@ class CallFormat:
             for name, arguments in calls
         ]
         return self.prefix + self.separator.join(bodies) + self.suffix
+
+
+def special_pieces(text: str, tokens: Mapping[str, int]) -> list[str]:
+    """``text`` split around the texts ``tokens`` holds as single special tokens (longest first), in
+    order, empty pieces left out: each grammar writes a special piece as the token, the rest as text."""
+    found = sorted((t for t in tokens if t in text), key=len, reverse=True)
+    pieces = re.split("(" + "|".join(map(re.escape, found)) + ")", text) if found else [text]
+    return [piece for piece in pieces if piece]
 
 
 # The format of tools.py's prompt, the one the default model's route pack was trained on.

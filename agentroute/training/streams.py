@@ -78,9 +78,9 @@ def _detached_stream_logits(
     reply_ids: Sequence[int],
     programs: Sequence[LayerProgram],
 ) -> torch.Tensor:
-    """``stream_logits`` (checked there) with the prompt encoded once without gradients into a KV cache, which the
-    reply streams then attend to (the adapter still shapes the prompt's keys and values, as at
-    inference, but learns only from the reply's positions).
+    """``stream_logits`` (checked there) with the prompt encoded once without gradients into a KV
+    cache, which the reply streams then attend to (the adapter still shapes the prompt's keys and
+    values, as at inference, but learns only from the reply's positions).
 
     Why: the prompt is most of every example (tools rendered with their schemas: 300-1500
     tokens against replies of 20-100), and its backward pass is most of a training step's time.
