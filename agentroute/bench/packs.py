@@ -24,8 +24,8 @@ from agentroute.steps.step_types import StepContext
 def router_seed_differentials(model, steps, seeds: list[int]) -> list[dict[str, Any]]:
     from safetensors.torch import load_file
 
-    from agentroute.training.pipeline import ROUTED_TYPES
     from agentroute.training.router_fit import fit_router
+    from agentroute.training.train_data import ROUTED_TYPES
 
     pack = model.pack
     rows_file = pack.path / "work" / "router_rows.safetensors"

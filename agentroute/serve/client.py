@@ -44,7 +44,8 @@ from agentroute.errors import GenerationError
 from agentroute.model.program import LayerProgram
 from agentroute.serve.endpoints import ServedEntry, ServeError, base_url, choose_entry, read_manifest, served_entries
 from agentroute.serve.engine_grammar import check_grammar, grammar_fields, speaks_gbnf
-from agentroute.serve.openai_format import openai_messages, response_format
+from agentroute.serve.openai_format import openai_messages
+from agentroute.serve.request_bodies import chat_body, completion_body
 from agentroute.serve.served_record import served_record
 from agentroute.serve.transport import TEXT, Reply, Transport
 from agentroute.steps.call_formats import HAND_WRITTEN, step_prompt_ids
@@ -55,10 +56,8 @@ from agentroute.steps.routing import RouteDecision
 from agentroute.steps.step_input import step_context
 from agentroute.steps.step_result import step_result
 from agentroute.steps.step_types import StepContext, predict_step_type
-from agentroute.steps.tools import ToolSpec
 from agentroute.trace.trace_file import record_step
 
-_FORCING = ("required", "any")
 PROMPTS = ("auto", "server", "client")
 
 
@@ -236,14 +235,14 @@ class ServedModel:
         if self._client_renders(entry):
             ids = step_prompt_ids(self.tokenizer, with_response_format(messages, settings.json_schema), specs)
             prompt = self.tokenizer.decode(ids, skip_special_tokens=False) if self._prompt_as == "text" else ids
-            body = _text_request(served_name, prompt, settings)
+            body = completion_body(served_name, prompt, settings)
             if settings.constrain and speaks_gbnf(self._grammar, self._listing(entry.url)):
                 fields = grammar_fields(self.tokenizer, specs, context, typed, settings.json_schema, self._may_decline)
                 body.update(fields)
                 grammar = next(iter(fields), None)
             reply = self._transport.complete(entry.url, body, settings.on_text, TEXT)
         else:
-            body = _request(served_name, wire, specs, settings, context.hints, ours)
+            body = chat_body(served_name, wire, specs, settings, context.hints, ours)
             reply = self._transport.complete(entry.url, body, settings.on_text)
         return self._result(entry, reply, context, settings, typed, source, "step_type" in ours, grammar)
 
@@ -295,47 +294,6 @@ class ServedModel:
         result = step_result(raw, context, decision, settings.json_schema)
         record_step(result.record, {"messages": context.messages, "tools": [t.model_dump() for t in context.tools]})
         return result
-
-
-def _request(
-    model: str,
-    wire: list[dict[str, Any]],
-    specs: list[ToolSpec],
-    s: GenerationOptions,
-    hints: dict[str, Any],
-    ours: dict[str, Any],
-) -> dict[str, Any]:
-    """The chat-completions body: OpenAI's fields, vLLM's ``top_k``/``ignore_eos``, AgentRoute's own."""
-    body = {"model": model, "messages": wire, **_sampling(s)}
-    if (answer_format := response_format(s.json_schema)) is not None:
-        body["response_format"] = answer_format
-    if specs:
-        body["tools"] = [{"type": "function", "function": spec.model_dump()} for spec in specs]
-        choice = hints.get("tool_choice")
-        if choice in _FORCING:
-            body["tool_choice"] = "required"
-        elif choice in {spec.name for spec in specs}:
-            body["tool_choice"] = {"type": "function", "function": {"name": choice}}
-    body["agentroute"] = ours
-    return body
-
-
-def _text_request(model: str, prompt: list[int] | str, s: GenerationOptions) -> dict[str, Any]:
-    """A completions body for a prompt this client wrote (token ids or text) with the same sampling fields."""
-    return {"model": model, "prompt": prompt, **_sampling(s)}
-
-
-def _sampling(s: GenerationOptions) -> dict[str, Any]:
-    """The length and sampling fields both bodies send: OpenAI's, and vLLM's ``top_k``/``ignore_eos``."""
-    body: dict[str, Any] = {"max_tokens": s.max_new_tokens, "temperature": s.temperature, "top_p": s.top_p}
-    optional = {
-        "top_k": s.top_k or None,
-        "seed": s.seed,
-        "stop": list(s.stop) if s.stop else None,
-        "ignore_eos": s.ignore_eos or None,
-    }
-    body.update({k: v for k, v in optional.items() if v is not None})
-    return body
 
 
 def _routing(

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import resource
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from agentroute.evaluation.steps import EvalError, EvalStep, load_steps
+from agentroute.evaluation.steps import EvalStep
 from agentroute.model.calibration import layer_importance
 from agentroute.pack import ADAPTER_DIR, DECLINE_FILE, MANIFEST, PACK_FORMAT, ROUTER_FILE, model_fingerprint
 from agentroute.steps.records import StepType
@@ -44,8 +43,15 @@ from agentroute.training.router_fit import fit_router
 from agentroute.training.router_rows import router_rows, steps_key
 from agentroute.training.run_state import check_run
 from agentroute.training.teacher import teacher_replies
+from agentroute.training.train_data import (
+    ROUTED_TYPES,
+    data_version,
+    length_matched_steps,
+    sha256,
+    split_steps,
+    train_steps,
+)
 
-ROUTED_TYPES = [StepType.TOOL_CALL, StepType.PLANNING, StepType.REASONING, StepType.FINAL_ANSWER]
 # Planning and reasoning keep full depth: no library program at 80-90% of the layers reproduced
 # full depth on a single router row of theirs (safe rate 0.0, for this pack and the previous one),
 # and at 0.9 the previous pack's routed replies kept token agreements of 0.07 and 0.13 on the test
@@ -70,7 +76,6 @@ DEFAULT_DRAFT_BUDGETS = {"planning": 1.0, "reasoning": 1.0, "final_answer": 1.0}
 DEFAULT_MODES = {t.value: "lossless" for t in ROUTED_TYPES if t != StepType.TOOL_CALL}
 
 Stage = Callable[[str, int, int], None]  # progress(label, done, total)
-LENGTH_MATCHED_FILE = "train_length_matched.jsonl"
 
 
 @dataclass
@@ -127,15 +132,15 @@ def train_pack(
     began = time.perf_counter()
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
-    steps = _train_steps(data_dir)
-    split = _split(steps, config)
-    split["type"] += _length_matched_steps(data_dir)
+    steps = train_steps(data_dir)
+    split = split_steps(steps, config)
+    split["type"] += length_matched_steps(data_dir)
     # Adapters train on float32 weights (bf16 runs under accelerate's autocast with --mixed-precision)
     # and on plain modules: packed decode kernels have no backward.
     model = load(model_name, dtype="float32", kernels="plain", pack=None)
     fingerprint = model_fingerprint(model)
     settings = {k: v for k, v in asdict(config).items() if k != "programs"}  # programs: the library check
-    data = {**_data_version(data_dir), "train_sha256": _sha256(data_dir / "train.jsonl")}
+    data = {**data_version(data_dir), "train_sha256": sha256(data_dir / "train.jsonl")}
     data.pop("dir", None)
     check_run(work, {"model": fingerprint, "data": data, "config": settings}, resume)
     # The library first: a programs file that does not fit fails before hours of training.
@@ -199,7 +204,7 @@ def train_pack(
         },
         "router": {"layer": config.router_layer, "step_types": [t.value for t in ROUTED_TYPES], "threshold": 0.5},
         **({"decline": decline} if decline is not None else {}),
-        "data": _data_version(data_dir),
+        "data": data_version(data_dir),
         "training": {
             "command": command,
             "seed": config.seed,
@@ -237,63 +242,6 @@ def _add_run(work: Path, **values: float) -> dict[str, float]:
         totals[key] = int(total) if key == "runs" else round(total, 1)
     path.write_text(json.dumps(totals, indent=2) + "\n")
     return totals
-
-
-def _train_steps(data_dir: Path) -> list[EvalStep]:
-    return _read_steps(data_dir / "train.jsonl")
-
-
-def _read_steps(path: Path) -> list[EvalStep]:
-    """Every step of a training file; a bad line stops training (unlike eval, which skips it)."""
-    steps, problems = load_steps(path)
-    if problems:
-        raise EvalError(f"{path}: {len(problems)} bad line(s), first: {problems[0]}")
-    return steps
-
-
-def _split(steps: list[EvalStep], config: TrainConfig) -> dict[str, list[EvalStep]]:
-    """Disjoint, seeded subsets: adapter steps, router-label steps, step-type steps."""
-    rng = random.Random(config.seed)
-    by_type: dict[StepType, list[EvalStep]] = {t: [] for t in ROUTED_TYPES}
-    for step in steps:
-        if step.step_type in by_type:
-            by_type[step.step_type].append(step)
-    for group in by_type.values():
-        rng.shuffle(group)
-    tools = [s for s in by_type[StepType.TOOL_CALL] if has_gold(s)]
-    need = config.tool_examples + config.router_tool_steps
-    if len(tools) < need:
-        raise EvalError(f"train data has {len(tools)} tool-call steps with gold replies; training needs {need}")
-    split = {
-        "tool_train": tools[: config.tool_examples],
-        "tool_router": tools[config.tool_examples : need],
-        # Steps that may decline (no tool_choice demanding a call) for the no-tool-fits head.
-        "tool_decline": [s for s in tools[need:] if s.tool_choice is None][: config.decline_steps],
-        "teacher_train": [],
-        "teacher_router": [],
-    }
-    for step_type in ROUTED_TYPES[1:]:
-        group = by_type[step_type]
-        # Final answers with gold texts train like tool calls, on more examples; the rest are distilled.
-        gold = step_type == StepType.FINAL_ANSWER and all(has_gold(s) for s in group)
-        count = config.answer_examples if gold else config.teacher_examples
-        split["teacher_train"] += group[:count]
-        split["teacher_router"] += group[count : count + config.router_teacher_steps]
-    split["type"] = [s for t in ROUTED_TYPES for s in by_type[t][-config.type_steps :]]
-    # Replies for the reply store: any free-text steps (the store holds phrasing, not answers).
-    split["replies"] = [s for t in ROUTED_TYPES[1:] for s in by_type[t][: config.reply_steps]]
-    return split
-
-
-def _length_matched_steps(data_dir: Path) -> list[EvalStep]:
-    """Tool-call/planning pairs of equal prompt length and the same tools from the train domains
-    (``agentroute data build --train-length-matched``), for the step-type head; none if absent.
-
-    The train split's planning steps offer fewer tools and shorter prompts than its tool calls, so
-    a head fitted on them alone also learns length: it scored 93% on dev-domain pairs like these,
-    99% with them (``TYPE_L2`` on in both: 97% and 99.5%)."""
-    path = data_dir / LENGTH_MATCHED_FILE
-    return _read_steps(path) if path.is_file() else []
 
 
 def _save_adapter(peft_model, path: Path) -> None:
@@ -337,22 +285,6 @@ def _read_log(path: Path) -> dict:
     tail = rows[-50:]
     mean = {k: round(sum(r[k] for r in tail) / len(tail), 4) for k in ("ce_full", "ce_program", "kl")}
     return {"train_loss_last50": mean, "train_log_rows": len(rows)}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _data_version(data_dir: Path) -> dict:
-    manifest = data_dir / "manifest.json"
-    if not manifest.is_file():
-        return {"dir": str(data_dir)}
-    data = json.loads(manifest.read_text())
-    return {
-        "version": data.get("version"),
-        "seed": data.get("seed"),
-        "train_sha256": data.get("files", {}).get("train.jsonl", {}).get("sha256"),
-    }
 
 
 def command_line() -> str:
