@@ -39,3 +39,24 @@ def test_train_refuses_a_negative_reply_store_size(tmp_path, capsys):
     code = main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack"), "--reply-steps", "-1"])
     assert code != 0
     assert "--reply-steps must be 0 (no reply store) or more, got -1" in capsys.readouterr().err
+
+
+def test_train_detaches_the_prompt_unless_told_otherwise(tmp_path, monkeypatch):
+    """The adapter trains with a detached prompt by default; --prompt-grad backpropagates through it,
+    and the two flags together are refused by the parser."""
+    from agentroute.training import pipeline
+
+    seen = []
+
+    def train_pack(model, data, out, config, *rest):
+        seen.append(config)
+        return {"training": {}, "metrics": {}}
+
+    monkeypatch.setattr(pipeline, "train_pack", train_pack)
+    (tmp_path / "train.jsonl").write_text("")
+    base = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack")]
+    for extra in ([], ["--detach-prompt"], ["--prompt-grad"]):
+        main(base + extra)
+    assert [config.adapter.prompt_grad for config in seen] == [False, False, True]
+    with pytest.raises(SystemExit):
+        main([*base, "--detach-prompt", "--prompt-grad"])

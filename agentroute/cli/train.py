@@ -69,11 +69,17 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="adapter training precision (default bf16 autocast; 'no' = fp32, for hardware without bf16)",
     )
-    train.add_argument(
+    prompt = train.add_mutually_exclusive_group()
+    prompt.add_argument(
         "--detach-prompt",
         action="store_true",
-        help="encode each training prompt without gradients: the adapter learns from the reply's positions only "
-        "(faster per example; see docs/route-packs.md)",
+        help="encode each training prompt without gradients, the adapter learning from the reply's positions only "
+        "(the default: at equal training time it learnt more; see docs/route-packs.md)",
+    )
+    prompt.add_argument(
+        "--prompt-grad",
+        action="store_true",
+        help="backpropagate through the prompt too (slower per example; the default before 2026-12-06)",
     )
     train.add_argument(
         "--programs",
@@ -110,8 +116,8 @@ def _train(args) -> int:
         config.adapter.lr = args.lr
     if args.mixed_precision is not None:
         config.adapter.mixed_precision = args.mixed_precision
-    if args.detach_prompt:
-        config.adapter.prompt_grad = False
+    if args.prompt_grad:
+        config.adapter.prompt_grad = True
     if args.programs is not None:
         from agentroute.program_library import read_programs
 

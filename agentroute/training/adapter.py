@@ -43,10 +43,13 @@ class AdapterConfig:
     # (4.28 s per example against 4.22 s for the previous fp32 pack's shorter mix).
     mixed_precision: str = "bf16"
     targets: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
-    # False: each prompt is encoded without gradients and the adapter learns from the reply's
-    # positions only (``streams._detached_stream_logits``); the prompt's backward pass is most of
-    # an example's time.
-    prompt_grad: bool = True
+    # False (default): each prompt is encoded without gradients and the adapter learns from the
+    # reply's positions only (``streams._detached_stream_logits``); the prompt's backward pass is
+    # most of an example's time. At equal training time it learnt more (AMD EPYC, bf16 autocast,
+    # 110 dev tool calls teacher-forced): 270 examples in 846 s reached cross-entropy 0.465 and
+    # token accuracy 89.6%, against 0.485 and 88.6% for 160 examples with the prompt's gradients
+    # in 913 s. True: gradients through the prompt too (the packed forward, ``stream_logits``).
+    prompt_grad: bool = False
 
 
 def lora_config(config: AdapterConfig):
