@@ -19,7 +19,7 @@ from tiny_models import byte_tokenizer
 from agentroute.decode.tool_grammar import call_grammar
 from agentroute.errors import ToolSchemaError
 from agentroute.serve.endpoints import ServeError
-from agentroute.serve.engine_grammar import grammar_fields, speaks_gbnf
+from agentroute.serve.engine_grammar import engine_dialect, grammar_fields
 from agentroute.serve.gbnf import call_gbnf
 from agentroute.steps.call_formats import CallFormat
 from agentroute.steps.records import StepType
@@ -183,28 +183,70 @@ def test_which_steps_get_which_field():
     tok = hf_tokenizer()
     ask = [{"role": "user", "content": "Weather in Oslo?"}]
     context = StepContext(messages=ask, tools=TOOLS)
-    tool = grammar_fields(tok, TOOLS, context, StepType.TOOL_CALL, None, True)["grammar"]
-    assert tool == call_gbnf(TOOLS, decline=True)
+
+    def gbnf(ctx, step_type=StepType.TOOL_CALL, may_decline=True):
+        fields, name = grammar_fields(tok, TOOLS, ctx, step_type, None, may_decline)
+        assert name == "grammar"
+        return fields["grammar"]
+
+    assert gbnf(context) == call_gbnf(TOOLS, decline=True)
     forced = StepContext(messages=ask, tools=TOOLS, hints={"tool_choice": "required"})
-    assert grammar_fields(tok, TOOLS, forced, StepType.TOOL_CALL, None, True)["grammar"] == call_gbnf(TOOLS)
-    assert grammar_fields(tok, TOOLS, context, StepType.TOOL_CALL, None, False)["grammar"] == call_gbnf(TOOLS)
-    plan = grammar_fields(tok, TOOLS, context, StepType.PLANNING, None, True)["grammar"]
-    assert plan == call_gbnf(TOOLS, free_text=True)
+    assert gbnf(forced) == call_gbnf(TOOLS)
+    assert gbnf(context, may_decline=False) == call_gbnf(TOOLS)
+    assert gbnf(context, StepType.PLANNING) == call_gbnf(TOOLS, free_text=True)
     schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    closed = {**schema, "additionalProperties": False}
     bare = StepContext(messages=ask)
-    assert grammar_fields(tok, [], bare, StepType.FINAL_ANSWER, schema, True) == {
-        "json_schema": {**schema, "additionalProperties": False}
-    }
-    assert grammar_fields(tok, [], bare, StepType.FINAL_ANSWER, None, True) == {}
-    assert speaks_gbnf("auto", [{"id": "full", "owned_by": "llamacpp"}])
-    assert not speaks_gbnf("auto", [{"id": "full", "owned_by": "vllm"}]) and not speaks_gbnf("none", [])
-    assert speaks_gbnf("gbnf", [])
+    answer = grammar_fields(tok, [], bare, StepType.FINAL_ANSWER, schema, True)
+    assert answer == ({"json_schema": closed}, "json_schema")
+    assert grammar_fields(tok, [], bare, StepType.FINAL_ANSWER, None, True) == ({}, None)
+
+
+def test_each_engine_gets_the_grammar_in_its_own_field():
+    """vLLM reads ``structured_outputs`` (0.10.2 on), SGLang ``ebnf`` and a string ``json_schema``:
+    the same GBNF goes to each, special tokens as ``<[id]>`` to llama.cpp only."""
+    from tiny_models import byte_tokenizer as hf_tokenizer
+
+    tok = hf_tokenizer()
+    context = StepContext(messages=[{"role": "user", "content": "Weather in Oslo?"}], tools=TOOLS)
+    expected = call_gbnf(TOOLS, decline=True)
+    assert grammar_fields(tok, TOOLS, context, StepType.TOOL_CALL, None, True, "vllm") == (
+        {"structured_outputs": {"grammar": expected}},
+        "structured_outputs.grammar",
+    )
+    assert grammar_fields(tok, TOOLS, context, StepType.TOOL_CALL, None, True, "sglang") == ({"ebnf": expected}, "ebnf")
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    closed = {**schema, "additionalProperties": False}
+    bare = StepContext(messages=context.messages)
+    vllm = grammar_fields(tok, [], bare, StepType.FINAL_ANSWER, schema, True, "vllm")
+    assert vllm == ({"structured_outputs": {"json": closed}}, "structured_outputs.json")
+    sglang, name = grammar_fields(tok, [], bare, StepType.FINAL_ANSWER, schema, True, "sglang")
+    assert name == "json_schema" and json.loads(sglang["json_schema"]) == closed
+
+
+def test_special_tokens_are_written_as_ids_for_llama_cpp_only():
+    tok = byte_tokenizer()
+    tok.add_special_tokens({"additional_special_tokens": ["<tool_call>", "</tool_call>"]})
+    context = StepContext(messages=[{"role": "user", "content": "Weather in Oslo?"}], tools=TOOLS)
+    llama, _ = grammar_fields(tok, TOOLS, context, StepType.TOOL_CALL, None, True, "llama.cpp")
+    vllm, _ = grammar_fields(tok, TOOLS, context, StepType.TOOL_CALL, None, True, "vllm")
+    assert "<[" in llama["grammar"] and "<[" not in vllm["structured_outputs"]["grammar"]
+    assert vllm["structured_outputs"]["grammar"] == call_gbnf(TOOLS, decline=True)
+
+
+def test_auto_picks_the_dialect_from_the_model_listing():
+    assert engine_dialect("auto", [{"id": "full", "owned_by": "llamacpp"}]) == "llama.cpp"
+    assert engine_dialect("auto", [{"id": "full", "owned_by": "vllm"}]) == "vllm"
+    assert engine_dialect("auto", [{"id": "full", "owned_by": "sglang"}]) == "sglang"
+    assert engine_dialect("auto", [{"id": "full", "owned_by": "huggingface"}]) is None
+    assert engine_dialect("auto", []) is None and engine_dialect("none", [{"owned_by": "vllm"}]) is None
+    assert engine_dialect("gbnf", []) == "llama.cpp" and engine_dialect("sglang", []) == "sglang"
 
 
 def test_a_grammar_setting_that_does_not_exist_is_named():
     from agentroute.serve import ServedModel
 
-    with pytest.raises(ServeError, match="grammar must be one of 'auto', 'gbnf', 'none'.*got 'lark'"):
+    with pytest.raises(ServeError, match="grammar must be one of 'auto', 'llama.cpp', 'vllm', 'sglang'.*got 'lark'"):
         ServedModel({"entries": []}, "http://127.0.0.1:1/v1", grammar="lark")
 
 

@@ -26,10 +26,11 @@ with its own layers), a ``program=`` or ``budget=`` no entry serves. ``reuse_pre
 engine's business and is not sent; ``jump_forward`` reaches ``agentroute serve`` only.
 
 Grammar: a client-rendered step that offers tools (or asks for a ``json_schema``) is held to them
-on llama.cpp's server as in process: the call grammar goes as GBNF in the request's ``grammar``
-field (``engine_grammar``; ``grammar="auto"`` does so for every endpoint whose model listing is
-llama.cpp's, ``"gbnf"`` for any, ``"none"`` never; ``constrain=False`` sends none). The record's
-hints say ``served_grammar``.
+on the engine as in process: the call grammar goes as GBNF in the field the engine reads
+(``engine_grammar``: llama.cpp's ``grammar``, vLLM's ``structured_outputs.grammar``, SGLang's
+``ebnf``); ``grammar="auto"`` picks the field by the endpoint's model listing, ``"llama.cpp"``,
+``"vllm"`` or ``"sglang"`` name it, ``"none"`` sends none, and ``constrain=False`` sends none for
+one step. The record's hints say ``served_grammar`` (the field).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from agentroute.decode.options import GenerationOptions, parse_options
 from agentroute.errors import GenerationError
 from agentroute.model.program import LayerProgram
 from agentroute.serve.endpoints import ServedEntry, ServeError, base_url, choose_entry, read_manifest, served_entries
-from agentroute.serve.engine_grammar import check_grammar, grammar_fields, speaks_gbnf
+from agentroute.serve.engine_grammar import check_grammar, engine_dialect, grammar_fields
 from agentroute.serve.openai_format import openai_messages
 from agentroute.serve.request_bodies import chat_body, completion_body
 from agentroute.serve.served_record import served_record
@@ -236,10 +237,12 @@ class ServedModel:
             ids = step_prompt_ids(self.tokenizer, with_response_format(messages, settings.json_schema), specs)
             prompt = self.tokenizer.decode(ids, skip_special_tokens=False) if self._prompt_as == "text" else ids
             body = completion_body(served_name, prompt, settings)
-            if settings.constrain and speaks_gbnf(self._grammar, self._listing(entry.url)):
-                fields = grammar_fields(self.tokenizer, specs, context, typed, settings.json_schema, self._may_decline)
+            dialect = engine_dialect(self._grammar, self._listing(entry.url)) if settings.constrain else None
+            if dialect is not None:
+                fields, grammar = grammar_fields(
+                    self.tokenizer, specs, context, typed, settings.json_schema, self._may_decline, dialect
+                )
                 body.update(fields)
-                grammar = next(iter(fields), None)
             reply = self._transport.complete(entry.url, body, settings.on_text, TEXT)
         else:
             body = chat_body(served_name, wire, specs, settings, context.hints, ours)
