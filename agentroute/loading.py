@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from agentroute.errors import AgentRouteError, ModelLoadError
+from agentroute.model.checkpoint_prompt import checkpoint_tool_style
 from agentroute.model.cpu_malloc import keep_freed_memory
 from agentroute.model.default_model import DEFAULT_NAME, default_gguf_path
 from agentroute.model.dtype_choice import resolve_dtype
@@ -167,6 +168,7 @@ def load(
     else:
         _detach_from_checkpoint_file(hf_model)
     routed = RoutedModel(hf_model, tokenizer, name=name, quantization=args.quantization, policy=args.policy)
+    routed.tool_style = checkpoint_tool_style(checkpoint)  # an export of a pack's programs; a pack sets its own
     if args.pack is not None:
         from agentroute.pack import load_pack
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, Field, ValidationError
@@ -75,6 +75,8 @@ class RepliesSpec(BaseModel):
 class PackManifest(BaseModel):
     format: str
     model: dict[str, Any]
+    # How the pack's prompts write tools (``steps.tools.TOOL_STYLES``): it was trained on one.
+    tool_style: Literal["json", "signature"] = "json"
     policy: dict[str, Any]
     library: dict[StepType, list[LibraryEntry]]
     router: RouterSpec
@@ -245,6 +247,7 @@ def load_pack(model, pack: str | Path) -> RoutePack:
     apply_adapter(model, path / ADAPTER_DIR)
     model.pack = RoutePack(path, manifest, router, model.n_layers, decline, replies)
     model.reply_store = replies
+    model.tool_style = manifest.tool_style
     return model.pack
 
 

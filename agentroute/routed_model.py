@@ -58,6 +58,9 @@ class RoutedModel:
         self.parts = ModelParts.resolve(hf_model)
         self.router = Router(self, DepthPolicy.coerce(policy))
         self.pack = None  # a RoutePack once one is applied (``agentroute.pack.load_pack``)
+        # How tools are written into prompts (``steps.tools.TOOL_STYLES``): the pack's, or the
+        # exported checkpoint's (``agentroute.json``); "json" otherwise.
+        self.tool_style = "json"
         self._reply_store = None  # ``reply_store``
         self.prefix_cache = PrefixCache()
         self._lock = threading.Lock()
@@ -335,7 +338,7 @@ class RoutedModel:
             raise
 
     def _prompt_ids(self, messages: list[dict[str, Any]], specs: list) -> list[int]:
-        return step_prompt_ids(self.tokenizer, messages, specs)
+        return step_prompt_ids(self.tokenizer, messages, specs, self.tool_style)
 
     def _prefill_program(self, program: LayerProgram, prefill: str) -> LayerProgram:
         if prefill == "program" or program.loops:

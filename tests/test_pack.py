@@ -168,6 +168,18 @@ def test_load_with_pack_sets_pack_and_policy(tmp_path):
     assert explicit.policy.budget_for(StepType.TOOL_CALL) == 0.5
 
 
+def test_a_pack_prompts_tools_in_the_style_it_was_trained_on(tmp_path):
+    checkpoint = save_tiny(tmp_path / "model", "llama", n_layers=N_LAYERS)
+    plain = agentroute.load(checkpoint)
+    write_pack(tmp_path / "pack", plain)
+    assert agentroute.load(checkpoint, pack=tmp_path / "pack").tool_style == "json"  # packs before the field
+    edit_manifest(tmp_path / "pack", lambda data: data.update(tool_style="signature"))
+    assert agentroute.load(checkpoint, pack=tmp_path / "pack").tool_style == "signature"
+    edit_manifest(tmp_path / "pack", lambda data: data.update(tool_style="yaml"))
+    with pytest.raises(PackError, match="tool_style"):
+        agentroute.load(checkpoint, pack=tmp_path / "pack")
+
+
 # -- errors -------------------------------------------------------------------------------------
 
 

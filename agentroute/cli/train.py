@@ -87,6 +87,13 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         help="programs.json from `agentroute search`: its skip programs join the pack's program library",
     )
     train.add_argument(
+        "--tool-style",
+        choices=["json", "signature"],
+        default=None,
+        help="how prompts write tools: one JSON object per tool (default) or one signature per tool (1.7x fewer "
+        "tokens per tool); the pack records it and is always prompted that way",
+    )
+    train.add_argument(
         "--resume",
         action="store_true",
         help="continue the run cached in OUT/work (interrupted, or over several sessions); it must have the "
@@ -118,6 +125,8 @@ def _train(args) -> int:
         config.adapter.mixed_precision = args.mixed_precision
     if args.prompt_grad:
         config.adapter.prompt_grad = True
+    if args.tool_style is not None:
+        config.tool_style = args.tool_style
     if args.programs is not None:
         from agentroute.program_library import read_programs
 

@@ -9,6 +9,7 @@ from typing import Any
 from agentroute.export.checkpoint import write_program_checkpoint
 from agentroute.export.gguf_file import write_gguf
 from agentroute.export.plan import ExportEntry, export_plan
+from agentroute.model.checkpoint_prompt import write_checkpoint_prompt
 from agentroute.model.dtype_choice import dtype_name
 
 EXPORT_FORMAT = "agentroute-export/1"
@@ -25,6 +26,7 @@ def export(model, out_dir: str | Path, gguf: str | None = None) -> dict[str, Any
     listed = []
     for entry in entries:
         checkpoint = write_program_checkpoint(model, entry.program, out / entry.name)
+        write_checkpoint_prompt(checkpoint, model.tool_style)
         listed.append(_listing(entry))
         if gguf is not None:
             listed[-1]["gguf"] = write_gguf(checkpoint, out / f"{entry.name}.{gguf}.gguf", gguf).name
@@ -34,6 +36,8 @@ def export(model, out_dir: str | Path, gguf: str | None = None) -> dict[str, Any
         "pack": str(model.pack.path) if getattr(model, "pack", None) is not None else None,
         # Whether a served tool-call step may decline in words (a pack trained on data v4 or later).
         "may_decline": bool(getattr(model, "may_decline", True)),
+        # How prompts write tools: the pack was trained on one (a client rendering for an engine uses it).
+        "tool_style": model.tool_style,
         "dtype": dtype_name(model.dtype),
         "n_layers": model.n_layers,
         "note": "each program prefills the prompt with its own layers (in-process: prefill='program')",

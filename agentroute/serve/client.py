@@ -114,6 +114,7 @@ class ServedModel:
         self._setup(policy, timeout, server_types=False)
         self._grammar = grammar
         self._may_decline = bool(data.get("may_decline", True))  # exports before it was written: data v4 packs
+        self._tool_style = data.get("tool_style", "json")  # the pack's, as it was trained (checked)
         self._prompts = prompts if self._tokenizer_path is not None else "server"
         self._prompt_as = prompt_as
         unknown = sorted(set(served_names or {}) - {e.name for e in self.entries})
@@ -162,7 +163,7 @@ class ServedModel:
         self._tokenizer = None
         self._lock = threading.Lock()
         self._listings: dict[str, list[dict[str, Any]]] = {}  # endpoint -> its model listing
-        self._grammar, self._may_decline = "auto", True
+        self._grammar, self._may_decline, self._tool_style = "auto", True, "json"
 
     def __repr__(self) -> str:
         served = ", ".join(f"{e.name}@{e.url}" for e in self.entries)
@@ -234,7 +235,9 @@ class ServedModel:
         served_name = self._served_names.get(entry.name, entry.name)
         grammar = None  # the field that held the reply on the engine, if any
         if self._client_renders(entry):
-            ids = step_prompt_ids(self.tokenizer, with_response_format(messages, settings.json_schema), specs)
+            ids = step_prompt_ids(
+                self.tokenizer, with_response_format(messages, settings.json_schema), specs, self._tool_style
+            )
             prompt = self.tokenizer.decode(ids, skip_special_tokens=False) if self._prompt_as == "text" else ids
             body = completion_body(served_name, prompt, settings)
             dialect = engine_dialect(self._grammar, self._listing(entry.url)) if settings.constrain else None

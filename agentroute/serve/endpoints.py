@@ -20,6 +20,7 @@ from agentroute.export.run import EXPORT_FORMAT
 from agentroute.model.program import LayerProgram
 from agentroute.steps.policy import check_budget
 from agentroute.steps.records import StepType
+from agentroute.steps.tools import TOOL_STYLES
 
 
 class ServeError(AgentRouteError, ValueError):
@@ -72,6 +73,11 @@ def read_manifest(manifest: str | Path | Mapping[str, Any]) -> tuple[dict[str, A
     entries = manifest.get("entries")
     if not isinstance(n_layers, int) or not isinstance(entries, list) or not entries:
         raise ServeError("the manifest needs n_layers (an integer) and a non-empty list of entries")
+    if manifest.get("tool_style", "json") not in TOOL_STYLES:
+        raise ServeError(
+            f"the manifest's tool_style is {manifest.get('tool_style')!r}; this release writes tools as "
+            f"{' or '.join(map(repr, TOOL_STYLES))}: export the pack again with it"
+        )
     return dict(manifest), folder
 
 

@@ -328,10 +328,13 @@ def _decoded(tokenizer, text: str) -> str:
     return tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"], skip_special_tokens=True)
 
 
-def step_prompt_ids(tokenizer, messages: list[dict[str, Any]], specs: list[ToolSpec]) -> list[int]:
+def step_prompt_ids(
+    tokenizer, messages: list[dict[str, Any]], specs: list[ToolSpec], tool_style: str = "json"
+) -> list[int]:
     """A step's prompt ids as the core writes them: a template that takes ``tools=`` renders tools,
-    calls and results itself; any other (the default model's) gets the hand-written prompt. The
-    in-process model and a served model's client (rendering for an engine) share this one reading."""
+    calls and results itself; any other (the default model's) gets the hand-written prompt, its
+    tools written in ``tool_style`` (the pack's). The in-process model and a served model's client
+    (rendering for an engine) share this one reading."""
     if (fmt := native_call_format(tokenizer)) is None:
-        return render_prompt(tokenizer, render_tool_messages(messages, specs, tokenizer))
+        return render_prompt(tokenizer, render_tool_messages(messages, specs, tokenizer, tool_style))
     return render_prompt(tokenizer, native_messages(messages, fmt), native_tools(specs))

@@ -56,10 +56,18 @@ from agentroute.steps.call_parsing import (
 )
 from agentroute.steps.messages import validate_messages
 from agentroute.steps.records import ToolCall
+from agentroute.steps.tool_signatures import signature_line
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
-_INTRO = "You can call tools to help with the request. The tools, one JSON object per line:"
+# How tools are written into the prompt (``tool_block``): "json", one JSON object per tool (the
+# default, and every pack before signatures), or "signature", one signature per tool
+# (``tool_signatures``: 1.7x fewer tokens per tool). A pack is trained on one and records it.
+TOOL_STYLES = ("json", "signature")
+_INTROS = {
+    "json": "You can call tools to help with the request. The tools, one JSON object per line:",
+    "signature": "You can call tools to help with the request. The tools, one signature per line:",
+}
 _HOW_TO_CALL = (
     "To call a tool, reply with one line per call, in this form:\n"
     '<tool_call>{"name": <tool name>, "arguments": {<argument name>: <value>, ...}}</tool_call>\n'
@@ -168,17 +176,28 @@ def _meta_check(parameters: dict[str, Any]) -> None:
     jsonschema.validators.validator_for(parameters).check_schema(parameters)
 
 
-def tool_block(tools: Any) -> str:
-    """The text that offers ``tools`` to the model (see the module docstring); "" for no tools."""
+def check_tool_style(style: Any) -> str:
+    if style not in TOOL_STYLES:
+        raise ValueError(f"tool_style must be one of {', '.join(map(repr, TOOL_STYLES))}, got {style!r}")
+    return style
+
+
+def tool_block(tools: Any, style: str = "json") -> str:
+    """The text that offers ``tools`` to the model (see the module docstring), each tool as a JSON
+    object or, with ``style="signature"``, as a signature line; "" for no tools."""
+    check_tool_style(style)
     specs = normalize_tools(tools)
     if not specs:
         return ""
     lines = []
     for spec in specs:
+        if style == "signature":
+            lines.append(signature_line(spec.name, spec.description, spec.parameters or {}))
+            continue
         # An empty description costs prompt tokens and tells the model nothing.
         entry = {"name": spec.name, **({"description": spec.description} if spec.description else {})}
         lines.append(json.dumps({**entry, "parameters": spec.parameters}, ensure_ascii=False))
-    return "\n".join([_INTRO, "<tools>", *lines, "</tools>", _HOW_TO_CALL])
+    return "\n".join([_INTROS[style], "<tools>", *lines, "</tools>", _HOW_TO_CALL])
 
 
 def format_tool_call(call: ToolCall | Mapping[str, Any]) -> str:
@@ -237,8 +256,11 @@ def read_tool_turns(messages: Any) -> list[ToolTurn]:
     return turns
 
 
-def render_tool_messages(messages: Any, tools: Any = None, tokenizer: Any = None) -> list[dict[str, Any]]:
-    """Messages with tools, tool calls and tool results written as text the chat template can render.
+def render_tool_messages(
+    messages: Any, tools: Any = None, tokenizer: Any = None, tool_style: str = "json"
+) -> list[dict[str, Any]]:
+    """Messages with tools (written in ``tool_style``), tool calls and tool results written as text
+    the chat template can render.
 
     Adds the tool block to the first system message (or a new one), turns assistant ``tool_calls``
     into ``<tool_call>`` lines and ``tool`` results into ``<tool_response>`` lines of a user turn,
@@ -266,7 +288,7 @@ def render_tool_messages(messages: Any, tools: Any = None, tokenizer: Any = None
             lines = [message["content"]] if message["content"] else []
             message["content"] = "\n".join(lines + [_call_line(name, arguments) for _, name, arguments in calls])
         out.append(message)
-    block = tool_block(tools)
+    block = tool_block(tools, tool_style)
     if block:
         if out[0]["role"] == "system":
             system = out[0]["content"]

@@ -33,6 +33,7 @@ from agentroute.model.calibration import layer_importance
 from agentroute.pack import ADAPTER_DIR, DECLINE_FILE, MANIFEST, PACK_FORMAT, ROUTER_FILE, model_fingerprint
 from agentroute.steps.records import StepType
 from agentroute.steps.router_net import safety_columns
+from agentroute.steps.tools import check_tool_style
 from agentroute.training.adapter import AdapterConfig, train_adapter
 from agentroute.training.decline_fit import MIN_ROWS_PER_KIND, decline_layer, fit_decline_head
 from agentroute.training.decline_rows import decline_rows
@@ -113,6 +114,8 @@ class TrainConfig:
     reply_steps: int = 200
     reply_tokens: int = 96
     programs: str | None = None  # programs.json from `agentroute search`: joins the pack's library
+    # How prompts write tools (``steps.tools.TOOL_STYLES``); the pack records it and is prompted so.
+    tool_style: str = "json"
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
 
 
@@ -138,6 +141,7 @@ def train_pack(
     # Adapters train on float32 weights (bf16 runs under accelerate's autocast with --mixed-precision)
     # and on plain modules: packed decode kernels have no backward.
     model = load(model_name, dtype="float32", kernels="plain", pack=None)
+    model.tool_style = check_tool_style(config.tool_style)
     fingerprint = model_fingerprint(model)
     settings = {k: v for k, v in asdict(config).items() if k != "programs"}  # programs: the library check
     data = {**data_version(data_dir), "train_sha256": sha256(data_dir / "train.jsonl")}
@@ -178,6 +182,7 @@ def train_pack(
     from agentroute.pack import apply_adapter
 
     model = load(model_name, dtype="float32", kernels="plain", pack=None)
+    model.tool_style = config.tool_style
     apply_adapter(model, out / ADAPTER_DIR)
     rows, label_stats = router_rows(model, split, teacher, library, ROUTED_TYPES, config.router_layer, work, progress)
     hidden = model.hf_model.config.hidden_size
@@ -192,6 +197,7 @@ def train_pack(
     manifest = {
         "format": PACK_FORMAT,
         "model": fingerprint,
+        "tool_style": config.tool_style,
         "policy": {
             "budgets": DEFAULT_BUDGETS,
             "draft_budgets": DEFAULT_DRAFT_BUDGETS,
