@@ -17,18 +17,13 @@ from agentroute.steps.tool_signatures import signature_line
 from agentroute.steps.tools import normalize_tools, render_tool_messages, tool_block
 
 ASK = [{"role": "user", "content": "Weather in Oslo?"}]
+CITY = {"type": "string", "description": "The city name"}
 WEATHER = {
     "name": "get_weather",
     "description": "Current weather in a city",
-    "parameters": {
-        "type": "object",
-        "properties": {
-            "city": {"type": "string", "description": "The city name"},
-            "unit": {"type": "string", "enum": ["c", "f"], "default": "c"},
-        },
-        "required": ["city"],
-    },
-}
+    "parameters": {"type": "object", "required": ["city"], "properties": {"city": CITY, "unit": {
+        "type": "string", "enum": ["c", "f"], "default": "c"}}},
+}  # fmt: skip
 
 
 def test_a_signature_keeps_names_requirements_types_and_descriptions():
