@@ -1,0 +1,34 @@
+"""One arm of an adapter-training A/B (``agentroute.bench.adapter_ab``):
+
+    python benchmarks/adapter_ab.py --data data/agentsteps --examples 300 --tool-style signature
+
+Trains a LoRA adapter on the default model with the first N train-split tool calls (seeded order)
+and scores the dev split's gold tool calls teacher-forced at full depth. Run the arms one after the
+other on an idle machine. Writes benchmarks/results/adapter-ab-LABEL.json and .md.
+"""
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from agentroute.bench.adapter_ab import run_arm
+from agentroute.bench.common import RESULTS, write_results
+from agentroute.loading import load
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="data/agentsteps", help="a data directory (agentroute data build)")
+    parser.add_argument("--examples", type=int, required=True, help="train-split tool calls to train on")
+    parser.add_argument("--tool-style", choices=["json", "signature"], default="json")
+    parser.add_argument("--prompt-grad", action="store_true", help="backpropagate through the prompt")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--label", default=None, help="results name (default: STYLE-EXAMPLES)")
+    args = parser.parse_args()
+    model = load("default", dtype="float32", kernels="plain", pack=None)
+    result = run_arm(model, Path(args.data), args.examples, args.tool_style, args.prompt_grad, args.seed,
+                     log=Console(stderr=True).log)  # fmt: skip
+    label = args.label or f"{args.tool_style}-{args.examples}"
+    rows = "\n".join(f"| {key} | {value} |" for key, value in result.items())
+    write_results(f"adapter-ab-{label}", result, f"| setting | value |\n|---|---|\n{rows}\n", RESULTS)
+    print(result)
