@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 
 from agentroute.errors import AgentRouteError, ModelLoadError
-from agentroute.model.checkpoint_prompt import checkpoint_tool_style
 from agentroute.model.cpu_malloc import keep_freed_memory
 from agentroute.model.default_model import DEFAULT_NAME, default_gguf_path
 from agentroute.model.dtype_choice import resolve_dtype
@@ -31,6 +30,7 @@ from agentroute.model.quantization import (
     check_int4,
 )
 from agentroute.routed_model import RoutedModel
+from agentroute.steps.checkpoint_prompt import checkpoint_tool_style
 from agentroute.steps.policy import DepthPolicy
 
 log = logging.getLogger(__name__)

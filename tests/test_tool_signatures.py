@@ -148,7 +148,7 @@ def test_a_model_prompts_in_its_tool_style_and_an_export_keeps_it(tmp_path):
 
 def test_a_bad_tool_style_file_is_named(tmp_path):
     from agentroute.errors import ModelLoadError
-    from agentroute.model.checkpoint_prompt import PROMPT_FILE, checkpoint_tool_style
+    from agentroute.steps.checkpoint_prompt import PROMPT_FILE, checkpoint_tool_style
 
     assert checkpoint_tool_style(tmp_path) == "json"
     (tmp_path / PROMPT_FILE).write_text('{"tool_style": "yaml"}')

@@ -9,8 +9,8 @@ from typing import Any
 from agentroute.export.checkpoint import write_program_checkpoint
 from agentroute.export.gguf_file import write_gguf
 from agentroute.export.plan import ExportEntry, export_plan
-from agentroute.model.checkpoint_prompt import write_checkpoint_prompt
 from agentroute.model.dtype_choice import dtype_name
+from agentroute.steps.checkpoint_prompt import write_checkpoint_prompt
 
 EXPORT_FORMAT = "agentroute-export/1"
 ENGINES = ("vllm", "sglang", "llama.cpp")
