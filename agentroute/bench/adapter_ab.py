@@ -5,8 +5,9 @@ replies of every dev-split tool-call step, teacher-forced at full depth.
 Two arms run one after the other on an idle machine compare a training setting at equal examples
 or, with N chosen per arm, at about equal time: the tool style prompts are written in (JSON lines
 or signatures), the detached prompt against gradients through it. Teacher-forced cross-entropy
-and token accuracy on the dev split's gold calls are the measure: cheaper than decoding each step,
-and they rank adapters as decoded accuracy does at these sizes (docs/route-packs.md).
+and token accuracy on the dev split's gold calls are the measure: cheaper than decoding each step
+(the detached-prompt A/B in docs/route-packs.md was measured so); a setting that wins here is
+then checked by training a pack with it and decoding the test split.
 """
 
 from __future__ import annotations
