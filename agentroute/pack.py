@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from pydantic import BaseModel, Field, ValidationError
@@ -36,6 +36,7 @@ from agentroute.steps.decline_head import DeclineHead
 from agentroute.steps.policy import DepthPolicy
 from agentroute.steps.records import StepType
 from agentroute.steps.router_net import RouterNet, prompt_features, safety_columns
+from agentroute.steps.tools import ToolStyle
 
 PACK_FORMAT = "agentroute-pack/1"
 MANIFEST = "pack.json"
@@ -76,7 +77,7 @@ class PackManifest(BaseModel):
     format: str
     model: dict[str, Any]
     # How the pack's prompts write tools (``steps.tools.TOOL_STYLES``): it was trained on one.
-    tool_style: Literal["json", "signature"] = "json"
+    tool_style: ToolStyle = "json"
     policy: dict[str, Any]
     library: dict[StepType, list[LibraryEntry]]
     router: RouterSpec

@@ -15,12 +15,13 @@ from rich.console import Console
 from agentroute.bench.adapter_ab import run_arm
 from agentroute.bench.common import RESULTS, write_results
 from agentroute.loading import load
+from agentroute.steps.tools import TOOL_STYLES
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/agentsteps", help="a data directory (agentroute data build)")
     parser.add_argument("--examples", type=int, required=True, help="train-split tool calls to train on")
-    parser.add_argument("--tool-style", choices=["json", "signature"], default="json")
+    parser.add_argument("--tool-style", choices=TOOL_STYLES, default="json")
     parser.add_argument("--prompt-grad", action="store_true", help="backpropagate through the prompt")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--label", default=None, help="results name (default: STYLE-EXAMPLES)")

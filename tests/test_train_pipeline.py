@@ -14,7 +14,7 @@ from agentroute import LayerProgram, RoutedModel, StepType
 from agentroute.errors import AgentRouteError
 from agentroute.evaluation.steps import parse_step
 from agentroute.steps.tools import format_tool_call
-from agentroute.training.adapter import AdapterConfig, train_adapter
+from agentroute.training.adapter import AdapterConfig, adapter_seconds, train_adapter
 from agentroute.training.examples import (
     TrainExample,
     end_of_turn_id,
@@ -356,7 +356,7 @@ def test_train_adapter_logs_checkpoints_and_learns(trained):
         assert all(row[k] >= 0 for k in ("ce_full", "ce_program", "kl"))
         assert row["kl"] > 0, "every example trains one skip program"
     assert (work / "checkpoint").is_dir() and any((work / "checkpoint").iterdir())
-    assert json.loads((work / "checkpoint.json").read_text()) == {"examples_done": 4}
+    assert json.loads((work / "checkpoint.json").read_text())["examples_done"] == 4
     assert [c[:2] for c in calls] == [(1, 4), (2, 4), (3, 4), (4, 4)]
     # Two optimizer steps moved lora_B away from its zero init; the model is back in eval mode.
     assert any(v.abs().sum() > 0 for n, v in state.items() if "lora_B" in n)
@@ -391,10 +391,16 @@ def test_interrupted_run_continues_where_it_stopped(tmp_path, trained):
     model = fresh_model()
     with pytest.raises(Stop):
         train_adapter(model, hand_examples(model), LIBRARY, CONFIG, tmp_path, seed=0, progress=stop_after(2))
-    assert json.loads((tmp_path / "checkpoint.json").read_text()) == {"examples_done": 2}
+    stopped = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert stopped["examples_done"] == 2 and stopped["seconds"] > 0
     model = fresh_model()
     peft_model = train_adapter(model, hand_examples(model), LIBRARY, CONFIG, tmp_path, seed=0)
-    assert [r["example"] for r in log_rows(tmp_path)] == [1, 2, 3, 4]
+    rows = log_rows(tmp_path)
+    assert [r["example"] for r in rows] == [1, 2, 3, 4]
+    # The training time counts the stopped run's examples as well as the resumed run's.
+    final = json.loads((tmp_path / "checkpoint.json").read_text())["seconds"]
+    assert final >= stopped["seconds"] + rows[3]["elapsed_s"] - 0.011  # both runs' time (rounding)
+    assert adapter_seconds(tmp_path) == round(final, 1)
     # The resumed run ends with the same weights as the uninterrupted one.
     resumed = lora_state(peft_model)
     for name, value in state.items():

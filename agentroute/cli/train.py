@@ -24,6 +24,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from agentroute.steps.tools import TOOL_STYLES
+
 
 class RateColumn(ProgressColumn):
     """Items per second of a task ("1.52/s"), or "s/item" when slower than one a second."""
@@ -88,7 +90,7 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--tool-style",
-        choices=["json", "signature"],
+        choices=TOOL_STYLES,
         default=None,
         help="how prompts write tools: one JSON object per tool (default) or one signature per tool (1.7x fewer "
         "tokens per tool); the pack records it and is always prompted that way",

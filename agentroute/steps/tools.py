@@ -40,7 +40,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 import jsonschema
 from pydantic import BaseModel, Field
@@ -63,7 +63,8 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 # How tools are written into the prompt (``tool_block``): "json", one JSON object per tool (the
 # default, and every pack before signatures), or "signature", one signature per tool
 # (``tool_signatures``: 1.7x fewer tokens per tool). A pack is trained on one and records it.
-TOOL_STYLES = ("json", "signature")
+ToolStyle = Literal["json", "signature"]
+TOOL_STYLES: tuple[str, ...] = get_args(ToolStyle)
 _INTROS = {
     "json": "You can call tools to help with the request. The tools, one JSON object per line:",
     "signature": "You can call tools to help with the request. The tools, one signature per line:",

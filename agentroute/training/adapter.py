@@ -80,10 +80,11 @@ def train_adapter(
     peft_model, optimizer, scheduler = accelerator.prepare(peft_model, optimizer, scheduler)
     parts = model.parts
     ckpt, state_file, log_file = work / "checkpoint", work / "checkpoint.json", work / "train_log.jsonl"
-    start = 0
+    start, seconds_before = 0, 0.0
     if state_file.is_file():
         accelerator.load_state(str(ckpt))
-        start = json.loads(state_file.read_text())["examples_done"]
+        state = json.loads(state_file.read_text())
+        start, seconds_before = state["examples_done"], state.get("seconds", 0.0)
     if accelerator.is_main_process and log_file.is_file():
         # Rows written after the last checkpoint are redone on resume: drop them so none is doubled.
         rows = [line for line in log_file.read_text().splitlines() if line.strip()]
@@ -131,11 +132,20 @@ def train_adapter(
             if stepped and (optimizer_step % config.save_every == 0 or done + 1 == len(examples)):
                 accelerator.save_state(str(ckpt))
                 if accelerator.is_main_process:
-                    state_file.write_text(json.dumps({"examples_done": done + 1}))
+                    seconds = round(seconds_before + time.perf_counter() - began, 2)
+                    state_file.write_text(json.dumps({"examples_done": done + 1, "seconds": seconds}))
             if progress is not None:
                 progress(done + 1, len(examples), parts_of_loss)
     peft_model.eval()
     return accelerator.unwrap_model(peft_model)
+
+
+def adapter_seconds(work: Path) -> float:
+    """The adapter's training time over every run up to its last checkpoint (``train_adapter``
+    keeps it in ``checkpoint.json``); time a stopped run spent past its last checkpoint is redone on
+    resume and not counted. 0.0 before the first checkpoint."""
+    state = work / "checkpoint.json"
+    return round(json.loads(state.read_text()).get("seconds", 0.0), 1) if state.is_file() else 0.0
 
 
 def _draw(rng: random.Random, library, example: TrainExample, config: AdapterConfig) -> list[LayerProgram]:

@@ -34,7 +34,7 @@ from agentroute.pack import ADAPTER_DIR, DECLINE_FILE, MANIFEST, PACK_FORMAT, RO
 from agentroute.steps.records import StepType
 from agentroute.steps.router_net import safety_columns
 from agentroute.steps.tools import check_tool_style
-from agentroute.training.adapter import AdapterConfig, train_adapter
+from agentroute.training.adapter import AdapterConfig, adapter_seconds, train_adapter
 from agentroute.training.decline_fit import MIN_ROWS_PER_KIND, decline_layer, fit_decline_head
 from agentroute.training.decline_rows import decline_rows
 from agentroute.training.examples import full_prompt_example, has_gold, tool_call_example
@@ -175,7 +175,10 @@ def train_pack(
         config.seed,
         lambda d, t, _loss: progress("adapter (LoRA)", d, t),
     )
-    adapter_s = _add_run(work, adapter_seconds=time.perf_counter() - adapter_began)["adapter_seconds"]
+    adapter_run_s = time.perf_counter() - adapter_began
+    # Kept with the checkpoint, so runs stopped mid-stage count too (a sum over the runs that
+    # finished the stage would drop them).
+    adapter_s = adapter_seconds(work)
     _save_adapter(peft_model, out / ADAPTER_DIR)
 
     # Router rows with the adapter applied as inference applies it (merged, reloaded from disk).
@@ -193,7 +196,8 @@ def train_pack(
 
     log = _read_log(work / "train_log.jsonl")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    totals = _add_run(work, total_seconds=time.perf_counter() - began, peak_rss_mb=peak_mb, runs=1)
+    other = time.perf_counter() - began - adapter_run_s  # every stage but the adapter's, this run
+    totals = _add_run(work, other_seconds=other, peak_rss_mb=peak_mb, runs=1)
     manifest = {
         "format": PACK_FORMAT,
         "model": fingerprint,
@@ -217,7 +221,7 @@ def train_pack(
             "config": asdict(config),
             "examples": len(examples),
             "adapter_seconds": adapter_s,
-            "total_seconds": totals["total_seconds"],
+            "total_seconds": round(adapter_s + totals["other_seconds"], 1),
             "peak_rss_mb": totals["peak_rss_mb"],
             "runs": totals["runs"],
             "device": "cuda" if torch.cuda.is_available() else "cpu",
