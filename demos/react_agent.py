@@ -14,7 +14,8 @@ policy, decoded losslessly: each step's program drafts tokens and full depth ver
 replies are full depth's. ``--compare-full`` (on by default) then runs the same tasks at full depth
 and with every model step run by stock transformers ``generate()`` in float32 on the same weights
 (``stock_chat.py``), one after another in this process, and closes with the three episode times.
-``--no-pack`` runs the bare embedded 135M model instead, which writes no valid tool call zero-shot.
+``--pack DIR`` runs a pack you trained instead; ``--no-pack`` runs the bare embedded 135M model,
+which writes no valid tool call zero-shot.
 """
 
 from __future__ import annotations
@@ -88,7 +89,12 @@ def main() -> None:
         help="also run every task at full depth and with stock transformers generate(), and compare the times "
         "(--no-compare-full skips both)",
     )
-    parser.add_argument("--no-pack", action="store_true", help="run the bare model, without the default route pack")
+    parser.add_argument(
+        "--pack",
+        default="default",
+        help="route pack to run with: 'default' (shipped) or the folder `agentroute train` wrote",
+    )
+    parser.add_argument("--no-pack", action="store_true", help="run the bare model, without a route pack")
     parser.add_argument("--json", type=Path, default=None, help="also write the episode summaries as JSON here")
     args = parser.parse_args()
 
@@ -98,7 +104,7 @@ def main() -> None:
     if args.no_pack:
         chat = ChatLayerRoute(pack=None, policy=NO_PACK_POLICY, max_new_tokens=args.max_new_tokens)
     else:
-        chat = ChatLayerRoute(pack="default", max_new_tokens=args.max_new_tokens)
+        chat = ChatLayerRoute(pack=args.pack, max_new_tokens=args.max_new_tokens)
     started = time.perf_counter()
     with console.status("loading SmolLM2-135M-Instruct (first run converts the GGUF file once)"):
         routed = chat.routed_model
@@ -109,7 +115,7 @@ def main() -> None:
         f"budgets {budgets}\n"
     )
 
-    label = "routed, no pack" if args.no_pack else "as shipped"
+    label = "routed, no pack" if args.no_pack else "as shipped" if args.pack == "default" else "routed"
     trace_path, plot_path = RUNS / "react_agent.jsonl", RUNS / "react_agent.png"
     with Live(console=console, refresh_per_second=4) as live:
         shipped = run_episode(
@@ -129,7 +135,7 @@ def main() -> None:
         runs.append(compare("full depth", full, tools, tasks, args.max_steps, console))
         with console.status(f"loading the same weights in {STOCK_DTYPE} for stock generate()"):
             stock = StockChat(
-                routed_model=load_stock(None if args.no_pack else "default"), max_new_tokens=chat.max_new_tokens
+                routed_model=load_stock(None if args.no_pack else args.pack), max_new_tokens=chat.max_new_tokens
             )
         runs.append(compare(STOCK_LABEL, stock, tools, tasks, args.max_steps, console))
     print_summary(console, runs)
