@@ -1,6 +1,7 @@
 """One arm of an adapter-training A/B (``agentroute.bench.adapter_ab``):
 
     python benchmarks/adapter_ab.py --data data/agentsteps --examples 300 --tool-style signature
+    python benchmarks/adapter_ab.py --pack default     # score a trained pack's adapter the same way
 
 Trains a LoRA adapter on the default model with the first N train-split tool calls (seeded order)
 and scores the dev split's gold tool calls teacher-forced at full depth. Run the arms one after the
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from agentroute.bench.adapter_ab import run_arm
+from agentroute.bench.adapter_ab import run_arm, score_dev
 from agentroute.bench.common import RESULTS, write_results
 from agentroute.loading import load
 from agentroute.steps.tools import TOOL_STYLES
@@ -20,16 +21,29 @@ from agentroute.steps.tools import TOOL_STYLES
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/agentsteps", help="a data directory (agentroute data build)")
-    parser.add_argument("--examples", type=int, required=True, help="train-split tool calls to train on")
+    parser.add_argument("--examples", type=int, help="train-split tool calls to train on")
+    parser.add_argument(
+        "--pack", default=None, help="score this trained pack's adapter instead of training one ('default' or a folder)"
+    )
     parser.add_argument("--tool-style", choices=TOOL_STYLES, default="json")
-    parser.add_argument("--prompt-grad", action="store_true", help="backpropagate through the prompt")
+    parser.add_argument(
+        "--detach-prompt", action="store_true", help="encode prompts without gradients (default: through them)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--label", default=None, help="results name (default: STYLE-EXAMPLES)")
     args = parser.parse_args()
-    model = load("default", dtype="float32", kernels="plain", pack=None)
-    result = run_arm(model, Path(args.data), args.examples, args.tool_style, args.prompt_grad, args.seed,
-                     log=Console(stderr=True).log)  # fmt: skip
-    label = args.label or f"{args.tool_style}-{args.examples}"
+    if (args.examples is None) == (args.pack is None):
+        parser.error("give --examples N (train an arm) or --pack DIR (score a trained pack), not both")
+    if args.pack is not None:
+        # The pack's adapter merged, prompted in the pack's own tool style, scored as an arm is.
+        model = load("default", dtype="float32", kernels="plain", pack=args.pack)
+        result = {"pack": args.pack, "tool_style": model.tool_style, **score_dev(model, Path(args.data))}
+        label = args.label or f"pack-{Path(args.pack).name}"
+    else:
+        model = load("default", dtype="float32", kernels="plain", pack=None)
+        result = run_arm(model, Path(args.data), args.examples, args.tool_style, not args.detach_prompt, args.seed,
+                         log=Console(stderr=True).log)  # fmt: skip
+        label = args.label or f"{args.tool_style}-{args.examples}"
     rows = "\n".join(f"| {key} | {value} |" for key, value in result.items())
     write_results(f"adapter-ab-{label}", result, f"| setting | value |\n|---|---|\n{rows}\n", RESULTS)
     print(result)

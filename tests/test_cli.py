@@ -41,9 +41,9 @@ def test_train_refuses_a_negative_reply_store_size(tmp_path, capsys):
     assert "--reply-steps must be 0 (no reply store) or more, got -1" in capsys.readouterr().err
 
 
-def test_train_detaches_the_prompt_unless_told_otherwise(tmp_path, monkeypatch):
-    """The adapter trains with a detached prompt by default; --prompt-grad backpropagates through it,
-    and the two flags together are refused by the parser."""
+def test_train_backpropagates_through_the_prompt_unless_told_otherwise(tmp_path, monkeypatch):
+    """The adapter trains with gradients through the prompt by default; --detach-prompt encodes it
+    without, and the two flags together are refused by the parser."""
     from agentroute.training import pipeline
 
     seen = []
@@ -57,6 +57,6 @@ def test_train_detaches_the_prompt_unless_told_otherwise(tmp_path, monkeypatch):
     base = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack")]
     for extra in ([], ["--detach-prompt"], ["--prompt-grad"]):
         main(base + extra)
-    assert [config.adapter.prompt_grad for config in seen] == [False, False, True]
+    assert [config.adapter.prompt_grad for config in seen] == [True, False, True]
     with pytest.raises(SystemExit):
         main([*base, "--detach-prompt", "--prompt-grad"])

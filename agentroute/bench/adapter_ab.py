@@ -38,7 +38,7 @@ def run_arm(
     data_dir: Path,
     examples: int,
     tool_style: str = "json",
-    prompt_grad: bool = False,
+    prompt_grad: bool = True,
     seed: int = 0,
     max_distractors: int = 3,
     log: Callable[[str], None] = print,
@@ -60,6 +60,21 @@ def run_arm(
         began = time.perf_counter()
         train_adapter(model, chosen, library, AdapterConfig(prompt_grad=prompt_grad), Path(work), seed)
         seconds = time.perf_counter() - began
+    return {
+        "tool_style": tool_style,
+        "prompt_grad": prompt_grad,
+        "examples": len(chosen),
+        "seed": seed,
+        "adapter_seconds": round(seconds, 1),
+        "seconds_per_example": round(seconds / max(1, len(chosen)), 3),
+        "train_prompt_tokens_median": statistics.median(len(e.prompt_ids) for e in chosen),
+        **score_dev(model, data_dir, dev_limit),
+    }
+
+
+def score_dev(model, data_dir: Path, dev_limit: int | None = None) -> dict[str, Any]:
+    """The dev split's gold tool calls (the first ``dev_limit``), teacher-forced at full depth in
+    ``model``'s tool style: mean cross-entropy, mean token accuracy, share of replies all right."""
     dev, _ = load_steps(data_dir / "dev.jsonl")
     dev = [s for s in dev if s.step_type == StepType.TOOL_CALL and has_gold(s)][:dev_limit]
     full = LayerProgram.full(model.n_layers)
@@ -74,13 +89,6 @@ def run_arm(
             accuracies.append(float(right.float().mean()))
             exact.append(bool(right.all()))
     return {
-        "tool_style": tool_style,
-        "prompt_grad": prompt_grad,
-        "examples": len(chosen),
-        "seed": seed,
-        "adapter_seconds": round(seconds, 1),
-        "seconds_per_example": round(seconds / max(1, len(chosen)), 3),
-        "train_prompt_tokens_median": statistics.median(len(e.prompt_ids) for e in chosen),
         "dev_steps": len(dev),
         "dev_cross_entropy": round(statistics.mean(losses), 4),
         "dev_token_accuracy": round(statistics.mean(accuracies), 4),

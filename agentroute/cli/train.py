@@ -76,12 +76,13 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         "--detach-prompt",
         action="store_true",
         help="encode each training prompt without gradients, the adapter learning from the reply's positions only "
-        "(the default: at equal training time it learnt more; see docs/route-packs.md)",
+        "(faster per example, but a pack so trained on 3364 examples called tools right half as often as one with "
+        "gradients on 1214; see docs/route-packs.md)",
     )
     prompt.add_argument(
         "--prompt-grad",
         action="store_true",
-        help="backpropagate through the prompt too (slower per example; the default before 2026-12-06)",
+        help="backpropagate through the prompt too (the default)",
     )
     train.add_argument(
         "--programs",
@@ -125,8 +126,8 @@ def _train(args) -> int:
         config.adapter.lr = args.lr
     if args.mixed_precision is not None:
         config.adapter.mixed_precision = args.mixed_precision
-    if args.prompt_grad:
-        config.adapter.prompt_grad = True
+    if args.detach_prompt:
+        config.adapter.prompt_grad = False
     if args.tool_style is not None:
         config.tool_style = args.tool_style
     if args.programs is not None:

@@ -43,13 +43,14 @@ class AdapterConfig:
     # (4.28 s per example against 4.22 s for the previous fp32 pack's shorter mix).
     mixed_precision: str = "bf16"
     targets: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
-    # False (default): each prompt is encoded without gradients and the adapter learns from the
-    # reply's positions only (``streams._detached_stream_logits``); the prompt's backward pass is
-    # most of an example's time. At equal training time it learnt more (AMD EPYC, bf16 autocast,
-    # 110 dev tool calls teacher-forced): 270 examples in 846 s reached cross-entropy 0.465 and
-    # token accuracy 89.6%, against 0.485 and 88.6% for 160 examples with the prompt's gradients
-    # in 913 s. True: gradients through the prompt too (the packed forward, ``stream_logits``).
-    prompt_grad: bool = False
+    # True (default): gradients through the prompt too (the packed forward, ``stream_logits``).
+    # False: each prompt is encoded without gradients and the adapter learns from the reply's
+    # positions only (``streams._detached_stream_logits``), 1.68x faster per example. It looked
+    # better at equal time after a few hundred examples (teacher-forced dev cross-entropy 0.465 for
+    # 270 detached examples against 0.485 for 160 with gradients), but it stalls: a pack trained
+    # detached on 3364 examples reached 0.41 and called 16% of the dev split's tool calls right,
+    # the shipped pack (gradients, 1214 examples) 0.18 and 35% (docs/route-packs.md).
+    prompt_grad: bool = True
 
 
 def lora_config(config: AdapterConfig):
