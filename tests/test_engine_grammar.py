@@ -115,6 +115,13 @@ def test_the_engine_grammar_admits_what_the_in_process_grammar_admits(tokenizer)
         "<b>bold</b> text",
         "Plan: " + call("get_weather", {"city": "Oslo"}),
         "a <tool_cal> b <<tool_call",
+        call("get_weather", {"city": " Oslo"}),  # a string value opens with no space
+        call("get_weather", {"city": "\tOslo"}),
+        call("get_weather", {"city": ""}),
+        call("get_weather", {"city": "  Oslo"}),
+        call("get_weather", {"city": " "}),
+        call("place_order", {"items": [{"sku": " x"}]}),
+        call("place_order", {"items": [{"sku": "x"}], "note": " leave it"}),
     ]
     for free_text, decline in ((False, False), (False, True), (True, False)):
         ours = call_gbnf(TOOLS, free_text=free_text, decline=decline)
@@ -286,6 +293,8 @@ NARROWED = {
         ({"tags": ["ab", "abc"]}, True),
         ({"tags": ["a"]}, False),
         ({"tags": ["ab", "ab", "ab"]}, False),
+        ({"tags": [" ab"]}, False),  # no string opens with one space before a word, within its lengths too
+        ({"tags": ["a b", "  a"]}, True),
         ({"when": "anything"}, True),  # a lookahead: not written in GBNF, left to the parser's check
     ],
 )

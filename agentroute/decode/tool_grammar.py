@@ -44,6 +44,7 @@ import torch
 from agentroute.errors import GenerationError, ToolSchemaError
 from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat, special_pieces
 from agentroute.steps.call_parsing import closed_objects, closed_parameters
+from agentroute.steps.string_start import unspaced_strings
 from agentroute.steps.tools import ToolSpec
 
 # Compact separators, as ``json.dumps`` writes the calls in the prompt; no free whitespace, so a
@@ -61,7 +62,7 @@ def call_schema(tools: Sequence[ToolSpec], call_format: CallFormat = HAND_WRITTE
     key = call_format.arguments_key
     options, defs = [], {}
     for index, spec in enumerate(tools):
-        arguments = closed_parameters(spec.parameters)
+        arguments = unspaced_strings(closed_parameters(spec.parameters))
         # '#' is now the call schema's root, not the parameters': the tool's local references
         # ('#/$defs/Item', as pydantic writes nested models) point to a copy kept under $defs.
         rerooted = _rerooted(arguments, f"#/$defs/tool{index}")

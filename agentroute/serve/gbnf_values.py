@@ -22,8 +22,9 @@ except ImportError:  # pragma: no cover - Python 3.10
     import sre_constants as sre  # type: ignore[no-redef]
     import sre_parse  # type: ignore[no-redef]
 
-# A character of a JSON string as written (the ``char`` rule of ``gbnf._PRIMITIVES``).
-CHAR = "char"
+# A character of a JSON string as written (the ``char`` rule of ``gbnf._PRIMITIVES``), and one that
+# may open a value: any but a space (``first-char``).
+CHAR, FIRST_CHAR = "char", "first-char"
 _CATEGORIES = {
     sre.CATEGORY_DIGIT: "0-9",
     sre.CATEGORY_WORD: "a-zA-Z0-9_",
@@ -37,18 +38,38 @@ class Untranslatable(ValueError):
 
 
 def string_gbnf(schema: dict[str, Any]) -> str | None:
-    """The JSON string (quotes included) a string schema's ``pattern``, or else its length bounds,
-    admit; None where it has neither or they do not translate."""
+    """The JSON string (quotes included) a string schema's ``pattern`` admits, or else one within
+    its length bounds that does not open with one space before a non-space (``steps.string_start``;
+    the caller adds the ``FIRST_CHAR`` rule); None where a pattern does not translate or the bounds
+    admit no string."""
     pattern = schema.get("pattern")
     if isinstance(pattern, str):
         try:
             return '"\\"" ' + _regex(pattern) + ' "\\""'
         except (Untranslatable, re.error):
             return None
-    low, high = schema.get("minLength"), schema.get("maxLength")
-    if _count(low) or _count(high):
-        return '"\\"" ' + CHAR + _repeat(low if _count(low) else 0, high if _count(high) else None) + ' "\\""'
-    return None
+    low = schema["minLength"] if _count(schema.get("minLength")) else 0
+    high = schema["maxLength"] if _count(schema.get("maxLength")) else None
+    if high is not None and low > high:
+        return None  # left to the parser's check, which names the schema
+    if high == 0:
+        return '"\\"" "\\""'
+    forms = []  # the content, opened by a non-space, by a lone space or by two spaces
+    if high is None or high >= 1:
+        forms.append(_chars(FIRST_CHAR, low, high))
+        if low <= 1:
+            forms.append('" "')
+    if high is None or high >= 2:
+        forms.append(_chars('"  "', max(low, 2), high, opened=2))
+    return '"\\"" (' + " | ".join(forms) + (")?" if low == 0 else ")") + ' "\\""'
+
+
+def _chars(opening: str, low: int, high: int | None, opened: int = 1) -> str:
+    """``opening`` (``opened`` characters) then any characters, ``low`` to ``high`` in all."""
+    rest = _repeat(max(low - opened, 0), None if high is None else high - opened)
+    if rest == f"{{{0}}}":
+        return opening
+    return f"{opening} {CHAR}" if rest == "" else f"{opening} {CHAR}{rest}"
 
 
 def integer_gbnf(schema: dict[str, Any]) -> str | None:
