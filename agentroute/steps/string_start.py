@@ -1,8 +1,8 @@
 """String arguments may not open with a space, in both call grammars.
 
 A small model writes a value as the word would stand in running text, with the space its
-tokenizer folds into the word: ``"city": " Edinburgh"``, ``"payee": " FiberNet Internet"`` (3 of
-the dev split's 110 tool-call steps under the shipped pack and the 3364-example one). A space
+tokenizer folds into the word: ``"city": " Edinburgh"``, ``"payee": " FiberNet Internet"`` (2 of
+the dev split's 110 tool-call steps under the shipped pack, 4 under a 3364-example one). A space
 before a word is almost never meant, so the grammars refuse one space followed by anything but
 a space, and the model writes the unspaced word. Other openings stay: two spaces, a tab or a
 newline (text or code that starts indented, kept verbatim), a lone space; and a schema's own
