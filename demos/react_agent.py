@@ -160,6 +160,9 @@ def run_episode(label, chat, tools, tasks, max_steps, trace_path, show: Callable
     """Run every task through a fresh ReAct agent, calling ``show(episode, task running)`` after each step."""
     agent = create_agent(chat, tools, system_prompt=SYSTEM)
     episode = Episode(label)
+    # Each episode starts cold: the model keeps the last prompt's KV cache, and without this the
+    # runs after the first would reuse its system prompt and tools (509 tokens) on their first step.
+    chat.routed_model.prefix_cache.forget()
     if trace_path is not None:
         trace_path.parent.mkdir(parents=True, exist_ok=True)
         trace_path.unlink(missing_ok=True)  # the trace appends; start clean so it matches the plot
