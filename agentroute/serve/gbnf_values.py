@@ -66,10 +66,9 @@ def string_gbnf(schema: dict[str, Any]) -> str | None:
 
 def _chars(opening: str, low: int, high: int | None, opened: int = 1) -> str:
     """``opening`` (``opened`` characters) then any characters, ``low`` to ``high`` in all."""
-    rest = _repeat(max(low - opened, 0), None if high is None else high - opened)
-    if rest == f"{{{0}}}":
+    if high is not None and high <= opened:
         return opening
-    return f"{opening} {CHAR}" if rest == "" else f"{opening} {CHAR}{rest}"
+    return f"{opening} {CHAR}{_repeat(max(low - opened, 0), None if high is None else high - opened)}"
 
 
 def integer_gbnf(schema: dict[str, Any]) -> str | None:
