@@ -1,4 +1,4 @@
-"""String arguments may not open with a space, in both call grammars.
+"""String arguments may not open with one space before a word, in both call grammars.
 
 A small model writes a value as the word would stand in running text, with the space its
 tokenizer folds into the word: ``"city": " Edinburgh"``, ``"payee": " FiberNet Internet"`` (2 of
