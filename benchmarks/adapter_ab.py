@@ -1,6 +1,7 @@
 """One arm of an adapter-training A/B (``agentroute.bench.adapter_ab``):
 
     python benchmarks/adapter_ab.py --data data/agentsteps --examples 300 --tool-style signature
+    python benchmarks/adapter_ab.py --examples 160 --tool-style signature --lora-from 15
     python benchmarks/adapter_ab.py --pack default     # score a trained pack's adapter the same way
 
 Trains a LoRA adapter on the default model with the first N train-split tool calls (seeded order)
@@ -17,6 +18,7 @@ from agentroute.bench.adapter_ab import run_arm, score_dev
 from agentroute.bench.common import RESULTS, write_results
 from agentroute.loading import load
 from agentroute.steps.tools import TOOL_STYLES
+from agentroute.training.adapter import AdapterConfig
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -28,6 +30,12 @@ if __name__ == "__main__":
     parser.add_argument("--tool-style", choices=TOOL_STYLES, default="json")
     parser.add_argument(
         "--detach-prompt", action="store_true", help="encode prompts without gradients (default: through them)"
+    )
+    parser.add_argument(
+        "--lora-from", type=int, default=0, help="LoRA only in decoder layers N and up (default 0: every layer)"
+    )
+    parser.add_argument(
+        "--programs-per-example", type=int, default=2, help="cheaper programs trained beside full depth (default 2)"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--label", default=None, help="results name (default: STYLE-EXAMPLES)")
@@ -41,7 +49,12 @@ if __name__ == "__main__":
         label = args.label or f"pack-{Path(args.pack).name}"
     else:
         model = load("default", dtype="float32", kernels="plain", pack=None)
-        result = run_arm(model, Path(args.data), args.examples, args.tool_style, not args.detach_prompt, args.seed,
+        adapter = AdapterConfig(
+            prompt_grad=not args.detach_prompt,
+            first_layer=args.lora_from,
+            programs_per_example=args.programs_per_example,
+        )
+        result = run_arm(model, Path(args.data), args.examples, args.tool_style, adapter, args.seed,
                          log=Console(stderr=True).log)  # fmt: skip
         label = args.label or f"{args.tool_style}-{args.examples}"
     rows = "\n".join(f"| {key} | {value} |" for key, value in result.items())

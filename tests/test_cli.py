@@ -60,3 +60,26 @@ def test_train_backpropagates_through_the_prompt_unless_told_otherwise(tmp_path,
     assert [config.adapter.prompt_grad for config in seen] == [True, False, True]
     with pytest.raises(SystemExit):
         main([*base, "--detach-prompt", "--prompt-grad"])
+
+
+def test_train_passes_lora_from_and_programs_per_example_to_the_adapter(tmp_path, monkeypatch):
+    from agentroute.training import pipeline
+
+    seen = []
+    monkeypatch.setattr(
+        pipeline,
+        "train_pack",
+        lambda model, data, out, config, *rest: seen.append(config) or {"training": {}, "metrics": {}},
+    )
+    (tmp_path / "train.jsonl").write_text("")
+    base = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack")]
+    main(base)
+    main([*base, "--lora-from", "15", "--programs-per-example", "1"])
+    assert [(c.adapter.first_layer, c.adapter.programs_per_example) for c in seen] == [(0, 2), (15, 1)]
+
+
+@pytest.mark.parametrize("flag", ["--lora-from", "--programs-per-example"])
+def test_train_refuses_negative_adapter_counts(tmp_path, capsys, flag):
+    (tmp_path / "train.jsonl").write_text("")
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack"), flag, "-1"]) != 0
+    assert f"{flag} must be 0" in capsys.readouterr().err

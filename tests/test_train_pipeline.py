@@ -3,7 +3,9 @@ resumable LoRA training loop (on a tiny model)."""
 
 import json
 import random
+import re
 import shutil
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -14,7 +16,13 @@ from agentroute import LayerProgram, RoutedModel, StepType
 from agentroute.errors import AgentRouteError
 from agentroute.evaluation.steps import parse_step
 from agentroute.steps.tools import format_tool_call
-from agentroute.training.adapter import AdapterConfig, adapter_seconds, train_adapter
+from agentroute.training.adapter import (
+    AdapterConfig,
+    AdapterSettingError,
+    adapter_seconds,
+    lora_config,
+    train_adapter,
+)
 from agentroute.training.examples import (
     TrainExample,
     end_of_turn_id,
@@ -423,6 +431,41 @@ def test_interrupted_between_checkpoints_logs_each_example_once(tmp_path, traine
     for name, value in state.items():
         torch.testing.assert_close(resumed[name], value, atol=1e-6, rtol=1e-5)
     assert [r["example"] for r in log_rows(tmp_path)] == [1, 2, 3, 4]
+
+
+def test_lora_from_trains_the_upper_layers_only(tmp_path):
+    """``first_layer=2`` on 4 layers: LoRA modules in layers 2 and 3 only, they learn, and layers 0-1
+    are the base model's (autograd records no graph there, so the backward stops at layer 2)."""
+    model = fresh_model()
+    before = {n: p.detach().clone() for n, p in model.hf_model.named_parameters()}
+    config = replace(CONFIG, first_layer=2)
+    graph = {}  # layer -> whether its output was part of the autograd graph
+
+    def record(index):
+        def hook(module, args, output):
+            out = output[0] if isinstance(output, tuple) else output
+            graph[index] = graph.get(index, False) or out.requires_grad
+
+        return hook
+
+    for index, layer in enumerate(model.hf_model.model.layers):
+        layer.register_forward_hook(record(index))
+    peft_model = train_adapter(model, hand_examples(model), LIBRARY, config, tmp_path, seed=0)
+    assert graph == {0: False, 1: False, 2: True, 3: True}
+    lora = lora_state(peft_model)
+    layers = {int(re.search(r"layers\.(\d+)\.", name).group(1)) for name in lora}
+    assert layers == {2, 3}
+    assert any(v.abs().sum() > 0 for n, v in lora.items() if "lora_B" in n)
+    for name, value in peft_model.named_parameters():
+        if "lora_" not in name:
+            base = name.replace("base_model.model.", "").replace(".base_layer", "")
+            torch.testing.assert_close(value, before[base], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("first_layer", [-1, 4])
+def test_lora_from_outside_the_model_names_the_range(first_layer):
+    with pytest.raises(AdapterSettingError, match=r"outside the model's 4 decoder layers; give 0 .* up to 3"):
+        lora_config(replace(CONFIG, first_layer=first_layer), 4)
 
 
 # -- the whole pipeline, on a tiny checkpoint --------------------------------------------------------

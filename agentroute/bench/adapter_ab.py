@@ -38,15 +38,16 @@ def run_arm(
     data_dir: Path,
     examples: int,
     tool_style: str = "json",
-    prompt_grad: bool = True,
+    adapter: AdapterConfig | None = None,
     seed: int = 0,
     max_distractors: int = 3,
     log: Callable[[str], None] = print,
     dev_limit: int | None = None,
 ) -> dict[str, Any]:
-    """Train on ``examples`` train tool calls in ``tool_style`` and score dev (its first ``dev_limit``
-    tool calls, default all); ``model`` is a bare float32 model with plain kernels (as the pipeline
-    loads it) and gains the adapter."""
+    """Train on ``examples`` train tool calls in ``tool_style`` with ``adapter``'s settings (default
+    the pipeline's) and score dev (its first ``dev_limit`` tool calls, default all); ``model`` is a
+    bare float32 model with plain kernels (as the pipeline loads it) and gains the adapter."""
+    adapter = adapter or AdapterConfig()
     torch.manual_seed(seed)
     model.tool_style = tool_style
     train, _ = load_steps(data_dir / "train.jsonl")
@@ -58,11 +59,13 @@ def run_arm(
     log(f"{tool_style}: training on {len(chosen)} tool calls")
     with tempfile.TemporaryDirectory() as work:
         began = time.perf_counter()
-        train_adapter(model, chosen, library, AdapterConfig(prompt_grad=prompt_grad), Path(work), seed)
+        train_adapter(model, chosen, library, adapter, Path(work), seed)
         seconds = time.perf_counter() - began
     return {
         "tool_style": tool_style,
-        "prompt_grad": prompt_grad,
+        "prompt_grad": adapter.prompt_grad,
+        "lora_first_layer": adapter.first_layer,
+        "programs_per_example": adapter.programs_per_example,
         "examples": len(chosen),
         "seed": seed,
         "adapter_seconds": round(seconds, 1),

@@ -66,6 +66,18 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--rank", type=int, default=None, help="LoRA rank (default 16)")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
     train.add_argument(
+        "--lora-from",
+        type=int,
+        default=None,
+        help="LoRA only in decoder layers N and up, so the backward pass stops at layer N (default 0: every layer)",
+    )
+    train.add_argument(
+        "--programs-per-example",
+        type=int,
+        default=None,
+        help="cheaper layer programs each example also trains beside full depth (default 2; 0: full depth only)",
+    )
+    train.add_argument(
         "--mixed-precision",
         choices=["bf16", "no"],
         default=None,
@@ -126,6 +138,14 @@ def _train(args) -> int:
         config.adapter.lr = args.lr
     if args.mixed_precision is not None:
         config.adapter.mixed_precision = args.mixed_precision
+    if args.lora_from is not None:
+        if args.lora_from < 0:
+            raise EvalError(f"--lora-from must be 0 (every layer) or more, got {args.lora_from}")
+        config.adapter.first_layer = args.lora_from
+    if args.programs_per_example is not None:
+        if args.programs_per_example < 0:
+            raise EvalError(f"--programs-per-example must be 0 or more, got {args.programs_per_example}")
+        config.adapter.programs_per_example = args.programs_per_example
     if args.detach_prompt:
         config.adapter.prompt_grad = False
     if args.tool_style is not None:

@@ -18,12 +18,17 @@ from pathlib import Path
 
 import torch
 
+from agentroute.errors import AgentRouteError
 from agentroute.model.program import LayerProgram
 from agentroute.steps.records import StepType
 from agentroute.training.examples import TrainExample
 from agentroute.training.objective import example_loss
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class AdapterSettingError(AgentRouteError, ValueError):
+    """Adapter settings that do not fit the model being trained."""
 
 
 @dataclass
@@ -51,12 +56,29 @@ class AdapterConfig:
     # detached on 3364 examples reached 0.41 and called 16% of the dev split's tool calls right,
     # the shipped pack (gradients, 1214 examples) 0.18 and 35% (docs/route-packs.md).
     prompt_grad: bool = True
+    # 0 (default): LoRA in every decoder layer. N > 0: only in layers N and up; the layers below
+    # then hold nothing to train, so autograd records no graph there and the backward pass stops
+    # at layer N (with prompts of 300-1500 tokens the backward is most of a step's time).
+    first_layer: int = 0
 
 
-def lora_config(config: AdapterConfig):
+def lora_config(config: AdapterConfig, n_layers: int):
+    """peft's LoraConfig for ``config`` on a model of ``n_layers`` decoder layers."""
     from peft import LoraConfig
 
-    return LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=0.0, target_modules=config.targets)
+    if not 0 <= config.first_layer < n_layers:
+        raise AdapterSettingError(
+            f"LoRA from layer {config.first_layer} (--lora-from) is outside the model's {n_layers} decoder layers; "
+            f"give 0 (LoRA everywhere) up to {n_layers - 1}"
+        )
+    layers = list(range(config.first_layer, n_layers)) if config.first_layer else None
+    return LoraConfig(
+        r=config.rank,
+        lora_alpha=config.alpha,
+        lora_dropout=0.0,
+        target_modules=config.targets,
+        layers_to_transform=layers,
+    )
 
 
 def train_adapter(
@@ -73,7 +95,7 @@ def train_adapter(
     from peft import get_peft_model
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision)
-    peft_model = get_peft_model(model.hf_model, lora_config(config))
+    peft_model = get_peft_model(model.hf_model, lora_config(config, model.n_layers))
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     total_steps = max(1, math.ceil(len(examples) / config.accumulate))
