@@ -31,11 +31,18 @@ if __name__ == "__main__":
     parser.add_argument(
         "--detach-prompt", action="store_true", help="encode prompts without gradients (default: through them)"
     )
+    defaults = AdapterConfig()
     parser.add_argument(
-        "--lora-from", type=int, default=0, help="LoRA only in decoder layers N and up (default 0: every layer)"
+        "--lora-from",
+        type=int,
+        default=defaults.first_layer,
+        help="LoRA only in decoder layers N and up (default %(default)s: every layer)",
     )
     parser.add_argument(
-        "--programs-per-example", type=int, default=2, help="cheaper programs trained beside full depth (default 2)"
+        "--programs-per-example",
+        type=int,
+        default=defaults.programs_per_example,
+        help="cheaper programs trained beside full depth (default %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--label", default=None, help="results name (default: STYLE-EXAMPLES)")

@@ -62,15 +62,20 @@ class AdapterConfig:
     first_layer: int = 0
 
 
-def lora_config(config: AdapterConfig, n_layers: int):
-    """peft's LoraConfig for ``config`` on a model of ``n_layers`` decoder layers."""
-    from peft import LoraConfig
-
+def check_first_layer(config: AdapterConfig, n_layers: int) -> None:
+    """Refuse a ``first_layer`` (``--lora-from``) outside a model of ``n_layers`` decoder layers."""
     if not 0 <= config.first_layer < n_layers:
         raise AdapterSettingError(
             f"LoRA from layer {config.first_layer} (--lora-from) is outside the model's {n_layers} decoder layers; "
             f"give 0 (LoRA everywhere) up to {n_layers - 1}"
         )
+
+
+def lora_config(config: AdapterConfig, n_layers: int):
+    """peft's LoraConfig for ``config`` on a model of ``n_layers`` decoder layers (checked first)."""
+    from peft import LoraConfig
+
+    check_first_layer(config, n_layers)
     layers = list(range(config.first_layer, n_layers)) if config.first_layer else None
     return LoraConfig(
         r=config.rank,

@@ -34,7 +34,7 @@ from agentroute.pack import ADAPTER_DIR, DECLINE_FILE, MANIFEST, PACK_FORMAT, RO
 from agentroute.steps.records import StepType
 from agentroute.steps.router_net import safety_columns
 from agentroute.steps.tools import check_tool_style
-from agentroute.training.adapter import AdapterConfig, adapter_seconds, lora_config, train_adapter
+from agentroute.training.adapter import AdapterConfig, adapter_seconds, check_first_layer, train_adapter
 from agentroute.training.decline_fit import MIN_ROWS_PER_KIND, decline_layer, fit_decline_head
 from agentroute.training.decline_rows import decline_rows
 from agentroute.training.examples import full_prompt_example, has_gold, tool_call_example
@@ -142,7 +142,7 @@ def train_pack(
     # and on plain modules: packed decode kernels have no backward.
     model = load(model_name, dtype="float32", kernels="plain", pack=None)
     model.tool_style = check_tool_style(config.tool_style)
-    lora_config(config.adapter, model.n_layers)  # a --lora-from past the model's layers fails before any work
+    check_first_layer(config.adapter, model.n_layers)  # a --lora-from past the model's layers fails before any work
     fingerprint = model_fingerprint(model)
     settings = {k: v for k, v in asdict(config).items() if k != "programs"}  # programs: the library check
     data = {**data_version(data_dir), "train_sha256": sha256(data_dir / "train.jsonl")}
