@@ -115,7 +115,10 @@ class TrainConfig:
     reply_tokens: int = 96
     programs: str | None = None  # programs.json from `agentroute search`: joins the pack's library
     # How prompts write tools (``steps.tools.TOOL_STYLES``); the pack records it and is prompted so.
-    tool_style: str = "json"
+    # Signature lines: a whole pack trained on them (data v4, seed 0) decoded dev tool calls as well
+    # as one trained on JSON lines (33% against 35% of 110, CE 0.189 against 0.18) in 1.46x less
+    # adapter time, since prompts are 1.6x shorter (docs/route-packs.md).
+    tool_style: str = "signature"
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
 
 
