@@ -199,3 +199,40 @@ def test_a_detached_prompt_gives_the_same_logits_and_trains_through_the_reply(ll
     grads = [p.grad for n, p in peft_model.named_parameters() if "lora_B" in n]
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
     peft_model.zero_grad()
+
+
+def _masked_sdpa_logits(parts, prompt, reply, programs) -> torch.Tensor:
+    """The packed forward with the whole mask in one SDPA call (the path before ``stream_attention``)."""
+    from agentroute.training.streams import _run_streams
+
+    stream = list(reply[:-1])
+    n, p, r = len(programs), len(prompt), len(stream)
+    ids = torch.tensor([list(prompt) + stream * n])
+    positions, mask = stream_layout(p, r, n)
+    hidden = parts.embed_tokens(ids)
+    embeddings = parts.position_embeddings(hidden, positions)
+    stream_of = torch.cat([torch.full((p,), -1), torch.arange(n).repeat_interleave(r)])
+    hidden = _run_streams(parts, programs, hidden, embeddings, positions, mask, None, stream_of)
+    first = hidden[0, p - 1 : p].expand(n, 1, -1)
+    return parts.logits(torch.cat([first, hidden[0, p:].reshape(n, r, -1)], dim=1)).float()
+
+
+def test_split_stream_attention_equals_one_masked_call_with_its_gradients(llama_model, lora_model):
+    """The prompt as causal attention plus the copies as a batch over it computes what one SDPA
+    call with the packed mask does, forward and backward; the model's attention is restored after."""
+    peft_model, parts = lora_model
+    prompt, reply = prompt_and_reply(llama_model, 7)
+    programs = programs_for(llama_model.n_layers)[:3]
+    grads = []
+    for forward in (stream_logits, _masked_sdpa_logits):
+        peft_model.zero_grad()
+        logits = forward(parts, prompt, reply, programs)
+        logits.logsumexp(-1).sum().backward()
+        grads.append((logits.detach(), {n: p.grad.clone() for n, p in peft_model.named_parameters() if "lora_" in n}))
+    (split, split_grads), (masked, masked_grads) = grads
+    torch.testing.assert_close(split, masked, atol=1e-5, rtol=1e-5)
+    assert split_grads.keys() == masked_grads.keys() and split_grads
+    for name in split_grads:
+        torch.testing.assert_close(split_grads[name], masked_grads[name], atol=1e-5, rtol=1e-4, msg=name)
+    assert parts.model.config._attn_implementation == "sdpa"
+    peft_model.zero_grad()
