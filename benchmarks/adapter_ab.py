@@ -19,6 +19,7 @@ from agentroute.bench.common import RESULTS, write_results
 from agentroute.loading import load
 from agentroute.steps.tools import TOOL_STYLES
 from agentroute.training.adapter import AdapterConfig
+from agentroute.training.pipeline import TrainConfig
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -27,7 +28,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--pack", default=None, help="score this trained pack's adapter instead of training one ('default' or a folder)"
     )
-    parser.add_argument("--tool-style", choices=TOOL_STYLES, default="json")
+    parser.add_argument("--tool-style", choices=TOOL_STYLES, default=TrainConfig.tool_style, help="default %(default)s")
     parser.add_argument(
         "--detach-prompt", action="store_true", help="encode prompts without gradients (default: through them)"
     )

@@ -30,6 +30,7 @@ from agentroute.steps.records import StepType
 from agentroute.training.adapter import AdapterConfig, train_adapter
 from agentroute.training.examples import full_prompt_example, has_gold, tool_call_example
 from agentroute.training.library import build_library
+from agentroute.training.pipeline import TrainConfig
 from agentroute.training.streams import stream_logits
 
 
@@ -37,7 +38,7 @@ def run_arm(
     model,
     data_dir: Path,
     examples: int,
-    tool_style: str = "json",
+    tool_style: str = TrainConfig.tool_style,
     adapter: AdapterConfig | None = None,
     seed: int = 0,
     max_distractors: int = 3,
