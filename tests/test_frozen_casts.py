@@ -50,3 +50,25 @@ def test_casting_frozen_weights_once_changes_no_product():
         if name in frozen:
             assert param.dtype == torch.float32 and torch.equal(param, frozen[name]), name
     assert not any("forward" in vars(m) for m in peft_model.modules() if isinstance(m, nn.Linear))
+
+
+def test_the_copy_multiplies_under_autocast_and_the_parameter_outside_it():
+    torch.manual_seed(0)
+    linear = nn.Linear(8, 4).requires_grad_(False)
+    x = torch.randn(3, 8)
+    with frozen_linears_in(linear, torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            before = linear(x)
+            linear.weight.mul_(2)  # the copy was made on entry: autocast products do not see this
+            assert torch.equal(linear(x), before)
+        torch.testing.assert_close(linear(x), x @ linear.weight.T + linear.bias)  # float32, the parameter
+    assert "forward" not in vars(linear)
+
+
+def test_a_forward_already_set_on_a_linear_is_left_alone():
+    linear = nn.Linear(8, 4).requires_grad_(False)
+    own = lambda x: x[:, :4]  # noqa: E731
+    linear.forward = own
+    with frozen_linears_in(linear, torch.bfloat16):
+        assert linear.forward is own
+    assert linear.forward is own

@@ -217,22 +217,45 @@ def _masked_sdpa_logits(parts, prompt, reply, programs) -> torch.Tensor:
     return parts.logits(torch.cat([first, hidden[0, p:].reshape(n, r, -1)], dim=1)).float()
 
 
-def test_split_stream_attention_equals_one_masked_call_with_its_gradients(llama_model, lora_model):
+def test_split_stream_attention_equals_one_masked_call_with_its_gradients(llama_model, monkeypatch):
     """The prompt as causal attention plus the copies as a batch over it computes what one SDPA
     call with the packed mask does, forward and backward; the model's attention is restored after."""
-    peft_model, parts = lora_model
+    from peft import LoraConfig, get_peft_model
+    from transformers.integrations import sdpa_attention
+
+    from agentroute.model.hf_parts import ModelParts
+
+    real, calls = sdpa_attention.sdpa_attention_forward, []
+
+    def counting(module, query, key, value, attention_mask, **kwargs):  # the real SDPA wrapper, counted
+        calls.append("causal" if attention_mask is None and kwargs.get("is_causal") else "masked")
+        return real(module, query, key, value, attention_mask, **kwargs)
+
+    monkeypatch.setattr(sdpa_attention, "sdpa_attention_forward", counting)
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"]
+    peft_model = get_peft_model(copy.deepcopy(llama_model.hf_model), LoraConfig(r=4, target_modules=targets))
+    for name, param in peft_model.named_parameters():
+        if "lora_B" in name:  # non-zero, so lora_A gets a gradient too
+            torch.nn.init.normal_(param, std=0.05)
+    parts = ModelParts.resolve(peft_model)
     prompt, reply = prompt_and_reply(llama_model, 7)
     programs = programs_for(llama_model.n_layers)[:3]
-    grads = []
-    for forward in (stream_logits, _masked_sdpa_logits):
+    results = {}
+    for name, forward in (("split", stream_logits), ("masked", _masked_sdpa_logits)):
+        calls.clear()
         peft_model.zero_grad()
         logits = forward(parts, prompt, reply, programs)
         logits.logsumexp(-1).sum().backward()
-        grads.append((logits.detach(), {n: p.grad.clone() for n, p in peft_model.named_parameters() if "lora_" in n}))
-    (split, split_grads), (masked, masked_grads) = grads
+        grads = {n: p.grad.clone() for n, p in peft_model.named_parameters() if "lora_" in n}
+        results[name] = logits.detach(), grads, list(calls)
+    (split, split_grads, split_calls), (masked, masked_grads, masked_calls) = results["split"], results["masked"]
+    n = llama_model.n_layers
+    # Two calls per layer in the split; the masked run goes through transformers' own registered
+    # SDPA (which the counter does not wrap), never through the split.
+    assert split_calls == ["causal", "masked"] * n and masked_calls == []
     torch.testing.assert_close(split, masked, atol=1e-5, rtol=1e-5)
-    assert split_grads.keys() == masked_grads.keys() and split_grads
-    for name in split_grads:
-        torch.testing.assert_close(split_grads[name], masked_grads[name], atol=1e-5, rtol=1e-4, msg=name)
+    assert split_grads.keys() == masked_grads.keys() and len(split_grads) == 2 * len(targets) * n
+    for name, grad in split_grads.items():
+        assert grad.abs().sum() > 0, name
+        torch.testing.assert_close(grad, masked_grads[name], atol=1e-5, rtol=1e-4, msg=name)
     assert parts.model.config._attn_implementation == "sdpa"
-    peft_model.zero_grad()

@@ -31,13 +31,19 @@ def frozen_linears_in(model: nn.Module, dtype: torch.dtype | None):
         yield
         return
     patched = []
-    for module in model.modules():
-        weight = getattr(module, "weight", None)
-        if type(module) is not nn.Linear or weight is None or weight.requires_grad or weight.dtype != torch.float32:
-            continue
-        module.forward = _linear_with(weight.detach().to(dtype), module.bias)
-        patched.append(module)
     try:
+        for module in model.modules():
+            weight = getattr(module, "weight", None)
+            if (
+                type(module) is not nn.Linear
+                or "forward" in vars(module)  # someone else's forward (a hook, a lean kernel): left alone
+                or weight is None
+                or weight.requires_grad
+                or weight.dtype != torch.float32
+            ):
+                continue
+            module.forward = _linear_with(module, weight.detach().to(dtype))
+            patched.append(module)
         with disable_input_dtype_casting(model):
             yield
     finally:
@@ -45,8 +51,10 @@ def frozen_linears_in(model: nn.Module, dtype: torch.dtype | None):
             del module.forward  # back to nn.Linear.forward, which reads the float32 parameter
 
 
-def _linear_with(weight: torch.Tensor, bias: torch.Tensor | None):
+def _linear_with(module: nn.Linear, cast: torch.Tensor):
     def forward(x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, weight, bias)
+        # The copy is what autocast would make; outside autocast the float32 weight, as before.
+        weight = cast if torch.is_autocast_enabled(x.device.type) else module.weight
+        return F.linear(x, weight, module.bias)
 
     return forward
