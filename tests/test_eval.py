@@ -89,8 +89,9 @@ STEP_KEYS = {
 STEP_EXTRAS = {"forced_agreement", "program", "budget", "finish_reason", "error", "line", "category"}
 STEP_EXTRAS |= {"draft_program", "acceptance_rate"}  # lossless mode (null otherwise)
 STEP_EXTRAS |= {"declined_tools", "no_tool_fits_probability"}  # the no-tool-fits head (null without one)
+STEP_EXTRAS |= {"call_error"}
 SUMMARY_KEYS = {"n", "layers_fraction", "decode_speedup", "matches_full", "token_agreement", "tool_calls_match_full"}
-SUMMARY_KEYS |= {"accuracy"}
+SUMMARY_KEYS |= {"accuracy", "call_errors"}
 
 
 @pytest.fixture(autouse=True)
@@ -253,6 +254,8 @@ def test_report_shape_and_full_depth_is_the_reference(model, steps_file):
     assert all(s["matches_full"] and s["token_agreement"] == 1.0 for s in full["steps"])
     assert [s["step_type"] for s in full["steps"]] == ["tool_call", "planning", "final_answer"]
     assert full["steps"][0]["correct"] is not None and full["steps"][1]["correct"] is None
+    for step in full["steps"]:  # a wrong reply says what it got wrong; a right one, or none expected, nothing
+        assert (step["call_error"] is not None) == (step["correct"] is False)
     tool_step = routed["steps"][0]
     assert tool_step["layers_fraction"] == 0.5 < full["steps"][0]["layers_fraction"] == 1.0
     assert routed["steps"][1]["layers_fraction"] == 1.0 and routed["steps"][1]["matches_full"]
@@ -405,3 +408,5 @@ def test_a_failed_call_is_not_a_reply_in_words(model):
     failed = result.record.model_copy(update={"error": "tool call 1 breaks the schema of get_weather"})
     broken = type(result)(text=result.text, token_ids=result.token_ids, record=failed, tool_calls=[])
     assert _row(step, broken, result, None)["correct"] is False
+    assert _row(step, broken, result, None)["call_error"] == {"kind": "called"}
+    assert _row(step, result, result, None)["call_error"] is None

@@ -230,6 +230,13 @@ def _summary_table(console: Console, report: dict[str, Any]) -> None:
             row = [_fmt(report["modes"][m]["categories"][category]["accuracy"], "{:.0%}") for m in report["modes"]]
             table.add_row(f"[bold]{category}[/bold]" if category == "all" else category, str(s["n"]), *row)
         console.print(table)
+    for mode, data in report["modes"].items():
+        errors = data["summary"]["all"].get("call_errors") or {}
+        if errors:
+            kinds = ", ".join(f"{kind} {n}" for kind, n in errors["kinds"].items())
+            arguments = ", ".join(f"{problem} {n}" for problem, n in list(errors["arguments"].items())[:8])
+            line = f"wrong calls ({mode}): {kinds}" + (f"; arguments: {arguments}" if arguments else "")
+            console.print(line, markup=False, highlight=False)
     console.print(
         "=full: replies identical to full depth; prefix/forced: common-prefix and teacher-forced agreement; "
         "calls: tool calls equal to full depth's; acc.: calls equal to the expected ones",

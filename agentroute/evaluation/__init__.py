@@ -42,11 +42,15 @@ Output
                         "decode_tokens_per_s": 41.2, "matches_full": true, "token_agreement": 1.0,
                         "tool_calls_match_full": true, "correct": true,
                         "forced_agreement": 1.0, "program": "0-8,12-14,18-29", "budget": 0.6,
-                        "finish_reason": "tool_calls", "error": null, "line": 1}, ...],
+                        "finish_reason": "tool_calls", "error": null, "call_error": null,
+                        "line": 1}, ...],
              "summary": {"tool_call": {"n": 20, "layers_fraction": 0.6, "decode_speedup": 1.52,
                                        "matches_full": 0.55, "token_agreement": 0.66,
                                        "tool_calls_match_full": 0.6, "accuracy": 0.5,
-                                       "forced_agreement": 0.9}, ..., "all": {...}}}},
+                                       "forced_agreement": 0.9,
+                                       "call_errors": {"kinds": {"arguments": 7, "count": 3},
+                                                       "arguments": {"wrong date": 5, ...}}},
+                         ..., "all": {...}}}},
          "problems": [{"line": 7, "id": "bad-1", "error": "message 1 has unknown role 'robot'; ..."}]}
 
     Per step:
@@ -73,13 +77,17 @@ Output
       ``expected`` list is correct when the reply makes no call); null without ``expected``.
     - ``forced_agreement``: teacher-forced top-1 agreement: the fraction of positions where the
       mode's program picks full depth's token given full depth's prefix (1.0 for full depth).
+    - ``call_error``: what a wrong reply got wrong (``call_errors.call_error``), null when right
+      or without ``expected``: ``{"kind": "called" | "no call" | "count" | "tools" | "arguments"}``,
+      and for ``"arguments"`` a list such as ``["wrong date", "missing string", "extra bool"]``.
 
     Per mode, ``summary`` has one entry per step type present and ``"all"``: ``n``; the means of
     ``layers_fraction``, ``matches_full``, ``token_agreement``, ``forced_agreement``;
     ``tool_calls_match_full`` averaged over steps where it is not null; ``accuracy``, the fraction
     of ``correct`` over steps that have an expectation; ``decode_speedup``, the median over steps
-    of this mode's decode tokens/s divided by full depth's in the same run. A value that cannot
-    be computed is null. ``categories`` has the same fields per category (and ``"all"``).
+    of this mode's decode tokens/s divided by full depth's in the same run; ``call_errors``, the
+    wrong replies' ``call_error`` counted per kind and per argument problem (``{}`` when none). A
+    value that cannot be computed is null. ``categories`` has the same fields per category (and ``"all"``).
 
     ``problems``: every step that was not evaluated, with its line (1-based; the position for
     steps given as a list), its id when known and what is wrong.

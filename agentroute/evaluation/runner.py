@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agentroute.errors import AgentRouteError
+from agentroute.evaluation.call_errors import call_error
 from agentroute.evaluation.metrics import (
     calls_as_dicts,
     calls_correct,
@@ -171,6 +172,10 @@ def _run_step(model, step: EvalStep, modes: list[str], repeats: int, seed: int, 
 
 def _row(step: EvalStep, result: GenerationResult, full: GenerationResult, rate: float | None) -> dict[str, Any]:
     record = result.record
+    # Where no call is expected, a call that failed its schema (dropped, in record.error) is
+    # still an attempt to call: not the reply in words the step asks for.
+    called_anyway = step.expected == [] and bool(record.error)
+    correct = calls_correct(result.tool_calls, step.expected) and not called_anyway  # None: no expectation
     return {
         "id": step.id,
         "line": step.line,
@@ -184,9 +189,9 @@ def _row(step: EvalStep, result: GenerationResult, full: GenerationResult, rate:
         "matches_full": result.token_ids == full.token_ids,
         "token_agreement": token_agreement(result.token_ids, full.token_ids),
         "tool_calls_match_full": tool_calls_match(result.tool_calls, full.tool_calls),
-        # Where no call is expected, a call that failed its schema (dropped, in record.error) is
-        # still an attempt to call: not the reply in words the step asks for.
-        "correct": calls_correct(result.tool_calls, step.expected) and not (step.expected == [] and record.error),
+        "correct": correct,
+        # What a wrong reply got wrong (``call_errors``): calls, tools, or which arguments.
+        "call_error": {"kind": "called"} if called_anyway else call_error(result.tool_calls, step.expected),
         "program": record.program,
         "draft_program": record.draft_program,
         "acceptance_rate": record.acceptance_rate,

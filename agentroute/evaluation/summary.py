@@ -6,6 +6,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from agentroute.evaluation.call_errors import tally
 from agentroute.steps.records import StepType
 
 
@@ -49,6 +50,7 @@ def _stats(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]
         ),
         "accuracy": _mean([float(s["correct"]) for s in steps if _known(s, "correct")]),
         "forced_agreement": _mean([s["forced_agreement"] for s in steps if _known(s, "forced_agreement")]),
+        "call_errors": tally([s.get("call_error") for s in steps]),
     }
 
 
