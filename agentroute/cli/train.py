@@ -9,6 +9,7 @@ train ...`` spreads the adapter stage over several GPUs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from agentroute.cli.progress_lines import ProgressLines
 from agentroute.steps.tools import TOOL_STYLES
 
 
@@ -159,9 +161,24 @@ def _train(args) -> int:
     data = Path(args.data)
     if not (data / "train.jsonl").is_file():
         raise EvalError(f"{data} has no train.jsonl; build one with `agentroute data build --out {data}`")
+    with _progress(Console(stderr=True)) as progress:
+        manifest = train_pack(args.model, data, Path(args.out), config, command_line(), progress, args.resume)
+    console = Console()
+    console.print(f"route pack written to {args.out}")
+    console.print_json(json.dumps({"training": manifest["training"], "metrics": manifest["metrics"]}, default=str))
+    return 0
+
+
+@contextlib.contextmanager
+def _progress(err: Console):
+    """A live bar per stage on a terminal; plain lines in a log file, where rich's bar would stay
+    blank until the run ends (``progress_lines``)."""
+    if not err.is_terminal:
+        yield ProgressLines(err)
+        return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeElapsedColumn())
     # ETA from the last few minutes' rate: resumed runs start mid-way, and stages differ in speed.
-    with Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True), speed_estimate_period=300) as bar:
+    with Progress(*columns, TimeRemainingColumn(), console=err, speed_estimate_period=300) as bar:
         tasks: dict[str, int] = {}
 
         def progress(label: str, done: int, total: int) -> None:
@@ -170,8 +187,4 @@ def _train(args) -> int:
                 tasks[label] = bar.add_task(label, total=total, completed=max(0, done - 1))
             bar.update(tasks[label], completed=done)
 
-        manifest = train_pack(args.model, data, Path(args.out), config, command_line(), progress, args.resume)
-    console = Console()
-    console.print(f"route pack written to {args.out}")
-    console.print_json(json.dumps({"training": manifest["training"], "metrics": manifest["metrics"]}, default=str))
-    return 0
+        yield progress
