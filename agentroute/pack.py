@@ -18,10 +18,6 @@ its quantization. Only JSON and safetensors are read: nothing is unpickled.
 
 from __future__ import annotations
 
-import logging
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,6 +28,7 @@ from pydantic import BaseModel, Field, ValidationError
 from agentroute.decode.reply_store import ReplyStore
 from agentroute.errors import AgentRouteError
 from agentroute.model.program import LayerProgram
+from agentroute.quiet import quiet_peft
 from agentroute.steps.decline_head import DeclineHead
 from agentroute.steps.policy import DepthPolicy
 from agentroute.steps.records import StepType
@@ -267,40 +264,9 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-# Dependency noise that loading an adapter raises, each silenced only around the call that raises it:
-# importing peft imports bitsandbytes, which logs (once, at import, on CPUs with AVX512-BF16) that an
-# optional kernels package for 4-bit CPU matmuls is missing; PeftModel reads transformers' deprecated
-# ``is_gradient_checkpointing`` (a FutureWarning). Any other message or warning still gets through.
-_BNB_LOGGER = "bitsandbytes.backends.cpu.ops"
-_BNB_KERNELS_NOTE = "Failed to load CPU gemm_4bit_forward from kernels-community"
-_PEFT_DEPRECATION = r"`is_gradient_checkpointing` is deprecated"
-
-
-class _DropLogRecord(logging.Filter):
-    def __init__(self, prefix: str) -> None:
-        super().__init__()
-        self.prefix = prefix
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.prefix)
-
-
-@contextmanager
-def _quiet_adapter_load() -> Iterator[None]:
-    """Drop exactly the two dependency messages above for the duration, then restore the filters."""
-    logger, drop = logging.getLogger(_BNB_LOGGER), _DropLogRecord(_BNB_KERNELS_NOTE)
-    logger.addFilter(drop)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_PEFT_DEPRECATION, category=FutureWarning)
-            yield
-    finally:
-        logger.removeFilter(drop)
-
-
 def apply_adapter(model, adapter_dir: Path) -> None:
     """Load the LoRA adapter; merged into the weights unless they are quantized (then kept beside)."""
-    with _quiet_adapter_load():
+    with quiet_peft():
         from peft import PeftConfig, PeftModel
     from safetensors import safe_open
 
@@ -311,7 +277,7 @@ def apply_adapter(model, adapter_dir: Path) -> None:
     except Exception as exc:  # peft/safetensors raise several types for unreadable files
         raise PackError(f"cannot load the LoRA adapter in {adapter_dir}: {exc}") from exc
     try:
-        with _quiet_adapter_load():
+        with quiet_peft():
             peft_model = PeftModel.from_pretrained(model.hf_model, str(adapter_dir))
     except Exception as exc:  # peft raises ValueError/KeyError/OSError for unreadable adapters
         raise PackError(f"cannot load the LoRA adapter in {adapter_dir}: {exc}") from exc

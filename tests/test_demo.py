@@ -5,18 +5,15 @@ Everything but the last test runs in well under a second without the real model.
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import pytest
 from tiny_models import tiny_model
 
 from agentroute import RoutedModel, StepRecord, Trace
-from agentroute.pack import _BNB_KERNELS_NOTE, _BNB_LOGGER, _quiet_adapter_load
 
 DEMOS = Path(__file__).resolve().parents[1] / "demos"
 sys.path.insert(0, str(DEMOS))
@@ -206,27 +203,6 @@ def test_stock_chat_runs_stock_generate_and_records_the_step():
 
 
 # --- quiet dependencies ---------------------------------------------------------------------------
-
-
-def test_adapter_load_drops_exactly_the_two_dependency_messages(caplog):
-    logger = logging.getLogger(_BNB_LOGGER)
-    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
-        warnings.simplefilter("always")
-        with _quiet_adapter_load():
-            logger.warning(_BNB_KERNELS_NOTE + ": %s", "No module named 'kernels'")
-            logger.warning("another bitsandbytes message")
-            warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed", FutureWarning, stacklevel=1)
-            warnings.warn("our own deprecation", FutureWarning, stacklevel=1)
-        logger.warning(_BNB_KERNELS_NOTE + " (after the load)")
-        warnings.warn("`is_gradient_checkpointing` is deprecated (after the load)", FutureWarning, stacklevel=1)
-    assert [r.getMessage() for r in caplog.records] == [
-        "another bitsandbytes message",
-        _BNB_KERNELS_NOTE + " (after the load)",
-    ]
-    assert [str(w.message) for w in caught] == [
-        "our own deprecation",
-        "`is_gradient_checkpointing` is deprecated (after the load)",
-    ]
 
 
 @pytest.mark.slow

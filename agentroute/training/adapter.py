@@ -20,6 +20,7 @@ import torch
 
 from agentroute.errors import AgentRouteError
 from agentroute.model.program import LayerProgram
+from agentroute.quiet import quiet_checkpoint, quiet_peft
 from agentroute.steps.records import StepType
 from agentroute.training.examples import TrainExample
 from agentroute.training.frozen_casts import frozen_linears_in
@@ -98,15 +99,18 @@ def train_adapter(
 ):
     """Wrap ``model.hf_model`` in a peft LoRA model, train it in place and return the peft model."""
     from accelerate import Accelerator
-    from peft import get_peft_model
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision)
-    peft_model = get_peft_model(model.hf_model, lora_config(config, model.n_layers))
+    with quiet_peft():
+        from peft import get_peft_model
+
+        peft_model = get_peft_model(model.hf_model, lora_config(config, model.n_layers))
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     total_steps = max(1, math.ceil(len(examples) / config.accumulate))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(config.warmup, total_steps))
-    peft_model, optimizer, scheduler = accelerator.prepare(peft_model, optimizer, scheduler)
+    with quiet_peft():
+        peft_model, optimizer, scheduler = accelerator.prepare(peft_model, optimizer, scheduler)
     parts = model.parts
     ckpt, state_file, log_file = work / "checkpoint", work / "checkpoint.json", work / "train_log.jsonl"
     start, seconds_before = 0, 0.0
@@ -160,7 +164,8 @@ def train_adapter(
                 log.flush()
             optimizer_step = (done + 1) // config.accumulate
             if stepped and (optimizer_step % config.save_every == 0 or done + 1 == len(examples)):
-                accelerator.save_state(str(ckpt))
+                with quiet_checkpoint():
+                    accelerator.save_state(str(ckpt))
                 if accelerator.is_main_process:
                     seconds = round(seconds_before + time.perf_counter() - began, 2)
                     state_file.write_text(json.dumps({"examples_done": done + 1, "seconds": seconds}))
