@@ -35,4 +35,5 @@ def test_a_line_per_interval_and_one_when_a_stage_ends():
 def test_line_and_duration_formats():
     assert line("teacher replies", 5, 10, 5, 2.0) == "teacher replies: 5/10 (50%), 2.50/s, 2s elapsed, about 2s left"
     assert line("reply store", 10, 10, 10, 125) == "reply store: 10/10 (100%), 12.5 s each, 2m 05s elapsed"
+    assert line("teacher replies", 96, 96, 95, 0.01) == "teacher replies: 96/96 (100%)"  # read from the cache
     assert [duration(s) for s in (0, 59.6, 61, 3600, 8580)] == ["0s", "1m 00s", "1m 01s", "1h 00m", "2h 23m"]

@@ -43,7 +43,7 @@ class ProgressLines:
 def line(label: str, done: int, total: int, done_here: int, seconds: float) -> str:
     """``adapter (LoRA): 840/3364 (25%), 3.4 s each, 47m 36s elapsed, about 2h 23m left``."""
     parts = [f"{label}: {done}/{total} ({done / total:.0%})" if total else f"{label}: {done}"]
-    if done_here > 0 and seconds > 0:
+    if done_here > 0 and seconds >= 1:  # a stage read back from its cache has no rate worth a line
         rate = done_here / seconds
         parts.append(f"{rate:.2f}/s" if rate >= 1 else f"{1 / rate:.1f} s each")
         parts.append(f"{duration(seconds)} elapsed")
