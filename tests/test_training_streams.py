@@ -259,3 +259,20 @@ def test_split_stream_attention_equals_one_masked_call_with_its_gradients(llama_
         assert grad.abs().sum() > 0, name
         torch.testing.assert_close(grad, masked_grads[name], atol=1e-5, rtol=1e-4, msg=name)
     assert parts.model.config._attn_implementation == "sdpa"
+
+
+def test_the_loss_parts_are_the_streams_cross_entropies_and_kl(llama_model):
+    prompt, reply = prompt_and_reply(llama_model, 6)
+    programs = programs_for(llama_model.n_layers)[:3]
+    example = TrainExample("x", StepType.TOOL_CALL, prompt, reply, gold=True)
+    with torch.inference_mode():
+        loss, parts_of_loss = example_loss(llama_model.parts, example, programs)
+        logits = stream_logits(llama_model.parts, prompt, reply, programs)
+    target = torch.tensor(reply)
+    ce = [torch.nn.functional.cross_entropy(stream, target) for stream in logits]
+    teacher = logits[0].log_softmax(-1)
+    kl = [(teacher.exp() * (teacher - stream.log_softmax(-1))).sum(-1).mean() for stream in logits[1:]]
+    assert parts_of_loss["ce_full"] == pytest.approx(float(ce[0]), rel=1e-5)
+    assert parts_of_loss["ce_program"] == pytest.approx(float(sum(ce[1:]) / 2), rel=1e-5)
+    assert parts_of_loss["kl"] == pytest.approx(float(sum(kl) / 2), rel=1e-4)
+    assert float(loss) == pytest.approx(float(ce[0] + sum(ce[1:]) / 2 + sum(kl) / 2), rel=1e-5)

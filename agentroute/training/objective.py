@@ -31,9 +31,9 @@ def example_loss(
     teacher = F.log_softmax(full.detach(), dim=-1)
     kls, ces = [], []
     for stream in logits[1:]:
-        student = F.log_softmax(stream, dim=-1)
+        student = F.log_softmax(stream, dim=-1)  # over the whole vocabulary: computed once, for both terms
         kls.append(F.kl_div(student, teacher, log_target=True, reduction="batchmean"))
-        ces.append(F.cross_entropy(stream, target))
+        ces.append(F.nll_loss(student, target))  # = cross_entropy(stream, target)
     kl = torch.stack(kls).mean() if kls else full.new_zeros(())
     ce_prog = torch.stack(ces).mean() if ces else full.new_zeros(())
     loss = ce_full + kl + (ce_prog if example.gold else 0.0)
