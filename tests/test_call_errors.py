@@ -66,3 +66,10 @@ def test_tally_counts_kinds_and_argument_problems_most_first():
     }
     assert list(tally(errors)["arguments"]) == ["wrong date", "wrong time"]
     assert tally([None, None]) == {}
+
+
+def test_exact_matches_pair_first_so_a_twin_is_not_blamed():
+    w1 = {"name": "w", "arguments": {"x": 1, "y": 1}}
+    w2 = {"name": "w", "arguments": {"x": 1, "y": 2}}
+    reply = [w2, {"name": "w", "arguments": {"x": 2, "y": 1}}]
+    assert call_error(reply, [w1, w2]) == {"kind": "arguments", "arguments": ["wrong number"]}

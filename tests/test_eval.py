@@ -410,3 +410,7 @@ def test_a_failed_call_is_not_a_reply_in_words(model):
     assert _row(step, broken, result, None)["correct"] is False
     assert _row(step, broken, result, None)["call_error"] == {"kind": "called"}
     assert _row(step, result, result, None)["call_error"] is None
+    # Where a call is expected, a dropped call is its own kind, not a wrong count.
+    oslo = {"name": "get_weather", "arguments": {"city": "Oslo"}}
+    wanted = parse_step({"id": "w", "messages": ASK, "tools": [WEATHER], "expected": {"tool_calls": [oslo]}})
+    assert _row(wanted, broken, result, None)["call_error"] == {"kind": "invalid call"}

@@ -37,3 +37,17 @@ def test_line_and_duration_formats():
     assert line("reply store", 10, 10, 10, 125) == "reply store: 10/10 (100%), 12.5 s each, 2m 05s elapsed"
     assert line("teacher replies", 96, 96, 95, 0.01) == "teacher replies: 96/96 (100%)"  # read from the cache
     assert [duration(s) for s in (0, 59.6, 61, 3600, 8580)] == ["0s", "1m 00s", "1m 01s", "1h 00m", "2h 23m"]
+
+
+def test_items_read_back_from_a_cache_do_not_count_as_this_runs_work():
+    out, clock = io.StringIO(), Clock()
+    progress = ProgressLines(Console(file=out, width=40), every=60, clock=clock)
+    for done in range(1, 51):  # 50 cached items in a burst
+        clock.now += 0.001
+        progress("teacher replies", done, 96)
+    for done in range(51, 70):
+        clock.now += 4
+        progress("teacher replies", done, 96)
+    lines = out.getvalue().splitlines()
+    # A line a minute: 15 items in 60 s, 4 s each, 31 left at that rate; not wrapped at 40 columns.
+    assert lines[-1] == "teacher replies: 65/96 (68%), 4.0 s each, 1m 00s elapsed, about 2m 04s left"

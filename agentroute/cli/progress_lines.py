@@ -34,10 +34,14 @@ class ProgressLines:
             # The rate counts items finished after the stage's first report (a resumed stage starts
             # mid-way, and the first item's time began before this clock did); its line says where.
             stage = self.stages[label] = _Stage(now, done, now - self.every)
+        elif now - stage.started < 1:
+            # Items read back from the stage's cache arrive in a burst: not work of this run.
+            stage.started, stage.first_done = now, done
         if done < total and now - stage.printed < self.every:
             return
         stage.printed = now
-        self.console.print(line(label, done, total, done - stage.first_done, now - stage.started), highlight=False)
+        text = line(label, done, total, done - stage.first_done, now - stage.started)
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
 def line(label: str, done: int, total: int, done_here: int, seconds: float) -> str:

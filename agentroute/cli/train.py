@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 from pathlib import Path
 
 from rich.console import Console
@@ -173,6 +174,9 @@ def _train(args) -> int:
 def _progress(err: Console):
     """A live bar per stage on a terminal; plain lines in a log file, where rich's bar would stay
     blank until the run ends (``progress_lines``)."""
+    if int(os.environ.get("RANK", "0")) != 0:  # `accelerate launch`/torchrun: the main process reports
+        yield lambda label, done, total: None
+        return
     if not err.is_terminal:
         yield ProgressLines(err)
         return

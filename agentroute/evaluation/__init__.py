@@ -78,7 +78,8 @@ Output
     - ``forced_agreement``: teacher-forced top-1 agreement: the fraction of positions where the
       mode's program picks full depth's token given full depth's prefix (1.0 for full depth).
     - ``call_error``: what a wrong reply got wrong (``call_errors.call_error``), null when right
-      or without ``expected``: ``{"kind": "called" | "no call" | "count" | "tools" | "arguments"}``,
+      or without ``expected``: ``{"kind": "called" | "invalid call" | "no call" | "count" | "tools" |
+      "arguments"}`` (``invalid call``: a call the parser dropped, see ``error``),
       and for ``"arguments"`` a list such as ``["wrong date", "missing string", "extra bool"]``.
 
     Per mode, ``summary`` has one entry per step type present and ``"all"``: ``n``; the means of

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agentroute.evaluation.metrics import calls_as_dicts, values_equal
+from agentroute.evaluation.metrics import calls_as_dicts, same_call, values_equal
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"\d{1,2}:\d{2}(:\d{2})?")
@@ -62,6 +62,13 @@ def call_error(calls: Sequence[Any], expected: Sequence[Mapping[str, Any]] | Non
         return {"kind": "tools"}
     problems: list[str] = []
     unmatched = list(actual)
+    # Exact matches first, as ``calls_correct`` pairs them; then each remaining expected call
+    # with its closest same-named call (matching in order could pair a call with the wrong twin).
+    for want in list(wanted):
+        exact = next((c for c in unmatched if same_call(c, want)), None)
+        if exact is not None:
+            unmatched.remove(exact)
+            wanted.remove(want)
     for want in wanted:
         candidates = [c for c in unmatched if c["name"] == want["name"]]
         best = min(candidates, key=lambda c: len(_argument_problems(c["arguments"], want["arguments"])))
