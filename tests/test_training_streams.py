@@ -201,66 +201,6 @@ def test_a_detached_prompt_gives_the_same_logits_and_trains_through_the_reply(ll
     peft_model.zero_grad()
 
 
-def _masked_sdpa_logits(parts, prompt, reply, programs) -> torch.Tensor:
-    """The packed forward with the whole mask in one SDPA call (the path before ``stream_attention``)."""
-    from agentroute.training.streams import _run_streams
-
-    stream = list(reply[:-1])
-    n, p, r = len(programs), len(prompt), len(stream)
-    ids = torch.tensor([list(prompt) + stream * n])
-    positions, mask = stream_layout(p, r, n)
-    hidden = parts.embed_tokens(ids)
-    embeddings = parts.position_embeddings(hidden, positions)
-    stream_of = torch.cat([torch.full((p,), -1), torch.arange(n).repeat_interleave(r)])
-    hidden = _run_streams(parts, programs, hidden, embeddings, positions, mask, None, stream_of)
-    first = hidden[0, p - 1 : p].expand(n, 1, -1)
-    return parts.logits(torch.cat([first, hidden[0, p:].reshape(n, r, -1)], dim=1)).float()
-
-
-def test_split_stream_attention_equals_one_masked_call_with_its_gradients(llama_model, monkeypatch):
-    """The prompt as causal attention plus the copies as a batch over it computes what one SDPA
-    call with the packed mask does, forward and backward; the model's attention is restored after."""
-    from peft import LoraConfig, get_peft_model
-    from transformers.integrations import sdpa_attention
-
-    from agentroute.model.hf_parts import ModelParts
-
-    real, calls = sdpa_attention.sdpa_attention_forward, []
-
-    def counting(module, query, key, value, attention_mask, **kwargs):  # the real SDPA wrapper, counted
-        calls.append("causal" if attention_mask is None and kwargs.get("is_causal") else "masked")
-        return real(module, query, key, value, attention_mask, **kwargs)
-
-    monkeypatch.setattr(sdpa_attention, "sdpa_attention_forward", counting)
-    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"]
-    peft_model = get_peft_model(copy.deepcopy(llama_model.hf_model), LoraConfig(r=4, target_modules=targets))
-    for name, param in peft_model.named_parameters():
-        if "lora_B" in name:  # non-zero, so lora_A gets a gradient too
-            torch.nn.init.normal_(param, std=0.05)
-    parts = ModelParts.resolve(peft_model)
-    prompt, reply = prompt_and_reply(llama_model, 7)
-    programs = programs_for(llama_model.n_layers)[:3]
-    results = {}
-    for name, forward in (("split", stream_logits), ("masked", _masked_sdpa_logits)):
-        calls.clear()
-        peft_model.zero_grad()
-        logits = forward(parts, prompt, reply, programs)
-        logits.logsumexp(-1).sum().backward()
-        grads = {n: p.grad.clone() for n, p in peft_model.named_parameters() if "lora_" in n}
-        results[name] = logits.detach(), grads, list(calls)
-    (split, split_grads, split_calls), (masked, masked_grads, masked_calls) = results["split"], results["masked"]
-    n = llama_model.n_layers
-    # Two calls per layer in the split; the masked run goes through transformers' own registered
-    # SDPA (which the counter does not wrap), never through the split.
-    assert split_calls == ["causal", "masked"] * n and masked_calls == []
-    torch.testing.assert_close(split, masked, atol=1e-5, rtol=1e-5)
-    assert split_grads.keys() == masked_grads.keys() and len(split_grads) == 2 * len(targets) * n
-    for name, grad in split_grads.items():
-        assert grad.abs().sum() > 0, name
-        torch.testing.assert_close(grad, masked_grads[name], atol=1e-5, rtol=1e-4, msg=name)
-    assert parts.model.config._attn_implementation == "sdpa"
-
-
 def test_the_loss_parts_are_the_streams_cross_entropies_and_kl(llama_model):
     prompt, reply = prompt_and_reply(llama_model, 6)
     programs = programs_for(llama_model.n_layers)[:3]

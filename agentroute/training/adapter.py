@@ -23,7 +23,6 @@ from agentroute.model.program import LayerProgram
 from agentroute.quiet import quiet_checkpoint, quiet_peft
 from agentroute.steps.records import StepType
 from agentroute.training.examples import TrainExample
-from agentroute.training.frozen_casts import frozen_linears_in
 from agentroute.training.objective import example_loss
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -130,8 +129,7 @@ def train_adapter(
     full = LayerProgram.full(model.n_layers)
     peft_model.train()
     began = time.perf_counter()
-    cast_dtype = torch.bfloat16 if config.mixed_precision == "bf16" else None
-    with log_file.open("a", encoding="utf-8") as log, frozen_linears_in(peft_model, cast_dtype):
+    with log_file.open("a", encoding="utf-8") as log:
         for done in range(start, len(examples)):
             example = examples[order[done]]
             programs = [full, *_draw(pick, library, example, config)]

@@ -18,7 +18,6 @@ import torch
 
 from agentroute.model.hf_parts import ModelParts
 from agentroute.model.program import LayerProgram
-from agentroute.training.stream_attention import packed_streams
 
 
 def stream_layout(prompt_len: int, reply_len: int, n_streams: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,8 +66,7 @@ def stream_logits(
     hidden = parts.embed_tokens(ids)
     position_embeddings = parts.position_embeddings(hidden, position_ids)
     stream_of = torch.cat([torch.full((p,), -1), torch.arange(n).repeat_interleave(r)]).to(device)
-    with packed_streams(parts, p, n, r):  # the mask's attention in two cheap calls (stream_attention)
-        hidden = _run_streams(parts, programs, hidden, position_embeddings, position_ids, mask, None, stream_of)
+    hidden = _run_streams(parts, programs, hidden, position_embeddings, position_ids, mask, None, stream_of)
     first = hidden[0, p - 1 : p].expand(n, 1, -1)
     replies = torch.cat([first, hidden[0, p:].reshape(n, r, hidden.shape[-1])], dim=1)
     return parts.logits(replies).float()
