@@ -191,7 +191,7 @@ def _row(step: EvalStep, result: GenerationResult, full: GenerationResult, rate:
         "tool_calls_match_full": tool_calls_match(result.tool_calls, full.tool_calls),
         "correct": correct,
         # What a wrong reply got wrong (``call_errors``): calls, tools, or which arguments.
-        "call_error": _call_error(step, result, correct, called_anyway),
+        "call_error": _call_error(step, result, correct),
         "program": record.program,
         "draft_program": record.draft_program,
         "acceptance_rate": record.acceptance_rate,
@@ -205,15 +205,13 @@ def _row(step: EvalStep, result: GenerationResult, full: GenerationResult, rate:
     }
 
 
-def _call_error(step: EvalStep, result: GenerationResult, correct: bool | None, called_anyway: bool):
+def _call_error(step: EvalStep, result: GenerationResult, correct: bool | None):
     if correct is not False:
         return None
-    if called_anyway:
-        return {"kind": "called"}
     if result.record.error:
         # A call that broke its schema or ran out of tokens was dropped by the parser: counting
-        # the calls left would blame the count or the tools for it.
-        return {"kind": "invalid call"}
+        # the calls left would blame the count or the tools for it (where none fits, any call is wrong).
+        return {"kind": "called" if step.expected == [] else "invalid call"}
     return call_error(result.tool_calls, step.expected)
 
 

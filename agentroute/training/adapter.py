@@ -100,15 +100,14 @@ def train_adapter(
     from accelerate import Accelerator
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision)
-    with quiet_peft():
+    with quiet_peft():  # around peft's import and wrapping, and accelerate's preparing of the wrapped model
         from peft import get_peft_model
 
         peft_model = get_peft_model(model.hf_model, lora_config(config, model.n_layers))
-    params = [p for p in peft_model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
-    total_steps = max(1, math.ceil(len(examples) / config.accumulate))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(config.warmup, total_steps))
-    with quiet_peft():
+        params = [p for p in peft_model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+        total_steps = max(1, math.ceil(len(examples) / config.accumulate))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(config.warmup, total_steps))
         peft_model, optimizer, scheduler = accelerator.prepare(peft_model, optimizer, scheduler)
     parts = model.parts
     ckpt, state_file, log_file = work / "checkpoint", work / "checkpoint.json", work / "train_log.jsonl"
