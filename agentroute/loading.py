@@ -30,7 +30,7 @@ from agentroute.model.quantization import (
     check_int4,
 )
 from agentroute.routed_model import RoutedModel
-from agentroute.steps.checkpoint_prompt import checkpoint_tool_style
+from agentroute.steps.checkpoint_prompt import checkpoint_said_values, checkpoint_tool_style
 from agentroute.steps.policy import DepthPolicy
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,7 @@ def load(
         _detach_from_checkpoint_file(hf_model)
     routed = RoutedModel(hf_model, tokenizer, name=name, quantization=args.quantization, policy=args.policy)
     routed.tool_style = checkpoint_tool_style(checkpoint)  # an export of a pack's programs; a pack sets its own
+    routed.said_values = checkpoint_said_values(checkpoint)
     if args.pack is not None:
         from agentroute.pack import load_pack
 

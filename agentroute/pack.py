@@ -75,6 +75,9 @@ class PackManifest(BaseModel):
     model: dict[str, Any]
     # How the pack's prompts write tools (``steps.tools.TOOL_STYLES``): it was trained on one.
     tool_style: ToolStyle = "json"
+    # Whether the pack writes declared dates and times as the user said them (``steps.said_values``):
+    # its grammar then admits a phrase there, which parsing resolves.
+    said_values: bool = False
     policy: dict[str, Any]
     library: dict[StepType, list[LibraryEntry]]
     router: RouterSpec
@@ -246,6 +249,7 @@ def load_pack(model, pack: str | Path) -> RoutePack:
     model.pack = RoutePack(path, manifest, router, model.n_layers, decline, replies)
     model.reply_store = replies
     model.tool_style = manifest.tool_style
+    model.said_values = manifest.said_values
     return model.pack
 
 

@@ -31,6 +31,7 @@ from agentroute.steps.policy import DepthPolicy
 from agentroute.steps.records import GenerationResult, StepType
 from agentroute.steps.response_format import with_response_format
 from agentroute.steps.routing import Router
+from agentroute.steps.said_values import phrase_specs
 from agentroute.steps.step_input import as_messages, step_context
 from agentroute.steps.step_result import step_result
 from agentroute.steps.step_types import StepContext, call_required
@@ -61,6 +62,9 @@ class RoutedModel:
         # How tools are written into prompts (``steps.tools.TOOL_STYLES``): the pack's, or the
         # exported checkpoint's (``agentroute.json``); "json" otherwise.
         self.tool_style = "json"
+        # Whether declared dates and times may be written as phrases (``steps.said_values``): the
+        # pack's, or the exported checkpoint's.
+        self.said_values = False
         self._reply_store = None  # ``reply_store``
         self.prefix_cache = PrefixCache()
         self._lock = threading.Lock()
@@ -300,6 +304,8 @@ class RoutedModel:
         # A step typed as a tool call with a schema but no tools can only answer. Calls take the
         # prompt's format: the template's own, else (None) the hand-written one.
         fmt = native_call_format(self.tokenizer)
+        if self.said_values:
+            specs = phrase_specs(specs)
         return self._grammar_tokenizer.constraint(specs, free_text or not specs, json_schema, fmt, decline, words_only)
 
     def _execute(

@@ -113,6 +113,13 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         "prompted that way",
     )
     train.add_argument(
+        "--said-values",
+        action="store_true",
+        help='train dates and times that a tool\'s schema declares as the user said them ("next Friday", '
+        "\"4:00 pm\"); the pack's replies are then resolved to the declared form against the conversation's "
+        "today (docs/route-packs.md)",
+    )
+    train.add_argument(
         "--resume",
         action="store_true",
         help="continue the run cached in OUT/work (interrupted, or over several sessions); it must have the "
@@ -154,6 +161,7 @@ def _train(args) -> int:
         config.adapter.prompt_grad = False
     if args.tool_style is not None:
         config.tool_style = args.tool_style
+    config.said_values = args.said_values
     if args.programs is not None:
         from agentroute.program_library import read_programs
 

@@ -26,7 +26,7 @@ def export(model, out_dir: str | Path, gguf: str | None = None) -> dict[str, Any
     listed = []
     for entry in entries:
         checkpoint = write_program_checkpoint(model, entry.program, out / entry.name)
-        write_checkpoint_prompt(checkpoint, model.tool_style)
+        write_checkpoint_prompt(checkpoint, model.tool_style, model.said_values)
         listed.append(_listing(entry))
         if gguf is not None:
             listed[-1]["gguf"] = write_gguf(checkpoint, out / f"{entry.name}.{gguf}.gguf", gguf).name
@@ -38,6 +38,8 @@ def export(model, out_dir: str | Path, gguf: str | None = None) -> dict[str, Any
         "may_decline": bool(getattr(model, "may_decline", True)),
         # How prompts write tools: the pack was trained on one (a client rendering for an engine uses it).
         "tool_style": model.tool_style,
+        # Whether tool-call steps write declared dates and times as phrases (``steps.said_values``).
+        "said_values": bool(getattr(model, "said_values", False)),
         "dtype": dtype_name(model.dtype),
         "n_layers": model.n_layers,
         "note": "each program prefills the prompt with its own layers (in-process: prefill='program')",

@@ -54,6 +54,7 @@ from agentroute.steps.policy import DepthPolicy
 from agentroute.steps.records import GenerationResult, StepType
 from agentroute.steps.response_format import with_response_format
 from agentroute.steps.routing import RouteDecision
+from agentroute.steps.said_values import phrase_specs
 from agentroute.steps.step_input import step_context
 from agentroute.steps.step_result import step_result
 from agentroute.steps.step_types import StepContext, predict_step_type
@@ -115,6 +116,7 @@ class ServedModel:
         self._grammar = grammar
         self._may_decline = bool(data.get("may_decline", True))  # exports before it was written: data v4 packs
         self._tool_style = data.get("tool_style", "json")  # the pack's, as it was trained (checked)
+        self._said_values = bool(data.get("said_values", False))
         self._prompts = prompts if self._tokenizer_path is not None else "server"
         self._prompt_as = prompt_as
         unknown = sorted(set(served_names or {}) - {e.name for e in self.entries})
@@ -163,7 +165,7 @@ class ServedModel:
         self._tokenizer = None
         self._lock = threading.Lock()
         self._listings: dict[str, list[dict[str, Any]]] = {}  # endpoint -> its model listing
-        self._grammar, self._may_decline, self._tool_style = "auto", True, "json"
+        self._grammar, self._may_decline, self._tool_style, self._said_values = "auto", True, "json", False
 
     def __repr__(self) -> str:
         served = ", ".join(f"{e.name}@{e.url}" for e in self.entries)
@@ -242,8 +244,9 @@ class ServedModel:
             body = completion_body(served_name, prompt, settings)
             dialect = engine_dialect(self._grammar, self._listing(entry.url)) if settings.constrain else None
             if dialect is not None:
+                grammar_specs = phrase_specs(specs) if self._said_values else specs
                 fields, grammar = grammar_fields(
-                    self.tokenizer, specs, context, typed, settings.json_schema, self._may_decline, dialect
+                    self.tokenizer, grammar_specs, context, typed, settings.json_schema, self._may_decline, dialect
                 )
                 body.update(fields)
             reply = self._transport.complete(entry.url, body, settings.on_text, TEXT)

@@ -2,7 +2,8 @@
 
 An exported program is a standard checkpoint, loaded with no pack; a pack trained on signature
 tool lines (``steps.tools.TOOL_STYLES``) must still be prompted that way when ``agentroute serve``
-or ``agentroute.load`` reads the export. Stock transformers ignores the file.
+or ``agentroute.load`` reads the export, and one trained on said values (``steps.said_values``)
+must keep writing dates and times as phrases. Stock transformers ignores the file.
 """
 
 from __future__ import annotations
@@ -16,19 +17,35 @@ from agentroute.steps.tools import TOOL_STYLES
 PROMPT_FILE = "agentroute.json"
 
 
-def write_checkpoint_prompt(checkpoint: Path, tool_style: str) -> None:
-    (checkpoint / PROMPT_FILE).write_text(json.dumps({"tool_style": tool_style}) + "\n", encoding="utf-8")
+def write_checkpoint_prompt(checkpoint: Path, tool_style: str, said_values: bool = False) -> None:
+    text = json.dumps({"tool_style": tool_style, "said_values": said_values}) + "\n"
+    (checkpoint / PROMPT_FILE).write_text(text, encoding="utf-8")
+
+
+def _read(checkpoint: Path) -> dict:
+    path = checkpoint / PROMPT_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data.get("tool_style")
+    except (ValueError, AttributeError) as exc:
+        raise ModelLoadError(f"{path} is not a JSON object with a 'tool_style': {exc}") from exc
+    return data
+
+
+def checkpoint_said_values(checkpoint: Path) -> bool:
+    """Whether ``checkpoint/agentroute.json`` says the model writes dates and times as phrases."""
+    said = _read(checkpoint).get("said_values", False)
+    if not isinstance(said, bool):
+        raise ModelLoadError(f"{checkpoint / PROMPT_FILE} gives said_values {said!r}; it must be true or false")
+    return said
 
 
 def checkpoint_tool_style(checkpoint: Path) -> str:
     """The tool style ``checkpoint/agentroute.json`` names; "json" where there is none."""
     path = checkpoint / PROMPT_FILE
-    if not path.is_file():
-        return "json"
-    try:
-        style = json.loads(path.read_text(encoding="utf-8")).get("tool_style", "json")
-    except (ValueError, AttributeError) as exc:
-        raise ModelLoadError(f"{path} is not a JSON object with a 'tool_style': {exc}") from exc
+    style = _read(checkpoint).get("tool_style", "json")
     if style not in TOOL_STYLES:
         raise ModelLoadError(
             f"{path} names tool_style {style!r}; this release writes tools as {', '.join(TOOL_STYLES)}"

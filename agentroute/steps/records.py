@@ -44,6 +44,15 @@ class ToolCall(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
+class SaidArgument(BaseModel):
+    """A date or time argument written in words and resolved to its declared form."""
+
+    call: int = Field(description="the call's 1-based position among the calls the reply attempted")
+    argument: str = Field(description="the argument's path in the call's arguments, e.g. 'date' or 'time.start'")
+    said: str = Field(description="as the reply wrote it, e.g. 'next Friday'")
+    value: str = Field(description="as the call passes it, e.g. '2026-10-02'")
+
+
 class StepRecord(BaseModel):
     """Tokens, timings, step type and layer usage of one generation; one JSON line in a trace."""
 
@@ -112,6 +121,11 @@ class StepRecord(BaseModel):
         None,
         description="the route pack's no-tool-fits head: P(no offered tool fits), read after prefill; at or above "
         "its threshold the step answered in words, below it the step had to call (None: no head decided)",
+    )
+    said_arguments: list[SaidArgument] = Field(
+        default_factory=list,
+        description="date and time arguments the reply wrote in words, resolved to the form the tool's schema "
+        "declares (steps.said_values)",
     )
     temperature: float = 0.0
     seed: int | None = None

@@ -10,6 +10,7 @@ import jsonschema
 
 from agentroute.steps.records import GenerationResult, StepType
 from agentroute.steps.routing import RouteDecision
+from agentroute.steps.said_values import stated_today
 from agentroute.steps.step_types import StepContext, observe_step_type
 from agentroute.steps.tools import parse_tool_calls
 
@@ -19,10 +20,12 @@ def step_result(
 ) -> GenerationResult:
     """Parse tool calls and fill the record's step fields; with ``json_schema`` (structured output)
     a reply that makes no call is checked as one JSON value of the schema."""
-    text, calls, error = result.text, [], None
+    text, calls, error, said = result.text, [], None, []
     if context.tools:
-        parsed = parse_tool_calls(result.text, context.tools, conversation_digest(context.messages))
+        digest, today = conversation_digest(context.messages), stated_today(context.messages)
+        parsed = parse_tool_calls(result.text, context.tools, digest, today)
         text, calls, error = (parsed.content if parsed.tool_calls else result.text), parsed.tool_calls, parsed.error
+        said = parsed.said_arguments
     if json_schema is not None and not calls:
         error = json_answer_error(text, json_schema)
     record = result.record.model_copy(
@@ -32,6 +35,7 @@ def step_result(
             "step_type_observed": observe_step_type(context, result.text, len(calls)),
             "budget": decision.budget,
             "tool_calls": calls,
+            "said_arguments": said,
             "error": error,
             "finish_reason": "tool_calls" if calls else result.record.finish_reason,
             "hints": context.hints,

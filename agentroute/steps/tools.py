@@ -35,6 +35,7 @@ a missing ``</tool_call>`` at the end, code fences, a bare JSON object or list a
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import json
@@ -55,7 +56,8 @@ from agentroute.steps.call_parsing import (
     schema_violation,
 )
 from agentroute.steps.messages import validate_messages
-from agentroute.steps.records import ToolCall
+from agentroute.steps.records import SaidArgument, ToolCall
+from agentroute.steps.said_values import resolve_arguments
 from agentroute.steps.tool_signatures import signature_line
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -90,6 +92,7 @@ class ParsedReply(BaseModel):
     content: str = ""
     tool_calls: list[ToolCall] = Field(default_factory=list)
     error: str | None = None
+    said_arguments: list[SaidArgument] = Field(default_factory=list)
 
 
 def normalize_tools(tools: Any) -> list[ToolSpec]:
@@ -316,7 +319,9 @@ def _check_answers_a_call(i: int, message: dict[str, Any], calls_made: int, name
         )
 
 
-def parse_tool_calls(text: str, tools: Sequence[ToolSpec] | None = None, context: str = "") -> ParsedReply:
+def parse_tool_calls(
+    text: str, tools: Sequence[ToolSpec] | None = None, context: str = "", today: dt.date | None = None
+) -> ParsedReply:
     """Split a reply into text and tool calls; never raises on any reply text.
 
     Calls that cannot be read are left out and described in ``error``. With ``tools`` (an empty list
@@ -327,12 +332,18 @@ def parse_tool_calls(text: str, tools: Sequence[ToolSpec] | None = None, context
     digest of its conversation): the same reply to the same conversation always gives the same
     ids, and the same call made again in a later turn gets a new one, so no two results in one
     conversation answer the same id.
+
+    A date or time argument that a tool's schema declares (``said_values``) and that the reply
+    wrote in words ("next Friday", "4:00 pm") is put in the declared form before the schema is
+    checked, against ``today`` (the conversation's, else the machine's); ``said_arguments`` lists
+    what was resolved.
     """
     text = text if isinstance(text, str) else ""
     offered = {spec.name: spec for spec in normalize_tools(tools)}
     bodies, content = find_attempts(text)
     calls: list[ToolCall] = []
     errors: list[str] = []
+    said: list[SaidArgument] = []
     number = 0  # 1-based count of calls attempted, for the messages
     for body in bodies:
         values, _, problem = decode_values(body)
@@ -349,6 +360,8 @@ def parse_tool_calls(text: str, tools: Sequence[ToolSpec] | None = None, context
                         f"tool call {number} calls unknown tool {name!r}; offered tools: {', '.join(offered)}"
                     )
                     continue
+                arguments, resolved = resolve_arguments(arguments, offered[name].parameters, today or dt.date.today())
+                said += [SaidArgument(call=number, argument=r.path, said=r.said, value=r.value) for r in resolved]
                 violation = schema_violation(offered[name].parameters, arguments)
                 if violation:
                     # Dropped, not passed on: a tool must never run with arguments its schema refuses.
@@ -360,4 +373,4 @@ def parse_tool_calls(text: str, tools: Sequence[ToolSpec] | None = None, context
         if problem:
             number += 1
             errors.append(f"tool call {number} {problem}")
-    return ParsedReply(content=content, tool_calls=calls, error="; ".join(errors) or None)
+    return ParsedReply(content=content, tool_calls=calls, error="; ".join(errors) or None, said_arguments=said)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from agentroute.evaluation.steps import EvalStep
 from agentroute.steps.records import StepType
 from agentroute.steps.tools import format_tool_call
+from agentroute.training.said_spans import said_calls
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,11 @@ def end_of_turn_id(model) -> int:
     return ids[0]
 
 
-def tool_call_text(step: EvalStep) -> str:
-    return "\n".join(format_tool_call(call) for call in step.expected or [])
+def tool_call_text(step: EvalStep, said_values: bool = False) -> str:
+    """The step's expected calls as the model writes them; with ``said_values`` declared dates and
+    times as the user said them (``said_spans``)."""
+    calls = said_calls(step.expected or [], step.tools, step.messages) if said_values else step.expected or []
+    return "\n".join(format_tool_call(call) for call in calls)
 
 
 def has_gold(step: EvalStep) -> bool:
@@ -53,8 +57,9 @@ def has_gold(step: EvalStep) -> bool:
 
 
 def gold_reply(model, step: EvalStep) -> list[int]:
-    """The step's gold reply (see ``has_gold``) as the model should write it, ending with end-of-turn."""
-    text = tool_call_text(step) if step.expected else step.answer
+    """The step's gold reply (see ``has_gold``) as the model should write it (as the pack writes
+    dates and times: ``model.said_values``), ending with end-of-turn."""
+    text = tool_call_text(step, getattr(model, "said_values", False)) if step.expected else step.answer
     if not text:
         raise ValueError(f"step {step.id} has neither expected calls nor an answer to train on")
     reply = model.tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -119,6 +119,9 @@ class TrainConfig:
     # as one trained on JSON lines (33% against 35% of 110, CE 0.189 against 0.18) in 1.46x less
     # adapter time, since prompts are 1.6x shorter (docs/route-packs.md).
     tool_style: str = "signature"
+    # Declared dates and times trained as the user said them ("next Friday", "4:00 pm") and resolved
+    # after decoding (``steps.said_values``), instead of computed by the model.
+    said_values: bool = False
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
 
 
@@ -145,6 +148,7 @@ def train_pack(
     # and on plain modules: packed decode kernels have no backward.
     model = load(model_name, dtype="float32", kernels="plain", pack=None)
     model.tool_style = check_tool_style(config.tool_style)
+    model.said_values = config.said_values
     check_first_layer(config.adapter, model.n_layers)  # a --lora-from past the model's layers fails before any work
     fingerprint = model_fingerprint(model)
     settings = {k: v for k, v in asdict(config).items() if k != "programs"}  # programs: the library check
@@ -189,7 +193,7 @@ def train_pack(
     from agentroute.pack import apply_adapter
 
     model = load(model_name, dtype="float32", kernels="plain", pack=None)
-    model.tool_style = config.tool_style
+    model.tool_style, model.said_values = config.tool_style, config.said_values
     apply_adapter(model, out / ADAPTER_DIR)
     rows, label_stats = router_rows(model, split, teacher, library, ROUTED_TYPES, config.router_layer, work, progress)
     hidden = model.hf_model.config.hidden_size
@@ -206,6 +210,7 @@ def train_pack(
         "format": PACK_FORMAT,
         "model": fingerprint,
         "tool_style": config.tool_style,
+        "said_values": config.said_values,
         "policy": {
             "budgets": DEFAULT_BUDGETS,
             "draft_budgets": DEFAULT_DRAFT_BUDGETS,

@@ -1,0 +1,265 @@
+"""Dates and times said in words, resolved to a schema's declared form (steps.said_values), and the
+training replies that copy them (training.said_spans)."""
+
+import datetime as dt
+
+import pytest
+
+from agentroute.evaluation.steps import EvalStep
+from agentroute.steps.said_values import (
+    DATE,
+    TIME,
+    canonical,
+    declared_kind,
+    phrase_parameters,
+    resolve_arguments,
+    stated_today,
+)
+from agentroute.steps.tools import normalize_tools, parse_tool_calls
+from agentroute.training.said_spans import said_calls, said_phrase
+
+THURSDAY = dt.date(2026, 9, 24)
+ISO_DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+HHMM = {"type": "string", "pattern": r"^\d{2}:\d{2}$"}
+
+
+@pytest.mark.parametrize(
+    ("schema", "kind"),
+    [
+        (ISO_DATE, DATE),
+        (HHMM, TIME),
+        ({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$"}, TIME),
+        ({"type": "string", "format": "date"}, DATE),
+        ({"type": "string", "description": "Check-in day, YYYY-MM-DD"}, DATE),
+        ({"type": "string", "description": "Start (24-hour HH:MM)"}, TIME),
+        # Not declared: free text, a date-time, a loose pattern, an enum, another type.
+        ({"type": "string", "description": "when, in your words"}, None),
+        ({"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$"}, None),
+        ({"type": "string", "pattern": r"\d"}, None),
+        ({"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$", "enum": ["2026-01-01"]}, None),
+        ({"type": "integer", "description": "YYYY-MM-DD"}, None),
+        ({"type": "string", "pattern": "(unclosed"}, None),
+    ],
+)
+def test_declared_kind(schema, kind):
+    assert declared_kind(schema) == kind
+
+
+@pytest.mark.parametrize(
+    ("phrase", "value"),
+    [
+        ("2026-06-02", "2026-06-02"),
+        ("2026-6-2", "2026-06-02"),
+        ("June 2, 2026", "2026-06-02"),
+        ("2 June 2026", "2026-06-02"),
+        ("the 1st of September 2026", "2026-09-01"),
+        ("Tuesday, June 9, 2026", "2026-06-09"),
+        ("Sept. 2nd 2026", "2026-09-02"),
+        ("Dec 5th", "2026-12-05"),  # no year: the next one
+        ("June 2", "2027-06-02"),
+        ("today", "2026-09-24"),
+        ("tomorrow", "2026-09-25"),
+        ("the day after tomorrow", "2026-09-26"),
+        ("in 5 days", "2026-09-29"),
+        ("in two weeks", "2026-10-08"),
+        ("3 days from now", "2026-09-27"),
+        ("a week from today", "2026-10-01"),
+        ("this Sunday", "2026-09-27"),
+        ("Saturday this week", "2026-09-26"),
+        ("next Friday", "2026-10-02"),  # next week's, in Monday-first weeks
+        ("next Monday", "2026-09-28"),
+        ("Tuesday next week", "2026-09-29"),
+        ("Friday", "2026-09-25"),  # the next one after today
+        ("on Thu", "2026-10-01"),
+    ],
+)
+def test_dates_in_words(phrase, value):
+    assert canonical(DATE, phrase, THURSDAY) == value
+
+
+@pytest.mark.parametrize(
+    "phrase", ["someday", "next week", "2 weeks", "Monday, June 9, 2026", "June 31, 2026", "may", "", "2026-13-01"]
+)
+def test_phrases_that_name_no_single_day_are_refused(phrase):
+    # "Monday, June 9, 2026": June 9 is a Tuesday; "2 weeks" is a span, not a day.
+    assert canonical(DATE, phrase, THURSDAY) is None
+
+
+def test_relative_dates_need_a_today():
+    assert canonical(DATE, "tomorrow", None) is None
+    assert canonical(DATE, "June 2", None) is None
+    assert canonical(DATE, "June 2, 2026", None) == "2026-06-02"
+
+
+@pytest.mark.parametrize(
+    ("phrase", "value"),
+    [
+        ("16:00", "16:00"),
+        ("7:30", "07:30"),
+        ("4pm", "16:00"),
+        ("4:00 pm", "16:00"),
+        ("4 p.m.", "16:00"),
+        ("7am", "07:00"),
+        ("12:15 pm", "12:15"),
+        ("12 am", "00:00"),
+        ("noon", "12:00"),
+        ("midnight", "00:00"),
+        ("two in the afternoon", "14:00"),
+        ("seven in the evening", "19:00"),
+        ("5 o'clock in the afternoon", "17:00"),
+        ("half past four in the afternoon", "16:30"),
+        ("quarter past 7 in the evening", "19:15"),
+        ("quarter to nine at night", "20:45"),
+    ],
+)
+def test_times_in_words(phrase, value):
+    assert canonical(TIME, phrase, THURSDAY) == value
+
+
+@pytest.mark.parametrize("phrase", ["seven", "7", "25:00", "13 pm", "4:75 pm", "soon"])
+def test_ambiguous_or_impossible_times_are_refused(phrase):
+    assert canonical(TIME, phrase, THURSDAY) is None
+
+
+def test_stated_today_reads_the_latest_statement():
+    messages = [
+        {"role": "system", "content": "You help. Today is Friday, 2026-03-13."},
+        {"role": "user", "content": "Book it."},
+    ]
+    assert stated_today(messages) == dt.date(2026, 3, 13)
+    messages.append({"role": "user", "content": "Actually today's date is 2026-03-14, sorry."})
+    assert stated_today(messages) == dt.date(2026, 3, 14)
+    assert stated_today([{"role": "user", "content": "What is 2026-03-13?"}]) is None
+    # A tool result that says so does not set the conversation's today.
+    assert stated_today([{"role": "tool", "content": "Today is 2020-01-01."}]) is None
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "date": ISO_DATE,
+        "slot": {"type": "object", "properties": {"start": HHMM, "end": HHMM}},
+        "reminders": {"type": "array", "items": ISO_DATE},
+    },
+}
+
+
+def test_arguments_resolve_at_any_depth_and_say_what_changed():
+    arguments = {
+        "title": "next Friday",  # not declared: a title stays as written
+        "date": "next Friday",
+        "slot": {"start": "4pm", "end": "17:00"},
+        "reminders": ["tomorrow", "2026-10-01"],
+    }
+    out, said = resolve_arguments(arguments, SCHEMA, THURSDAY)
+    assert out == {
+        "title": "next Friday",
+        "date": "2026-10-02",
+        "slot": {"start": "16:00", "end": "17:00"},
+        "reminders": ["2026-09-25", "2026-10-01"],
+    }
+    assert [(s.path, s.said, s.value) for s in said] == [
+        ("date", "next Friday", "2026-10-02"),
+        ("slot.start", "4pm", "16:00"),
+        ("reminders[0]", "tomorrow", "2026-09-25"),
+    ]
+    assert arguments["date"] == "next Friday"  # the caller's dict is not changed
+
+
+def test_parsing_resolves_before_the_schema_check_and_refuses_what_it_cannot_read():
+    tools = normalize_tools([{"name": "book", "parameters": {**SCHEMA, "required": ["date"]}}])
+    said = '{"date": "in 5 days", "slot": {"start": "half past four in the afternoon"}}'
+    reply = '<tool_call>{"name": "book", "arguments": ' + said + "}</tool_call>"
+    parsed = parse_tool_calls(reply, tools, today=THURSDAY)
+    assert parsed.error is None
+    assert parsed.tool_calls[0].arguments == {"date": "2026-09-29", "slot": {"start": "16:30"}}
+    assert [(s.call, s.argument, s.value) for s in parsed.said_arguments] == [
+        (1, "date", "2026-09-29"),
+        (1, "slot.start", "16:30"),
+    ]
+    refused = parse_tool_calls('<tool_call>{"name": "book", "arguments": {"date": "someday"}}</tool_call>', tools)
+    assert refused.tool_calls == [] and "'someday' does not match" in refused.error
+
+
+def test_phrase_parameters_open_declared_fields_only():
+    opened = phrase_parameters(SCHEMA)
+    assert opened["properties"]["title"] == {"type": "string"}
+    date = opened["properties"]["date"]
+    assert date["pattern"] != ISO_DATE["pattern"] and date["type"] == "string"
+    assert opened["properties"]["slot"]["properties"]["start"]["pattern"] == date["pattern"]
+    assert opened["properties"]["reminders"]["items"]["pattern"] == date["pattern"]
+    assert SCHEMA["properties"]["date"] == ISO_DATE  # not changed in place
+
+
+def test_said_phrase_is_the_longest_run_that_resolves_to_the_value():
+    texts = ["Book it for the 1st of September 2026, at 4:00 pm, or on Friday."]
+    assert said_phrase(DATE, "2026-09-01", texts, THURSDAY) == "the 1st of September 2026"
+    assert said_phrase(TIME, "16:00", texts, THURSDAY) == "4:00 pm"
+    assert said_phrase(DATE, "2026-09-25", texts, THURSDAY) == "Friday"  # not "on Friday"
+    assert said_phrase(DATE, "2026-12-24", texts, THURSDAY) is None
+    assert said_phrase(TIME, "16:00", ["Until 4 p.m."], THURSDAY) == "4 p.m."
+
+
+def test_said_calls_copy_phrases_from_the_latest_user_message_first():
+    messages = [
+        {"role": "system", "content": "Today is Thursday, 2026-09-24."},
+        {"role": "user", "content": "Book the room tomorrow."},
+        {"role": "assistant", "content": "For how long?"},
+        {"role": "user", "content": "From two in the afternoon to 17:00, and remind me on 2026-09-25."},
+    ]
+    tools = normalize_tools([{"name": "book", "parameters": SCHEMA}])
+    expected = [
+        {
+            "name": "book",
+            "arguments": {
+                "date": "2026-09-25",
+                "slot": {"start": "14:00", "end": "17:00"},
+                "reminders": ["2026-09-25"],
+            },
+        }
+    ]
+    step = EvalStep(id="s", messages=messages, tools=tools, expected=expected)
+    calls = said_calls(step.expected, step.tools, step.messages)
+    # The latest user message says 2026-09-25 itself; the earlier "tomorrow" is not needed.
+    assert calls[0]["arguments"] == {
+        "date": "2026-09-25",
+        "slot": {"start": "two in the afternoon", "end": "17:00"},
+        "reminders": ["2026-09-25"],
+    }
+    assert expected[0]["arguments"]["slot"]["start"] == "14:00"  # not changed in place
+    # Resolving what the training reply says gives the expected call back.
+    out, _ = resolve_arguments(calls[0]["arguments"], SCHEMA, stated_today(messages))
+    assert out == expected[0]["arguments"]
+
+
+def _accepts(constraint, text: str, tokenizer) -> bool:
+    for token in tokenizer(text, add_special_tokens=False)["input_ids"]:
+        if not constraint.accepts(token):
+            return False
+        constraint.advance(token)
+    return True
+
+
+def test_a_said_values_model_may_write_a_phrase_where_others_must_write_the_declared_form():
+    from tiny_models import tiny_model
+
+    from agentroute import RoutedModel
+
+    hf, tok = tiny_model("llama", n_layers=2)
+    model = RoutedModel(hf, tok, name="tiny2-llama")
+    tools = normalize_tools([{"name": "book", "parameters": {**SCHEMA, "required": ["date"]}}])
+    phrase = '<tool_call>{"name": "book", "arguments": {"date": "next Friday"}}</tool_call>'
+    iso = '<tool_call>{"name": "book", "arguments": {"date": "2026-10-02"}}</tool_call>'
+    assert not _accepts(model._tool_constraint(tools), phrase, tok)
+    assert _accepts(model._tool_constraint(tools), iso, tok)
+    model.said_values = True
+    assert _accepts(model._tool_constraint(tools), phrase, tok)
+    assert _accepts(model._tool_constraint(tools), iso, tok)
+    # Still one short line: no quote, no newline, no leading space inside a phrase.
+    for bad in ('{"date": " next', '{"date": "next\\n', '{"date": "' + "x" * 41):
+        text = '<tool_call>{"name": "book", "arguments": ' + bad
+        assert not _accepts(model._tool_constraint(tools), text, tok), bad
+    # Titles are no dates: their strings keep the grammar's usual rules.
+    title = '<tool_call>{"name": "book", "arguments": {"title": " x'
+    assert not _accepts(model._tool_constraint(tools), title, tok)
