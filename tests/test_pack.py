@@ -175,6 +175,9 @@ def test_a_pack_prompts_tools_in_the_style_it_was_trained_on(tmp_path):
     assert agentroute.load(checkpoint, pack=tmp_path / "pack").tool_style == "json"  # packs before the field
     edit_manifest(tmp_path / "pack", lambda data: data.update(tool_style="signature"))
     assert agentroute.load(checkpoint, pack=tmp_path / "pack").tool_style == "signature"
+    assert not agentroute.load(checkpoint, pack=tmp_path / "pack").said_values  # packs before the field
+    edit_manifest(tmp_path / "pack", lambda data: data.update(said_values=True))
+    assert agentroute.load(checkpoint, pack=tmp_path / "pack").said_values
     edit_manifest(tmp_path / "pack", lambda data: data.update(tool_style="yaml"))
     with pytest.raises(PackError, match="tool_style"):
         agentroute.load(checkpoint, pack=tmp_path / "pack")

@@ -134,21 +134,22 @@ def test_a_model_prompts_in_its_tool_style_and_an_export_keeps_it(tmp_path):
     hf, tok = tiny_model("llama", n_layers=4)
     model = RoutedModel(hf, tok, name="tiny4")
     as_json = model.encode(ASK, [WEATHER])
-    model.tool_style = "signature"
+    model.tool_style, model.said_values = "signature", True
     as_signature = model.encode(ASK, [WEATHER])
     assert as_signature == step_prompt_ids(tok, ASK, normalize_tools([WEATHER]), "signature")
     assert len(as_signature) < len(as_json)
     manifest = export(model, tmp_path / "exported")
-    assert manifest["tool_style"] == "signature"
+    assert manifest["tool_style"] == "signature" and manifest["said_values"] is True
     full = tmp_path / "exported" / "full"
-    assert json.loads((full / "agentroute.json").read_text()) == {"tool_style": "signature"}
+    assert json.loads((full / "agentroute.json").read_text()) == {"tool_style": "signature", "said_values": True}
     reloaded = load(full, dtype="float32", kernels="plain", pack=None)
     assert reloaded.tool_style == "signature" and reloaded.encode(ASK, [WEATHER]) == as_signature
+    assert reloaded.said_values  # its grammar still admits dates and times in words
 
 
 def test_a_bad_tool_style_file_is_named(tmp_path):
     from agentroute.errors import ModelLoadError
-    from agentroute.steps.checkpoint_prompt import PROMPT_FILE, checkpoint_tool_style
+    from agentroute.steps.checkpoint_prompt import PROMPT_FILE, checkpoint_said_values, checkpoint_tool_style
 
     assert checkpoint_tool_style(tmp_path) == "json"
     (tmp_path / PROMPT_FILE).write_text('{"tool_style": "yaml"}')
@@ -157,6 +158,9 @@ def test_a_bad_tool_style_file_is_named(tmp_path):
     (tmp_path / PROMPT_FILE).write_text("[1]")
     with pytest.raises(ModelLoadError, match="is not a JSON object"):
         checkpoint_tool_style(tmp_path)
+    (tmp_path / PROMPT_FILE).write_text('{"tool_style": "json", "said_values": "yes"}')
+    with pytest.raises(ModelLoadError, match="gives said_values 'yes'; it must be true or false"):
+        checkpoint_said_values(tmp_path)
 
 
 def test_a_served_manifest_with_an_unknown_tool_style_is_named():

@@ -273,6 +273,36 @@ def test_tool_call_example_keeps_every_expected_tool(llama_model):
     assert text == "\n".join(format_tool_call(c) for c in calls)
 
 
+def test_a_said_values_model_trains_on_dates_as_the_user_said_them(llama_model):
+    day = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+    step = parse_step(
+        {
+            "id": "sun-1",
+            "step_type": "tool_call",
+            "messages": [
+                {"role": "system", "content": "Today is Thursday, 2026-09-24."},
+                {"role": "user", "content": "When does the sun rise in Oslo next Friday?"},
+            ],
+            "tools": [
+                {
+                    "name": "sun",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "date": day}},
+                }
+            ],
+            "expected": {"tool_calls": [{"name": "sun", "arguments": {"city": "Oslo", "date": "2026-10-02"}}]},
+        }
+    )
+    said = {"name": "sun", "arguments": {"city": "Oslo", "date": "next Friday"}}
+    assert tool_call_text(step, said_values=True) == format_tool_call(said)
+    assert tool_call_text(step) == format_tool_call(step.expected[0])
+    llama_model.said_values = True
+    try:
+        example = tool_call_example(llama_model, step, random.Random(0), 0)
+    finally:
+        llama_model.said_values = False
+    assert llama_model.tokenizer.decode(example.reply_ids[:-1]) == format_tool_call(said)
+
+
 def test_tool_call_example_distractors_depend_on_the_rng(llama_model):
     step = weather_step()
     draws = {
