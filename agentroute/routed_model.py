@@ -255,7 +255,7 @@ class RoutedModel:
             # With a no-tool-fits head the step starts under calls only; the head may switch it to words.
             constraint = self._tool_constraint(specs, free_text, schema, decline and choice is None) if wanted else None
             result = self._execute(prompt_ids, decision.program, settings, mode, constraint, choice)
-        result = step_result(result, context, decision, settings.json_schema)
+        result = step_result(result, context, decision, settings.json_schema, self.said_values)
         record_step(result.record, {"messages": messages, "tools": [t.model_dump() for t in specs]})
         return result
 

@@ -2,6 +2,7 @@
 training replies that copy them (training.said_spans)."""
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -30,9 +31,12 @@ HHMM = {"type": "string", "pattern": r"^\d{2}:\d{2}$"}
         (HHMM, TIME),
         ({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$"}, TIME),
         ({"type": "string", "format": "date"}, DATE),
-        ({"type": "string", "description": "Check-in day, YYYY-MM-DD"}, DATE),
-        ({"type": "string", "description": "Start (24-hour HH:MM)"}, TIME),
-        # Not declared: free text, a date-time, a loose pattern, an enum, another type.
+        # Not declared: free text, a date-time, a loose pattern, an enum, another type; a month, a
+        # sort code, hours with seconds; a description alone (unless the pack words dates).
+        ({"type": "string", "description": "Check-in day, YYYY-MM-DD"}, None),
+        ({"type": "string", "pattern": r"\d{2}-\d{2}"}, None),
+        ({"type": "string", "pattern": r"^\d{4}-\d{2}"}, None),
+        ({"type": "string", "pattern": r"^\d{2}:\d{2}:\d{2}$"}, None),
         ({"type": "string", "description": "when, in your words"}, None),
         ({"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$"}, None),
         ({"type": "string", "pattern": r"\d"}, None),
@@ -43,6 +47,13 @@ HHMM = {"type": "string", "pattern": r"^\d{2}:\d{2}$"}
 )
 def test_declared_kind(schema, kind):
     assert declared_kind(schema) == kind
+
+
+def test_descriptions_declare_only_for_a_pack_that_words_dates():
+    day = {"type": "string", "description": "Check-in day, YYYY-MM-DD"}
+    start = {"type": "string", "description": "Start (24-hour HH:MM)"}
+    assert declared_kind(day, descriptions=True) == DATE and declared_kind(start, descriptions=True) == TIME
+    assert declared_kind({**day, "format": "email"}, descriptions=True) is None
 
 
 @pytest.mark.parametrize(
@@ -57,6 +68,7 @@ def test_declared_kind(schema, kind):
         ("Sept. 2nd 2026", "2026-09-02"),
         ("Dec 5th", "2026-12-05"),  # no year: the next one
         ("June 2", "2027-06-02"),
+        ("Sep 24", "2026-09-24"),
         ("today", "2026-09-24"),
         ("tomorrow", "2026-09-25"),
         ("the day after tomorrow", "2026-09-26"),
@@ -69,8 +81,9 @@ def test_declared_kind(schema, kind):
         ("next Friday", "2026-10-02"),  # next week's, in Monday-first weeks
         ("next Monday", "2026-09-28"),
         ("Tuesday next week", "2026-09-29"),
-        ("Friday", "2026-09-25"),  # the next one after today
-        ("on Thu", "2026-10-01"),
+        ("Friday", "2026-09-25"),  # the next one on or after today
+        ("on Thu", "2026-09-24"),
+        ("this Wednesday", "2026-09-30"),
     ],
 )
 def test_dates_in_words(phrase, value):
@@ -78,7 +91,22 @@ def test_dates_in_words(phrase, value):
 
 
 @pytest.mark.parametrize(
-    "phrase", ["someday", "next week", "2 weeks", "Monday, June 9, 2026", "June 31, 2026", "may", "", "2026-13-01"]
+    "phrase",
+    [
+        "someday",
+        "next week",
+        "2 weeks",
+        "Monday, June 9, 2026",
+        "June 31, 2026",
+        "may",
+        "",
+        "2026-13-01",
+        "in -5 days",
+        "in 9999999 days",
+        "in 999999 weeks",
+        "², June 2026",
+        "June ², 2026",
+    ],  # fmt: skip
 )
 def test_phrases_that_name_no_single_day_are_refused(phrase):
     # "Monday, June 9, 2026": June 9 is a Tuesday; "2 weeks" is a span, not a day.
@@ -110,25 +138,38 @@ def test_relative_dates_need_a_today():
         ("half past four in the afternoon", "16:30"),
         ("quarter past 7 in the evening", "19:15"),
         ("quarter to nine at night", "20:45"),
+        ("quarter to one pm", "12:45"),
+        ("quarter to twelve pm", "11:45"),
+        ("twelve at night", "00:00"),
+        ("half past twelve at night", "00:30"),
+        ("one at night", "01:00"),
+        ("4 P.M", "16:00"),
+        ("12 midnight", "00:00"),
     ],
 )
 def test_times_in_words(phrase, value):
     assert canonical(TIME, phrase, THURSDAY) == value
 
 
-@pytest.mark.parametrize("phrase", ["seven", "7", "25:00", "13 pm", "4:75 pm", "soon"])
+@pytest.mark.parametrize(
+    "phrase", ["seven", "7", "25:00", "13 pm", "4:75 pm", "soon", "quarter to nine", "²", "half past ²", "① pm"]
+)
 def test_ambiguous_or_impossible_times_are_refused(phrase):
     assert canonical(TIME, phrase, THURSDAY) is None
 
 
-def test_stated_today_reads_the_latest_statement():
+def test_stated_today_reads_the_system_prompt_first():
     messages = [
         {"role": "system", "content": "You help. Today is Friday, 2026-03-13."},
-        {"role": "user", "content": "Book it."},
+        {"role": "user", "content": "Book it. Today's date is 2026-03-14, by the way."},
     ]
     assert stated_today(messages) == dt.date(2026, 3, 13)
-    messages.append({"role": "user", "content": "Actually today's date is 2026-03-14, sorry."})
-    assert stated_today(messages) == dt.date(2026, 3, 14)
+    assert stated_today(messages[1:]) == dt.date(2026, 3, 14)
+    for content in ("Today's date: March 13, 2026", "Current date: 2026-03-13", "You help.\nToday is 13 March 2026."):
+        assert stated_today([{"role": "system", "content": content}]) == dt.date(2026, 3, 13), content
+    # Not a statement of today: mid-sentence, or no date.
+    assert stated_today([{"role": "user", "content": "The deadline today is 2026-05-01."}]) is None
+    assert stated_today([{"role": "system", "content": "Today is a good day."}]) is None
     assert stated_today([{"role": "user", "content": "What is 2026-03-13?"}]) is None
     # A tool result that says so does not set the conversation's today.
     assert stated_today([{"role": "tool", "content": "Today is 2020-01-01."}]) is None
@@ -179,7 +220,21 @@ def test_parsing_resolves_before_the_schema_check_and_refuses_what_it_cannot_rea
         (1, "slot.start", "16:30"),
     ]
     refused = parse_tool_calls('<tool_call>{"name": "book", "arguments": {"date": "someday"}}</tool_call>', tools)
-    assert refused.tool_calls == [] and "'someday' does not match" in refused.error
+    assert refused.tool_calls == []
+    assert refused.error == (
+        "tool call 1 (book) gives date as 'someday', which is no date this release reads; "
+        "its schema asks for YYYY-MM-DD"
+    )
+    # A format-declared date is held to it too (jsonschema alone would pass any string).
+    day = {"type": "object", "properties": {"day": {"type": "string", "format": "date"}}}
+    loose = normalize_tools([{"name": "log", "parameters": day}])
+    text = '<tool_call>{"name": "log", "arguments": {"day": "Friday the 13th"}}</tool_call>'
+    assert parse_tool_calls(text, loose).tool_calls == []
+    # No reply text makes parsing raise.
+    for said in ("in 9999999 days", "²", "half past ²"):
+        call = {"name": "book", "arguments": {"date": said, "slot": {"start": said}}}
+        text = "<tool_call>" + json.dumps(call, ensure_ascii=False) + "</tool_call>"
+        assert parse_tool_calls(text, tools, today=dt.date.max).tool_calls == []
 
 
 def test_phrase_parameters_open_declared_fields_only():
@@ -263,3 +318,15 @@ def test_a_said_values_model_may_write_a_phrase_where_others_must_write_the_decl
     # Titles are no dates: their strings keep the grammar's usual rules.
     title = '<tool_call>{"name": "book", "arguments": {"title": " x'
     assert not _accepts(model._tool_constraint(tools), title, tok)
+
+
+def test_a_time_is_copied_only_where_the_request_names_a_clock():
+    texts = ["A table for 14 guests, and the cake at 2pm, please."]
+    assert said_phrase(TIME, "14:00", texts, THURSDAY) == "2pm"
+    assert said_phrase(TIME, "14:00", ["A table for 14 guests."], THURSDAY) is None  # a count, not a time
+    assert said_phrase(TIME, "07:00", ["Wake me at seven am."], THURSDAY) == "seven am"
+
+
+def test_a_copied_phrase_is_one_line_the_grammar_admits():
+    texts = ["Book it for the\n1st of\tSeptember 2026 please."]
+    assert said_phrase(DATE, "2026-09-01", texts, THURSDAY) == "the 1st of September 2026"

@@ -300,7 +300,7 @@ class ServedModel:
         decision = RouteDecision(typed, source, budget, program, record.mode)
         token_ids = [int(t) for t in reply.ours.get("token_ids") or []]
         raw = GenerationResult(text=reply.raw_text, token_ids=token_ids, record=record)
-        result = step_result(raw, context, decision, settings.json_schema)
+        result = step_result(raw, context, decision, settings.json_schema, self._said_values)
         record_step(result.record, {"messages": context.messages, "tools": [t.model_dump() for t in context.tools]})
         return result
 

@@ -50,7 +50,9 @@ class SaidArgument(BaseModel):
     call: int = Field(description="the call's 1-based position among the calls the reply attempted")
     argument: str = Field(description="the argument's path in the call's arguments, e.g. 'date' or 'time.start'")
     said: str = Field(description="as the reply wrote it, e.g. 'next Friday'")
-    value: str = Field(description="as the call passes it, e.g. '2026-10-02'")
+    value: str | None = Field(
+        description="as the call passes it, e.g. '2026-10-02' (None: not read, the call was dropped)"
+    )
 
 
 class StepRecord(BaseModel):

@@ -8,21 +8,22 @@ copied "2"), "next Friday" as another day. Here the model may instead copy the p
 against the date the conversation gives as today: the copying is the model's, the calendar
 arithmetic is code's.
 
-A string parameter is a *date* or a *time* when its schema says so unambiguously: a ``pattern``
-that accepts a zero-padded ISO date (``2026-03-04``) or a 24-hour ``HH:MM`` time and nothing
-looser, ``"format": "date"``, or a description naming ``YYYY-MM-DD`` or a 24-hour ``HH:MM``.
-Only such parameters are touched, and only when their value is not already in the declared form;
-a phrase this module cannot read stays as written (the schema check then refuses the call and
-says why). English phrasings, in Monday-first weeks:
+A string parameter (or the one string alternative of an ``anyOf``/``oneOf``, as pydantic writes
+``Optional[date]``) is a *date* or a *time* when its schema says so: a ``pattern`` that accepts a
+zero-padded ISO date (``2026-03-04``) or a 24-hour ``HH:MM`` time and refuses their near misses,
+or ``"format": "date"``; for a pack trained on said values also a description that names
+``YYYY-MM-DD`` or a 24-hour ``HH:MM``. A value already in the declared form is never touched, so
+resolving only rescues values the schema would refuse. English phrasings, in Monday-first weeks:
 
 - dates: ISO (also unpadded, ``2026-6-2``); month names with or without a year and weekday
-  ("June 2, 2026", "the 1st of September", "Tue, Sep 2nd 2026"; no year: the next such day from
-  today); "today", "tomorrow", "the day after tomorrow"; "in 5 days", "in two weeks", "3 days
-  from now", "a week from today"; "this Friday" (this week's), "next Friday" and "Friday next
-  week" (next week's), "Friday" or "on Friday" (the next one after today);
+  ("June 2, 2026", "the 1st of September", "Tue, Sep 2nd 2026"; no year: the next such day on
+  or after today); "today", "tomorrow", "the day after tomorrow"; "in 5 days", "in two weeks",
+  "3 days from now", "a week from today"; "this Friday" and "Friday" (the next one on or after
+  today), "next Friday" and "Friday next week" (next week's);
 - times: ``HH:MM``, "4pm", "4:30 p.m.", "7 o'clock in the evening", "two in the afternoon",
-  "half past four in the afternoon", "quarter to nine at night", "noon", "midnight"; a bare
-  "seven" or "7" is no time (morning or evening?), "7:30" and "19" are read as written.
+  "half past four in the afternoon", "quarter to nine at night", "one at night" (01:00), "noon",
+  "midnight"; a bare "seven" or "7" is no time (morning or evening?), "7:30" and "19" are read
+  as written.
 """
 
 from __future__ import annotations
@@ -47,19 +48,23 @@ _NUMBER_WORDS = {
         "sixteen seventeen eighteen nineteen twenty".split()
     )
 }
-_NUMBER_WORDS.update({"a": 1, "an": 1})
+_MAX_DAYS_AHEAD = 3660  # "in N days/weeks" beyond ten years is no date an agent step means
 
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
-_HHMM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
-_SAMPLE_DATE, _LOOSE_DATE = "2026-03-04", "2026-3-4"
-_SAMPLE_TIME, _LOOSE_TIME = "13:45", "1:45 pm"
+# What a declared pattern must accept, and the near misses it must refuse, to be a date or a time:
+# a pattern that accepts "2026-03" or "03-04" alone is a month or a sort code, not a day.
+_PATTERN_PROBES = {
+    DATE: (("2026-03-04", "1999-12-31"), ("2026-3-4", "2026-03", "03-04", "26-03-04", "x", "")),
+    TIME: (("13:45", "00:00", "23:59"), ("1:45 pm", "13:45:00", "1345", "x", "")),
+}
 
 
 # ---------------------------------------------------------------- which parameters are dates, times
 
 
-def declared_kind(schema: Any) -> str | None:
-    """``DATE`` or ``TIME`` where a string parameter's schema declares that form, else None."""
+def declared_kind(schema: Any, descriptions: bool = False) -> str | None:
+    """``DATE`` or ``TIME`` where a string parameter's schema declares that form, else None; with
+    ``descriptions``, also where only its description names the form."""
     if not isinstance(schema, Mapping) or schema.get("type") != "string" or "enum" in schema or "const" in schema:
         return None
     pattern = schema.get("pattern")
@@ -68,17 +73,36 @@ def declared_kind(schema: Any) -> str | None:
             compiled = re.compile(pattern)
         except re.error:
             return None
-        for kind, sample, loose in ((DATE, _SAMPLE_DATE, _LOOSE_DATE), (TIME, _SAMPLE_TIME, _LOOSE_TIME)):
-            if compiled.search(sample) and not compiled.search(loose) and not compiled.search("x"):
+        for kind, (accepted, refused) in _PATTERN_PROBES.items():
+            if all(compiled.search(s) for s in accepted) and not any(compiled.search(s) for s in refused):
                 return kind
         return None
     if schema.get("format") == "date":
         return DATE
-    description = str(schema.get("description", ""))
-    if "YYYY-MM-DD" in description and "HH" not in description:
-        return DATE
-    if re.search(r"\bHH:MM\b", description) and "24" in description and "YYYY" not in description:
-        return TIME
+    if descriptions and "format" not in schema:
+        description = str(schema.get("description", ""))
+        if "YYYY-MM-DD" in description and "HH" not in description:
+            return DATE
+        if re.search(r"\bHH:MM\b", description) and "24" in description and "YYYY" not in description:
+            return TIME
+    return None
+
+
+def _declared(schema: Any, descriptions: bool) -> tuple[str, Mapping[str, Any]] | None:
+    """(kind, the declaring schema) for ``schema`` itself or the one string alternative of its
+    ``anyOf``/``oneOf`` (``Optional[date]``), else None."""
+    kind = declared_kind(schema, descriptions)
+    if kind is not None:
+        return kind, schema
+    if not isinstance(schema, Mapping):
+        return None
+    for key in ("anyOf", "oneOf"):
+        options = schema.get(key)
+        if isinstance(options, list):
+            strings = [o for o in options if isinstance(o, Mapping) and o.get("type") == "string"]
+            kinds = [declared_kind(o, descriptions) for o in strings]
+            if len(strings) == 1 and kinds[0] is not None:
+                return kinds[0], strings[0]
     return None
 
 
@@ -87,57 +111,50 @@ def declared_kind(schema: Any) -> str | None:
 
 def _number(word: str) -> int | None:
     word = word.lower()
-    if word.isdigit():
+    if re.fullmatch(r"[0-9]{1,4}", word):  # ASCII digits only: str.isdigit() admits "²"
         return int(word)
     return _NUMBER_WORDS.get(word)
 
 
-def _month(word: str) -> int | None:
+def _prefixed(word: str, names: list[str]) -> int | None:
+    """The index of the name ``word`` abbreviates (at least three letters: "sep", "sept", "thu")."""
     word = word.lower().rstrip(".")
-    if len(word) < 3:
+    if len(word) < 3 or not word.isalpha():
         return None
-    for i, name in enumerate(_MONTHS):
-        if name.startswith(word) and (len(word) >= 3):
-            return i + 1
-    return None
-
-
-def _weekday(word: str) -> int | None:
-    word = word.lower().rstrip(".")
-    if len(word) < 3:
-        return None
-    for i, name in enumerate(_WEEKDAYS):
+    for i, name in enumerate(names):
         if name.startswith(word):
             return i
     return None
 
 
+def _month(word: str) -> int | None:
+    found = _prefixed(word, _MONTHS)
+    return None if found is None else found + 1
+
+
+def _weekday(word: str) -> int | None:
+    return _prefixed(word, _WEEKDAYS)
+
+
 def _words(phrase: str) -> list[str]:
-    return re.findall(r"[a-z]+\.?|\d+(?:st|nd|rd|th)?", phrase.lower())
-
-
-def _day_of_month(word: str) -> int | None:
-    match = re.fullmatch(r"(\d{1,2})(st|nd|rd|th)?", word)
-    if match:
-        return int(match.group(1))
-    return None
+    return re.findall(r"[a-z]+\.?|[0-9]+(?:st|nd|rd|th)?", phrase.lower())
 
 
 def _absolute_date(words: list[str], today: dt.date | None) -> dt.date | None:
     """Month-name dates: "june 2 2026", "2 june", "the 1st of september 2026", an optional weekday
-    before them (checked against the date when a year is given)."""
+    before them (which must be the date's)."""
     words = [w for w in words if w not in ("the", "of", "on")]
     weekday = None
-    if words and _weekday(words[0]) is not None and len(words) > 1:
+    if len(words) > 1 and _weekday(words[0]) is not None:
         weekday, words = _weekday(words[0]), words[1:]
     month = day = year = None
     for word in words:
-        if _month(word) is not None and month is None and not word[0].isdigit():
+        if month is None and _month(word) is not None:
             month = _month(word)
-        elif re.fullmatch(r"\d{4}", word) and year is None:
+        elif year is None and re.fullmatch(r"[0-9]{4}", word):
             year = int(word)
-        elif _day_of_month(word) is not None and day is None:
-            day = _day_of_month(word)
+        elif day is None and re.fullmatch(r"[0-9]{1,2}(st|nd|rd|th)?", word):
+            day = int(re.match(r"[0-9]+", word).group())
         else:
             return None
     if month is None or day is None:
@@ -147,15 +164,20 @@ def _absolute_date(words: list[str], today: dt.date | None) -> dt.date | None:
             found = dt.date(year, month, day)
         elif today is None:
             return None
-        else:
-            found = dt.date(today.year, month, day)
-            if found < today:
-                found = dt.date(today.year + 1, month, day)
-    except ValueError:
+        else:  # no year: the next such day on or after today (agent steps mostly book ahead)
+            found = next(d for y in range(today.year, today.year + 5) if (d := _day(y, month, day)) and d >= today)
+    except (ValueError, StopIteration):
         return None
     if weekday is not None and found.weekday() != weekday:
         return None
     return found
+
+
+def _day(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:  # February 29th in another year
+        return None
 
 
 def _relative_date(words: list[str], today: dt.date | None) -> dt.date | None:
@@ -167,25 +189,19 @@ def _relative_date(words: list[str], today: dt.date | None) -> dt.date | None:
         return today + dt.timedelta(days=fixed[text])
     span = re.fullmatch(r"(?:in )?(\w+) (day|week)s?(?: from (?:today|now))?", text)
     if span and (text.startswith("in ") or " from " in text):
-        count = _number(span.group(1))
+        count = {"a": 1, "an": 1}.get(span.group(1), _number(span.group(1)))
         if count is not None:
-            return today + dt.timedelta(days=count * (7 if span.group(2) == "week" else 1))
+            days = count * (7 if span.group(2) == "week" else 1)
+            return today + dt.timedelta(days=days) if days <= _MAX_DAYS_AHEAD else None
     week_start = today - dt.timedelta(days=today.weekday())
-    patterns = (
-        (r"this (\w+)", 0),
-        (r"(\w+) this week", 0),
-        (r"next (\w+)", 7),
-        (r"(\w+) next week", 7),
-        (r"next week (?:on )?(\w+)", 7),
-        (r"(?:on )?(\w+)", None),
-    )
-    for pattern, offset in patterns:
+    for pattern, offset in ((r"next (\w+)", 7), (r"(\w+) next week", 7), (r"next week (?:on )?(\w+)", 7),
+                            (r"(\w+) this week", 0), (r"(?:this |on )?(\w+)", None)):  # fmt: skip
         match = re.fullmatch(pattern, text)
         day = _weekday(match.group(1)) if match else None
         if day is None:
             continue
-        if offset is None:  # a bare weekday: the next one after today
-            return today + dt.timedelta(days=(day - today.weekday() - 1) % 7 + 1)
+        if offset is None:  # "Friday", "this Friday": the next one on or after today
+            return today + dt.timedelta(days=(day - today.weekday()) % 7)
         return week_start + dt.timedelta(days=offset + day)
     return None
 
@@ -196,27 +212,29 @@ def resolve_date(phrase: str, today: dt.date | None) -> dt.date | None:
     phrase = phrase.strip()
     iso = _ISO_DATE.fullmatch(phrase)
     if iso:
-        try:
-            return dt.date(*(int(g) for g in iso.groups()))
-        except ValueError:
-            return None
+        return _day(*(int(g) for g in iso.groups()))
+    if "-" in phrase or len(phrase) > 60:  # "in -5 days"; no date is worded at such length
+        return None
     words = _words(phrase.replace(",", " "))
     if not words:
         return None
     return _relative_date(words, today) or _absolute_date(words, today)
 
 
-_DAY_PARTS = {
-    "in the morning": "am",
-    "am": "am",
-    "a.m.": "am",
-    "in the afternoon": "pm",
-    "in the evening": "pm",
-    "at night": "pm",
-    "tonight": "pm",
-    "pm": "pm",
-    "p.m.": "pm",
-}
+# Day parts, longest first; "at night" and "tonight" read 12 as midnight and 1-4 as small hours.
+_DAY_PARTS = [
+    ("in the morning", "am"),
+    ("in the afternoon", "pm"),
+    ("in the evening", "pm"),
+    ("at night", "night"),
+    ("tonight", "night"),
+    ("a.m.", "am"),
+    ("p.m.", "pm"),
+    ("a.m", "am"),
+    ("p.m", "pm"),
+    ("am", "am"),
+    ("pm", "pm"),
+]
 
 
 def resolve_time(phrase: str) -> tuple[int, int] | None:
@@ -224,50 +242,52 @@ def resolve_time(phrase: str) -> tuple[int, int] | None:
     text = re.sub(r"\s+", " ", phrase.strip().lower())
     if text in ("noon", "midday", "12 noon"):
         return 12, 0
-    if text == "midnight":
+    if text in ("midnight", "12 midnight"):
         return 0, 0
     part = None
-    for words, meaning in _DAY_PARTS.items():
+    for words, meaning in _DAY_PARTS:
         if text.endswith(words) and (len(text) == len(words) or not text[-len(words) - 1].isalpha()):
             part, text = meaning, text[: -len(words)].strip()
             break
     text = re.sub(r"\s*o'?clock$", "", text)
-    hour = minute = None
-    clock = re.fullmatch(r"(\d{1,2})(?:[:.](\d{2}))?", text)
+    before = 0  # minutes before the named hour ("quarter to nine")
+    clock = re.fullmatch(r"([0-9]{1,2})(?:[:.]([0-9]{2}))?", text)
     if clock:
         hour, minute = int(clock.group(1)), int(clock.group(2) or 0)
     else:
         spoken = re.fullmatch(r"(half past|quarter past|quarter to) (\w+)", text)
-        if spoken:
-            base = _number(spoken.group(2))
-            if base is None:
-                return None
-            hour, minute = {"half past": (base, 30), "quarter past": (base, 15), "quarter to": (base - 1, 45)}[
-                spoken.group(1)
-            ]
-        elif _number(text) is not None and text not in ("a", "an"):
-            hour, minute = _number(text), 0
-    if hour is None or minute is None or minute > 59:
+        named = spoken.group(2) if spoken else text
+        hour = _number(named)
+        if hour is None:
+            return None
+        minute = {"half past": 30, "quarter past": 15}.get(spoken.group(1), 0) if spoken else 0
+        before = 15 if spoken and spoken.group(1) == "quarter to" else 0
+    if minute > 59:
         return None
     if part is None:
-        # "16:00" and "7:30" stand as written; a bare word or number needs no day part to be a
-        # time only when it is a 24-hour one ("19"), so "seven" alone is refused.
-        return (hour, minute) if (clock and (clock.group(2) or hour > 12)) and hour <= 23 else None
-    if not 1 <= hour <= 12 and not (hour == 0 and part == "am"):
-        return None
-    if part == "pm" and hour != 12:
-        hour += 12
-    if part == "am" and hour == 12:
-        hour = 0
-    return hour, minute
+        # "16:00" and "7:30" stand as written; a bare number or word is a time only when it is a
+        # 24-hour one ("19"): "seven" alone could be morning or evening.
+        if not (clock and (clock.group(2) or 12 < hour <= 23)) or hour > 23 or before:
+            return None
+    else:
+        if not 1 <= hour <= 12:
+            return None
+        if part == "night":  # "twelve at night" is midnight, "one at night" 01:00, "nine at night" 21:00
+            part = "am" if hour == 12 or hour <= 4 else "pm"
+        hour = hour % 12 + (12 if part == "pm" else 0)
+    total = (hour * 60 + minute - before) % (24 * 60)
+    return total // 60, total % 60
 
 
 def canonical(kind: str, phrase: str, today: dt.date | None) -> str | None:
-    """``phrase`` in the declared form of ``kind`` (``YYYY-MM-DD``, ``HH:MM``), or None."""
-    if kind == DATE:
-        day = resolve_date(phrase, today)
-        return day.isoformat() if day else None
-    time = resolve_time(phrase)
+    """``phrase`` in the declared form of ``kind`` (``YYYY-MM-DD``, ``HH:MM``), or None; never raises."""
+    try:
+        if kind == DATE:
+            day = resolve_date(phrase, today)
+            return day.isoformat() if day else None
+        time = resolve_time(phrase)
+    except (ValueError, OverflowError):  # dates past year 9999, and the like
+        return None
     return f"{time[0]:02d}:{time[1]:02d}" if time else None
 
 
@@ -278,94 +298,115 @@ def canonical(kind: str, phrase: str, today: dt.date | None) -> str | None:
 class SaidValue:
     path: str  # the argument's JSON path in the call ("date", "time.start", "slots[1]")
     said: str
-    value: str
+    value: str | None  # None: not read (the call cannot run)
+    kind: str = DATE
 
 
-def _walk(value: Any, schema: Any, path: str) -> Iterator[tuple[str, Any, str]]:
-    """(path, value, kind) for every declared date or time string in ``value``."""
-    if not isinstance(schema, Mapping):
-        return
-    kind = declared_kind(schema)
-    if kind is not None and isinstance(value, str):
-        yield path, value, kind
-    elif isinstance(value, Mapping):
-        properties = schema.get("properties") or {}
+def _declared_strings(value: Any, schema: Any, descriptions: bool, path: tuple = ()) -> Iterator[tuple]:
+    """(path as keys and indices, value, kind, declaring schema) for every declared date or time
+    string in ``value``: the one walk that resolving, training replies and the grammar
+    (``phrase_parameters``) share."""
+    declared = _declared(schema, descriptions)
+    if declared is not None and isinstance(value, str):
+        yield path, value, declared[0], declared[1]
+    elif isinstance(schema, Mapping) and isinstance(value, Mapping):
+        properties = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else {}
         for key, item in value.items():
-            yield from _walk(item, properties.get(key), f"{path}.{key}" if path else key)
-    elif isinstance(value, list):
-        items = schema.get("items")
+            yield from _declared_strings(item, properties.get(key), descriptions, (*path, key))
+    elif isinstance(schema, Mapping) and isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _walk(item, items, f"{path}[{i}]")
+            yield from _declared_strings(item, schema.get("items"), descriptions, (*path, i))
 
 
-def _replace(value: Any, schema: Any, today: dt.date, resolved: list[SaidValue], path: str = "") -> Any:
-    if not isinstance(schema, Mapping):
-        return value
-    kind = declared_kind(schema)
-    if kind is not None and isinstance(value, str):
-        if re.search(schema["pattern"], value) if "pattern" in schema else _is_canonical(kind, value):
-            return value
-        found = canonical(kind, value, today)
-        if found is None:
-            return value
-        resolved.append(SaidValue(path, value, found))
-        return found
-    if isinstance(value, Mapping):
-        properties = schema.get("properties") or {}
-        return {
-            key: _replace(item, properties.get(key), today, resolved, f"{path}.{key}" if path else key)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_replace(item, schema.get("items"), today, resolved, f"{path}[{i}]") for i, item in enumerate(value)]
-    return value
+def path_text(path: Sequence) -> str:
+    """``("slot", "start")`` as "slot.start", ``("days", 1)`` as "days[1]"."""
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
 
 
-def _is_canonical(kind: str, value: str) -> bool:
-    return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}" if kind == DATE else r"\d{2}:\d{2}", value))
+def _in_declared_form(value: str, kind: str, schema: Mapping[str, Any]) -> bool:
+    if "pattern" in schema:
+        return re.search(schema["pattern"], value) is not None
+    return re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}" if kind == DATE else r"[0-9]{2}:[0-9]{2}", value) is not None
+
+
+def set_at(container: Any, path: Sequence, value: Any) -> None:
+    for step in path[:-1]:
+        container = container[step]
+    container[path[-1]] = value
 
 
 def resolve_arguments(
-    arguments: Mapping[str, Any], parameters: Mapping[str, Any], today: dt.date
+    arguments: Mapping[str, Any], parameters: Mapping[str, Any], today: dt.date | None, descriptions: bool = False
 ) -> tuple[dict[str, Any], list[SaidValue]]:
-    """``arguments`` with every declared date or time said in words put in its declared form, and
-    what was resolved. Values already in that form, and phrases not read, stay as they are."""
-    resolved: list[SaidValue] = []
-    out = _replace(dict(arguments), parameters, today, resolved)
-    return out, resolved
+    """``arguments`` with every declared date or time written in words put in its declared form,
+    and each such value (``SaidValue.value`` None where the phrase was not read: the call must not
+    run). Values already in the declared form stay as they are."""
+    import copy
+
+    out = copy.deepcopy(dict(arguments))
+    said: list[SaidValue] = []
+    for path, value, kind, schema in list(_declared_strings(out, parameters, descriptions)):
+        if _in_declared_form(value, kind, schema):
+            continue
+        found = canonical(kind, value, today)
+        said.append(SaidValue(path_text(path), value, found, kind))
+        if found is not None:
+            set_at(out, path, found)
+    return out, said
 
 
-def declared_values(arguments: Mapping[str, Any], parameters: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+def declared_values(
+    arguments: Mapping[str, Any], parameters: Mapping[str, Any], descriptions: bool = False
+) -> list[tuple[str, str, str]]:
     """(path, value, kind) of every declared date or time in ``arguments``."""
-    return list(_walk(dict(arguments), parameters, ""))
+    return [(path_text(p), v, k) for p, v, k, _ in _declared_strings(dict(arguments), parameters, descriptions)]
 
 
 # ------------------------------------------------------------------------- today, as stated
 
-_TODAY = re.compile(r"\btoday(?:'s date)? is\b[^.\d]{0,40}?(\d{4}-\d{2}-\d{2})", re.IGNORECASE)
+# "Today is Friday, 2026-03-13.", "Today's date: March 13, 2026", "Current date: 2026-03-13": at
+# the start of a message, line or sentence, so "the deadline today is 2026-05-01" sets nothing.
+_TODAY = re.compile(
+    r"(?:^|(?<=[.!?\n]))[ \t]*(?:today(?:['’]s date)?|(?:the )?current date|the date today)"
+    r"[ \t]*(?:is|:)[ \t]*([^\n]{0,48})",
+    re.IGNORECASE,
+)
 
 
 def stated_today(messages: Sequence[Mapping[str, Any]]) -> dt.date | None:
-    """The date a system or user message gives as today ("Today is Friday, 2026-03-13."), the
-    latest one stated; None if no message states one."""
-    found = None
+    """The date the conversation gives as today: the latest statement in a system or developer
+    message, else in a user message; None if none states one."""
+    found: dict[bool, dt.date] = {}
     for message in messages:
-        content = message.get("content")
-        if message.get("role") not in ("system", "developer", "user") or not isinstance(content, str):
+        role, content = message.get("role"), message.get("content")
+        if role not in ("system", "developer", "user") or not isinstance(content, str):
             continue
         for match in _TODAY.finditer(content):
-            try:
-                found = dt.date.fromisoformat(match.group(1))
-            except ValueError:
-                continue
-    return found
+            day = _stated_day(match.group(1))
+            if day is not None:
+                found[role != "user"] = day
+    return found.get(True) or found.get(False)
+
+
+def _stated_day(text: str) -> dt.date | None:
+    iso = re.search(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text)
+    if iso:
+        return _day(*(int(g) for g in iso.group().split("-")))
+    words = _words(text.split(".")[0].replace(",", " "))
+    for end in range(len(words), 1, -1):  # "Friday, March 13, 2026 and ..." -> its longest date
+        day = _absolute_date(words[:end], None)
+        if day is not None:
+            return day
+    return None
 
 
 # ------------------------------------------------------------- the grammar of a said-values pack
 
 # What a pack trained on said values may write where a schema declares a date or time: a short
-# phrase on one line, no quote (the grammar's string escapes stay out of a date), no leading space.
-PHRASE = {"type": "string", "pattern": r"^[^ \"\\\n][^\"\\\n]{0,39}$"}
+# phrase on one line, no quote or escape (the grammar's string escapes stay out of a date), no
+# leading space.
+PHRASE = {"type": "string", "pattern": r'^[^ "\\\x00-\x1f][^"\\\x00-\x1f]{0,39}$'}
+_LOOSENED = ("pattern", "format", "minLength", "maxLength")
 
 
 def phrase_specs(specs: Sequence[Any]) -> list[Any]:
@@ -374,12 +415,21 @@ def phrase_specs(specs: Sequence[Any]) -> list[Any]:
 
 
 def phrase_parameters(schema: Any) -> Any:
-    """``schema`` with every declared date or time (``declared_kind``) open to a short phrase
-    (``PHRASE``); its description stays, so the grammar still knows which field it is."""
-    if isinstance(schema, list):
-        return [phrase_parameters(s) for s in schema]
+    """``schema`` with every date or time a said-values pack may word (``_declared``, where the
+    resolver looks: properties, items, an ``anyOf``/``oneOf``'s string alternative) open to a short
+    phrase (``PHRASE``); its description stays, so the model still reads which field it is."""
     if not isinstance(schema, Mapping):
         return schema
-    if declared_kind(schema) is not None:
-        return {**{k: v for k, v in schema.items() if k not in ("pattern", "format")}, **PHRASE}
-    return {key: phrase_parameters(value) for key, value in schema.items()}
+    if declared_kind(schema, descriptions=True) is not None:
+        return {**{k: v for k, v in schema.items() if k not in _LOOSENED}, **PHRASE}
+    out = dict(schema)
+    if isinstance(schema.get("properties"), Mapping):
+        out["properties"] = {key: phrase_parameters(value) for key, value in schema["properties"].items()}
+    if isinstance(schema.get("items"), Mapping):
+        out["items"] = phrase_parameters(schema["items"])
+    declared = _declared(schema, descriptions=True)
+    if declared is not None:
+        for key in ("anyOf", "oneOf"):
+            if isinstance(schema.get(key), list):
+                out[key] = [phrase_parameters(o) if o is declared[1] else o for o in schema[key]]
+    return out

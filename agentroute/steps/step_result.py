@@ -16,14 +16,19 @@ from agentroute.steps.tools import parse_tool_calls
 
 
 def step_result(
-    result: GenerationResult, context: StepContext, decision: RouteDecision, json_schema: dict | None = None
+    result: GenerationResult,
+    context: StepContext,
+    decision: RouteDecision,
+    json_schema: dict | None = None,
+    said_values: bool = False,
 ) -> GenerationResult:
     """Parse tool calls and fill the record's step fields; with ``json_schema`` (structured output)
-    a reply that makes no call is checked as one JSON value of the schema."""
+    a reply that makes no call is checked as one JSON value of the schema; ``said_values``: the
+    model was trained to word dates and times (``steps.said_values``)."""
     text, calls, error, said = result.text, [], None, []
     if context.tools:
         digest, today = conversation_digest(context.messages), stated_today(context.messages)
-        parsed = parse_tool_calls(result.text, context.tools, digest, today)
+        parsed = parse_tool_calls(result.text, context.tools, digest, today, said_values)
         text, calls, error = (parsed.content if parsed.tool_calls else result.text), parsed.tool_calls, parsed.error
         said = parsed.said_arguments
     if json_schema is not None and not calls:

@@ -320,7 +320,11 @@ def _check_answers_a_call(i: int, message: dict[str, Any], calls_made: int, name
 
 
 def parse_tool_calls(
-    text: str, tools: Sequence[ToolSpec] | None = None, context: str = "", today: dt.date | None = None
+    text: str,
+    tools: Sequence[ToolSpec] | None = None,
+    context: str = "",
+    today: dt.date | None = None,
+    said_values: bool = False,
 ) -> ParsedReply:
     """Split a reply into text and tool calls; never raises on any reply text.
 
@@ -333,10 +337,11 @@ def parse_tool_calls(
     ids, and the same call made again in a later turn gets a new one, so no two results in one
     conversation answer the same id.
 
-    A date or time argument that a tool's schema declares (``said_values``) and that the reply
-    wrote in words ("next Friday", "4:00 pm") is put in the declared form before the schema is
-    checked, against ``today`` (the conversation's, else the machine's); ``said_arguments`` lists
-    what was resolved.
+    A date or time argument that a tool's schema declares (``steps.said_values``; with
+    ``said_values``, the model's training, also by its description alone) and that the reply wrote
+    in words ("next Friday", "4:00 pm") is put in the declared form before the schema is checked,
+    against ``today`` (the conversation's, else the machine's); ``said_arguments`` lists each. A
+    phrase that cannot be read drops its call, like any argument the schema refuses.
     """
     text = text if isinstance(text, str) else ""
     offered = {spec.name: spec for spec in normalize_tools(tools)}
@@ -360,9 +365,18 @@ def parse_tool_calls(
                         f"tool call {number} calls unknown tool {name!r}; offered tools: {', '.join(offered)}"
                     )
                     continue
-                arguments, resolved = resolve_arguments(arguments, offered[name].parameters, today or dt.date.today())
+                parameters = offered[name].parameters
+                arguments, resolved = resolve_arguments(arguments, parameters, today or dt.date.today(), said_values)
                 said += [SaidArgument(call=number, argument=r.path, said=r.said, value=r.value) for r in resolved]
-                violation = schema_violation(offered[name].parameters, arguments)
+                unread = next((r for r in resolved if r.value is None), None)
+                if unread is not None:
+                    form = "YYYY-MM-DD" if unread.kind == "date" else "24-hour HH:MM"
+                    errors.append(
+                        f"tool call {number} ({name}) gives {unread.path} as {unread.said!r}, which is no "
+                        f"{unread.kind} this release reads; its schema asks for {form}"
+                    )
+                    continue
+                violation = schema_violation(parameters, arguments)
                 if violation:
                     # Dropped, not passed on: a tool must never run with arguments its schema refuses.
                     errors.append(f"tool call {number} ({name}) {violation}")

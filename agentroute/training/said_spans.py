@@ -4,10 +4,10 @@ A pack trained with ``TrainConfig.said_values`` learns to write a declared date 
 as the phrase the request used ("next Friday", "4:00 pm"), which decoding then resolves to the
 declared form. The data carries only the resolved value, so the phrase is found again: the
 longest run of words in the conversation's user messages (the latest first) that resolves to
-exactly that value, against the date the conversation gives as today. A value no such run
-resolves to (a default, a date read from a tool result) stays as it is, and the model learns to
-write it in the declared form, as before. Data of any origin works the same way: only the
-expected calls and the messages are read.
+exactly that value, against the date the conversation gives as today, and that the pack's
+grammar admits (``PHRASE``). A value no such run resolves to (a default, a date read from a tool
+result) stays as it is, and the model learns to write it in the declared form, as before. Data of
+any origin works the same way: only the expected calls and the messages are read.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agentroute.steps.said_values import canonical, declared_kind, stated_today
+from agentroute.steps.said_values import (
+    PHRASE,
+    TIME,
+    _declared_strings,
+    canonical,
+    set_at,
+    stated_today,
+)
 from agentroute.steps.tools import ToolSpec
 
 MAX_WORDS = 8  # "half past four in the afternoon" is 6, "the day after tomorrow" 4
@@ -26,20 +33,28 @@ MAX_WORDS = 8  # "half past four in the afternoon" is 6, "the day after tomorrow
 # copy the date itself, as a date field would hold it.
 _LEADING = {"on", "at", "by", "for", "until", "till", "from", "to", "and", "or"}
 _EDGE = ",;:!?\"'()[]"
+# A time copied from a request names a clock: a bare "14" in "for 14 guests" resolves to 14:00
+# but is a count, and a model taught to copy it would copy counts into time fields.
+_CLOCK = re.compile(
+    r":|[0-9] ?[ap]\.?m\b|\b[ap]\.?m\b|\b(?:noon|midday|midnight|o'?clock|morning|afternoon|evening|night|tonight)\b"
+)
+_ADMITTED = re.compile(PHRASE["pattern"])
 
 
 def said_phrase(kind: str, value: str, texts: Sequence[str], today: dt.date | None) -> str | None:
     """The longest run of words in ``texts`` (searched in order) that ``canonical`` resolves to
-    ``value``; the first of equal length; None if none does."""
+    ``value`` and a said-values grammar admits; the first of equal length; None if none does."""
     for text in texts:
-        words = list(re.finditer(r"\S+", text))
+        words = text.split()
         best = None
         for i in range(len(words)):
-            for j in range(i, min(i + MAX_WORDS, len(words))):
-                span = _trimmed(text[words[i].start() : words[j].end()])
-                if not span or span.split()[0].lower() in _LEADING:
+            for j in range(i + 1, min(i + MAX_WORDS, len(words)) + 1):
+                span = _trimmed(" ".join(words[i:j]))
+                if not span or span.split()[0].lower() in _LEADING or (best is not None and len(span) <= len(best)):
                     continue
-                if (best is None or len(span) > len(best)) and canonical(kind, span, today) == value:
+                if kind == TIME and not _CLOCK.search(span.lower()):
+                    continue
+                if _ADMITTED.fullmatch(span) and canonical(kind, span, today) == value:
                     best = span
         if best is not None:
             return best
@@ -56,27 +71,19 @@ def _trimmed(span: str) -> str:
 def said_calls(
     expected: Sequence[Mapping[str, Any]], tools: Sequence[ToolSpec], messages: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """``expected`` calls with each declared date or time replaced by the phrase the user said."""
+    """``expected`` calls with each declared date or time replaced by the phrase the user said
+    (dates and times declared by a description too: a said-values pack words those as well)."""
     specs = {spec.name: spec for spec in tools}
     texts = [m["content"] for m in reversed(messages) if m.get("role") == "user" and isinstance(m.get("content"), str)]
     today = stated_today(messages)
     calls = copy.deepcopy([dict(call) for call in expected])
     for call in calls:
         spec = specs.get(call.get("name"))
-        if spec is not None:
-            call["arguments"] = _said(call.get("arguments", {}), spec.parameters, texts, today)
+        arguments = call.get("arguments")
+        if spec is None or not isinstance(arguments, dict):
+            continue
+        for path, value, kind, _ in list(_declared_strings(arguments, spec.parameters, descriptions=True)):
+            phrase = said_phrase(kind, value, texts, today)
+            if phrase is not None:
+                set_at(arguments, path, phrase)
     return calls
-
-
-def _said(value: Any, schema: Any, texts: Sequence[str], today: dt.date | None) -> Any:
-    if not isinstance(schema, Mapping):
-        return value
-    kind = declared_kind(schema)
-    if kind is not None and isinstance(value, str):
-        return said_phrase(kind, value, texts, today) or value
-    if isinstance(value, Mapping):
-        properties = schema.get("properties") or {}
-        return {key: _said(item, properties.get(key), texts, today) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_said(item, schema.get("items"), texts, today) for item in value]
-    return value
