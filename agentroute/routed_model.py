@@ -31,7 +31,7 @@ from agentroute.steps.policy import DepthPolicy
 from agentroute.steps.records import GenerationResult, StepType
 from agentroute.steps.response_format import with_response_format
 from agentroute.steps.routing import Router
-from agentroute.steps.said_values import phrase_specs
+from agentroute.steps.said_values import phrase_specs, worded_tool_names
 from agentroute.steps.step_input import as_messages, step_context
 from agentroute.steps.step_result import step_result
 from agentroute.steps.step_types import StepContext, call_required
@@ -168,6 +168,11 @@ class RoutedModel:
         """How this model's tool calls read in its streamed text (its template's format, else the
         hand-written one): the integrations stream calls as they form by it."""
         return streamed_call_format(self.tokenizer)
+
+    def held_call_names(self, tools: Sequence[Any]) -> frozenset[str]:
+        """Offered tools whose streamed calls carry their arguments whole at the end: a said-values
+        model's dates and times change when parsed (``steps.said_values``)."""
+        return worded_tool_names(tools) if self.said_values else frozenset()
 
     @property
     def stop_token_ids(self) -> set[int]:

@@ -10,6 +10,7 @@ import threading
 
 from agentroute import GenerationResult, StepRecord, parse_tool_calls
 from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat
+from agentroute.steps.said_values import stated_today, worded_tool_names
 from agentroute.steps.tools import normalize_tools
 from agentroute.trace.trace_file import record_step
 
@@ -19,18 +20,28 @@ class ScriptedModel:
 
     ``gate``: an Event the model waits on after streaming its first piece (proves streaming is live).
     ``call_format``: how the scripted replies write calls (the hand-written format by default).
+    ``said_values``: parse as a pack trained on said values (``agentroute.steps.said_values``).
     """
 
     name = "scripted"
 
     def __init__(
-        self, *replies: str, piece: int = 5, gate: threading.Event | None = None, call_format: CallFormat = HAND_WRITTEN
+        self,
+        *replies: str,
+        piece: int = 5,
+        gate: threading.Event | None = None,
+        call_format: CallFormat = HAND_WRITTEN,
+        said_values: bool = False,
     ) -> None:
         self.streamed_call_format = call_format
+        self.said_values = said_values
         self.replies = list(replies)
         self.calls: list[dict] = []
         self.piece = piece
         self.gate = gate
+
+    def held_call_names(self, tools) -> frozenset[str]:
+        return worded_tool_names(tools) if self.said_values else frozenset()
 
     def generate(self, messages, program=None, *, tools=None, on_text=None, hints=None, step_type=None, **options):
         self.calls.append(
@@ -50,7 +61,8 @@ class ScriptedModel:
                 if start == 0 and self.gate is not None:
                     assert self.gate.wait(5), "the consumer never saw the first chunk"
         specs = normalize_tools(tools)
-        parsed = parse_tool_calls(text, specs) if specs else None
+        today = stated_today(messages) if isinstance(messages, list) else None
+        parsed = parse_tool_calls(text, specs, today=today, said_values=self.said_values) if specs else None
         calls = parsed.tool_calls if parsed else []
         record = StepRecord(
             model=self.name,
@@ -65,6 +77,7 @@ class ScriptedModel:
             finish_reason="tool_calls" if calls else "stop",
             tool_calls=calls,
             error=parsed.error if parsed else None,
+            said_arguments=parsed.said_arguments if parsed else [],
             hints=dict(hints or {}),
         )
         record_step(record)

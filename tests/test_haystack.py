@@ -394,6 +394,31 @@ def test_reply_message_from_a_generation_result():
     assert message.meta["index"] == 2 and message.meta["usage"]["total_tokens"] == 5
 
 
+def test_a_date_said_in_words_reaches_the_tool_resolved_and_streams_as_that_call():
+    """A said-values model writes "tomorrow": the reply's call carries 2026-09-25, and the streamed
+    chunks (the call's arguments held back until parsed) rebuild to that same call."""
+
+    def sunrise(city: str, date: str) -> str:
+        """When the sun rises in a city on a day."""
+        return f"{city} {date}"
+
+    tool = create_tool_from_function(sunrise)
+    tool.parameters["properties"]["date"]["pattern"] = r"^\d{4}-\d{2}-\d{2}$"
+    reply_text = '<tool_call>{"name": "sunrise", "arguments": {"city": "Oslo", "date": "tomorrow"}}</tool_call>'
+    chunks = []
+    generator = LayerRouteGenerator(streaming_callback=chunks.append)
+    generator._routed_model = ScriptedModel(reply_text, piece=4, said_values=True)
+    messages = [
+        ChatMessage.from_system("Today is Thursday, 2026-09-24."),
+        ChatMessage.from_user("Sunrise in Oslo tomorrow?"),
+    ]
+    reply = generator.run(messages, tools=[tool])["replies"][0]
+    (call,) = reply.tool_calls
+    assert call.arguments == {"city": "Oslo", "date": "2026-09-25"}
+    rebuilt = _convert_streaming_chunks_to_chat_message(chunks).tool_calls
+    assert [(c.tool_name, c.arguments, c.id) for c in rebuilt] == [("sunrise", call.arguments, call.id)]
+
+
 def test_a_streamed_call_the_parser_drops_is_not_rebuilt_as_a_call():
     """Streamed text cannot be taken back: a call whose arguments break its schema streamed as it
     formed, then gets a fragment that makes its arguments unreadable, so the chunks rebuild to the

@@ -294,6 +294,38 @@ def test_a_bad_tool_call_is_returned_as_text():
     assert invalid["id"] is None and invalid["error"] == reply.response_metadata["error"]
 
 
+SUN_SCHEMA = {
+    "name": "sunrise",
+    "description": "When the sun rises in a city on a day.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "date": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}},
+        "required": ["city", "date"],
+    },
+}
+SUN_CALL = '<tool_call>{"name": "sunrise", "arguments": {"city": "Oslo", "date": "tomorrow"}}</tool_call>'
+TODAY = SystemMessage("Today is Thursday, 2026-09-24.")
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_date_said_in_words_reaches_the_tool_resolved_invoked_or_streamed(streamed):
+    """A said-values model writes "tomorrow"; the call carries 2026-09-25, and streamed chunks add up to
+    that call (its arguments held back until parsed), never to an invalid one."""
+    chat = ChatLayerRoute(routed_model=ScriptedModel(SUN_CALL, piece=4, said_values=True)).bind_tools([SUN_SCHEMA])
+    messages = [TODAY, HumanMessage("When does the sun rise in Oslo tomorrow?")]
+    if streamed:
+        chunks = list(chat.stream(messages))
+        reply = chunks[0]
+        for chunk in chunks[1:]:
+            reply = reply + chunk
+    else:
+        reply = chat.invoke(messages)
+    assert [(c["name"], c["args"]) for c in reply.tool_calls] == [("sunrise", {"city": "Oslo", "date": "2026-09-25"})]
+    assert reply.invalid_tool_calls == []
+    said = reply.response_metadata["layerroute"]["said_arguments"]
+    assert said == [{"call": 1, "argument": "date", "said": "tomorrow", "value": "2026-09-25"}]
+
+
 # --- streaming and async --------------------------------------------------------------------------
 
 

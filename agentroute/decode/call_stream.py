@@ -68,6 +68,7 @@ class StreamedCall:
     name: str
     arguments: str = ""
     complete: bool = False  # the arguments object has closed
+    held: bool = False  # its arguments did not stream: they go out whole with the parsed call
 
 
 class CallScanner:
@@ -79,12 +80,19 @@ class CallScanner:
     the hand-written format by default. Tagged formats wrap each call in ``call_open``/``call_close``;
     in bare ones (``call_open`` empty) the call objects follow ``prefix`` one after another, with
     ``separator`` between them. Inside a call the keys come in the grammar's order and separators.
+    ``held``: tools whose calls stream their name only, the arguments going out whole with the
+    parsed call (a said-values model's dates and times change when parsed: ``steps.said_values``).
     """
 
     def __init__(
-        self, names: Sequence[str], max_calls: int | None = None, call_format: CallFormat = HAND_WRITTEN
+        self,
+        names: Sequence[str],
+        max_calls: int | None = None,
+        call_format: CallFormat = HAND_WRITTEN,
+        held: Sequence[str] = (),
     ) -> None:
         self.names = set(names)
+        self.held = set(held)
         self.format = call_format
         self.max_calls = max_calls if call_format.multiple else 1
         key, item = call_format.key_separator, call_format.item_separator
@@ -136,7 +144,7 @@ class CallScanner:
             return False
         if len(after) <= len(arguments_key):
             return False  # wait for the whole arguments key: only then is the call's shape certain
-        self.calls.append(StreamedCall(name))
+        self.calls.append(StreamedCall(name, held=name in self.held))
         deltas.append(CallDelta(len(self.calls) - 1, name, ""))
         return True
 
@@ -156,7 +164,7 @@ class CallScanner:
             text, call.complete = text[:end], True
         new = text[len(call.arguments) :]
         call.arguments = text
-        return [CallDelta(index, None, new)] if new else []
+        return [CallDelta(index, None, new)] if new and not call.held else []
 
     def _body(self, index: int) -> str | None:
         """The text of call ``index`` from its opening (after its tag, if tagged) up to its closing tag
@@ -215,12 +223,14 @@ def _one_per_index(deltas: list[CallDelta]) -> list[CallDelta]:
 
 
 def streamed_calls_agree(streamed: Sequence[StreamedCall], calls: Sequence[ToolCall]) -> bool:
-    """Whether every streamed call is, in order, the parsed call at its index."""
+    """Whether every streamed call is, in order, the parsed call at its index (a held call: by name;
+    its arguments go out with the parsed call)."""
     if len(streamed) > len(calls):
         return False
     for seen, call in zip(streamed, calls, strict=False):
         try:
-            same = seen.complete and seen.name == call.name and json.loads(seen.arguments) == call.arguments
+            same = seen.complete and seen.name == call.name
+            same = same and (seen.held or json.loads(seen.arguments) == call.arguments)
         except ValueError:
             same = False
         if not same:

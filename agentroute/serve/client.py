@@ -54,7 +54,7 @@ from agentroute.steps.policy import DepthPolicy
 from agentroute.steps.records import GenerationResult, StepType
 from agentroute.steps.response_format import with_response_format
 from agentroute.steps.routing import RouteDecision
-from agentroute.steps.said_values import phrase_specs
+from agentroute.steps.said_values import phrase_specs, worded_tool_names
 from agentroute.steps.step_input import step_context
 from agentroute.steps.step_result import step_result
 from agentroute.steps.step_types import StepContext, predict_step_type
@@ -85,6 +85,10 @@ class ServedModel:
     # and what an agentroute server's prompt asks for); an engine that parses calls itself sends
     # them as tool_calls, not as text.
     streamed_call_format = HAND_WRITTEN
+
+    def held_call_names(self, tools: Sequence[Any]) -> frozenset[str]:
+        """As ``RoutedModel.held_call_names``: the served pack's said-values tools stream whole."""
+        return worded_tool_names(tools) if self._said_values else frozenset()
 
     def __init__(
         self,

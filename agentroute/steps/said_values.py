@@ -433,3 +433,15 @@ def phrase_parameters(schema: Any) -> Any:
             if isinstance(schema.get(key), list):
                 out[key] = [phrase_parameters(o) if o is declared[1] else o for o in schema[key]]
     return out
+
+
+def worded_tool_names(tools: Sequence[Any]) -> frozenset[str]:
+    """Names of ``tools`` (``ToolSpec``s or ``{"name", "parameters"}`` dicts) with a date or time a
+    said-values pack may word: their calls' arguments change when parsed, so they stream whole."""
+    names = set()
+    for tool in tools:
+        name = tool.get("name") if isinstance(tool, Mapping) else getattr(tool, "name", None)
+        parameters = tool.get("parameters") if isinstance(tool, Mapping) else getattr(tool, "parameters", None)
+        if isinstance(parameters, Mapping) and phrase_parameters(parameters) != parameters:
+            names.add(name)
+    return frozenset(names)

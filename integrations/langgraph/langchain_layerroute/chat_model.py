@@ -306,7 +306,8 @@ class ChatLayerRoute(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         step = self._step(messages, stop, run_manager, kwargs)
-        reply = ReplyChunks(step, self.routed_model.streamed_call_format)
+        model = self.routed_model
+        reply = ReplyChunks(step, model.streamed_call_format, model.held_call_names(step.tools))
         for item in stream_generation(lambda on_text: self._run(step, on_text)):
             chunk = reply.chunk(item)
             if chunk is None:
@@ -323,7 +324,8 @@ class ChatLayerRoute(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         step = self._step(messages, stop, run_manager, kwargs)
-        reply = ReplyChunks(step, self.routed_model.streamed_call_format)
+        model = self.routed_model
+        reply = ReplyChunks(step, model.streamed_call_format, model.held_call_names(step.tools))
         async for item in astream_generation(lambda on_text: self._run(step, on_text)):
             chunk = reply.chunk(item)
             if chunk is None:

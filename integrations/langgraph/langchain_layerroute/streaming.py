@@ -16,7 +16,7 @@ import asyncio
 import contextvars
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from langchain_core.messages import AIMessageChunk
@@ -143,11 +143,11 @@ class ReplyChunks:
     stream as ``tool_call_chunks`` (``ToolCallStream``).
     """
 
-    def __init__(self, step: Step, call_format: CallFormat = HAND_WRITTEN) -> None:
+    def __init__(self, step: Step, call_format: CallFormat = HAND_WRITTEN, held: Sequence[str] = ()) -> None:
         self.max_calls = step.max_calls
         self.safe = ToolSafeText() if step.tools else None
         names = [t["name"] for t in step.tools]
-        self.calls = ToolCallStream(names, step.max_calls, call_format) if step.tools else None
+        self.calls = ToolCallStream(names, step.max_calls, call_format, held) if step.tools else None
         self.sent = ""
 
     def chunk(self, item: str | GenerationResult) -> ChatGenerationChunk | None:

@@ -29,9 +29,13 @@ class ToolCallStream:
     how the model's calls read in its text, ``RoutedModel.streamed_call_format``)."""
 
     def __init__(
-        self, names: Sequence[str], max_calls: int | None = None, call_format: CallFormat = HAND_WRITTEN
+        self,
+        names: Sequence[str],
+        max_calls: int | None = None,
+        call_format: CallFormat = HAND_WRITTEN,
+        held: Sequence[str] = (),
     ) -> None:
-        self.scanner = CallScanner(names, max_calls, call_format)
+        self.scanner = CallScanner(names, max_calls, call_format, held)
 
     def push(self, delta: str) -> list[ToolCallChunk]:
         """Add generated text; return the tool-call chunks it completes (possibly none)."""
@@ -44,7 +48,8 @@ class ToolCallStream:
         streamed = self.scanner.calls
         if streamed_calls_agree(streamed, calls):
             ends = [
-                tool_call_chunk(name=None, args=None, id=c.id, index=i) for i, c in enumerate(calls[: len(streamed)])
+                tool_call_chunk(name=None, args=_held_arguments(s, c), id=c.id, index=i)
+                for i, (s, c) in enumerate(zip(streamed, calls, strict=False))
             ]
             rest = calls[len(streamed) :]
         else:
@@ -57,3 +62,8 @@ class ToolCallStream:
             for i, c in enumerate(rest, start=len(streamed))
         ]
         return ends + whole
+
+
+def _held_arguments(streamed, call: ToolCall) -> str | None:
+    """A held call's arguments, whole (``CallScanner``'s ``held``); None for one that streamed them."""
+    return json.dumps(call.arguments, ensure_ascii=False) if streamed.held else None

@@ -301,8 +301,9 @@ class LayerRouteGenerator:
         return {"replies": [reply]}
 
     def _chunk_stream(self, model: agentroute.RoutedModel, request: dict[str, Any]) -> ChunkStream:
-        names = [spec["name"] for spec in request["tools"] or []]
-        return ChunkStream(model.name, ComponentInfo.from_component(self), names, model.streamed_call_format)
+        specs = request["tools"] or []
+        names, held = [spec["name"] for spec in specs], model.held_call_names(specs)
+        return ChunkStream(model.name, ComponentInfo.from_component(self), names, model.streamed_call_format, held)
 
 
 def _tag_current_span(record: StepRecord, reply: ChatMessage) -> None:

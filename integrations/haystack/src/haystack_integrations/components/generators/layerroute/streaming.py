@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -42,11 +43,12 @@ class ChunkStream:
         component_info: ComponentInfo | None,
         tool_names: list[str],
         call_format: CallFormat = HAND_WRITTEN,
+        held: Sequence[str] = (),
     ) -> None:
         self.model = model
         self.component_info = component_info
         self.tools_offered = bool(tool_names)
-        self._calls = CallScanner(tool_names, call_format=call_format) if tool_names else None
+        self._calls = CallScanner(tool_names, call_format=call_format, held=held) if tool_names else None
         self._first_block: int | None = None  # the content block of the first streamed call
         self._text = ""  # everything the model produced so far
         self._sent = ""  # the content already streamed
@@ -78,10 +80,10 @@ class ChunkStream:
         calls = [(c.tool_name, c.arguments, c.id) for c in reply.tool_calls]
         parsed = [ToolCall(id=i, name=n, arguments=a) for n, a, i in calls]
         if streamed_calls_agree(streamed, parsed):
-            for i, (_, _, call_id) in enumerate(calls[: len(streamed)]):
-                chunks.append(
-                    self._chunk(content="", index=first + i, tool_calls=[ToolCallDelta(index=first + i, id=call_id)])
-                )
+            for i, ((_, arguments, call_id), seen) in enumerate(zip(calls, streamed, strict=False)):
+                whole = json.dumps(arguments) if seen.held else None  # a held call's arguments, parsed
+                delta = ToolCallDelta(index=first + i, id=call_id, arguments=whole)
+                chunks.append(self._chunk(content="", index=first + i, tool_calls=[delta]))
             rest = calls[len(streamed) :]
         else:
             for i, call in enumerate(streamed):
