@@ -5,6 +5,7 @@ import datetime as dt
 import json
 
 import pytest
+from grammar_probe import accepts as _accepts
 
 from agentroute.evaluation.steps import EvalStep
 from agentroute.steps.said_values import (
@@ -286,14 +287,6 @@ def test_said_calls_copy_phrases_from_the_latest_user_message_first():
     # Resolving what the training reply says gives the expected call back.
     out, _ = resolve_arguments(calls[0]["arguments"], SCHEMA, stated_today(messages))
     assert out == expected[0]["arguments"]
-
-
-def _accepts(constraint, text: str, tokenizer) -> bool:
-    for token in tokenizer(text, add_special_tokens=False)["input_ids"]:
-        if not constraint.accepts(token):
-            return False
-        constraint.advance(token)
-    return True
 
 
 def test_a_said_values_model_may_write_a_phrase_where_others_must_write_the_declared_form():

@@ -1,6 +1,7 @@
 """Grammar-constrained tool calls: a tool_call step can only write valid calls of the given tools."""
 
 import pytest
+from grammar_probe import accepts as _accepts
 from tiny_models import tiny_model
 
 from agentroute import GenerationError, RoutedModel
@@ -75,15 +76,6 @@ def test_steps_with_tools_are_constrained_and_free_text_stays_free(model6):
     valid = max(i for i in range(len(free.token_ids) + 1) if "\ufffd" not in decode(free.token_ids[:i]))
     assert valid > 0 and answer.token_ids[:valid] == free.token_ids[:valid]
     assert not _raw(model6, answer).startswith("<tool_call>")
-
-
-def _accepts(constraint, text: str, tokenizer) -> bool:
-    """Whether ``constraint`` consumes ``text`` token by token (stopping at the first refusal)."""
-    for token in tokenizer(text, add_special_tokens=False)["input_ids"]:
-        if not constraint.accepts(token):
-            return False
-        constraint.advance(token)
-    return True
 
 
 def test_free_text_grammar_admits_text_and_holds_calls_to_the_schemas(model6):
