@@ -28,6 +28,7 @@ resolving only rescues values the schema would refuse. English phrasings, in Mon
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -302,7 +303,7 @@ class SaidValue:
     kind: str = DATE
 
 
-def _declared_strings(value: Any, schema: Any, descriptions: bool, path: tuple = ()) -> Iterator[tuple]:
+def declared_strings(value: Any, schema: Any, descriptions: bool, path: tuple = ()) -> Iterator[tuple]:
     """(path as keys and indices, value, kind, declaring schema) for every declared date or time
     string in ``value``: the one walk that resolving, training replies and the grammar
     (``phrase_parameters``) share."""
@@ -312,10 +313,10 @@ def _declared_strings(value: Any, schema: Any, descriptions: bool, path: tuple =
     elif isinstance(schema, Mapping) and isinstance(value, Mapping):
         properties = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else {}
         for key, item in value.items():
-            yield from _declared_strings(item, properties.get(key), descriptions, (*path, key))
+            yield from declared_strings(item, properties.get(key), descriptions, (*path, key))
     elif isinstance(schema, Mapping) and isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _declared_strings(item, schema.get("items"), descriptions, (*path, i))
+            yield from declared_strings(item, schema.get("items"), descriptions, (*path, i))
 
 
 def path_text(path: Sequence) -> str:
@@ -341,11 +342,9 @@ def resolve_arguments(
     """``arguments`` with every declared date or time written in words put in its declared form,
     and each such value (``SaidValue.value`` None where the phrase was not read: the call must not
     run). Values already in the declared form stay as they are."""
-    import copy
-
     out = copy.deepcopy(dict(arguments))
     said: list[SaidValue] = []
-    for path, value, kind, schema in list(_declared_strings(out, parameters, descriptions)):
+    for path, value, kind, schema in list(declared_strings(out, parameters, descriptions)):
         if _in_declared_form(value, kind, schema):
             continue
         found = canonical(kind, value, today)
@@ -353,13 +352,6 @@ def resolve_arguments(
         if found is not None:
             set_at(out, path, found)
     return out, said
-
-
-def declared_values(
-    arguments: Mapping[str, Any], parameters: Mapping[str, Any], descriptions: bool = False
-) -> list[tuple[str, str, str]]:
-    """(path, value, kind) of every declared date or time in ``arguments``."""
-    return [(path_text(p), v, k) for p, v, k, _ in _declared_strings(dict(arguments), parameters, descriptions)]
 
 
 # ------------------------------------------------------------------------- today, as stated

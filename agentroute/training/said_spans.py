@@ -21,8 +21,8 @@ from typing import Any
 from agentroute.steps.said_values import (
     PHRASE,
     TIME,
-    _declared_strings,
     canonical,
+    declared_strings,
     set_at,
     stated_today,
 )
@@ -82,7 +82,7 @@ def said_calls(
         arguments = call.get("arguments")
         if spec is None or not isinstance(arguments, dict):
             continue
-        for path, value, kind, _ in list(_declared_strings(arguments, spec.parameters, descriptions=True)):
+        for path, value, kind, _ in list(declared_strings(arguments, spec.parameters, descriptions=True)):
             phrase = said_phrase(kind, value, texts, today)
             if phrase is not None:
                 set_at(arguments, path, phrase)
