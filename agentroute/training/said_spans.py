@@ -5,7 +5,7 @@ as the phrase the request used ("next Friday", "4:00 pm"), which decoding then r
 declared form. The data carries only the resolved value, so the phrase is found again: the
 longest run of words in the conversation's user messages (the latest first) that resolves to
 exactly that value, against the date the conversation gives as today, and that the pack's
-grammar admits (``PHRASE``). A value no such run resolves to (a default, a date read from a tool
+grammar admits (``PHRASE_PATTERNS``). A value no such run resolves to (a default, a date read from a tool
 result) stays as it is, and the model learns to write it in the declared form, as before. Data of
 any origin works the same way: only the expected calls and the messages are read.
 """
@@ -18,10 +18,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agentroute.steps.said_phrases import PHRASE_PATTERNS, TIME, canonical
 from agentroute.steps.said_values import (
-    PHRASE,
-    TIME,
-    canonical,
     declared_strings,
     set_at,
     stated_today,
@@ -38,7 +36,7 @@ _EDGE = ",;:!?\"'()[]"
 _CLOCK = re.compile(
     r":|[0-9] ?[ap]\.?m\b|\b[ap]\.?m\b|\b(?:noon|midday|midnight|o'?clock|morning|afternoon|evening|night|tonight)\b"
 )
-_ADMITTED = re.compile(PHRASE["pattern"])
+_ADMITTED = {kind: re.compile(pattern) for kind, pattern in PHRASE_PATTERNS.items()}
 
 
 def said_phrase(kind: str, value: str, texts: Sequence[str], today: dt.date | None) -> str | None:
@@ -54,7 +52,7 @@ def said_phrase(kind: str, value: str, texts: Sequence[str], today: dt.date | No
                     continue
                 if kind == TIME and not _CLOCK.search(span.lower()):
                     continue
-                if _ADMITTED.fullmatch(span) and canonical(kind, span, today) == value:
+                if _ADMITTED[kind].fullmatch(span) and canonical(kind, span, today) == value:
                     best = span
         if best is not None:
             return best
