@@ -30,7 +30,7 @@ from agentroute.model.quantization import (
     check_int4,
 )
 from agentroute.routed_model import RoutedModel
-from agentroute.steps.checkpoint_prompt import checkpoint_said_values, checkpoint_tool_style
+from agentroute.steps.checkpoint_prompt import checkpoint_prompt
 from agentroute.steps.policy import DepthPolicy
 
 log = logging.getLogger(__name__)
@@ -168,8 +168,8 @@ def load(
     else:
         _detach_from_checkpoint_file(hf_model)
     routed = RoutedModel(hf_model, tokenizer, name=name, quantization=args.quantization, policy=args.policy)
-    routed.tool_style = checkpoint_tool_style(checkpoint)  # an export of a pack's programs; a pack sets its own
-    routed.said_values = checkpoint_said_values(checkpoint)
+    # An export of a pack's programs is prompted as the pack was; a pack sets its own.
+    routed.tool_style, routed.said_values = checkpoint_prompt(checkpoint)
     if args.pack is not None:
         from agentroute.pack import load_pack
 

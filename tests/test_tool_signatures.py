@@ -149,18 +149,21 @@ def test_a_model_prompts_in_its_tool_style_and_an_export_keeps_it(tmp_path):
 
 def test_a_bad_tool_style_file_is_named(tmp_path):
     from agentroute.errors import ModelLoadError
-    from agentroute.steps.checkpoint_prompt import PROMPT_FILE, checkpoint_said_values, checkpoint_tool_style
+    from agentroute.steps.checkpoint_prompt import PROMPT_FILE, checkpoint_prompt
 
-    assert checkpoint_tool_style(tmp_path) == "json"
+    assert checkpoint_prompt(tmp_path) == ("json", False)
+    (tmp_path / PROMPT_FILE).write_text('{"tool_style": "signature", "said_values": true}')
+    assert checkpoint_prompt(tmp_path) == ("signature", True)
     (tmp_path / PROMPT_FILE).write_text('{"tool_style": "yaml"}')
     with pytest.raises(ModelLoadError, match="names tool_style 'yaml'"):
-        checkpoint_tool_style(tmp_path)
-    (tmp_path / PROMPT_FILE).write_text("[1]")
-    with pytest.raises(ModelLoadError, match="is not a JSON object"):
-        checkpoint_tool_style(tmp_path)
+        checkpoint_prompt(tmp_path)
+    for bad in ("[1]", "not json"):
+        (tmp_path / PROMPT_FILE).write_text(bad)
+        with pytest.raises(ModelLoadError, match="is not a JSON object"):
+            checkpoint_prompt(tmp_path)
     (tmp_path / PROMPT_FILE).write_text('{"tool_style": "json", "said_values": "yes"}')
     with pytest.raises(ModelLoadError, match="gives said_values 'yes'; it must be true or false"):
-        checkpoint_said_values(tmp_path)
+        checkpoint_prompt(tmp_path)
 
 
 def test_a_served_manifest_with_an_unknown_tool_style_is_named():

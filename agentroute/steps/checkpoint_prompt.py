@@ -22,32 +22,23 @@ def write_checkpoint_prompt(checkpoint: Path, tool_style: str, said_values: bool
     (checkpoint / PROMPT_FILE).write_text(text, encoding="utf-8")
 
 
-def _read(checkpoint: Path) -> dict:
+def checkpoint_prompt(checkpoint: Path) -> tuple[str, bool]:
+    """(tool style, said values) as ``checkpoint/agentroute.json`` gives them; ("json", False) where
+    there is no such file, as for any checkpoint not exported by AgentRoute."""
     path = checkpoint / PROMPT_FILE
     if not path.is_file():
-        return {}
+        return "json", False
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        data.get("tool_style")
-    except (ValueError, AttributeError) as exc:
+    except ValueError as exc:
         raise ModelLoadError(f"{path} is not a JSON object with a 'tool_style': {exc}") from exc
-    return data
-
-
-def checkpoint_said_values(checkpoint: Path) -> bool:
-    """Whether ``checkpoint/agentroute.json`` says the model writes dates and times as phrases."""
-    said = _read(checkpoint).get("said_values", False)
-    if not isinstance(said, bool):
-        raise ModelLoadError(f"{checkpoint / PROMPT_FILE} gives said_values {said!r}; it must be true or false")
-    return said
-
-
-def checkpoint_tool_style(checkpoint: Path) -> str:
-    """The tool style ``checkpoint/agentroute.json`` names; "json" where there is none."""
-    path = checkpoint / PROMPT_FILE
-    style = _read(checkpoint).get("tool_style", "json")
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{path} is not a JSON object with a 'tool_style': it holds {type(data).__name__}")
+    style, said = data.get("tool_style", "json"), data.get("said_values", False)
     if style not in TOOL_STYLES:
         raise ModelLoadError(
             f"{path} names tool_style {style!r}; this release writes tools as {', '.join(TOOL_STYLES)}"
         )
-    return style
+    if not isinstance(said, bool):
+        raise ModelLoadError(f"{path} gives said_values {said!r}; it must be true or false")
+    return style, said
