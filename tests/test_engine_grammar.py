@@ -320,3 +320,37 @@ def test_integer_bounds_admit_exactly_the_integers_within(tokenizer, low, high):
         inside = (low is None or number >= low) and (high is None or number <= high)
         assert accepts(tokenizer, grammar, str(number)) is inside, number
     assert not accepts(tokenizer, grammar, "007")
+
+
+BOOK = {
+    "name": "book_table",
+    "description": "Book a table",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "date": {"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}$"},
+            "time": {"type": "string", "description": "Start, 24-hour HH:MM"},
+        },
+        "required": ["date"],
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "arguments, admitted",
+    [
+        ({"date": "next Friday", "time": "half past seven in the evening"}, True),
+        ({"date": "2026-10-02", "time": "19:30"}, True),
+        ({"date": "Tue, Sep 29th 2026", "time": "7:30 p.m."}, True),
+        ({"date": "2 days"}, False),  # no "in": not read, so not written
+        ({"date": "EWT893"}, False),
+        ({"date": "tomorrow", "time": "seven"}, False),  # morning or evening?
+    ],
+)
+def test_a_said_values_model_is_held_to_the_phrases_it_reads_served_as_in_process(tokenizer, arguments, admitted):
+    from agentroute.steps.said_values import phrase_specs
+
+    specs = phrase_specs(normalize_tools([BOOK]))
+    reply = call("book_table", arguments)
+    assert accepts(tokenizer, call_gbnf(specs), reply) is admitted
+    assert _admits(tokenizer, call_grammar(specs), reply) is admitted
