@@ -648,6 +648,21 @@ def test_train_pack_fits_a_no_tool_fits_head_on_data_that_has_such_rows(tmp_path
     again = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None, resume=True)
     assert again["decline"] == manifest["decline"]
 
+    # A pack whose work files are gone gets its reply store again from its own settings and data:
+    # the same steps, so the same replies; other data is refused by name.
+    from agentroute.training.pack_store import add_reply_store
+
+    stored = (out / "replies.safetensors").read_bytes()
+    shutil.rmtree(out / "work")
+    (out / "replies.safetensors").unlink()
+    rebuilt = add_reply_store(str(model_dir), data, out, lambda *a: None)
+    assert rebuilt["replies"] == again["replies"] and (out / "replies.safetensors").read_bytes() == stored
+    assert json.loads((out / "pack.json").read_text())["replies"] == again["replies"]
+    with (data / "train.jsonl").open("a") as handle:
+        handle.write(json.dumps({**rows[0], "id": "d-extra"}) + "\n")
+    with pytest.raises(AgentRouteError, match="is not the data .* was trained on"):
+        add_reply_store(str(model_dir), data, out, lambda *a: None)
+
 
 def test_malformed_training_rows_are_refused_with_their_line_and_reason(tmp_path):
     from agentroute.training.pipeline import TrainConfig, train_pack

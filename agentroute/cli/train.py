@@ -64,7 +64,7 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="free-text steps (each type) whose full-depth replies form the pack's reply store, which lossless "
-        "mode drafts from (default 100; 0: no store)",
+        "mode drafts from (default 200; 0: no store)",
     )
     train.add_argument("--rank", type=int, default=None, help="LoRA rank (default 16)")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
@@ -125,6 +125,12 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         help="continue the run cached in OUT/work (interrupted, or over several sessions); it must have the "
         "same --model, --data and settings",
     )
+    train.add_argument(
+        "--store-only",
+        action="store_true",
+        help="only (re)build the reply store of the pack already in OUT, from its own training settings and the "
+        "--data it was trained on (for a run stopped before its last stage, or whose OUT/work is gone)",
+    )
     train.set_defaults(run=_train)
 
 
@@ -132,6 +138,8 @@ def _train(args) -> int:
     from agentroute.evaluation.steps import EvalError
     from agentroute.training.pipeline import TrainConfig, command_line, train_pack
 
+    if args.store_only:
+        return _store_only(args)
     config = TrainConfig(seed=args.seed)
     for name in ("tool_examples", "teacher_examples", "answer_examples"):
         value = getattr(args, name)
@@ -175,6 +183,15 @@ def _train(args) -> int:
     console = Console()
     console.print(f"route pack written to {args.out}")
     console.print_json(json.dumps({"training": manifest["training"], "metrics": manifest["metrics"]}, default=str))
+    return 0
+
+
+def _store_only(args) -> int:
+    from agentroute.training.pack_store import add_reply_store
+
+    with _progress(Console(stderr=True)) as progress:
+        manifest = add_reply_store(args.model, Path(args.data), Path(args.out), progress)
+    Console().print(f"reply store of {args.out}: {manifest.get('replies') or 'none (the pack asks for no store)'}")
     return 0
 
 

@@ -223,7 +223,8 @@ def train_pack(
         },
         "router": {"layer": config.router_layer, "step_types": [t.value for t in ROUTED_TYPES], "threshold": 0.5},
         **({"decline": decline} if decline is not None else {}),
-        "data": data_version(data_dir),
+        # The train file's hash even for data without a manifest: `--store-only` checks it.
+        "data": {**data_version(data_dir), "train_sha256": data["train_sha256"]},
         "training": {
             "command": command,
             "seed": config.seed,
