@@ -208,7 +208,7 @@ def test_a_said_values_model_may_write_a_phrase_where_others_must_write_the_decl
         '{"date": "next\\n',
         '{"date": "2 days"',
         '{"date": "EWT893"',
-        '{"date": "' + "x" * 41,
+        '{"date": "in 999 weeks"',  # read as no date: past ten years
     ):
         text = '<tool_call>{"name": "book", "arguments": ' + bad
         assert not _accepts(model._tool_constraint(tools), text, tok), bad
