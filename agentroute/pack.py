@@ -18,6 +18,8 @@ its quantization. Only JSON and safetensors are read: nothing is unpickled.
 
 from __future__ import annotations
 
+import json
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -143,6 +145,13 @@ def resolve_pack_dir(pack: str | Path) -> Path:
             "`agentroute train --out DIR`"
         )
     return path
+
+
+def write_manifest(out: Path, manifest: dict) -> None:
+    """``out/pack.json``, replaced whole: a crash mid-write leaves the old one, never half of one."""
+    partial = out / (MANIFEST + ".partial")
+    partial.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, out / MANIFEST)
 
 
 def read_manifest(path: Path) -> PackManifest:

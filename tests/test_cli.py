@@ -83,3 +83,18 @@ def test_train_refuses_negative_adapter_counts(tmp_path, capsys, flag):
     (tmp_path / "train.jsonl").write_text("")
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack"), flag, "-1"]) != 0
     assert f"{flag} must be 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", [["--reply-steps", "5"], ["--resume"], ["--said-values"], ["--seed", "3"]])
+def test_store_only_takes_the_packs_settings_not_new_ones(tmp_path, capsys, flag):
+    (tmp_path / "train.jsonl").write_text("")
+    code = main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack"), "--store-only", *flag])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert f"--store-only uses the settings {tmp_path / 'pack'}/pack.json records; drop {flag[0]}" in err
+
+
+def test_store_only_needs_a_pack_already_written(tmp_path, capsys):
+    (tmp_path / "train.jsonl").write_text("")
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack"), "--store-only"]) != 0
+    assert "holds no pack.json: --store-only adds a reply store to a pack already written" in capsys.readouterr().err

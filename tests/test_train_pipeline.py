@@ -526,6 +526,19 @@ def _train_dir(path):
     return path
 
 
+def test_cached_replies_survive_a_line_cut_short_by_a_crash(llama_model, tmp_path):
+    from agentroute.training.teacher import teacher_replies
+    from agentroute.training.train_data import read_steps
+
+    steps = [s for s in read_steps(_train_dir(tmp_path / "data") / "train.jsonl") if s.step_type == StepType.PLANNING]
+    cache = tmp_path / "replies.jsonl"
+    first = teacher_replies(llama_model, steps, cache, 3)
+    lines = cache.read_text().splitlines()
+    cache.write_text(lines[0] + "\n" + lines[1][:7])  # the second reply's line, cut mid-write
+    assert teacher_replies(llama_model, steps, cache, 3) == first
+    assert [json.loads(line)["id"] for line in cache.read_text().splitlines()] == [s.id for s in steps]
+
+
 def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
     """``agentroute train --programs``: searched skip programs join the pack's library, and a
     rerun into the same directory with another library is refused before any training."""
@@ -633,7 +646,8 @@ def test_train_pack_fits_a_no_tool_fits_head_on_data_that_has_such_rows(tmp_path
     with (data / "train.jsonl").open("a") as handle:
         handle.write("".join(json.dumps(r) + "\n" for r in rows))
     config = TrainConfig(tool_examples=2, teacher_examples=1, answer_examples=2, router_tool_steps=1,
-                         router_teacher_steps=1, type_steps=2, teacher_tokens=3)  # fmt: skip
+                         router_teacher_steps=1, type_steps=2, teacher_tokens=3,
+                         reply_steps=2, reply_tokens=5)  # fmt: skip
     config.adapter.accumulate, config.adapter.warmup = 1, 1
     out = tmp_path / "pack"
     manifest = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)
@@ -657,6 +671,9 @@ def test_train_pack_fits_a_no_tool_fits_head_on_data_that_has_such_rows(tmp_path
     (out / "replies.safetensors").unlink()
     rebuilt = add_reply_store(str(model_dir), data, out, lambda *a: None)
     assert rebuilt["replies"] == again["replies"] and (out / "replies.safetensors").read_bytes() == stored
+    assert rebuilt["replies"]["count"] == 6 and rebuilt["replies"]["max_new_tokens"] == 5  # the pack's settings
+    with pytest.raises(AgentRouteError, match="no train.jsonl"):
+        add_reply_store(str(model_dir), tmp_path / "nowhere", out, lambda *a: None)
     assert json.loads((out / "pack.json").read_text())["replies"] == again["replies"]
     with (data / "train.jsonl").open("a") as handle:
         handle.write(json.dumps({**rows[0], "id": "d-extra"}) + "\n")

@@ -128,8 +128,9 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--store-only",
         action="store_true",
-        help="only (re)build the reply store of the pack already in OUT, from its own training settings and the "
-        "--data it was trained on (for a run stopped before its last stage, or whose OUT/work is gone)",
+        help="only build the reply store of the pack already in OUT (after pack.json: a run stopped in its last "
+        "stage, or whose OUT/work is gone), from the settings it records and the --data it was trained on; "
+        "--model must be the pack's",
     )
     train.set_defaults(run=_train)
 
@@ -186,12 +187,24 @@ def _train(args) -> int:
     return 0
 
 
+# Settings a pack records: with --store-only they come from its pack.json, so giving one is an error.
+_RECORDED = ("tool_examples", "teacher_examples", "answer_examples", "reply_steps", "rank", "lr", "lora_from",
+             "programs_per_example", "mixed_precision", "tool_style", "programs", "resume", "said_values",
+             "detach_prompt")  # fmt: skip
+
+
 def _store_only(args) -> int:
+    from agentroute.evaluation.steps import EvalError
     from agentroute.training.pack_store import add_reply_store
 
+    given = [name for name in _RECORDED if getattr(args, name, None) not in (None, False)]
+    given += ["seed"] if args.seed != 0 else []
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise EvalError(f"--store-only uses the settings {args.out}/pack.json records; drop {flags}")
     with _progress(Console(stderr=True)) as progress:
         manifest = add_reply_store(args.model, Path(args.data), Path(args.out), progress)
-    Console().print(f"reply store of {args.out}: {manifest.get('replies') or 'none (the pack asks for no store)'}")
+    Console().print(f"reply store of {args.out}: {manifest.get('replies') or 'none (no free-text steps to store)'}")
     return 0
 
 

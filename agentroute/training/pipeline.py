@@ -30,7 +30,14 @@ import torch
 
 from agentroute.evaluation.steps import EvalStep
 from agentroute.model.calibration import layer_importance
-from agentroute.pack import ADAPTER_DIR, DECLINE_FILE, MANIFEST, PACK_FORMAT, ROUTER_FILE, model_fingerprint
+from agentroute.pack import (
+    ADAPTER_DIR,
+    DECLINE_FILE,
+    PACK_FORMAT,
+    ROUTER_FILE,
+    model_fingerprint,
+    write_manifest,
+)
 from agentroute.steps.records import StepType
 from agentroute.steps.router_net import safety_columns
 from agentroute.steps.tools import check_tool_style
@@ -239,13 +246,13 @@ def train_pack(
         },
         "metrics": {**log, **fit_stats, **label_stats, **decline_stats},
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_manifest(out, manifest)
     replies = build_reply_store(
         model_name, out, split["replies"], config.reply_tokens, work, lambda d, t: progress("reply store", d, t)
     )
     if replies is not None:
         manifest["replies"] = replies
-        (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        write_manifest(out, manifest)
     return manifest
 
 

@@ -22,9 +22,17 @@ def teacher_replies(
     """Step id -> greedy full-depth reply token ids (ending in end-of-turn when the model stopped)."""
     done: dict[str, list[int]] = {}
     if path.is_file():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
+        lines = path.read_text().splitlines()
+        for number, line in enumerate(lines, 1):
+            try:
+                row = json.loads(line) if line.strip() else None
+            except ValueError:
+                if number < len(lines):
+                    raise
+                # The last line, cut short by a crash: dropped from the file and made again below.
+                path.write_text("".join(kept + "\n" for kept in lines[:-1]), encoding="utf-8")
+                break
+            if row is not None:
                 done[row["id"]] = row["reply_ids"]
     with path.open("a", encoding="utf-8") as out:
         for index, step in enumerate(steps):
