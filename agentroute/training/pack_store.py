@@ -62,7 +62,7 @@ def add_reply_store(model_name: str, data_dir: Path, out: Path, progress) -> dic
     steps = split_steps(train_steps(data_dir), config)["replies"]
     if not (out / REPLIES_FILE).is_file() and manifest.pop("replies", None) is not None:
         write_manifest(out, manifest)  # a store already lost: the pack loads without one
-    del load(model_name, pack=out).hf_model  # a model the pack does not fit fails here, its store untouched
+    load(model_name, pack=out)  # a model the pack does not fit fails here, before its store is touched
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
     # The pack loads without a store while it builds one, as at the end of a training run.
