@@ -283,12 +283,13 @@ _HOUR_DIGITS = r"(?:1[0-2]|0?[1-9])"  # on a 12-hour clock
 _CLOCK_FACE = _HOUR_DIGITS + r"(?:[:.][0-5][0-9])?"
 _AM_PM = r"(?:[AaPp][Mm]|[AaPp]\.[Mm]\.?)"
 _SPOKEN = _either(_cased("half past "), _cased("quarter past "), _cased("quarter to ")) + _either(_HOUR_DIGITS, *_HOURS)
+_HOUR_WORD = _either(*(_cased(w) for w in _HOURS))  # "Seven", "seven"
 _DAY_PART = r"(?:in the (?:morning|afternoon|evening)|at night|tonight)"
 _TIME_PHRASES = [
     r"(?:[01]?[0-9]|2[0-3])[:.][0-5][0-9]",  # as written: "16:00", "7:30"
     _CLOCK_FACE + " ?" + _AM_PM,  # "4pm", "4:30 p.m."
-    _either(*(_cased(w) for w in _HOURS), _SPOKEN) + " " + _AM_PM,  # "seven am", "quarter to nine pm"
-    _either(_CLOCK_FACE, *(_cased(w) for w in _HOURS), _SPOKEN)
+    _either(_HOUR_WORD, _SPOKEN) + " " + _AM_PM,  # "seven am", "quarter to nine pm"
+    _either(_CLOCK_FACE, _HOUR_WORD, _SPOKEN)
     + "(?: o'?clock)? "
     + _DAY_PART,  # "seven in the evening", "half past four in the afternoon", "1 at night"
     _either(*(_cased(w) for w in ("noon", "midday", "midnight")), "12 noon", "12 midnight"),

@@ -159,8 +159,9 @@ def train_pack(
     check_first_layer(config.adapter, model.n_layers)  # a --lora-from past the model's layers fails before any work
     fingerprint = model_fingerprint(model)
     settings = {k: v for k, v in asdict(config).items() if k != "programs"}  # programs: the library check
-    data = {**data_version(data_dir), "train_sha256": sha256(data_dir / "train.jsonl")}
-    data.pop("dir", None)
+    # The train file's hash even for data without a manifest: the pack records it, `--store-only` checks it.
+    version = {**data_version(data_dir), "train_sha256": sha256(data_dir / "train.jsonl")}
+    data = {key: value for key, value in version.items() if key != "dir"}
     check_run(work, {"model": fingerprint, "data": data, "config": settings}, resume)
     # The library first: a programs file that does not fit fails before hours of training.
     protected = {0, model.n_layers - 1}
@@ -230,8 +231,7 @@ def train_pack(
         },
         "router": {"layer": config.router_layer, "step_types": [t.value for t in ROUTED_TYPES], "threshold": 0.5},
         **({"decline": decline} if decline is not None else {}),
-        # The train file's hash even for data without a manifest: `--store-only` checks it.
-        "data": {**data_version(data_dir), "train_sha256": data["train_sha256"]},
+        "data": version,
         "training": {
             "command": command,
             "seed": config.seed,
