@@ -85,7 +85,9 @@ def test_train_refuses_negative_adapter_counts(tmp_path, capsys, flag):
     assert f"{flag} must be 0" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flag", [["--reply-steps", "5"], ["--resume"], ["--said-values"], ["--seed", "3"]])
+@pytest.mark.parametrize(
+    "flag", [["--reply-steps", "5"], ["--resume"], ["--said-values"], ["--no-said-values"], ["--seed", "3"]]
+)
 def test_store_only_takes_the_packs_settings_not_new_ones(tmp_path, capsys, flag):
     (tmp_path / "train.jsonl").write_text("")
     code = main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack"), "--store-only", *flag])

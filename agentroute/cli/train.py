@@ -114,10 +114,11 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--said-values",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help='train dates and times that a tool\'s schema declares as the user said them ("next Friday", '
-        "\"4:00 pm\"); the pack's replies are then resolved to the declared form against the conversation's "
-        "today (docs/route-packs.md)",
+        '"4:00 pm"), the default; the pack\'s replies are then resolved to the declared form against the '
+        "conversation's today (docs/route-packs.md). --no-said-values trains the declared form itself",
     )
     train.add_argument(
         "--resume",
@@ -170,7 +171,8 @@ def _train(args) -> int:
         config.adapter.prompt_grad = False
     if args.tool_style is not None:
         config.tool_style = args.tool_style
-    config.said_values = args.said_values
+    if args.said_values is not None:
+        config.said_values = args.said_values
     if args.programs is not None:
         from agentroute.program_library import read_programs
 
@@ -198,6 +200,7 @@ def _store_only(args) -> int:
     from agentroute.training.pack_store import add_reply_store
 
     given = [name for name in _RECORDED if getattr(args, name, None) not in (None, False)]
+    given += ["no_said_values"] if args.said_values is False else []
     given += ["seed"] if args.seed != 0 else []
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)

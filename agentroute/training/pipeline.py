@@ -127,8 +127,10 @@ class TrainConfig:
     # adapter time, since prompts are 1.6x shorter (docs/route-packs.md).
     tool_style: str = "signature"
     # Declared dates and times trained as the user said them ("next Friday", "4:00 pm") and resolved
-    # after decoding (``steps.said_values``), instead of computed by the model.
-    said_values: bool = False
+    # after decoding (``steps.said_values``), instead of computed by the model. Data v4, 1214
+    # examples, seed 0: 45% of the 110 dev tool calls right at full depth, against 35% for the
+    # previous default pack (JSON tool lines) and 33% for signature lines alone (docs/route-packs.md).
+    said_values: bool = True
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
 
 
