@@ -86,7 +86,16 @@ def test_train_refuses_negative_adapter_counts(tmp_path, capsys, flag):
 
 
 @pytest.mark.parametrize(
-    "flag", [["--reply-steps", "5"], ["--resume"], ["--said-values"], ["--no-said-values"], ["--seed", "3"]]
+    "flag",
+    [
+        ["--reply-steps", "5"],
+        ["--resume"],
+        ["--said-values"],
+        ["--no-said-values"],
+        ["--seed", "3"],
+        ["--prompt-grad"],
+        ["--programs-per-example", "0"],
+    ],
 )
 def test_store_only_takes_the_packs_settings_not_new_ones(tmp_path, capsys, flag):
     (tmp_path / "train.jsonl").write_text("")

@@ -29,6 +29,9 @@ from rich.text import Text
 from agentroute.cli.progress_lines import ProgressLines
 from agentroute.steps.tools import TOOL_STYLES
 
+# The train options a pack does not record (where the model, the data and the pack are).
+_NOT_RECORDED = ("model", "data", "out", "store_only")
+
 
 class RateColumn(ProgressColumn):
     """Items per second of a task ("1.52/s"), or "s/item" when slower than one a second."""
@@ -133,7 +136,12 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         "stage, or whose OUT/work is gone), from the settings it records and the --data it was trained on; "
         "--model must be the pack's",
     )
-    train.set_defaults(run=_train)
+    # Every option but where the model, data and pack are is a setting the pack records, which
+    # --store-only takes from pack.json: derived from the parser, so a new option is refused there
+    # without being listed by hand.
+    defaults = vars(train.parse_args(["--data", "-", "--out", "-"]))
+    recorded = {name: value for name, value in defaults.items() if name not in _NOT_RECORDED}
+    train.set_defaults(run=_train, recorded_defaults=recorded)
 
 
 def _train(args) -> int:
@@ -189,21 +197,15 @@ def _train(args) -> int:
     return 0
 
 
-# Settings a pack records: with --store-only they come from its pack.json, so giving one is an error.
-_RECORDED = ("tool_examples", "teacher_examples", "answer_examples", "reply_steps", "rank", "lr", "lora_from",
-             "programs_per_example", "mixed_precision", "tool_style", "programs", "resume", "said_values",
-             "detach_prompt")  # fmt: skip
-
-
 def _store_only(args) -> int:
     from agentroute.evaluation.steps import EvalError
     from agentroute.training.pack_store import add_reply_store
 
-    given = [name for name in _RECORDED if getattr(args, name, None) not in (None, False)]
-    given += ["no_said_values"] if args.said_values is False else []
-    given += ["seed"] if args.seed != 0 else []
+    given = [(name, getattr(args, name)) for name, default in args.recorded_defaults.items()
+             if getattr(args, name) != default]  # fmt: skip
     if given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        # a value False here is the --no- form of a flag whose default is unset
+        flags = ", ".join(("--no-" if value is False else "--") + name.replace("_", "-") for name, value in given)
         raise EvalError(f"--store-only uses the settings {args.out}/pack.json records; drop {flags}")
     with _progress(Console(stderr=True)) as progress:
         manifest = add_reply_store(args.model, Path(args.data), Path(args.out), progress)

@@ -129,7 +129,7 @@ class TrainConfig:
     # Declared dates and times trained as the user said them ("next Friday", "4:00 pm") and resolved
     # after decoding (``steps.said_values``), instead of computed by the model. Data v4, 1214
     # examples, seed 0: 45% of the 110 dev tool calls right at full depth, against 35% for the
-    # previous default pack (JSON tool lines) and 33% for signature lines alone (docs/route-packs.md).
+    # shipped pack (JSON tool lines) and 33% for signature lines alone (docs/route-packs.md).
     said_values: bool = True
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
 
