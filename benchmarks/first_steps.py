@@ -19,8 +19,7 @@ import torch
 sys.path.insert(0, "demos")  # the demo's own tools, tasks and system prompt
 
 from agent_tools import TASKS, TOOLS  # noqa: E402
-from langchain_core.tools import StructuredTool  # noqa: E402
-from langchain_core.utils.function_calling import convert_to_openai_tool  # noqa: E402
+from langchain_layerroute.request import tool_specs  # noqa: E402
 from react_agent import SYSTEM  # noqa: E402
 
 import agentroute  # noqa: E402
@@ -51,7 +50,7 @@ def probe(model, messages: list[dict], tools: list[dict]) -> tuple[str, float, f
 def run(pack: str, steps: list[dict]) -> dict:
     model = agentroute.load(pack=pack)
     threshold = model.pack.manifest.decline.threshold if model.pack.manifest.decline else None
-    demo_tools = [convert_to_openai_tool(StructuredTool.from_function(t))["function"] for t in TOOLS]
+    demo_tools = tool_specs(TOOLS)  # the tools as ChatLayerRoute hands them to the model in the demo
     demo = []
     for task in TASKS:
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": task["question"]}]
