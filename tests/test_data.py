@@ -18,13 +18,17 @@ from agentroute.data.catalogue_files import CatalogueError, catalogue_file, read
 from agentroute.data.catalogue_schema import DomainsFile, Kind, KindsFile, Vocab
 from agentroute.data.kinds import FACTORIES, KIND_FILES, kinds
 from agentroute.data.kinds_structured import SAMPLERS
+from agentroute.data.question_calls import CALCULATORS
 from agentroute.data.splits import TEST_DOMAINS, dev_tools
 from agentroute.steps.messages import validate_messages
 from agentroute.steps.tools import normalize_tools, render_tool_messages
 
-SMALL = BuildConfig(seed=1, train=400, dev=80, test=120, length_matched=12, train_length_matched=10)
+SMALL = BuildConfig(
+    seed=1, train=400, dev=80, test=120, length_matched=12, train_length_matched=10, train_question_calls=30
+)
 LENGTH_MATCHED = ("test_length_matched", "train_length_matched")
-FILES = ("train.jsonl", "dev.jsonl", "test.jsonl", *(f"{name}.jsonl" for name in LENGTH_MATCHED), "manifest.json")
+EXTRA = (*LENGTH_MATCHED, "train_question_calls")
+FILES = ("train.jsonl", "dev.jsonl", "test.jsonl", *(f"{name}.jsonl" for name in EXTRA), "manifest.json")
 STEP_KEYS = {"id", "messages", "tools", "step_type", "max_new_tokens", "expected", "domain", "reference", "answer"}
 STEP_KEYS |= {"category", "schema_style"}
 
@@ -42,7 +46,7 @@ def built(tmp_path_factory) -> tuple[Path, dict]:
 @pytest.fixture(scope="module")
 def splits(built) -> dict[str, list[dict]]:
     out, _ = built
-    return {name: _read(out / f"{name}.jsonl") for name in ("train", "dev", "test", *LENGTH_MATCHED)}
+    return {name: _read(out / f"{name}.jsonl") for name in ("train", "dev", "test", *EXTRA)}
 
 
 def _all_steps(splits) -> list[dict]:
@@ -79,7 +83,10 @@ def test_same_seed_gives_byte_identical_files(built, tmp_path):
 def test_another_seed_gives_other_files(built, tmp_path):
     first, _ = built
     build_dataset(
-        tmp_path, BuildConfig(seed=2, train=400, dev=80, test=120, length_matched=12, train_length_matched=10)
+        tmp_path,
+        BuildConfig(
+            seed=2, train=400, dev=80, test=120, length_matched=12, train_length_matched=10, train_question_calls=30
+        ),
     )
     for name in FILES:
         assert (first / name).read_bytes() != (tmp_path / name).read_bytes(), name
@@ -87,10 +94,11 @@ def test_another_seed_gives_other_files(built, tmp_path):
 
 def test_split_sizes_are_independent_of_each_other(built, tmp_path):
     first, _ = built
-    build_dataset(tmp_path, BuildConfig(seed=1, train=7, dev=80, test=120, length_matched=0, train_length_matched=0))
+    sizes = {"length_matched": 0, "train_length_matched": 0, "train_question_calls": 0}
+    build_dataset(tmp_path, BuildConfig(seed=1, train=7, dev=80, test=120, **sizes))
     for name in ("dev.jsonl", "test.jsonl"):
         assert (first / name).read_bytes() == (tmp_path / name).read_bytes()
-    for name in LENGTH_MATCHED:
+    for name in EXTRA:
         assert not (tmp_path / f"{name}.jsonl").exists()
     assert generate_split("train", 7, 1)[0] == _read(tmp_path / "train.jsonl")
 
@@ -114,7 +122,7 @@ def test_manifest_describes_the_files(built):
 def test_test_domains_and_tools_never_appear_in_train(splits):
     test_tools = {t.name for t in catalogue() if t.domain in TEST_DOMAINS}
     held = test_tools | set(dev_tools())
-    for step in splits["train"] + splits["train_length_matched"]:
+    for step in splits["train"] + splits["train_length_matched"] + splits["train_question_calls"]:
         assert step["domain"] not in TEST_DOMAINS
         assert not _tool_names(step) & held, step["id"]
     for step in splits["test"] + splits["test_length_matched"]:
@@ -324,7 +332,7 @@ def test_length_matched_pairs(built, splits, name, key, pairs):
 def test_steps_load_with_the_eval_reader(built):
     steps_module = pytest.importorskip("agentroute.evaluation.steps")
     out, _ = built
-    for name in ("train.jsonl", "dev.jsonl", "test.jsonl", *(f"{n}.jsonl" for n in LENGTH_MATCHED)):
+    for name in ("train.jsonl", "dev.jsonl", "test.jsonl", *(f"{n}.jsonl" for n in EXTRA)):
         steps, problems = steps_module.load_steps(out / name)
         assert not problems, problems[:3]
         assert steps
@@ -409,7 +417,8 @@ def test_every_template_kind_has_a_factory():
 
 
 # What the catalogue files hold, per data version: an edit changes the steps a seed draws, so it comes
-# with a new DATA_VERSION (and a line here).
+# with a new DATA_VERSION (and a line here). An action's `asks` stems are left out: only the
+# question-call pairs (a file of their own) read them, never the splits.
 CATALOGUE_SHA256 = {
     "agentsteps-v3": "5467dc9510048c82eba1bc815adaacb0696cb950ec1faec319e8fa260b4e1079",
     "agentsteps-v4": "5467dc9510048c82eba1bc815adaacb0696cb950ec1faec319e8fa260b4e1079",  # new builders, same files
@@ -420,12 +429,44 @@ def test_the_catalogues_belong_to_the_data_version():
     loaded = {
         "vocab": vocab().model_dump(mode="json"),
         **{
-            name: {key: entry.model_dump(mode="json") for key, entry in read_all(files, model, _context()).items()}
+            name: {
+                key: _without_asks(entry.model_dump(mode="json"))
+                for key, entry in read_all(files, model, _context()).items()
+            }
             for name, files, model in (("kinds", KIND_FILES, KindsFile), ("domains", DOMAIN_FILES, DomainsFile))
         },
     }
     digest = hashlib.sha256(json.dumps(loaded, ensure_ascii=False).encode("utf-8")).hexdigest()
     assert digest == CATALOGUE_SHA256[DATA_VERSION], f"the catalogues changed ({digest}): bump DATA_VERSION"
+
+
+def _without_asks(entry: dict) -> dict:
+    actions = entry.get("actions")
+    if not isinstance(actions, dict):
+        return entry
+    return {**entry, "actions": {k: {f: v for f, v in a.items() if f != "asks"} for k, a in actions.items()}}
+
+
+def test_question_call_pairs(built, splits):
+    """Each pair: the same system prompt and tools; a question an offered tool answers, with its
+    call (arguments valid under the tool's schema), and a reasoning question none answers."""
+    _, manifest = built
+    steps = splits["train_question_calls"]
+    assert len(steps) == 2 * manifest["train_question_calls"]["pairs"] == 60
+    kinds = manifest["train_question_calls"]["kinds"]
+    assert kinds["lookup"] > 5 and kinds["calculation"] > 5
+    held = {t.name for t in catalogue() if t.domain in TEST_DOMAINS} | set(dev_tools())
+    calculator_names = {n for names, *_ in CALCULATORS.values() for n in names}
+    for call, reasoned in zip(steps[::2], steps[1::2], strict=True):
+        assert call["id"].removesuffix("-tool_call") == reasoned["id"].removesuffix("-reasoning")
+        assert (call["step_type"], reasoned["step_type"]) == ("tool_call", "reasoning")
+        assert call["tools"] == reasoned["tools"] and call["messages"][0] == reasoned["messages"][0]
+        assert "?" in call["messages"][-1]["content"] and "expected" not in reasoned
+        (expected,) = call["expected"]["tool_calls"]
+        spec = next(t for t in call["tools"] if t["name"] == expected["name"])
+        jsonschema.validate(expected["arguments"], spec["parameters"])
+        offered = {t["name"] for t in call["tools"]}
+        assert not offered & held and offered & calculator_names <= {expected["name"]}
 
 
 def test_v4_steps_teach_each_skill(splits):

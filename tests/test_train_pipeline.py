@@ -598,11 +598,16 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
     ]
     pair[0]["expected"] = {"tool_calls": [{"name": "lookup", "arguments": {"word": "sea"}}]}
     (data / "train_length_matched.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pair))
+    # So do question-call pairs (a question the tool answers: a call; one it does not: reasoning).
+    asked = [{**pair[0], "id": "qc-train-00000-tool_call", "messages": [{"role": "user", "content": "What is sea?"}]}]
+    asked.append({**pair[1], "id": "qc-train-00000-reasoning", "step_type": "reasoning"})
+    (data / "train_question_calls.jsonl").write_text("".join(json.dumps(r) + "\n" for r in asked))
     monkeypatch.setattr("agentroute.training.router_rows.safety_labels", lambda *a: pytest.fail("safety labels redone"))
     with pytest.raises(AgentRouteError, match="already holds a training run; pass --resume"):
         train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)
     rerun = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None, resume=True)
-    assert rerun["metrics"]["type_rows"] == manifest["metrics"]["type_rows"] + 2
+    assert rerun["metrics"]["type_rows"] == manifest["metrics"]["type_rows"] + 4
+    assert {"train_length_matched_sha256", "train_question_calls_sha256"} <= set(rerun["data"])
     again = rerun["training"]
     assert again["runs"] == 2 and again["total_seconds"] >= first["total_seconds"]
     targets = json.loads((out / "adapter" / "adapter_config.json").read_text())["target_modules"]

@@ -1,5 +1,5 @@
 """``agentroute data build --seed S --out DIR [--train N --dev N --test N --length-matched N
---train-length-matched N]``."""
+--train-length-matched N --train-question-calls N]``."""
 
 from __future__ import annotations
 
@@ -37,6 +37,13 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
         type=_count,
         default=200,
         help="the same pairs from train domains, for the router's step-type head (default 200; 0: none)",
+    )
+    build.add_argument(
+        "--train-question-calls",
+        type=_count,
+        default=200,
+        help="pairs of a question an offered tool answers (a tool call) and one no offered tool answers "
+        "(reasoning), same tools, for the router's step-type head (default 200; 0: none)",
     )
     build.set_defaults(run=_build)
 
@@ -81,5 +88,8 @@ def _build(args) -> int:
                 f"{lm['file']}: {lm['pairs']} tool-call/planning pairs, prompt lengths within "
                 f"{lm['max_relative_gap']:.1%} of each other"
             )
+    if "train_question_calls" in manifest:
+        qc = manifest["train_question_calls"]
+        console.print(f"{qc['file']}: {qc['pairs']} question-call/reasoning pairs ({qc['kinds']})")
     console.print(f"test domains held out: {', '.join(manifest['holdout']['test_domains'])}")
     return 0

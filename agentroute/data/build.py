@@ -16,6 +16,7 @@ from agentroute.data import phrasing as ph
 from agentroute.data import schema_styles as styles
 from agentroute.data import splits as sp
 from agentroute.data.catalogue import catalogue, domains
+from agentroute.data.question_calls import question_call_pairs
 from agentroute.data.text_steps import PLANNING_TOKENS, REASONING_TOKENS, planning, reasoning
 from agentroute.data.tool_steps import (
     DECLINE_TOKENS,
@@ -71,11 +72,15 @@ class BuildConfig:
     # The same pairing from the train pool, for the router's step-type head: with the tools and the
     # prompt length equal, only the request tells the two types apart. 0 writes no file.
     train_length_matched: int = 200
+    # Pairs of a question an offered tool answers (a tool call) and one none answers (reasoning), for
+    # the step-type head (``question_calls``). 0 writes no file.
+    train_question_calls: int = 200
 
     def command(self) -> str:
         return (
             f"agentroute data build --seed {self.seed} --train {self.train} --dev {self.dev} --test {self.test} "
-            f"--length-matched {self.length_matched} --train-length-matched {self.train_length_matched} --out DIR"
+            f"--length-matched {self.length_matched} --train-length-matched {self.train_length_matched} "
+            f"--train-question-calls {self.train_question_calls} --out DIR"
         )
 
 
@@ -240,13 +245,13 @@ def _split_stats(steps: list[dict[str, Any]], shapes: dict[str, int]) -> dict[st
 
 
 def build_dataset(out_dir: str | Path, config: BuildConfig = BuildConfig()) -> dict[str, Any]:
-    """Write train/dev/test JSONL files, optionally test_length_matched.jsonl and train_length_matched.jsonl, and
-    manifest.json; return the manifest.
+    """Write train/dev/test JSONL files, optionally test_length_matched.jsonl, train_length_matched.jsonl and
+    train_question_calls.jsonl, and manifest.json; return the manifest.
 
     The output depends only on ``config`` (not on the directory, the clock or the process), so the
     same config writes byte-identical files.
     """
-    for name in ("train", "dev", "test", "length_matched", "train_length_matched"):
+    for name in ("train", "dev", "test", "length_matched", "train_length_matched", "train_question_calls"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise DataBuildError(f"{name} must be a whole number >= 0, got {value!r}")
@@ -285,6 +290,10 @@ def build_dataset(out_dir: str | Path, config: BuildConfig = BuildConfig()) -> d
         steps, stats = length_matched_pairs(config.train_length_matched, config.seed, "train")
         files["train_length_matched.jsonl"] = _jsonl(steps)
         manifest["train_length_matched"] = {"file": "train_length_matched.jsonl", **stats}
+    if config.train_question_calls:
+        steps, stats = question_call_pairs(config.train_question_calls, config.seed, SEED_NAMESPACE)
+        files["train_question_calls.jsonl"] = _jsonl(steps)
+        manifest["train_question_calls"] = {"file": "train_question_calls.jsonl", **stats}
     manifest["files"] = {
         name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in files.items()
     }

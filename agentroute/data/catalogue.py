@@ -31,6 +31,7 @@ class Action:
     required: tuple[str, ...]
     optional: tuple[str, ...]
     result: str
+    asks: tuple[str, ...] = ()  # question stems for a lookup's answer (``question_calls``)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def domains() -> tuple[Domain, ...]:
 
 def _domain(name: str, entry: DomainEntry) -> Domain:
     actions = tuple(
-        Action(key, a.description, a.verbs, a.required, a.optional, a.result) for key, a in entry.actions.items()
+        Action(key, a.description, a.verbs, a.required, a.optional, a.result, a.asks)
+        for key, a in entry.actions.items()
     )
     metric = (entry.metric.field, entry.metric.low, entry.metric.high)
     goods = (entry.goods.one, entry.goods.many, entry.goods.low, entry.goods.high)

@@ -343,6 +343,9 @@ class ActionEntry(_Model):
 
     description: Str
     verbs: Texts  # how a user asks for it
+    # Question stems that ask for a lookup's answer ("how long will it take to get"); its phrases
+    # follow as after a verb. Only the step-type rows of `data build --train-question-calls` use them.
+    asks: tuple[Str, ...] = ()
     required: tuple[Str, ...] = ()  # parameter template keys
     optional: tuple[Str, ...] = ()
     result: Annotated[Str, Field(pattern=RESULT)] = "confirm:OK"

@@ -55,9 +55,11 @@ from agentroute.training.train_data import (
     ROUTED_TYPES,
     data_version,
     length_matched_steps,
+    question_call_steps,
     sha256,
     split_steps,
     train_steps,
+    type_files_sha256,
 )
 
 # Planning and reasoning keep full depth: no library program at 80-90% of the layers reproduced
@@ -152,7 +154,7 @@ def train_pack(
     work.mkdir(parents=True, exist_ok=True)
     steps = train_steps(data_dir)
     split = split_steps(steps, config)
-    split["type"] += length_matched_steps(data_dir)
+    split["type"] += length_matched_steps(data_dir) + question_call_steps(data_dir)
     # Adapters train on float32 weights (bf16 runs under accelerate's autocast with --mixed-precision)
     # and on plain modules: packed decode kernels have no backward.
     model = load(model_name, dtype="float32", kernels="plain", pack=None)
@@ -164,6 +166,9 @@ def train_pack(
     # The train file's hash even for data without a manifest: the pack records it, `--store-only` checks it.
     version = {**data_version(data_dir), "train_sha256": sha256(data_dir / "train.jsonl")}
     data = {key: value for key, value in version.items() if key != "dir"}
+    # The step-type head's extra files are recorded but not part of the run's identity: only the
+    # router's type rows read them, and those are recomputed when their steps change.
+    version.update(type_files_sha256(data_dir))
     check_run(work, {"model": fingerprint, "data": data, "config": settings}, resume)
     # The library first: a programs file that does not fit fails before hours of training.
     protected = {0, model.n_layers - 1}

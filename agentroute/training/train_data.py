@@ -14,6 +14,7 @@ from agentroute.training.examples import has_gold
 
 ROUTED_TYPES = [StepType.TOOL_CALL, StepType.PLANNING, StepType.REASONING, StepType.FINAL_ANSWER]
 LENGTH_MATCHED_FILE = "train_length_matched.jsonl"
+QUESTION_CALLS_FILE = "train_question_calls.jsonl"
 
 
 def train_steps(data_dir: Path) -> list[EvalStep]:
@@ -73,6 +74,25 @@ def length_matched_steps(data_dir: Path) -> list[EvalStep]:
     99% with them (``TYPE_L2`` on in both: 97% and 99.5%)."""
     path = data_dir / LENGTH_MATCHED_FILE
     return read_steps(path) if path.is_file() else []
+
+
+def question_call_steps(data_dir: Path) -> list[EvalStep]:
+    """Pairs of a question an offered tool answers (a tool call) and one none of the same tools
+    answers (reasoning), for the step-type head (``agentroute data build --train-question-calls``);
+    none if absent. Without them every question in the train split is reasoning and every tool
+    call an instruction, and a head learns that (``agentroute.data.question_calls``)."""
+    path = data_dir / QUESTION_CALLS_FILE
+    return read_steps(path) if path.is_file() else []
+
+
+def type_files_sha256(data_dir: Path) -> dict[str, str]:
+    """Hashes of the step-type head's extra files that ``data_dir`` holds, for the pack's record."""
+    files = (LENGTH_MATCHED_FILE, QUESTION_CALLS_FILE)
+    return {
+        f"{name.removesuffix('.jsonl')}_sha256": sha256(data_dir / name)
+        for name in files
+        if (data_dir / name).is_file()
+    }
 
 
 def sha256(path: Path) -> str:
