@@ -562,8 +562,10 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
                                           programs={StepType.TOOL_CALL: [entry]}))  # fmt: skip
         return str(path)
 
+    # No question-call examples for the adapter: such a run may take question-call pairs later,
+    # for its step-type head only (below).
     config = TrainConfig(tool_examples=3, teacher_examples=1, answer_examples=2, router_tool_steps=2,
-                         router_teacher_steps=1, type_steps=2, teacher_tokens=3,
+                         router_teacher_steps=1, type_steps=2, teacher_tokens=3, question_call_examples=0,
                          programs=programs(tmp_path / "a.json", "0,2-3,5"))  # fmt: skip
     config.adapter.accumulate, config.adapter.warmup = 1, 1
     out = tmp_path / "pack"
@@ -628,6 +630,48 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
         handle.write((data / "train.jsonl").read_text().splitlines()[0].replace('"id": "', '"id": "x') + "\n")
     with pytest.raises(AgentRouteError, match="another training data"):
         train_pack(str(model_dir), other, out, config, "agentroute train (test)", lambda *a: None, resume=True)
+
+
+def _question_call_pair(word: str) -> list[dict]:
+    asked = {"id": "qc-train-00000-tool_call", "step_type": "tool_call", "tools": [WORD_TOOL], "max_new_tokens": 8,
+             "messages": [{"role": "user", "content": f"What does {word} mean?"}],
+             "expected": {"tool_calls": [{"name": "lookup", "arguments": {"word": word}}]}}  # fmt: skip
+    reasoned = {**asked, "id": "qc-train-00000-reasoning", "step_type": "reasoning", "expected": None}
+    reasoned["messages"] = [{"role": "user", "content": "Two words at 3 letters each: how many letters?"}]
+    return [asked, {k: v for k, v in reasoned.items() if v is not None}]
+
+
+def test_the_adapter_trains_on_question_calls_and_a_resumed_run_keeps_them(tmp_path, monkeypatch):
+    """The tool-call steps of the question-call pairs join the adapter's examples; resuming with
+    other pairs is refused (the checkpoint trained on these), and a run recorded before the setting
+    existed resumes with none."""
+    from tiny_models import save_tiny
+
+    from agentroute.training.pipeline import TrainConfig, train_pack
+    from agentroute.training.run_state import RUN_FILE
+
+    monkeypatch.setenv("AGENTROUTE_CACHE", str(tmp_path / "cache"))
+    model_dir = save_tiny(tmp_path / "model", "llama", n_layers=4)
+    data = _train_dir(tmp_path / "data")
+    (data / "train_question_calls.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _question_call_pair("sea")))
+    config = TrainConfig(tool_examples=3, teacher_examples=1, answer_examples=2, router_tool_steps=2,
+                         router_teacher_steps=1, type_steps=2, teacher_tokens=3, reply_steps=0)  # fmt: skip
+    config.adapter.accumulate, config.adapter.warmup = 1, 1
+    out = tmp_path / "pack"
+    manifest = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)
+    logged = [json.loads(line)["id"] for line in (out / "work" / "train_log.jsonl").read_text().splitlines()]
+    assert manifest["training"]["examples"] == 8 and "qc-train-00000-tool_call" in logged
+    assert manifest["training"]["config"]["question_call_examples"] == 200
+    (data / "train_question_calls.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _question_call_pair("sky")))
+    with pytest.raises(AgentRouteError, match="another training data.*train_question_calls_sha256"):
+        train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None, resume=True)
+    # A run recorded before the setting existed trained without question calls, and resumes so.
+    run = json.loads((out / "work" / RUN_FILE).read_text())
+    del run["config"]["question_call_examples"], run["data"]["train_question_calls_sha256"]
+    (out / "work" / RUN_FILE).write_text(json.dumps(run))
+    (out / "work" / "checkpoint.json").unlink()  # its adapter retrains, on the examples of such a run
+    resumed = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None, resume=True)
+    assert resumed["training"]["examples"] == 7 and resumed["training"]["config"]["question_call_examples"] == 0
 
 
 def test_train_pack_fits_a_no_tool_fits_head_on_data_that_has_such_rows(tmp_path, monkeypatch):

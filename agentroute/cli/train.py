@@ -63,6 +63,13 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--answer-examples", type=int, default=None, help="final-answer steps with gold answers")
     train.add_argument(
+        "--question-call-examples",
+        type=int,
+        default=None,
+        help="tool-call steps of DATA/train_question_calls.jsonl (a question an offered tool answers) for the "
+        "adapter, beside --tool-examples (default 200; 0: none)",
+    )
+    train.add_argument(
         "--reply-steps",
         type=int,
         default=None,
@@ -157,6 +164,10 @@ def _train(args) -> int:
             if value < 1:
                 raise EvalError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
             setattr(config, name, value)
+    if args.question_call_examples is not None:
+        if args.question_call_examples < 0:
+            raise EvalError(f"--question-call-examples must be 0 or more, got {args.question_call_examples}")
+        config.question_call_examples = args.question_call_examples
     if args.reply_steps is not None:
         if args.reply_steps < 0:
             raise EvalError(f"--reply-steps must be 0 (no reply store) or more, got {args.reply_steps}")

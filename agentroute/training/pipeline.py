@@ -49,9 +49,10 @@ from agentroute.training.library import build_library, check_cached_library
 from agentroute.training.replies import build_reply_store
 from agentroute.training.router_fit import fit_router
 from agentroute.training.router_rows import router_rows, steps_key
-from agentroute.training.run_state import check_run
+from agentroute.training.run_state import check_run, settings_before_recording
 from agentroute.training.teacher import teacher_replies
 from agentroute.training.train_data import (
+    QUESTION_CALLS_KEY,
     ROUTED_TYPES,
     data_version,
     length_matched_steps,
@@ -97,6 +98,11 @@ class TrainConfig:
     # answers and distilled steps train in under an hour on two CPU cores (the v4 pack's budget).
     tool_examples: int = 1000
     answer_examples: int = 150  # final-answer steps with gold answers, for the adapter
+    # Tool-call steps of the data's question-call pairs, for the adapter too: the split asks for
+    # every call with an instruction, and a pack whose router typed the demo's questions as calls
+    # (trained on the split alone) still called `calculate` for "How many kilometres is 26.2
+    # miles?" beside a unit converter and for a handbook question beside a search tool.
+    question_call_examples: int = 200
     teacher_examples: int = 32  # per distilled step type (planning, reasoning), for the adapter
     router_tool_steps: int = 120  # held-out tool-call steps for router safety labels
     router_teacher_steps: int = 16  # held-out steps per free-text type for safety labels (final answers too)
@@ -154,7 +160,8 @@ def train_pack(
     work.mkdir(parents=True, exist_ok=True)
     steps = train_steps(data_dir)
     split = split_steps(steps, config)
-    split["type"] += length_matched_steps(data_dir) + question_call_steps(data_dir)
+    split["question_calls"] = question_call_steps(data_dir)
+    split["type"] += length_matched_steps(data_dir) + split["question_calls"]
     # Adapters train on float32 weights (bf16 runs under accelerate's autocast with --mixed-precision)
     # and on plain modules: packed decode kernels have no backward.
     model = load(model_name, dtype="float32", kernels="plain", pack=None)
@@ -162,13 +169,19 @@ def train_pack(
     model.said_values = config.said_values
     check_first_layer(config.adapter, model.n_layers)  # a --lora-from past the model's layers fails before any work
     fingerprint = model_fingerprint(model)
+    if resume:
+        for name, value in settings_before_recording(work).items():
+            setattr(config, name, value)
     settings = {k: v for k, v in asdict(config).items() if k != "programs"}  # programs: the library check
     # The train file's hash even for data without a manifest: the pack records it, `--store-only` checks it.
     version = {**data_version(data_dir), "train_sha256": sha256(data_dir / "train.jsonl")}
     data = {key: value for key, value in version.items() if key != "dir"}
-    # The step-type head's extra files are recorded but not part of the run's identity: only the
-    # router's type rows read them, and those are recomputed when their steps change.
+    # The step-type head's extra files are recorded but not part of the run's identity: its type
+    # rows are recomputed when their steps change. Question-call pairs that the adapter trains on
+    # are (None: no file), so a resumed run cannot train on other ones.
     version.update(type_files_sha256(data_dir))
+    if config.question_call_examples:
+        data[QUESTION_CALLS_KEY] = version.get(QUESTION_CALLS_KEY)
     check_run(work, {"model": fingerprint, "data": data, "config": settings}, resume)
     # The library first: a programs file that does not fit fails before hours of training.
     protected = {0, model.n_layers - 1}
@@ -188,6 +201,10 @@ def train_pack(
     rng = random.Random(config.seed)
     examples = [tool_call_example(model, s, rng, config.max_distractors) for s in split["tool_train"]]
     examples += [full_prompt_example(model, s, teacher) for s in split["teacher_train"]]
+    asked = [s for s in split["question_calls"] if s.step_type == StepType.TOOL_CALL]
+    examples += [
+        tool_call_example(model, s, rng, config.max_distractors) for s in asked[: config.question_call_examples]
+    ]
     adapter_began = time.perf_counter()
     peft_model = train_adapter(
         model,

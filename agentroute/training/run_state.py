@@ -73,3 +73,19 @@ def _difference(before: Any, now: Any) -> str:
         keys = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
         return "; ".join(f"{k}: {before.get(k)!r} then, {now.get(k)!r} now" for k in keys[:3])
     return f"{before!r} then, {now!r} now"
+
+
+# Settings added after runs were first recorded, with the value every earlier run trained with. A
+# resumed run that recorded none of them keeps that value: its cached checkpoint was trained on the
+# examples it then had, and the adapter's example order depends on their count.
+BEFORE_RECORDED = {"question_call_examples": 0}
+
+
+def settings_before_recording(work: Path) -> dict[str, Any]:
+    """Of ``BEFORE_RECORDED``, the settings that the run cached in ``work`` did not record (none
+    for a new run)."""
+    path = work / RUN_FILE
+    if not path.is_file():
+        return {}
+    config = json.loads(path.read_text(encoding="utf-8")).get("config") or {}
+    return {name: value for name, value in BEFORE_RECORDED.items() if name not in config}

@@ -15,6 +15,7 @@ from agentroute.training.examples import has_gold
 ROUTED_TYPES = [StepType.TOOL_CALL, StepType.PLANNING, StepType.REASONING, StepType.FINAL_ANSWER]
 LENGTH_MATCHED_FILE = "train_length_matched.jsonl"
 QUESTION_CALLS_FILE = "train_question_calls.jsonl"
+QUESTION_CALLS_KEY = "train_question_calls_sha256"  # its hash in a pack's data record
 
 
 def train_steps(data_dir: Path) -> list[EvalStep]:
