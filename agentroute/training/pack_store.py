@@ -62,14 +62,14 @@ def add_reply_store(model_name: str, data_dir: Path, out: Path, progress) -> dic
     steps = split_steps(train_steps(data_dir), config)["replies"]
     if not (out / REPLIES_FILE).is_file() and manifest.pop("replies", None) is not None:
         write_manifest(out, manifest)  # a store already lost: the pack loads without one
-    load(model_name, pack=out)  # a model the pack does not fit fails here, before its store is touched
+    model = load(model_name, pack=out)  # a model the pack does not fit fails here, before its store is touched
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
     # The pack loads without a store while it builds one, as at the end of a training run.
     manifest.pop("replies", None)
     write_manifest(out, manifest)
     replies = build_reply_store(
-        model_name, out, steps, config.reply_tokens, work, lambda d, t: progress("reply store", d, t)
+        model_name, out, steps, config.reply_tokens, work, lambda d, t: progress("reply store", d, t), model
     )
     if replies is not None:
         manifest["replies"] = replies

@@ -26,15 +26,19 @@ def build_reply_store(
     max_new_tokens: int,
     work: Path,
     progress: Callable[[int, int], None],
+    model=None,
 ) -> dict | None:
     """Write ``out/replies.safetensors`` from ``steps``' replies; return the manifest entry (None,
-    and no file, when there are no steps)."""
+    and no file, when there are no steps). ``model``: the pack already loaded as users load it
+    (``load(model_name, pack=out)``), else it is loaded here."""
     from agentroute.loading import load
 
     (out / REPLIES_FILE).unlink(missing_ok=True)  # the pack loads here without a store of its own
     if not steps:
         return None
-    model = load(model_name, pack=out)
+    if model is None:
+        model = load(model_name, pack=out)
+    model.reply_store = None  # replies of a store being replaced must not draft the new one's
     replies = teacher_replies(model, steps, work / "replies.jsonl", max_new_tokens, progress)
     store = ReplyStore([replies[s.id] for s in steps])
     store.save(out / REPLIES_FILE)
