@@ -43,7 +43,7 @@ from agentroute.steps.router_net import safety_columns
 from agentroute.steps.tools import check_tool_style
 from agentroute.training.adapter import AdapterConfig, adapter_seconds, check_first_layer, train_adapter
 from agentroute.training.decline_fit import MIN_ROWS_PER_KIND, decline_layer, fit_decline_head
-from agentroute.training.decline_rows import decline_rows
+from agentroute.training.decline_rows import decline_rows, foreign_rows
 from agentroute.training.examples import full_prompt_example, has_gold, tool_call_example
 from agentroute.training.library import build_library, check_cached_library
 from agentroute.training.replies import build_reply_store
@@ -122,6 +122,9 @@ class TrainConfig:
     # 3 and 0.5% (0.90) 2, while 10, 10 and 9 of the 10 that no tool fits declined; in the data
     # (out of fold) 71%, 61% and 51% of no-tool-fits steps decline. A wrong decline costs more.
     decline_false_rate: float = 0.005
+    # Rows of a request whose tools fit read beside another step's unrelated tools, as "no tool fits"
+    # (``decline_rows.foreign_offers``): most of the data's no-tool-fits rows offer near misses.
+    decline_foreign_rows: int = 300
     # Free-text train steps per type (planning, reasoning, final answers) whose full-depth replies
     # form the pack's reply store. On 60 dev steps (simulated), a store of 30 per type decoded
     # 1.30x as fast as full depth over all, 60 per type 1.33x (prompt lookup alone 1.17x); measured
@@ -321,10 +324,15 @@ def _decline_head(model, steps: list[EvalStep], config: TrainConfig, work: Path,
         return None, {}
     layer = config.decline_layer or decline_layer(model.n_layers)
     rows = decline_rows(model, steps, layer, config.seed, steps_key(steps), work, progress)
+    foreign = foreign_rows(
+        model, steps, config.decline_foreign_rows, layer, config.seed, steps_key(steps), work, progress
+    )
     hidden_size = model.hf_model.config.hidden_size
     head, threshold, stats = fit_decline_head(
-        hidden_size, rows, torch.tensor(labels), config.seed, config.decline_false_rate
-    )
+        hidden_size, torch.cat([rows, foreign]), torch.tensor(labels + [True] * len(foreign)), config.seed,
+        config.decline_false_rate,
+    )  # fmt: skip
+    stats["decline_foreign_rows"] = len(foreign)
     head.save(out / DECLINE_FILE)
     return {"layer": layer, "threshold": round(threshold, 6)}, stats
 
