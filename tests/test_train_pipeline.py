@@ -562,10 +562,10 @@ def test_train_pack_with_searched_programs(tmp_path, monkeypatch):
                                           programs={StepType.TOOL_CALL: [entry]}))  # fmt: skip
         return str(path)
 
-    # No question-call examples for the adapter: such a run may take question-call pairs later,
-    # for its step-type head only (below).
+    # No question-call examples for the adapter (the default): such a run may take question-call
+    # pairs later, for its step-type head only (below).
     config = TrainConfig(tool_examples=3, teacher_examples=1, answer_examples=2, router_tool_steps=2,
-                         router_teacher_steps=1, type_steps=2, teacher_tokens=3, question_call_examples=0,
+                         router_teacher_steps=1, type_steps=2, teacher_tokens=3,
                          programs=programs(tmp_path / "a.json", "0,2-3,5"))  # fmt: skip
     config.adapter.accumulate, config.adapter.warmup = 1, 1
     out = tmp_path / "pack"
@@ -655,7 +655,8 @@ def test_the_adapter_trains_on_question_calls_and_a_resumed_run_keeps_them(tmp_p
     data = _train_dir(tmp_path / "data")
     (data / "train_question_calls.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _question_call_pair("sea")))
     config = TrainConfig(tool_examples=3, teacher_examples=1, answer_examples=2, router_tool_steps=2,
-                         router_teacher_steps=1, type_steps=2, teacher_tokens=3, reply_steps=0)  # fmt: skip
+                         router_teacher_steps=1, type_steps=2, teacher_tokens=3, reply_steps=0,
+                         question_call_examples=200)  # fmt: skip
     config.adapter.accumulate, config.adapter.warmup = 1, 1
     out = tmp_path / "pack"
     manifest = train_pack(str(model_dir), data, out, config, "agentroute train (test)", lambda *a: None)

@@ -67,7 +67,7 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="tool-call steps of DATA/train_question_calls.jsonl (a question an offered tool answers) for the "
-        "adapter, beside --tool-examples (default 200; 0: none)",
+        "adapter, beside --tool-examples (default 0; not yet measured in a whole pack)",
     )
     train.add_argument(
         "--reply-steps",
@@ -88,7 +88,8 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         "--programs-per-example",
         type=int,
         default=None,
-        help="cheaper layer programs each example also trains beside full depth (default 2; 0: full depth only)",
+        help="cheaper layer programs each example also trains beside full depth (default 0: full depth only; "
+        "2 for packs whose policy decodes lossily with skipped layers)",
     )
     train.add_argument(
         "--mixed-precision",

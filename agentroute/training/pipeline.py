@@ -99,10 +99,11 @@ class TrainConfig:
     tool_examples: int = 1000
     answer_examples: int = 150  # final-answer steps with gold answers, for the adapter
     # Tool-call steps of the data's question-call pairs, for the adapter too: the split asks for
-    # every call with an instruction, and a pack whose router typed the demo's questions as calls
-    # (trained on the split alone) still called `calculate` for "How many kilometres is 26.2
-    # miles?" beside a unit converter and for a handbook question beside a search tool.
-    question_call_examples: int = 200
+    # every call with an instruction, and the shipped pack (its router fitted on the pairs, its
+    # adapter on the split alone) still calls `calculate` for "How many kilometres is 26.2 miles?"
+    # beside a unit converter and for a handbook question beside a search tool. 0 until a whole
+    # pack trained with them (e.g. 200) is measured.
+    question_call_examples: int = 0
     teacher_examples: int = 32  # per distilled step type (planning, reasoning), for the adapter
     router_tool_steps: int = 120  # held-out tool-call steps for router safety labels
     router_teacher_steps: int = 16  # held-out steps per free-text type for safety labels (final answers too)
