@@ -25,6 +25,7 @@ ROWS_FILE = "decline_rows.safetensors"
 VARIANT = "offer-1to3-half,no-system-third"  # in the cache key: rows of another recipe are recomputed
 FOREIGN_FILE = "decline_foreign_rows.safetensors"
 FOREIGN_VARIANT = "foreign-1to3,no-system-third"
+QUESTIONS_FILE = "decline_question_rows.safetensors"
 
 
 def varied_prompt(step: EvalStep, rng: random.Random) -> tuple[list[dict], list]:
@@ -94,6 +95,23 @@ def foreign_rows(
     prompts = foreign_offers(steps, count, random.Random(f"{seed}:foreign"))
     meta = {"steps": key, "layer": str(layer), "seed": str(seed), "variant": FOREIGN_VARIANT, "count": str(count)}
     return _states(model, prompts, layer, meta, work / FOREIGN_FILE, progress, "no-tool-fits head: foreign offers")
+
+
+def question_rows(model, steps: list[EvalStep], layer: int, seed: int, work: Path, progress) -> torch.Tensor:
+    """[len(steps), hidden]: states of question-call steps (a question an offered tool answers: a tool
+    fits), prompts varied by ``varied_prompt``, cached in ``work``. The data's tool-call requests are
+    instructions and its questions mostly no-tool-fits rows ("What does FAQ stand for?"), so a head
+    fitted without these declined "What is 23 * 19 - 7?" beside a calculator (P 0.98)."""
+    rng = random.Random(f"{seed}:questions")
+    prompts = [varied_prompt(step, rng) for step in steps]
+    meta = {"steps": steps_digest(steps), "layer": str(layer), "seed": str(seed), "variant": VARIANT}
+    return _states(model, prompts, layer, meta, work / QUESTIONS_FILE, progress, "no-tool-fits head: question calls")
+
+
+def steps_digest(steps: list[EvalStep]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(s.id for s in steps).encode()).hexdigest()
 
 
 def _states(model, prompts, layer: int, meta: dict[str, str], cached: Path, progress, label: str) -> torch.Tensor:

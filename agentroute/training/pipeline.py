@@ -43,7 +43,7 @@ from agentroute.steps.router_net import safety_columns
 from agentroute.steps.tools import check_tool_style
 from agentroute.training.adapter import AdapterConfig, adapter_seconds, check_first_layer, train_adapter
 from agentroute.training.decline_fit import MIN_ROWS_PER_KIND, decline_layer, fit_decline_head
-from agentroute.training.decline_rows import decline_rows, foreign_rows
+from agentroute.training.decline_rows import decline_rows, foreign_rows, question_rows
 from agentroute.training.examples import full_prompt_example, has_gold, tool_call_example
 from agentroute.training.library import build_library, check_cached_library
 from agentroute.training.replies import build_reply_store
@@ -236,7 +236,9 @@ def train_pack(
     _, n_programs = safety_columns(library, ROUTED_TYPES)
     net, fit_stats = fit_router(hidden, ROUTED_TYPES, n_programs, rows["type"], rows["safe"], config.seed)
     net.save(out / ROUTER_FILE)
-    decline, decline_stats = _decline_head(model, split["tool_decline"], config, work, out, progress)
+    decline, decline_stats = _decline_head(
+        model, split["tool_decline"], split["question_calls"], config, work, out, progress
+    )
 
     log = _read_log(work / "train_log.jsonl")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -316,7 +318,9 @@ def _save_adapter(peft_model, path: Path) -> None:
     save_file(state, str(path / "adapter_model.safetensors"), metadata={"format": "pt"})
 
 
-def _decline_head(model, steps: list[EvalStep], config: TrainConfig, work: Path, out: Path, progress: Stage):
+def _decline_head(
+    model, steps: list[EvalStep], asked: list[EvalStep], config: TrainConfig, work: Path, out: Path, progress: Stage
+):
     """The no-tool-fits head's manifest entry and metrics, its weights written to ``out``; (None, {})
     when the data has too few steps of either kind (data before v4 has no no-tool-fits rows)."""
     labels = [s.expected == [] for s in steps]
@@ -328,12 +332,15 @@ def _decline_head(model, steps: list[EvalStep], config: TrainConfig, work: Path,
     foreign = foreign_rows(
         model, steps, config.decline_foreign_rows, layer, config.seed, steps_key(steps), work, progress
     )
+    # A question an offered tool answers: a tool fits (the pairs' tool-call steps).
+    questions = [s for s in asked if s.step_type == StepType.TOOL_CALL and s.expected]
+    asking = question_rows(model, questions, layer, config.seed, work, progress)
     hidden_size = model.hf_model.config.hidden_size
+    labels += [True] * len(foreign) + [False] * len(asking)
     head, threshold, stats = fit_decline_head(
-        hidden_size, torch.cat([rows, foreign]), torch.tensor(labels + [True] * len(foreign)), config.seed,
-        config.decline_false_rate,
-    )  # fmt: skip
-    stats["decline_foreign_rows"] = len(foreign)
+        hidden_size, torch.cat([rows, foreign, asking]), torch.tensor(labels), config.seed, config.decline_false_rate
+    )
+    stats.update(decline_foreign_rows=len(foreign), decline_question_rows=len(asking))
     head.save(out / DECLINE_FILE)
     return {"layer": layer, "threshold": round(threshold, 6)}, stats
 
