@@ -75,7 +75,7 @@ def test_train_passes_lora_from_and_programs_per_example_to_the_adapter(tmp_path
     base = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack")]
     main(base)
     main([*base, "--lora-from", "15", "--programs-per-example", "1", "--question-call-examples", "200"])
-    assert [(c.adapter.first_layer, c.adapter.programs_per_example) for c in seen] == [(0, 0), (15, 1)]
+    assert [(c.adapter.first_layer, c.adapter.programs_per_example) for c in seen] == [(0, 2), (15, 1)]
     assert [c.question_call_examples for c in seen] == [0, 200]
 
 
@@ -95,7 +95,7 @@ def test_train_refuses_negative_adapter_counts(tmp_path, capsys, flag):
         ["--no-said-values"],
         ["--seed", "3"],
         ["--prompt-grad"],
-        ["--programs-per-example", "2"],
+        ["--programs-per-example", "0"],
         ["--question-call-examples", "200"],
     ],
 )

@@ -88,8 +88,8 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         "--programs-per-example",
         type=int,
         default=None,
-        help="cheaper layer programs each example also trains beside full depth (default 0: full depth only; "
-        "2 for packs whose policy decodes lossily with skipped layers)",
+        help="cheaper layer programs each example also trains beside full depth (default 2; 0: full depth "
+        "only, faster, but its skip programs are untrained)",
     )
     train.add_argument(
         "--mixed-precision",

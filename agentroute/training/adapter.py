@@ -42,11 +42,11 @@ class AdapterConfig:
     warmup: int = 10
     accumulate: int = 4
     # Cheaper library programs each example also trains under (self-distillation beside full depth).
-    # 0 since 2026-12-07: the default policy decodes every step at full depth or verifies drafts of
-    # int8 full depth, so program streams no longer pay; a whole pack trained without them (data v4,
-    # 1214 examples, seed 0) called 45% of the 110 dev tool calls right, as one trained with 2 did,
-    # at about 3.1 s an example instead of 3.5-4 (docs/route-packs.md). Lossy `routed` policies want 2.
-    programs_per_example: int = 0
+    # 0 trains full depth alone: a whole pack so trained (data v4, 1214 examples, seed 0) called 45%
+    # of the 110 dev tool calls right, as one trained with 2 did, at about 3.1 s an example, but its
+    # skip programs answer in words where a call is asked (tests/test_llama_server.py serves one),
+    # so 2 stays the default (docs/route-packs.md).
+    programs_per_example: int = 2
     save_every: int = 10  # optimizer steps between checkpoints
     # accelerate's autocast: bf16 matmuls, fp32 LoRA weights and optimizer; "no" = fp32. On this CPU
     # (AVX512-BF16) six tool-call examples trained 1.4x faster than in fp32 with the same loss to 3
