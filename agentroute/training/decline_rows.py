@@ -97,21 +97,15 @@ def foreign_rows(
     return _states(model, prompts, layer, meta, work / FOREIGN_FILE, progress, "no-tool-fits head: foreign offers")
 
 
-def question_rows(model, steps: list[EvalStep], layer: int, seed: int, work: Path, progress) -> torch.Tensor:
+def question_rows(model, steps: list[EvalStep], layer: int, seed: int, key: str, work: Path, progress) -> torch.Tensor:
     """[len(steps), hidden]: states of question-call steps (a question an offered tool answers: a tool
     fits), prompts varied by ``varied_prompt``, cached in ``work``. The data's tool-call requests are
     instructions and its questions mostly no-tool-fits rows ("What does FAQ stand for?"), so a head
     fitted without these declined "What is 23 * 19 - 7?" beside a calculator (P 0.98)."""
     rng = random.Random(f"{seed}:questions")
     prompts = [varied_prompt(step, rng) for step in steps]
-    meta = {"steps": steps_digest(steps), "layer": str(layer), "seed": str(seed), "variant": VARIANT}
+    meta = {"steps": key, "layer": str(layer), "seed": str(seed), "variant": VARIANT}
     return _states(model, prompts, layer, meta, work / QUESTIONS_FILE, progress, "no-tool-fits head: question calls")
-
-
-def steps_digest(steps: list[EvalStep]) -> str:
-    import hashlib
-
-    return hashlib.sha256("\n".join(s.id for s in steps).encode()).hexdigest()
 
 
 def _states(model, prompts, layer: int, meta: dict[str, str], cached: Path, progress, label: str) -> torch.Tensor:

@@ -334,7 +334,7 @@ def _decline_head(
     )
     # A question an offered tool answers: a tool fits (the pairs' tool-call steps).
     questions = [s for s in asked if s.step_type == StepType.TOOL_CALL and s.expected]
-    asking = question_rows(model, questions, layer, config.seed, work, progress)
+    asking = question_rows(model, questions, layer, config.seed, steps_key(questions), work, progress)
     hidden_size = model.hf_model.config.hidden_size
     labels += [True] * len(foreign) + [False] * len(asking)
     head, threshold, stats = fit_decline_head(
