@@ -14,8 +14,9 @@ from agentroute.model.program import LayerProgram
 from agentroute.routed_model import RoutedModel
 from agentroute.steps.policy import DepthPolicy, PolicyError
 from agentroute.steps.records import GenerationRecord, GenerationResult, StepRecord, StepType, ToolCall
+from agentroute.steps.reply_parsing import parse_tool_calls
 from agentroute.steps.step_types import StepContext
-from agentroute.steps.tools import ToolSpec, parse_tool_calls
+from agentroute.steps.tools import ToolSpec
 from agentroute.trace.trace_file import Trace, read_trace
 
 __all__ = [

@@ -18,7 +18,7 @@ from test_native_templates import FAMILIES, WEATHER, native_model
 
 from agentroute.decode.call_stream import CallScanner, as_streamed, streamed_call_format, streamed_calls_agree
 from agentroute.steps.call_formats import HAND_WRITTEN, native_call_format
-from agentroute.steps.tools import parse_tool_calls
+from agentroute.steps.reply_parsing import parse_tool_calls
 
 OSLO, PARIS = {"city": "Oslo", "unit": "C"}, {"city": "Paris", "unit": "F"}
 

@@ -21,7 +21,8 @@ from agentroute.data.kinds_structured import SAMPLERS
 from agentroute.data.question_calls import CALCULATORS
 from agentroute.data.splits import TEST_DOMAINS, dev_tools
 from agentroute.steps.messages import validate_messages
-from agentroute.steps.tools import normalize_tools, render_tool_messages
+from agentroute.steps.tool_turns import render_tool_messages
+from agentroute.steps.tools import normalize_tools
 
 SMALL = BuildConfig(
     seed=1, train=400, dev=80, test=120, length_matched=12, train_length_matched=10, train_question_calls=30

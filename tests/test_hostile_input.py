@@ -236,7 +236,7 @@ def test_a_damaged_calibration_cache_is_recomputed_not_routed_with(tmp_path, mon
 
 
 def test_an_orphan_tool_result_is_a_named_error(llama_model):
-    from agentroute.steps.tools import render_tool_messages
+    from agentroute.steps.tool_turns import render_tool_messages
 
     call = {"id": "call_1", "name": "get_weather", "arguments": {"city": "Oslo"}}
     ok = [

@@ -12,7 +12,8 @@ from tiny_models import CHAT_TEMPLATE, byte_tokenizer, tiny_model
 from agentroute import MessageError, RoutedModel
 from agentroute.decode.tool_grammar import GrammarTokenizer
 from agentroute.steps.call_formats import native_call_format, native_messages, native_tools
-from agentroute.steps.tools import normalize_tools, parse_tool_calls
+from agentroute.steps.reply_parsing import parse_tool_calls
+from agentroute.steps.tools import normalize_tools
 
 # Every tag strips the whitespace before it ({%-, {{-): the line breaks are not template text.
 QWEN = r"""

@@ -8,6 +8,7 @@ import pytest
 from grammar_probe import accepts as _accepts
 
 from agentroute.evaluation.steps import EvalStep
+from agentroute.steps.reply_parsing import parse_tool_calls
 from agentroute.steps.said_phrases import PHRASE_PATTERNS
 from agentroute.steps.said_values import (
     DATE,
@@ -17,7 +18,7 @@ from agentroute.steps.said_values import (
     resolve_arguments,
     stated_today,
 )
-from agentroute.steps.tools import normalize_tools, parse_tool_calls
+from agentroute.steps.tools import normalize_tools
 from agentroute.training.said_spans import said_calls, said_phrase
 
 THURSDAY = dt.date(2026, 9, 24)

@@ -188,8 +188,8 @@ def test_replacing_the_policy_never_reuses_a_program_built_for_other_protected_l
 def test_the_same_call_in_a_later_turn_gets_a_new_id():
     """Call ids follow the reply and its conversation: a repeated identical call in a later turn
     must not reuse the id an earlier result already answers."""
+    from agentroute.steps.reply_parsing import parse_tool_calls
     from agentroute.steps.step_result import conversation_digest
-    from agentroute.steps.tools import parse_tool_calls
 
     reply = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
     first = [{"role": "user", "content": "Weather in Oslo?"}]

@@ -6,7 +6,8 @@ from tiny_models import tiny_model
 
 from agentroute import GenerationError, RoutedModel
 from agentroute.decode.tool_grammar import GrammarTokenizer, call_schema
-from agentroute.steps.tools import normalize_tools, parse_tool_calls
+from agentroute.steps.reply_parsing import parse_tool_calls
+from agentroute.steps.tools import normalize_tools
 
 # Bounded arguments (an enum, a small integer range, a boolean): a random model under the grammar
 # must still finish a call well inside the token limit.

@@ -14,7 +14,8 @@ from agentroute.data import generate_split
 from agentroute.routed_model import RoutedModel
 from agentroute.steps.call_formats import step_prompt_ids
 from agentroute.steps.tool_signatures import signature_line
-from agentroute.steps.tools import normalize_tools, render_tool_messages, tool_block
+from agentroute.steps.tool_turns import render_tool_messages
+from agentroute.steps.tools import normalize_tools, tool_block
 
 ASK = [{"role": "user", "content": "Weather in Oslo?"}]
 CITY = {"type": "string", "description": "The city name"}

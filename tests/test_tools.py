@@ -9,15 +9,9 @@ from hypothesis import strategies as st
 
 from agentroute.errors import MessageError, ToolSchemaError
 from agentroute.steps.records import ToolCall
-from agentroute.steps.tools import (
-    ParsedReply,
-    ToolSpec,
-    format_tool_call,
-    normalize_tools,
-    parse_tool_calls,
-    render_tool_messages,
-    tool_block,
-)
+from agentroute.steps.reply_parsing import ParsedReply, parse_tool_calls
+from agentroute.steps.tool_turns import render_tool_messages
+from agentroute.steps.tools import ToolSpec, format_tool_call, normalize_tools, tool_block
 
 WEATHER = {
     "name": "get_weather",

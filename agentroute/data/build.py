@@ -30,7 +30,8 @@ from agentroute.data.tool_steps import (
     tool_call_tokens,
 )
 from agentroute.errors import AgentRouteError
-from agentroute.steps.tools import render_tool_messages, tool_block
+from agentroute.steps.tool_turns import render_tool_messages
+from agentroute.steps.tools import tool_block
 
 DATA_VERSION = "agentsteps-v4"
 # v4 teaches the skills v3 lacked: no tool fits (a text reply; ~11% of all rows), several calls in

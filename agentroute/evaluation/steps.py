@@ -26,7 +26,8 @@ from agentroute.errors import AgentRouteError
 from agentroute.steps.messages import validate_messages
 from agentroute.steps.records import StepType
 from agentroute.steps.step_types import parse_step_type
-from agentroute.steps.tools import ToolSpec, normalize_tools, render_tool_messages
+from agentroute.steps.tool_turns import render_tool_messages
+from agentroute.steps.tools import ToolSpec, normalize_tools
 
 DEFAULT_MAX_NEW_TOKENS = 128
 NO_TRACE_MESSAGES = "trace record has no messages; record traces with Trace(..., include_messages=True)"

@@ -23,7 +23,8 @@ from typing import Any
 from agentroute.errors import AgentRouteError, MessageError
 from agentroute.steps.records import GenerationResult, ToolCall
 from agentroute.steps.response_format import ResponseFormatError, openai_response_format_schema
-from agentroute.steps.tools import format_tool_call, read_tool_turns
+from agentroute.steps.tool_turns import read_tool_turns
+from agentroute.steps.tools import format_tool_call
 
 EXTENSION = "agentroute"
 

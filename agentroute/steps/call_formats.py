@@ -30,13 +30,9 @@ import jinja2
 import jinja2.meta
 
 from agentroute.steps.messages import render_prompt
-from agentroute.steps.tools import (
-    ToolSpec,
-    normalize_tools,
-    parse_tool_calls,
-    read_tool_turns,
-    render_tool_messages,
-)
+from agentroute.steps.reply_parsing import parse_tool_calls
+from agentroute.steps.tool_turns import read_tool_turns, render_tool_messages
+from agentroute.steps.tools import ToolSpec, normalize_tools
 
 
 @dataclass(frozen=True)

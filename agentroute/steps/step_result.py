@@ -9,10 +9,10 @@ from typing import Any
 import jsonschema
 
 from agentroute.steps.records import GenerationResult, StepType
+from agentroute.steps.reply_parsing import parse_tool_calls
 from agentroute.steps.routing import RouteDecision
 from agentroute.steps.said_values import stated_today
 from agentroute.steps.step_types import StepContext, observe_step_type
-from agentroute.steps.tools import parse_tool_calls
 
 
 def step_result(
