@@ -82,9 +82,7 @@ def decline_rows(model, steps: list[EvalStep], layer: int, seed: int, key: str, 
     """[N, hidden]: the last prompt token's state after ``layer`` layers for each of ``steps``
     (prompts varied by ``varied_prompt``), cached in ``work`` under ``key`` (the steps' digest)."""
     rng = random.Random(seed)
-    prompts = [varied_prompt(step, rng) for step in steps]
-    meta = {"steps": key, "layer": str(layer), "seed": str(seed), "variant": VARIANT}
-    return _states(model, prompts, layer, meta, work / ROWS_FILE, progress, "no-tool-fits head: prompt states")
+    return _varied_rows(model, steps, layer, seed, rng, key, work / ROWS_FILE, progress, "prompt states")
 
 
 def foreign_rows(
@@ -103,9 +101,17 @@ def question_rows(model, steps: list[EvalStep], layer: int, seed: int, key: str,
     instructions and its questions mostly no-tool-fits rows ("What does FAQ stand for?"), so a head
     fitted without these declined "What is 23 * 19 - 7?" beside a calculator (P 0.98)."""
     rng = random.Random(f"{seed}:questions")
+    return _varied_rows(model, steps, layer, seed, rng, key, work / QUESTIONS_FILE, progress, "question calls")
+
+
+def _varied_rows(
+    model, steps: list[EvalStep], layer: int, seed: int, rng: random.Random, key: str, cached: Path, progress, what: str
+) -> torch.Tensor:
+    """States of ``steps`` with prompts varied by ``varied_prompt`` (drawn from ``rng``), cached in
+    ``cached`` under the steps' digest ``key``, the layer and the seed."""
     prompts = [varied_prompt(step, rng) for step in steps]
     meta = {"steps": key, "layer": str(layer), "seed": str(seed), "variant": VARIANT}
-    return _states(model, prompts, layer, meta, work / QUESTIONS_FILE, progress, "no-tool-fits head: question calls")
+    return _states(model, prompts, layer, meta, cached, progress, f"no-tool-fits head: {what}")
 
 
 def _states(model, prompts, layer: int, meta: dict[str, str], cached: Path, progress, label: str) -> torch.Tensor:
