@@ -195,18 +195,6 @@ def _missing_argument(rng: random.Random, tool: Tool) -> tuple[str, str]:
     return q.request(rng, phrase), declines.ask_back(rng, description)
 
 
-def two_calls(rng: random.Random, pool: Pool) -> dict[str, Any]:
-    """Two independent requests in one message; both calls expected, in the order asked."""
-    first = rng.choice(pool.targets)
-    second = _second(rng, pool, first, pool.targets)
-    (call1, phrase1), (call2, phrase2) = _call(rng, first, 1), _call(rng, second, 1)
-    user = q.two_requests(rng, phrase1, phrase2)
-    messages = [q.system(rng, q.TOOL_SYSTEM), {"role": "user", "content": user}]
-    calls = [call1, call2]
-    tools = offer(rng, pool, [first, second])
-    return step(StepType.TOOL_CALL, first.domain, messages, tools, tool_call_tokens(calls), calls, category="parallel")
-
-
 def _history(rng: random.Random, pool: Pool, target: Tool) -> tuple[Tool, list[dict[str, Any]]]:
     """An earlier request, its call, the result and the assistant's answer (no system message)."""
     earlier = _second(rng, pool, target, pool.offered)
