@@ -77,6 +77,15 @@ def test_train_passes_lora_from_and_programs_per_example_to_the_adapter(tmp_path
     main([*base, "--lora-from", "15", "--programs-per-example", "1", "--question-call-examples", "200"])
     assert [(c.adapter.first_layer, c.adapter.programs_per_example) for c in seen] == [(0, 2), (15, 1)]
     assert [c.question_call_examples for c in seen] == [0, 200]
+    main([*base, "--tool-mix", "parallel=0.4, no_tool_fits=0.1"])
+    assert [c.tool_mix for c in seen] == [None, None, {"parallel": 0.4, "no_tool_fits": 0.1}]
+
+
+@pytest.mark.parametrize("mix", ["parallel", "parallel=many", ","])
+def test_train_refuses_a_tool_mix_it_cannot_read(tmp_path, capsys, mix):
+    (tmp_path / "train.jsonl").write_text("")
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack"), "--tool-mix", mix]) != 0
+    assert "--tool-mix" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flag", ["--lora-from", "--programs-per-example", "--question-call-examples"])

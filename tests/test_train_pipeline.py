@@ -526,6 +526,49 @@ def _train_dir(path):
     return path
 
 
+def _categorised(counts: dict[str, int]):
+    steps = []
+    for category, count in counts.items():
+        for i in range(count):
+            row = {"id": f"{category}-{i}", "step_type": "tool_call", "category": category,
+                   "messages": [{"role": "user", "content": f"ask {i}"}], "tools": [WORD_TOOL],
+                   "expected": {"tool_calls": [{"name": WORD_TOOL["name"], "arguments": {}}]}}  # fmt: skip
+            steps.append(parse_step(row))
+    random.Random(0).shuffle(steps)
+    return steps
+
+
+def test_a_tool_mix_sets_the_adapter_examples_shares_and_keeps_every_step():
+    from agentroute.training.train_data import mixed_first
+
+    steps = _categorised({"simple": 30, "parallel": 20, "multiple": 50})
+    mixed = mixed_first(steps, 20, {"parallel": 0.5})
+    first = [s.category for s in mixed[:20]]
+    assert first.count("parallel") == 10 and first.count("simple") + first.count("multiple") == 10
+    assert sorted(s.id for s in mixed) == sorted(s.id for s in steps)  # the rest follows, none lost
+    order = {s.id: i for i, s in enumerate(steps)}
+    assert [order[s.id] for s in mixed[:20]] == sorted(order[s.id] for s in mixed[:20])  # the split's order kept
+    parallel = [s.id for s in steps if s.category == "parallel"]
+    assert [s.id for s in mixed[:20] if s.category == "parallel"] == parallel[:10]
+
+
+@pytest.mark.parametrize(
+    ("mix", "message"),
+    [
+        ({"parallel": 0.9}, "asks for 18 of 20 examples; the data has 10"),
+        ({"paralel": 0.5}, "names paralel, which no tool-call step"),
+        ({"parallel": 0.5, "simple": 0.6}, "together at most 1"),
+        ({"parallel": 0.0}, "above 0"),
+    ],
+)
+def test_a_tool_mix_the_data_cannot_meet_is_refused(mix, message):
+    from agentroute.training.train_data import mixed_first
+
+    steps = _categorised({"simple": 30, "parallel": 10})
+    with pytest.raises(AgentRouteError, match=message):
+        mixed_first(steps, 20, mix)
+
+
 def test_cached_replies_survive_a_line_cut_short_by_a_crash(llama_model, tmp_path):
     from agentroute.training.teacher import teacher_replies
     from agentroute.training.train_data import read_steps

@@ -70,6 +70,13 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         "adapter, beside --tool-examples (default 0; not yet measured in a whole pack)",
     )
     train.add_argument(
+        "--tool-mix",
+        default=None,
+        metavar="CATEGORY=SHARE,...",
+        help="shares of the adapter's tool-call examples by the data's category, e.g. parallel=0.4 (the rest "
+        "from the other categories; default: the data's own mix)",
+    )
+    train.add_argument(
         "--reply-steps",
         type=int,
         default=None,
@@ -152,6 +159,22 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(run=_train, recorded_defaults=recorded)
 
 
+def _tool_mix(text: str) -> dict[str, float]:
+    """``parallel=0.4,no_tool_fits=0.2`` as a dict; a clear error naming the bad part."""
+    from agentroute.evaluation.steps import EvalError
+
+    mix: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, share = part.partition("=")
+        try:
+            mix[name.strip()] = float(share)
+        except ValueError:
+            raise EvalError(f"--tool-mix: {part!r} is not CATEGORY=SHARE (e.g. parallel=0.4)") from None
+    if not mix:
+        raise EvalError("--tool-mix: give at least one CATEGORY=SHARE, e.g. parallel=0.4")
+    return mix
+
+
 def _train(args) -> int:
     from agentroute.evaluation.steps import EvalError
     from agentroute.training.pipeline import TrainConfig, command_line, train_pack
@@ -169,6 +192,8 @@ def _train(args) -> int:
         if args.question_call_examples < 0:
             raise EvalError(f"--question-call-examples must be 0 or more, got {args.question_call_examples}")
         config.question_call_examples = args.question_call_examples
+    if args.tool_mix is not None:
+        config.tool_mix = _tool_mix(args.tool_mix)
     if args.reply_steps is not None:
         if args.reply_steps < 0:
             raise EvalError(f"--reply-steps must be 0 (no reply store) or more, got {args.reply_steps}")

@@ -104,6 +104,11 @@ class TrainConfig:
     # beside a unit converter and for a handbook question beside a search tool. 0 until a whole
     # pack trained with them (e.g. 200) is measured.
     question_call_examples: int = 0
+    # Shares of the adapter's tool-call examples by the steps' category ({"parallel": 0.4}); the
+    # rest come from the other categories in the split's own mix. None: the split's mix (parallel
+    # 27% of tool calls in data v4, a third of those over two different tools; on dev, 20% of
+    # parallel steps right and none over two tools, after 1000 examples). Not yet measured.
+    tool_mix: dict[str, float] | None = None
     teacher_examples: int = 32  # per distilled step type (planning, reasoning), for the adapter
     router_tool_steps: int = 120  # held-out tool-call steps for router safety labels
     router_teacher_steps: int = 16  # held-out steps per free-text type for safety labels (final answers too)

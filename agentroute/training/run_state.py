@@ -78,7 +78,7 @@ def _difference(before: Any, now: Any) -> str:
 # Settings added after runs were first recorded, with the value every earlier run trained with. A
 # resumed run that recorded none of them keeps that value: its cached checkpoint was trained on the
 # examples it then had, and the adapter's example order depends on their count.
-BEFORE_RECORDED = {"question_call_examples": 0}
+BEFORE_RECORDED = {"question_call_examples": 0, "tool_mix": None}
 
 
 def settings_before_recording(work: Path) -> dict[str, Any]:

@@ -45,6 +45,8 @@ def split_steps(steps: list[EvalStep], config) -> dict[str, list[EvalStep]]:
     need = config.tool_examples + config.router_tool_steps
     if len(tools) < need:
         raise EvalError(f"train data has {len(tools)} tool-call steps with gold replies; training needs {need}")
+    if getattr(config, "tool_mix", None):
+        tools = mixed_first(tools, config.tool_examples, config.tool_mix)
     split = {
         "tool_train": tools[: config.tool_examples],
         "tool_router": tools[config.tool_examples : need],
@@ -64,6 +66,36 @@ def split_steps(steps: list[EvalStep], config) -> dict[str, list[EvalStep]]:
     # Replies for the reply store: any free-text steps (the store holds phrasing, not answers).
     split["replies"] = [s for t in ROUTED_TYPES[1:] for s in by_type[t][: config.reply_steps]]
     return split
+
+
+def mixed_first(steps: list[EvalStep], count: int, mix: dict[str, float]) -> list[EvalStep]:
+    """``steps`` reordered so that the first ``count`` hold each category of ``mix`` at its share
+    (rounded), filled up from the other categories; within each part the order stays ``steps``'s.
+
+    Only the adapter's examples change: the steps after them (the router's, the no-tool-fits
+    head's) are the rest in the split's order, so they keep its mix as far as the rows allow."""
+    if sum(mix.values()) > 1 + 1e-9 or any(not 0 < share <= 1 for share in mix.values()):
+        raise EvalError(f"tool mix {mix}: each share must be above 0 and at most 1, together at most 1")
+    present = {s.category for s in steps}
+    unknown = sorted(set(mix) - present)
+    if unknown:
+        raise EvalError(
+            f"tool mix names {', '.join(unknown)}, which no tool-call step of the data has; "
+            f"its categories: {', '.join(sorted(c for c in present if c))}"
+        )
+    chosen: set[int] = set()
+    for category, share in mix.items():
+        want = round(share * count)
+        rows = [i for i, s in enumerate(steps) if s.category == category][:want]
+        if len(rows) < want:
+            raise EvalError(
+                f"tool mix {category}={share} asks for {want} of {count} examples; the data has {len(rows)} "
+                "such tool-call steps with gold replies (lower the share or --tool-examples, or build more data)"
+            )
+        chosen.update(rows)
+    rest = [i for i, s in enumerate(steps) if s.category not in mix]
+    chosen.update(rest[: count - len(chosen)])
+    return [steps[i] for i in sorted(chosen)] + [s for i, s in enumerate(steps) if i not in chosen]
 
 
 def length_matched_steps(data_dir: Path) -> list[EvalStep]:
