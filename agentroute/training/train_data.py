@@ -45,7 +45,7 @@ def split_steps(steps: list[EvalStep], config) -> dict[str, list[EvalStep]]:
     need = config.tool_examples + config.router_tool_steps
     if len(tools) < need:
         raise EvalError(f"train data has {len(tools)} tool-call steps with gold replies; training needs {need}")
-    if getattr(config, "tool_mix", None):
+    if config.tool_mix:
         tools = mixed_first(tools, config.tool_examples, config.tool_mix)
     split = {
         "tool_train": tools[: config.tool_examples],
