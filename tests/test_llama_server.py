@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BINARY = Path(os.environ.get("AGENTROUTE_LLAMA_SERVER", ROOT / "build/llama-server/build/bin/llama-server"))
 POLICY = {"budgets": {"tool_call": 0.6}}  # tool calls on a program of its own, the rest on the full model
 ASK = [{"role": "user", "content": "What is the weather in Oslo?"}]
+# Where a test checks the grammar, the call is demanded: Oslo may be outside a tool's enum, and a
+# pack may rightly answer that in words.
+DEMAND_CALL = {"hints": {"tool_choice": "required"}, "max_new_tokens": 48}
 
 
 def _weather(cities: list[str] | None = None) -> dict:
@@ -68,17 +71,15 @@ def test_tool_calls_are_held_to_the_schema_on_the_engine(exported, served):
     out, urls, manifest = exported
     free = ServedModel(out / "export.json", urls, timeout=120, grammar="none")
     only = [_weather(["Paris", "Rome"])]
-    # Oslo is not in the enum: a pack may rightly answer that in words, so the call is demanded.
-    must = {"hints": {"tool_choice": "required"}, "max_new_tokens": 48}
-    held = served.generate(ASK, tools=only, **must)
+    held = served.generate(ASK, tools=only, **DEMAND_CALL)
     assert [(c.name, c.arguments) for c in held.tool_calls] == [("get_weather", {"city": "Paris"})]
     assert held.record.hints["served_grammar"] == "grammar" and held.record.constrained and held.record.error is None
-    loose = free.generate(ASK, tools=only, **must)  # the 18-layer program alone writes no valid call
+    loose = free.generate(ASK, tools=only, **DEMAND_CALL)  # the 18-layer program alone writes no valid call
     assert not loose.tool_calls  # (an invalid one under the shipped pack, none under next-v4)
     assert "served_grammar" not in loose.record.hints and not loose.record.constrained
     # tool_choice demands a call: a request the model answers in words still gets one.
     capital = [{"role": "user", "content": "What is the capital of France?"}]
-    required = {"tools": [_weather()], "hints": {"tool_choice": "required"}, "max_new_tokens": 48}
+    required = {"tools": [_weather()], **DEMAND_CALL}
     assert [c.name for c in served.generate(capital, **required).tool_calls] == ["get_weather"]
     assert not free.generate(capital, **required).tool_calls
     program = next(e for e in manifest["entries"] if e["name"] != "full")
@@ -103,9 +104,8 @@ def test_a_json_answer_is_held_to_its_schema(served):
 
 def test_a_streamed_held_call_adds_up(served):
     pieces = []
-    must = {"hints": {"tool_choice": "required"}, "max_new_tokens": 48}
-    streamed = served.generate(ASK, tools=[_weather()], on_text=pieces.append, **must)
-    plain = served.generate(ASK, tools=[_weather()], **must)
+    streamed = served.generate(ASK, tools=[_weather()], on_text=pieces.append, **DEMAND_CALL)
+    plain = served.generate(ASK, tools=[_weather()], **DEMAND_CALL)
     assert streamed.tool_calls and streamed.tool_calls == plain.tool_calls and streamed.record.constrained
     assert "".join(pieces).startswith("<tool_call>")
 
