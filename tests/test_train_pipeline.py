@@ -559,6 +559,7 @@ def test_a_tool_mix_sets_the_adapter_examples_shares_and_keeps_every_step():
         ({"paralel": 0.5}, "names paralel, which no tool-call step"),
         ({"parallel": 0.5, "simple": 0.6}, "together at most 1"),
         ({"parallel": 0.0}, "above 0"),
+        ({"simple": 0.1}, "leaves 18 of 20 examples to the other categories; the data has 10"),
     ],
 )
 def test_a_tool_mix_the_data_cannot_meet_is_refused(mix, message):

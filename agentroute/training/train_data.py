@@ -94,6 +94,13 @@ def mixed_first(steps: list[EvalStep], count: int, mix: dict[str, float]) -> lis
             )
         chosen.update(rows)
     rest = [i for i, s in enumerate(steps) if s.category not in mix]
+    if len(rest) < count - len(chosen):
+        # Filling up from the mix's own categories would silently raise their shares.
+        raise EvalError(
+            f"tool mix {mix} leaves {count - len(chosen)} of {count} examples to the other categories; "
+            f"the data has {len(rest)} such tool-call steps with gold replies "
+            "(raise the shares, lower --tool-examples, or build more data)"
+        )
     chosen.update(rest[: count - len(chosen)])
     return [steps[i] for i in sorted(chosen)] + [s for i, s in enumerate(steps) if i not in chosen]
 
