@@ -85,6 +85,24 @@ def report(out: Path) -> str:
     return "\n".join(rows)
 
 
+def gate(pack: str, data: Path, out: Path, with_test: bool = False) -> str:
+    """Run the stages not yet in ``out`` (in order), then write and return the table."""
+    out.mkdir(parents=True, exist_ok=True)
+    commands = stage_commands(pack, data, out)
+    for name in ("dev", "types", "demo", "declining", *(("test",) if with_test else ())):
+        if (out / f"{name}.json").is_file():
+            print(f"{name}: done before ({out / name}.json)", file=sys.stderr)
+            continue
+        print(f"{name}: running", file=sys.stderr)
+        if name == "declining":
+            run_declining(pack, out)
+        else:
+            subprocess.run(commands[name], check=True)
+    table = report(out)
+    (out / "gate.md").write_text(table + "\n")
+    return table
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pack", required=True, help="the candidate: a folder from `agentroute train`")
@@ -92,18 +110,4 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, default=None, help="where the stages write (default: PACK/gate)")
     parser.add_argument("--test", action="store_true", help="also the test split (after choosing on dev)")
     args = parser.parse_args()
-    out = args.out or Path(args.pack) / "gate"
-    out.mkdir(parents=True, exist_ok=True)
-    commands = stage_commands(args.pack, args.data, out)
-    for name in ("dev", "types", "demo", "declining", *(("test",) if args.test else ())):
-        if (out / f"{name}.json").is_file():
-            print(f"{name}: done before ({out / name}.json)", file=sys.stderr)
-            continue
-        print(f"{name}: running", file=sys.stderr)
-        if name == "declining":
-            run_declining(args.pack, out)
-        else:
-            subprocess.run(commands[name], check=True)
-    table = report(out)
-    (out / "gate.md").write_text(table + "\n")
-    print(table)
+    print(gate(args.pack, args.data, args.out or Path(args.pack) / "gate", args.test))
