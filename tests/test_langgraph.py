@@ -284,6 +284,26 @@ def test_only_tool_calls_gives_empty_content():
     assert reply.content == "" and reply.tool_calls[0]["name"] == "add"
 
 
+def test_a_reply_in_langchain_v1_content_blocks_reads_back_as_text_and_calls():
+    """Under ``output_version="v1"`` LangChain writes the reply's calls into its content as blocks;
+    the next step reads that reply back: its words as text, its calls from ``tool_calls``."""
+    llm = ChatLayerRoute(routed_model=ScriptedModel("Let me add.\n" + ADD_CALL), output_version="v1")
+    first = llm.bind_tools([add]).invoke("add 2 and 3")
+    assert [block["type"] for block in first.content] == ["text", "tool_call"]
+    call_id = first.tool_calls[0]["id"]
+    reasoning = AIMessage([{"type": "reasoning", "reasoning": "adding"}, {"type": "text", "text": "Done."}])
+    history = [HumanMessage("add 2 and 3"), first, ToolMessage("5", tool_call_id=call_id, name="add"), reasoning]
+    converted = to_agentroute_messages(history)
+    assert converted[1] == {
+        "role": "assistant",
+        "content": "Let me add.",
+        "tool_calls": [{"id": call_id, "name": "add", "arguments": {"a": 2, "b": 3}}],
+    }
+    assert converted[3] == {"role": "assistant", "content": "Done."}
+    with pytest.raises(ValueError, match=r"message 0 .*'tool_call'"):  # only an AI reply's own calls are skipped
+        to_agentroute_messages([HumanMessage([{"type": "tool_call", "name": "add", "args": {}, "id": "x"}])])
+
+
 def test_a_bad_tool_call_is_returned_as_text():
     bad = '<tool_call>{"name": "multiply", "arguments": {"a": 2}}</tool_call>'
     reply = ChatLayerRoute(routed_model=ScriptedModel(bad)).bind_tools([add]).invoke("add 2 and 3")

@@ -25,6 +25,13 @@ PROVIDER = "agentroute"
 _ACCEPTED = "SystemMessage, HumanMessage, AIMessage and ToolMessage"
 # ChatMessage carries a free-form role: accept the ones that mean a known turn.
 _CHAT_ROLES = {"system": "system", "user": "user", "human": "user", "assistant": "assistant", "ai": "assistant"}
+# Blocks of an AIMessage's content that are not its words: its calls, which ``message.tool_calls``
+# carries (LangChain writes them into content under ``output_version="v1"``, and other providers'
+# replies do), and reasoning, which the model does not read back.
+_AI_BLOCKS_SKIPPED = frozenset(
+    {"tool_call", "tool_call_chunk", "invalid_tool_call", "server_tool_call", "server_tool_result", "tool_use"}
+    | {"reasoning", "thinking", "redacted_thinking"}
+)
 
 
 def to_agentroute_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
@@ -44,7 +51,7 @@ def to_agentroute_messages(messages: Sequence[BaseMessage]) -> list[dict[str, An
         elif isinstance(message, HumanMessage):
             out.append({"role": "user", "content": _text(i, message)})
         elif isinstance(message, AIMessage):
-            converted: dict[str, Any] = {"role": "assistant", "content": _text(i, message)}
+            converted: dict[str, Any] = {"role": "assistant", "content": _text(i, message, _AI_BLOCKS_SKIPPED)}
             if message.tool_calls:
                 call_ids.update(call.get("id") for call in message.tool_calls)
                 converted["tool_calls"] = [
@@ -77,8 +84,9 @@ def to_agentroute_messages(messages: Sequence[BaseMessage]) -> list[dict[str, An
     return out
 
 
-def _text(i: int, message: BaseMessage) -> str:
-    """The message's text; a list of text blocks is joined, anything else (images, audio, ...) is refused."""
+def _text(i: int, message: BaseMessage, skipped: frozenset[str] = frozenset()) -> str:
+    """The message's text; a list of text blocks is joined, blocks of a ``skipped`` type are left out,
+    anything else (images, audio, ...) is refused."""
     content = message.content
     if isinstance(content, str):
         return content
@@ -88,6 +96,8 @@ def _text(i: int, message: BaseMessage) -> str:
             parts.append(block)
         elif isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
             parts.append(block["text"])
+        elif isinstance(block, dict) and block.get("type") in skipped:
+            continue
         else:
             what = block.get("type") if isinstance(block, dict) else type(block).__name__
             raise ValueError(
