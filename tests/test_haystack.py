@@ -367,11 +367,11 @@ def test_chunk_stream_holds_back_only_what_may_be_a_call(deltas, streamed_before
     assert streamed == streamed_before_end
 
 
-def test_unparsable_call_text_is_streamed_in_full_at_the_end():
+def test_an_unparsable_call_is_dropped_from_the_reply_and_its_stream():
     chunks = []
-    generator, _ = fake_generator(["<tool_call>{broken"], streaming_callback=chunks.append)
+    generator, _ = fake_generator(["Checking. <tool_call>{broken"], streaming_callback=chunks.append)
     reply = generator.run([ChatMessage.from_user("x")], tools=[create_tool_from_function(multiply)])["replies"][0]
-    assert reply.tool_calls == [] and reply.text == "<tool_call>{broken"
+    assert reply.tool_calls == [] and reply.text == "Checking." and reply.meta["layerroute"]["error"]
     assert "".join(c.content for c in chunks) == reply.text
 
 
@@ -417,6 +417,29 @@ def test_a_date_said_in_words_reaches_the_tool_resolved_and_streams_as_that_call
     assert call.arguments == {"city": "Oslo", "date": "2026-09-25"}
     rebuilt = _convert_streaming_chunks_to_chat_message(chunks).tool_calls
     assert [(c.tool_name, c.arguments, c.id) for c in rebuilt] == [("sunrise", call.arguments, call.id)]
+
+
+def test_an_agent_does_not_end_on_a_call_that_did_not_parse():
+    """Haystack's generators drop a malformed call, so the Agent runs another step instead of
+    answering with the raw call; the parser's error stays in the reply's record."""
+    from haystack.components.agents import Agent
+
+    bad = '<tool_call>{"name": "multiply", "arguments": {"a": "x"}}</tool_call>'
+    good = '<tool_call>{"name": "multiply", "arguments": {"a": 7, "b": 5}}</tool_call>'
+    generator, fake = fake_generator([bad, good, "It is 35."])
+    agent = Agent(chat_generator=generator, tools=[create_tool_from_function(multiply)], max_agent_steps=5)
+    messages = agent.run([ChatMessage.from_user("What is 7 times 5?")])["messages"]
+    replies = [m for m in messages if m.is_from(ChatRole.ASSISTANT)]
+    assert replies[0].text == "" and not replies[0].tool_calls and replies[0].meta["layerroute"]["error"]
+    assert replies[1].tool_calls[0].arguments == {"a": 7, "b": 5}
+    assert messages[-1].text == "It is 35." and len(fake.calls) == 3
+    record = StepRecord(
+        model="m", program="0", prefill_program="0", layers_per_token=1, layers_fraction=1.0, prompt_tokens=3,
+        completion_tokens=2, ttft_s=0, latency_s=0, finish_reason="stop", error="arguments: 'x' is not a number",
+    )  # fmt: skip
+    words = GenerationResult(text="Let me multiply.\n" + bad, token_ids=[1, 2], record=record)
+    assert reply_message(words, tools_offered=True).text == "Let me multiply."  # the words beside it stay
+    assert reply_message(words).text == words.text  # no tools offered: not a call, the text as written
 
 
 def test_a_streamed_call_the_parser_drops_is_not_rebuilt_as_a_call():

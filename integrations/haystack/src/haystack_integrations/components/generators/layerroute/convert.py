@@ -17,6 +17,7 @@ from haystack.dataclasses import ChatMessage, ChatRole, ReasoningContent, TextCo
 from haystack.tools import Tool, Toolset, _check_duplicate_tool_names, flatten_tools_or_toolsets
 
 from agentroute import GenerationResult
+from agentroute.steps.call_parsing import find_attempts
 
 _ROLES = {role.value for role in ChatRole}
 
@@ -147,15 +148,22 @@ def to_agentroute_tools(tools: list[Tool | Toolset] | Toolset | None) -> list[di
     return [dict(tool.tool_spec) for tool in flat]
 
 
-def reply_message(result: GenerationResult, index: int = 0) -> ChatMessage:
+def reply_message(result: GenerationResult, index: int = 0, tools_offered: bool = False) -> ChatMessage:
     """A GenerationResult -> the assistant ChatMessage a Haystack chat generator returns.
 
     With tool calls, the text is whatever the model wrote besides them, or None (what Haystack's
-    generators return for a pure tool-call reply). Meta: ``model``, ``index``, ``finish_reason``,
-    ``usage`` (exact token counts from the step record) and ``layerroute`` (the record as JSON-safe dict).
+    generators return for a pure tool-call reply). A call attempt that did not parse is dropped
+    from the text, as Haystack's generators drop malformed calls: an ``Agent`` then does not end on
+    the raw call as its answer but runs another step (the parser's error stays in the record).
+    Meta: ``model``, ``index``, ``finish_reason``, ``usage`` (exact token counts from the step
+    record) and ``layerroute`` (the record as JSON-safe dict).
     """
     record = result.record
     calls = [ToolCall(tool_name=c.name, arguments=c.arguments, id=c.id) for c in result.tool_calls]
+    text = result.text
+    if tools_offered and not calls and record.error:
+        attempts, words = find_attempts(text)
+        text = words if attempts else text
     meta = {
         "model": record.model,
         "index": index,
@@ -167,5 +175,5 @@ def reply_message(result: GenerationResult, index: int = 0) -> ChatMessage:
         },
         "layerroute": record.model_dump(mode="json"),
     }
-    text = (result.text or None) if calls else result.text
+    text = (text or None) if calls else text
     return ChatMessage.from_assistant(text=text, tool_calls=calls or None, meta=meta)

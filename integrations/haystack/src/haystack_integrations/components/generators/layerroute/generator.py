@@ -263,7 +263,7 @@ class LayerRouteGenerator:
                 callback(chunk)
 
         result = model.generate(prompt, **request, on_text=on_text if stream else None)
-        reply = reply_message(result)
+        reply = reply_message(result, tools_offered=bool(request["tools"]))
         if stream:
             for chunk in stream.final(reply):
                 callback(chunk)
@@ -293,7 +293,7 @@ class LayerRouteGenerator:
         model = self._routed_model or await asyncio.to_thread(self._load)  # closed meanwhile: load again
         if callback is None:
             result = await asyncio.to_thread(model.generate, prompt, **request)
-            reply = reply_message(result)
+            reply = reply_message(result, tools_offered=bool(request["tools"]))
         else:
             stream = self._chunk_stream(model, request)
             result, reply = await generate_streaming(model, prompt, request, stream, callback)

@@ -163,7 +163,7 @@ async def generate_streaming(
         # so the end marker queues after the last text chunk.
         queue.put_nowait(None)
         await forwarder
-    reply = reply_message(result)
+    reply = reply_message(result, tools_offered=bool(request["tools"]))
     for chunk in stream.final(reply):
         await _invoke_streaming_callback(callback, chunk)
     return result, reply
