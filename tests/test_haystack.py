@@ -347,6 +347,17 @@ def test_tool_call_reply_with_streaming():
     assert len(fragments) > 2 and chunks.index(fragments[0]) < chunks.index(starts[1])  # streamed, not at the end
 
 
+def test_a_fenced_call_after_words_streams_as_a_call_not_as_text():
+    chunks = []
+    fenced = 'Sure:\n```json\n{"name": "multiply", "arguments": {"a": 1, "b": 2}}\n```'
+    generator, _ = fake_generator([fenced], streaming_callback=chunks.append)
+    reply = generator.run([ChatMessage.from_user("1*2?")], tools=[create_tool_from_function(multiply)])["replies"][0]
+    assert reply.text == "Sure:" and reply.tool_calls[0].arguments == {"a": 1, "b": 2}
+    assert "".join(c.content for c in chunks) == reply.text
+    rebuilt = _convert_streaming_chunks_to_chat_message(chunks)
+    assert [(c.tool_name, c.arguments) for c in rebuilt.tool_calls] == [("multiply", {"a": 1, "b": 2})]
+
+
 def test_pure_tool_call_reply_has_no_text():
     generator, _ = fake_generator(['<tool_call>{"name": "multiply", "arguments": {"a": 1, "b": 2}}</tool_call>'])
     reply = generator.run([ChatMessage.from_user("1*2?")], tools=[create_tool_from_function(multiply)])["replies"][0]
@@ -359,6 +370,8 @@ def test_pure_tool_call_reply_has_no_text():
         (["Sure <to", "ol_call>{", '"name": "m"}'], "Sure"),  # a tag split across deltas waits
         (['  {"name"', ': "m"}'], ""),  # a bare JSON call never streams
         (["Hi <b>", "old</b>"], "Hi <b>old</b>"),  # a tag that is not a call streams
+        (["Sure:\n`", '``json\n{"name": "m"', ', "arguments": {}}\n```'], "Sure:"),  # nor does a fenced one
+        (["Use `x` here"], "Use `x` here"),  # a lone backtick is not a fence
     ],
 )
 def test_chunk_stream_holds_back_only_what_may_be_a_call(deltas, streamed_before_end):

@@ -32,6 +32,7 @@ from .convert import reply_message
 
 _CALL_TAG = "<tool_call>"
 _CALL_OPENERS = ("{", "[", "```")  # how a reply that is only a call (bare or fenced JSON) begins
+_CALL_MARKERS = (_CALL_TAG, "```")  # where a call may start after some text
 
 
 class ChunkStream:
@@ -113,14 +114,15 @@ class ChunkStream:
         # Leading whitespace waits too: the parser strips it from a reply whose rest is a call.
         if not head or head.startswith(_CALL_OPENERS) or _CALL_TAG.startswith(head):
             return ""
-        cut = text.find(_CALL_TAG)
-        if cut != -1:
-            text = text[:cut]
-        else:
-            for k in range(min(len(_CALL_TAG) - 1, len(text)), 0, -1):
-                if text.endswith(_CALL_TAG[:k]):
-                    text = text[:-k]
-                    break
+        # A call may also start later in the reply: at its tag, or at a fence (the parser reads
+        # fenced JSON calls anywhere), so text stops at the first of either, or a start of one.
+        cuts = [cut for marker in _CALL_MARKERS if (cut := text.find(marker)) != -1]
+        if cuts:
+            text = text[: min(cuts)]
+        for k in range(min(len(_CALL_TAG) - 1, len(text)), 0, -1):
+            if any(marker.startswith(text[-k:]) for marker in _CALL_MARKERS):
+                text = text[:-k]
+                break
         # Trailing whitespace waits for what follows: before a call the parser strips it.
         return text.rstrip()
 
