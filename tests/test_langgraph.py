@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, TypedDict
 
@@ -406,6 +407,38 @@ def test_async_invoke_and_stream(chat):
     reply, chunks, records = asyncio.run(run())
     assert reply.content == expected == "".join(c.content for c in chunks)
     assert len(records) == 2 and reply.usage_metadata["output_tokens"] == records[0].completion_tokens
+
+
+@pytest.mark.parametrize("method", ["ainvoke", "astream"])
+def test_the_first_async_call_loads_the_model_off_the_event_loop(tiny, monkeypatch, method):
+    import agentroute
+
+    def slow_load(**arguments):
+        time.sleep(1.5)  # a load takes seconds; the loop must keep running meanwhile
+        return tiny
+
+    monkeypatch.setattr(agentroute, "load", slow_load)
+    chat = ChatLayerRoute(max_new_tokens=3)
+
+    async def run():
+        ticks = []
+
+        async def ticker():
+            while True:
+                ticks.append(time.perf_counter())
+                await asyncio.sleep(0.01)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        if method == "ainvoke":
+            await chat.ainvoke("hello")
+        else:
+            [c async for c in chat.astream("hello")]
+        task.cancel()
+        return max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
+
+    # The loop never stalled for the load (a busy machine's scheduling gaps stay well below it).
+    assert asyncio.run(run()) < 1.0 and chat.routed_model is tiny
 
 
 def test_async_stream_error_is_raised(chat):

@@ -324,7 +324,8 @@ class ChatLayerRoute(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         step = self._step(messages, stop, run_manager, kwargs)
-        model = self.routed_model
+        # The first use loads the model: in a worker thread, so the event loop keeps serving.
+        model = self._routed or await asyncio.to_thread(lambda: self.routed_model)
         reply = ReplyChunks(step, model.streamed_call_format, model.held_call_names(step.tools))
         async for item in astream_generation(lambda on_text: self._run(step, on_text)):
             chunk = reply.chunk(item)
