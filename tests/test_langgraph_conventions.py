@@ -186,6 +186,23 @@ def test_parallel_tool_calls(parallel, names):
     assert len(invoked.response_metadata["layerroute"]["tool_calls"]) == 2  # the record keeps what was written
 
 
+@pytest.mark.parametrize("strict", [True, False, None])
+def test_bind_tools_takes_strict_as_chatopenai_does(strict):
+    invoked, chunks = scripted(TWO_CALLS, strict=strict)
+    assert [c["name"] for c in invoked.tool_calls] == ["add", "shout"]
+    assert merged(chunks).tool_calls == invoked.tool_calls
+
+
+def test_strict_is_checked():
+    chat = ChatLayerRoute(routed_model=ScriptedModel(TWO_CALLS))
+    with pytest.raises(ValueError, match="strict must be True, False or None, got 'yes'"):
+        chat.bind_tools([add], strict="yes")
+    with pytest.raises(ValueError, match="strict=True holds tool calls to their schemas.*constrain=False"):
+        chat.bind_tools([add], strict=True, constrain=False)
+    with pytest.raises(ValueError, match="strict=True holds tool calls"):  # a call-time constrain=False too
+        chat.bind_tools([add], strict=True).invoke("go", constrain=False)
+
+
 def test_parallel_tool_calls_is_checked_and_works_in_a_prebuilt_agent():
     chat = ChatLayerRoute(routed_model=ScriptedModel(TWO_CALLS, "Done."))
     with pytest.raises(ValueError, match="parallel_tool_calls must be True, False or None"):

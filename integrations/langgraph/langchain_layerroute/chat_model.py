@@ -30,7 +30,15 @@ from agentroute.model.default_model import DEFAULT_NAME
 from agentroute.steps.step_types import parse_step_type
 
 from .messages import PROVIDER, to_ai_message
-from .request import Step, build_step, merge_max_tokens, parse_max_calls, parse_tool_choice, tool_specs
+from .request import (
+    Step,
+    build_step,
+    check_strict,
+    merge_max_tokens,
+    parse_max_calls,
+    parse_tool_choice,
+    tool_specs,
+)
 from .streaming import ReplyChunks, astream_generation, stream_generation
 from .structured import METHODS, json_schema_of, request_schema, structured_runnable
 
@@ -217,6 +225,7 @@ class ChatLayerRoute(BaseChatModel):
         *,
         tool_choice: str | dict | bool | None = None,
         parallel_tool_calls: bool | None = None,
+        strict: bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """Offer ``tools`` (LangChain tools, functions, pydantic models or schema dicts) to the model.
@@ -230,6 +239,10 @@ class ChatLayerRoute(BaseChatModel):
         ``parallel_tool_calls``: None or True, a reply keeps every call the model wrote; False, it
         keeps at most the first (later ones are dropped from the reply and its stream, the step
         record still lists them). The prompt is the same either way.
+
+        ``strict``: as ChatOpenAI takes it. Calls are always decoded under their tools' grammar,
+        so their arguments are valid for the schemas; True makes that a requirement
+        (``constrain=False`` is then an error), False or None change nothing.
         """
         specs = tool_specs(tools)  # checked now, not at the first step
         choice = parse_tool_choice(tool_choice, [s["name"] for s in specs])
@@ -238,6 +251,9 @@ class ChatLayerRoute(BaseChatModel):
         if parallel_tool_calls is not None:
             parse_max_calls(parallel_tool_calls)  # checked now
             kwargs["parallel_tool_calls"] = parallel_tool_calls
+        if strict is not None:
+            check_strict(strict, kwargs.get("constrain"))  # checked now
+            kwargs["strict"] = strict
         if kwargs.get("response_format") is not None or kwargs.get("json_schema") is not None:
             parse_options({"json_schema": request_schema(kwargs.get("response_format"), kwargs.get("json_schema"))})
         return self.bind(tools=specs, **kwargs)

@@ -38,7 +38,7 @@ GENERATE_OPTIONS = (
     "json_schema",
 )
 # Call options read here rather than passed on.
-_OWN_OPTIONS = ("tools", "tool_choice", "parallel_tool_calls", "hints", "response_format")
+_OWN_OPTIONS = ("tools", "tool_choice", "parallel_tool_calls", "strict", "hints", "response_format")
 
 
 @dataclass
@@ -62,6 +62,7 @@ def build_step(chat: Any, messages: list[BaseMessage], stop, run_manager, kwargs
     tools = tool_specs(kwargs.pop("tools", None) or [])
     tool_choice = parse_tool_choice(kwargs.pop("tool_choice", None), [t["name"] for t in tools])
     max_calls = parse_max_calls(kwargs.pop("parallel_tool_calls", None))
+    check_strict(kwargs.pop("strict", None), kwargs.get("constrain"))
     extra_hints = dict(kwargs.pop("hints", None) or {})
     kwargs = merge_max_tokens(kwargs)
     schema = request_schema(kwargs.pop("response_format", None), kwargs.pop("json_schema", None))
@@ -96,6 +97,19 @@ def build_step(chat: Any, messages: list[BaseMessage], stop, run_manager, kwargs
         options["step_type"] = chat.node_step_types[node]
     options.update(framework_overrides(chat.mode, budget=options.get("budget"), program=options.get("program")))
     return Step(messages=to_agentroute_messages(messages), options=options, tools=tools, max_calls=max_calls)
+
+
+def check_strict(strict: Any, constrain: Any) -> None:
+    """``strict`` as ChatOpenAI's ``bind_tools`` takes it. Calls are always held to their tools'
+    schemas by the call grammar (``constrain``, on by default), so ``strict=True`` only makes that
+    a requirement: with ``constrain=False`` it is an error. False or None change nothing."""
+    if strict is not None and not isinstance(strict, bool):
+        raise ValueError(f"strict must be True, False or None, got {strict!r}")
+    if strict and constrain is False:
+        raise ValueError(
+            "strict=True holds tool calls to their schemas, which the call grammar does; "
+            "constrain=False turns the grammar off: drop one of the two"
+        )
 
 
 def tool_specs(tools: Sequence[Any]) -> list[dict[str, Any]]:
