@@ -68,6 +68,17 @@ class Recorder(BaseCallbackHandler):
         self.starts.append(kwargs)
 
 
+@pytest.mark.parametrize("setting", [{"stop": ["###"]}, {"node_step_types": {"agent": "planning"}}, {"pack": None}])
+def test_langchains_cache_keeps_apart_what_can_change_a_reply(setting):
+    from langchain_core.caches import InMemoryCache
+
+    cache, scripted_model = InMemoryCache(), ScriptedModel("first", "second")
+    plain = ChatLayerRoute(routed_model=scripted_model, cache=cache)
+    other = ChatLayerRoute(routed_model=scripted_model, cache=cache, **setting)
+    assert plain.invoke("go").content == "first" and plain.invoke("go").content == "first"  # cached
+    assert other.invoke("go").content == "second"  # not the other model's cached reply
+
+
 def test_traces_name_the_provider_and_the_model(tiny):
     chat = ChatLayerRoute(routed_model=tiny, max_tokens=3, temperature=0.5, seed=1, stop=["###"])
     params = chat._get_ls_params()

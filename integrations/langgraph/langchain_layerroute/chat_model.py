@@ -175,12 +175,14 @@ class ChatLayerRoute(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
+        # Everything that can change a reply: LangChain's LLM cache keys on these.
         return {
-            "model": self.model,
+            **{name: getattr(self, name) for name in COMPONENT_ARGUMENTS},
             "model_name": self.model_name,
             "model_provider": PROVIDER,
-            "quantization": self.quantization,
             "mode": self.mode,
+            "node_step_types": self.node_step_types,
+            "default_stop": self.stop,  # "stop" itself is the call's (LangChain sets it per call)
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
