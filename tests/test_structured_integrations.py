@@ -29,6 +29,7 @@ from langchain_layerroute import ChatLayerRoute
 from langchain_layerroute.request import build_step
 from langchain_layerroute.structured import json_schema_of
 from pydantic import BaseModel, Field
+from scripted_model import ScriptedModel
 from tiny_models import tiny_model
 from typing_extensions import TypedDict
 
@@ -154,6 +155,11 @@ def test_methods(tiny):
     # function_calling keeps LangChain's tool path: the schema becomes a tool the model must call.
     assert isinstance(chat.with_structured_output(Weather, method="function_calling").invoke("Describe it."), Weather)
     assert isinstance(chat.with_structured_output(None, method="json_mode").invoke("Describe it."), dict)
+    # As ChatOpenAI's json_mode: a pydantic schema parses into an instance.
+    scripted = ChatLayerRoute(routed_model=ScriptedModel('{"unit": "C", "mood": "fog"}'))
+    assert scripted.with_structured_output(Weather, method="json_mode").invoke("Describe it.") == Weather(
+        unit="C", mood="fog"
+    )
     with pytest.raises(ValueError, match="unknown structured output method 'xml'"):
         chat.with_structured_output(Weather, method="xml")
     with pytest.raises(ValueError, match="not a valid JSON Schema"):

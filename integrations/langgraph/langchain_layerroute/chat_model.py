@@ -273,7 +273,8 @@ class ChatLayerRoute(BaseChatModel):
 
         ``method="json_schema"`` (the default): the reply is decoded under the schema's grammar, so
         it is one JSON value the schema accepts (unless ``max_new_tokens`` cuts it off), parsed into an
-        instance of a pydantic model, else a dict. ``"json_mode"``: any JSON object, parsed into a dict.
+        instance of a pydantic model, else a dict. ``"json_mode"``: any JSON object (the schema is not
+        told to the decoder), parsed as for ``json_schema``.
         ``"function_calling"``: LangChain's tool path (the schema becomes a tool the model must call).
         ``include_raw``: ``{"raw", "parsed", "parsing_error"}``, a parsing error caught. ``strict`` is
         accepted for compatibility: the grammar always holds the reply to the schema.
@@ -291,7 +292,7 @@ class ChatLayerRoute(BaseChatModel):
         # Traced as the JSON Schema the grammar enforces (LangChain cannot convert every TypedDict for its trace).
         traced = {"ls_structured_output_format": {"kwargs": {"method": method}, "schema": response_format}}
         llm = self.bind(response_format=response_format, **traced)
-        return structured_runnable(llm, schema, method, include_raw)
+        return structured_runnable(llm, schema, include_raw)
 
     # -- generation -------------------------------------------------------------------------------
 

@@ -96,15 +96,16 @@ class _CompleteJsonParser(_CompleteReply, JsonOutputParser):
     """``JsonOutputParser`` that refuses a cut-off reply."""
 
 
-def structured_runnable(llm: Runnable, schema: Any, method: str, include_raw: bool) -> Runnable:
+def structured_runnable(llm: Runnable, schema: Any, include_raw: bool) -> Runnable:
     """``llm`` (bound with the response format) followed by the parser LangChain uses for ``schema``.
 
-    A pydantic model parses into an instance (``PydanticOutputParser``), anything else into a dict
-    (``JsonOutputParser``); a reply cut off by ``max_new_tokens`` is a parsing error, not a value
-    with its brackets closed. ``include_raw`` returns ``{"raw", "parsed", "parsing_error"}`` and turns
-    a parsing error into ``parsing_error``, as LangChain does.
+    A pydantic model parses into an instance (``PydanticOutputParser``, under ``json_mode`` too, as
+    ChatOpenAI's does), anything else into a dict (``JsonOutputParser``); a reply cut off by
+    ``max_new_tokens`` is a parsing error, not a value with its brackets closed. ``include_raw``
+    returns ``{"raw", "parsed", "parsing_error"}`` and turns a parsing error into
+    ``parsing_error``, as LangChain does.
     """
-    is_model = method != "json_mode" and isinstance(schema, type) and issubclass(schema, BaseModel)
+    is_model = isinstance(schema, type) and issubclass(schema, BaseModel)
     parser = _CompletePydanticParser(pydantic_object=schema) if is_model else _CompleteJsonParser()
     if not include_raw:
         return llm | parser
