@@ -441,6 +441,26 @@ def test_the_first_async_call_loads_the_model_off_the_event_loop(tiny, monkeypat
     assert asyncio.run(run()) < 1.0 and chat.routed_model is tiny
 
 
+def test_cancelling_ainvoke_stops_the_generation():
+    gate = threading.Event()
+    scripted = ScriptedModel("a long reply that should never finish", piece=2, gate=gate)
+    chat = ChatLayerRoute(routed_model=scripted)
+
+    async def run():
+        with Trace() as trace:
+            task = asyncio.create_task(chat.ainvoke("hello"))
+            while not scripted.calls:  # the model has streamed its first piece and waits at the gate
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            gate.set()  # the generation goes on to its next piece, where it must stop
+            await asyncio.sleep(0.5)
+        return trace.records
+
+    assert asyncio.run(run()) == []  # it never finished, so no step was recorded
+
+
 def test_async_stream_error_is_raised(chat):
     async def run():
         return [c async for c in chat.astream("hello", max_new_tokens=0)]

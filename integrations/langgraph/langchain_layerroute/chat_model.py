@@ -39,7 +39,7 @@ from .request import (
     parse_tool_choice,
     tool_specs,
 )
-from .streaming import ReplyChunks, astream_generation, stream_generation
+from .streaming import ReplyChunks, astream_generation, generate_in_thread, stream_generation
 from .structured import METHODS, json_schema_of, request_schema, structured_runnable
 
 # Fields that are generation options: agentroute's GenerationOptions checks them at construction.
@@ -315,7 +315,7 @@ class ChatLayerRoute(BaseChatModel):
     ) -> ChatResult:
         step = self._step(messages, stop, run_manager, kwargs)
         # to_thread copies the context, so Trace scopes entered by the caller receive the record.
-        return _chat_result(await asyncio.to_thread(self._run, step), step)
+        return _chat_result(await generate_in_thread(lambda on_text: self._run(step, on_text)), step)
 
     def _stream(
         self,
