@@ -312,6 +312,8 @@ def test_streamed_chunks_add_up_to_the_reply(loads):
     assert chunks[0].component_info.type.endswith("LayerRouteGenerator")
     rebuilt = _convert_streaming_chunks_to_chat_message(chunks)
     assert (rebuilt.text, rebuilt.meta["usage"]) == (reply.text, reply.meta["usage"])
+    # The time to first token, as Haystack's own streaming generators report it.
+    assert reply.meta["completion_start_time"] == rebuilt.meta["completion_start_time"] == chunks[0].meta["received_at"]
 
 
 # -- tool calls and streaming together (fake model: a random model makes no calls) ----------------

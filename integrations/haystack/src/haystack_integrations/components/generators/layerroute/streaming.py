@@ -53,6 +53,7 @@ class ChunkStream:
         self._first_block: int | None = None  # the content block of the first streamed call
         self._text = ""  # everything the model produced so far
         self._sent = ""  # the content already streamed
+        self._first_at: str | None = None  # when the first chunk went out (time to first token)
 
     def text(self, delta: str) -> list[StreamingChunk]:
         """Chunks for newly generated text (none while it may be tool-call markup) and for the
@@ -71,7 +72,9 @@ class ChunkStream:
 
     def final(self, reply: ChatMessage) -> list[StreamingChunk]:
         """The held-back text, the calls' ids (and the calls that did not stream, whole), and the
-        closing chunk with finish reason and usage."""
+        closing chunk with finish reason and usage. The reply's meta gains
+        ``completion_start_time``, as Haystack's streaming generators set it (tracers read it as
+        the time to first token)."""
         text = reply.text or ""
         # The parsed text normally extends what was streamed; when it does not (the parser trimmed
         # whitespace the stream had already sent), nothing more is sent rather than a duplicate.
@@ -97,6 +100,7 @@ class ChunkStream:
             chunks.append(self._chunk(content="", index=block, start=True, tool_calls=[delta]))
             block += 1
         meta = reply.meta
+        meta["completion_start_time"] = self._first_at or datetime.now().isoformat()
         chunks.append(
             self._chunk(
                 content="",
@@ -135,6 +139,7 @@ class ChunkStream:
 
     def _chunk(self, extra_meta: dict[str, Any] | None = None, **fields: Any) -> StreamingChunk:
         meta = {"model": self.model, "received_at": datetime.now().isoformat(), **(extra_meta or {})}
+        self._first_at = self._first_at or meta["received_at"]
         return StreamingChunk(component_info=self.component_info, meta=meta, **fields)
 
 
