@@ -2,6 +2,7 @@
 
 from agentroute.errors import (
     AgentRouteError,
+    GenerationCancelled,
     GenerationError,
     MessageError,
     ModelLoadError,
@@ -22,6 +23,7 @@ from agentroute.trace.trace_file import Trace, read_trace
 __all__ = [
     "AgentRouteError",
     "DepthPolicy",
+    "GenerationCancelled",
     "GenerationError",
     "GenerationRecord",
     "GenerationResult",

@@ -29,5 +29,12 @@ class GenerationError(AgentRouteError, ValueError):
     """Generation settings that cannot work (negative token budget, bad top_p, ...)."""
 
 
+class GenerationCancelled(AgentRouteError):
+    """A generation stopped because its ``cancelled`` check said so; nothing of the reply is kept."""
+
+    def __init__(self, message: str = "the generation was cancelled by its caller (its cancelled check returned true)"):
+        super().__init__(message)
+
+
 class ToolSchemaError(AgentRouteError, ValueError):
     """A tool definition the model cannot be offered (bad or duplicate name, invalid JSON Schema)."""

@@ -238,7 +238,7 @@ class RoutedModel:
 
         ``options`` are the keywords of ``agentroute.decode.options.GenerationOptions``
         (max_new_tokens, temperature, top_p, top_k, seed, stop, prefill, reuse_prefix, ignore_eos,
-        on_text, mode, constrain, jump_forward), each documented there and checked before anything
+        on_text, cancelled, mode, constrain, jump_forward), each documented there and checked before anything
         runs: a wrong type or a misspelled name is a GenerationError naming it.
         """
         settings = parse_options(options)
@@ -340,6 +340,7 @@ class RoutedModel:
             mode=mode,
             jump_forward=s.jump_forward,
             decline=decline,
+            cancelled=s.cancelled,
         )
         try:
             with torch.inference_mode():

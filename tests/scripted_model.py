@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from agentroute import GenerationResult, StepRecord, parse_tool_calls
+from agentroute import GenerationCancelled, GenerationResult, StepRecord, parse_tool_calls
 from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat
 from agentroute.steps.said_values import stated_today, worded_tool_names
 from agentroute.steps.tools import normalize_tools
@@ -43,7 +43,9 @@ class ScriptedModel:
     def held_call_names(self, tools) -> frozenset[str]:
         return worded_tool_names(tools) if self.said_values else frozenset()
 
-    def generate(self, messages, program=None, *, tools=None, on_text=None, hints=None, step_type=None, **options):
+    def generate(
+        self, messages, program=None, *, tools=None, on_text=None, cancelled=None, hints=None, step_type=None, **options
+    ):
         self.calls.append(
             {
                 "messages": messages,
@@ -55,9 +57,12 @@ class ScriptedModel:
             }
         )
         text = self.replies.pop(0)
-        if on_text:
+        if on_text or cancelled:
             for start in range(0, len(text), self.piece):  # odd-sized pieces split tags across deltas
-                on_text(text[start : start + self.piece])
+                if cancelled is not None and cancelled():  # asked at each piece, as the decode loop asks at each token
+                    raise GenerationCancelled
+                if on_text:
+                    on_text(text[start : start + self.piece])
                 if start == 0 and self.gate is not None:
                     assert self.gate.wait(5), "the consumer never saw the first chunk"
         specs = normalize_tools(tools)

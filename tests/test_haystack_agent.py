@@ -84,6 +84,33 @@ def test_run_async_streams_to_sync_and_async_callbacks(loads, async_callback):
     assert "".join(c.content for c in chunks) == reply.text and chunks[-1].finish_reason
 
 
+@pytest.mark.parametrize("streaming", [False, True])
+def test_cancelling_run_async_stops_the_generation(loads, tiny, streaming, monkeypatch):
+    # No stop token: the cancelled reply would run its full 200 tokens (the random model may say EOS early).
+    monkeypatch.setattr(type(tiny), "stop_token_ids", property(lambda self: set()))
+    generator = LayerRouteGenerator(generation_kwargs={"max_new_tokens": 200})
+
+    async def main():
+        first = asyncio.Event()
+        callback = (lambda chunk: first.set()) if streaming else None
+        async with Trace() as trace:
+            task = asyncio.create_task(generator.run_async("Tell me a long story", streaming_callback=callback))
+            if streaming:
+                await first.wait()
+            else:
+                await asyncio.sleep(0.3)  # the worker has started decoding
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # Had the cancelled generation run on, it would hold the model until its 200th token and
+            # record its step (its thread has this trace) before this one could start.
+            out = await generator.run_async("hi", generation_kwargs={"max_new_tokens": 2})
+        return out["replies"][0], trace.records
+
+    reply, records = asyncio.run(main())
+    assert [r.id for r in records] == [reply.meta["layerroute"]["id"]]
+
+
 def test_concurrent_pipelines_keep_their_own_traces(loads):
     def build() -> Pipeline:
         pipeline = Pipeline()

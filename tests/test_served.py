@@ -27,7 +27,7 @@ import pytest
 from tiny_models import tiny_model
 
 import agentroute
-from agentroute import GenerationError, RoutedModel, Trace, read_trace
+from agentroute import GenerationCancelled, GenerationError, RoutedModel, Trace, read_trace
 from agentroute.cli.serve import add_serve_command
 from agentroute.export.run import export
 from agentroute.serve import ServedModel, ServeError
@@ -354,6 +354,21 @@ def test_a_failed_stream_leaves_the_server_serving(served):
 
     with pytest.raises(RuntimeError, match="went away"):
         served.generate(ASK, max_new_tokens=50, on_text=stop)
+    assert served.generate(ASK, max_new_tokens=3).record.completion_tokens == 3
+
+
+def test_a_cancelled_check_closes_the_stream_and_the_server_serves_on(served):
+    asked: list[int] = []
+
+    def cancelled() -> bool:
+        asked.append(1)
+        return len(asked) > 3  # stop after a few streamed pieces
+
+    with Trace() as trace, pytest.raises(GenerationCancelled):
+        served.generate(ASK, max_new_tokens=50, ignore_eos=True, cancelled=cancelled)
+    assert len(asked) == 4 and trace.records == []  # asked before sending, then at each piece until it stopped
+    with pytest.raises(GenerationCancelled):  # already set: nothing is sent
+        served.generate(ASK, max_new_tokens=50, cancelled=lambda: True)
     assert served.generate(ASK, max_new_tokens=3).record.completion_tokens == 3
 
 

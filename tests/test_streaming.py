@@ -1,3 +1,6 @@
+import pytest
+
+from agentroute import GenerationCancelled, GenerationError, Trace
 from agentroute.decode.streaming import TextStreamer
 
 
@@ -33,3 +36,32 @@ def test_incomplete_characters_and_possible_stop_prefixes_are_held_back():
     assert "".join(chunks) == "héllo "  # "E" may start "END": held back
     streamer.finish("héllo Everyone")
     assert "".join(chunks) == "héllo Everyone"
+
+
+@pytest.mark.parametrize("mode", ["routed", "lossless"])
+def test_a_cancelled_check_stops_the_decode_and_keeps_nothing(llama_model, mode):
+    expected = llama_model.generate("Tell me a story.", max_new_tokens=24, mode=mode, ignore_eos=True)
+    asked = []
+
+    def cancelled() -> bool:
+        asked.append(1)
+        return len(asked) > 5  # say stop once a few tokens are out
+
+    with Trace() as trace, pytest.raises(GenerationCancelled):
+        llama_model.generate("Tell me a story.", max_new_tokens=24, mode=mode, ignore_eos=True, cancelled=cancelled)
+    assert len(asked) == 6 and trace.records == []  # it stopped at once and recorded no step
+    # The half-written cache was dropped: the next call (reusing the prompt's prefix) is unchanged.
+    assert (
+        llama_model.generate("Tell me a story.", max_new_tokens=24, mode=mode, ignore_eos=True).token_ids
+        == expected.token_ids
+    )
+
+
+def test_a_check_that_is_already_set_skips_the_prefill(llama_model):
+    with pytest.raises(GenerationCancelled, match="cancelled by its caller"):
+        llama_model.generate("Tell me a story.", max_new_tokens=4, cancelled=lambda: True)
+
+
+def test_cancelled_must_be_callable(llama_model):
+    with pytest.raises(GenerationError, match="cancelled"):
+        llama_model.generate("Tell me a story.", max_new_tokens=4, cancelled=True)

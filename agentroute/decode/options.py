@@ -49,6 +49,12 @@ class GenerationOptions(BaseModel):
     )
     ignore_eos: StrictBool = Field(False, description="decode max_new_tokens whatever the model says (benchmarks)")
     on_text: Callable[[str], Any] | None = Field(None, description="called with the reply's text as it grows")
+    cancelled: Callable[[], Any] | None = Field(
+        None,
+        description="asked before the prefill and at each new token (e.g. a threading.Event's is_set): once it "
+        "returns true the generation stops, drops its half-written cache and raises GenerationCancelled; a served "
+        "model then streams its request and closes it, which stops the server's decode",
+    )
     mode: Literal["routed", "lossless"] | None = Field(
         None,
         description='"routed": the program decodes; "lossless": the program drafts and full depth verifies, so '

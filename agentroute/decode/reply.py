@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from agentroute.decode.sampling import Sampler
 from agentroute.decode.streaming import TextStreamer
+from agentroute.errors import GenerationCancelled
 from agentroute.model.program import LayerProgram
 from agentroute.steps.records import DecodeMode
 
@@ -39,6 +40,12 @@ class Plan:
     # A tool-call step's call-or-words choice, made after prefill by a pack's no-tool-fits head:
     # ``sampler.constraint`` holds the calls-only grammar, replaced by words only where it declines.
     decline: DeclineChoice | None = None
+    cancelled: Callable[[], object] | None = None  # the caller's stop check (GenerationOptions.cancelled)
+
+    def check_cancelled(self) -> None:
+        """Raise GenerationCancelled once the caller's check says stop."""
+        if self.cancelled is not None and self.cancelled():
+            raise GenerationCancelled
 
 
 class Reply:
@@ -54,8 +61,12 @@ class Reply:
         self.forced = 0  # tokens the grammar forced (taken without logits), counted by the decode loop
 
     def push(self, token: int) -> bool:
-        """Append ``token``; False once the reply is complete (stop token or string, max_new_tokens)."""
+        """Append ``token``; False once the reply is complete (stop token or string, max_new_tokens).
+
+        Every decode mode keeps its tokens through here, so this is where a cancelled call stops.
+        """
         plan = self._plan
+        plan.check_cancelled()
         self.tokens.append(token)
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()

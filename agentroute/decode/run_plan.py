@@ -24,6 +24,7 @@ from agentroute.steps.records import GenerationResult
 
 def run_plan(model, plan: Plan) -> GenerationResult:
     """The reply and record of ``plan`` on ``model`` (a RoutedModel, its lock held by the caller)."""
+    plan.check_cancelled()  # cancelled while it waited for the model: skip the prefill too
     parts, prefix, prompt_ids = model.parts, model.prefix_cache, plan.prompt_ids
     drafting = model.draft_cache.draft_parts(parts, model.speculative) if plan.mode == "lossless" else None
     program_drafts = lookup = False

@@ -36,12 +36,12 @@ one step. The record's hints say ``served_grammar`` (the field).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from agentroute.decode.options import GenerationOptions, parse_options
-from agentroute.errors import GenerationError
+from agentroute.errors import GenerationCancelled, GenerationError
 from agentroute.model.program import LayerProgram
 from agentroute.serve.endpoints import ServedEntry, ServeError, base_url, choose_entry, read_manifest, served_entries
 from agentroute.serve.engine_grammar import check_grammar, engine_dialect, grammar_fields
@@ -253,10 +253,10 @@ class ServedModel:
                     self.tokenizer, grammar_specs, context, typed, settings.json_schema, self._may_decline, dialect
                 )
                 body.update(fields)
-            reply = self._transport.complete(entry.url, body, settings.on_text, TEXT)
+            reply = self._transport.complete(entry.url, body, _watched(settings), TEXT)
         else:
             body = chat_body(served_name, wire, specs, settings, context.hints, ours)
-            reply = self._transport.complete(entry.url, body, settings.on_text)
+            reply = self._transport.complete(entry.url, body, _watched(settings))
         return self._result(entry, reply, context, settings, typed, source, "step_type" in ours, grammar)
 
     def _client_renders(self, entry: ServedEntry) -> bool:
@@ -307,6 +307,25 @@ class ServedModel:
         result = step_result(raw, context, decision, settings.json_schema, self._said_values)
         record_step(result.record, {"messages": context.messages, "tools": [t.model_dump() for t in context.tools]})
         return result
+
+
+def _watched(settings: GenerationOptions) -> Callable[[str], Any] | None:
+    """The ``on_text`` the transport gets: the caller's, or with a ``cancelled`` check one that asks
+    it at each streamed piece. A check makes the request streamed so that it can be closed at the
+    next piece: the server's write then fails, which stops its decode."""
+    check, on_text = settings.cancelled, settings.on_text
+    if check is None:
+        return on_text
+    if check():
+        raise GenerationCancelled
+
+    def watch(piece: str) -> None:
+        if check():
+            raise GenerationCancelled
+        if on_text is not None:
+            on_text(piece)
+
+    return watch
 
 
 def _routing(

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_valid
 
 import agentroute
 from agentroute import AgentRouteError, GenerationError, GenerationResult, RoutedModel
+from agentroute.decode.cancellation import generate_async
 from agentroute.decode.options import framework_overrides, parse_options
 from agentroute.loading import COMPONENT_ARGUMENTS, check_load_arguments
 from agentroute.model.default_model import DEFAULT_NAME
@@ -39,7 +40,7 @@ from .request import (
     parse_tool_choice,
     tool_specs,
 )
-from .streaming import ReplyChunks, astream_generation, generate_in_thread, stream_generation
+from .streaming import ReplyChunks, astream_generation, stream_generation
 from .structured import METHODS, json_schema_of, request_schema, structured_runnable
 
 # Fields that are generation options: agentroute's GenerationOptions checks them at construction.
@@ -314,8 +315,9 @@ class ChatLayerRoute(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         step = self._step(messages, stop, run_manager, kwargs)
-        # to_thread copies the context, so Trace scopes entered by the caller receive the record.
-        return _chat_result(await generate_in_thread(lambda on_text: self._run(step, on_text)), step)
+        # The worker gets a copy of the context, so Trace scopes entered by the caller receive the
+        # record; cancelling this await stops the generation at its next token.
+        return _chat_result(await generate_async(self._run, step), step)
 
     def _stream(
         self,
@@ -327,7 +329,7 @@ class ChatLayerRoute(BaseChatModel):
         step = self._step(messages, stop, run_manager, kwargs)
         model = self.routed_model
         reply = ReplyChunks(step, model.streamed_call_format, model.held_call_names(step.tools))
-        for item in stream_generation(lambda on_text: self._run(step, on_text)):
+        for item in stream_generation(lambda on_text: self._run(step, on_text=on_text)):
             chunk = reply.chunk(item)
             if chunk is None:
                 continue
@@ -346,7 +348,7 @@ class ChatLayerRoute(BaseChatModel):
         # The first use loads the model: in a worker thread, so the event loop keeps serving.
         model = self._routed or await asyncio.to_thread(lambda: self.routed_model)
         reply = ReplyChunks(step, model.streamed_call_format, model.held_call_names(step.tools))
-        async for item in astream_generation(lambda on_text: self._run(step, on_text)):
+        async for item in astream_generation(lambda on_text: self._run(step, on_text=on_text)):
             chunk = reply.chunk(item)
             if chunk is None:
                 continue
@@ -357,9 +359,10 @@ class ChatLayerRoute(BaseChatModel):
     def _step(self, messages: list[BaseMessage], stop, run_manager, kwargs: dict[str, Any]) -> Step:
         return build_step(self, messages, stop, run_manager, kwargs)
 
-    def _run(self, step: Step, on_text: Callable[[str], None] | None = None) -> GenerationResult:
+    def _run(self, step: Step, **hooks: Callable | None) -> GenerationResult:
+        """Generate ``step``; ``hooks`` are the ``on_text`` and ``cancelled`` callbacks of streaming and ainvoke."""
         options = {k: v for k, v in step.options.items() if v is not None}
-        return self.routed_model.generate(step.messages, tools=step.tools or None, on_text=on_text, **options)
+        return self.routed_model.generate(step.messages, tools=step.tools or None, **options, **hooks)
 
 
 def _chat_result(result: GenerationResult, step: Step) -> ChatResult:

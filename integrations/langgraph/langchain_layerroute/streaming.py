@@ -75,25 +75,6 @@ def stream_generation(generate: Generate) -> Iterator[str | GenerationResult]:
         worker.join()
 
 
-async def generate_in_thread(generate: Generate) -> GenerationResult:
-    """``generate(on_text)`` in a worker thread, for ``ainvoke``: cancelling the awaiting task
-    stops the generation at its next token (as closing a stream does), so it does not run on
-    and hold the model while the caller has moved on."""
-    cancelled = threading.Event()
-
-    def on_text(piece: str) -> None:
-        if cancelled.is_set():
-            raise _Cancelled
-
-    task = asyncio.ensure_future(asyncio.to_thread(generate, on_text))
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        cancelled.set()
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # its _Cancelled, not logged as lost
-        raise
-
-
 async def astream_generation(generate: Generate) -> AsyncIterator[str | GenerationResult]:
     """Async twin of ``stream_generation``: the worker thread feeds an asyncio queue."""
     loop = asyncio.get_running_loop()

@@ -21,6 +21,7 @@ from haystack.utils import deserialize_callable, serialize_callable
 
 import agentroute
 from agentroute import DepthPolicy, StepRecord
+from agentroute.decode.cancellation import generate_async
 from agentroute.loading import COMPONENT_ARGUMENTS
 from agentroute.trace.otel import genai_attributes
 
@@ -286,13 +287,14 @@ class LayerRouteGenerator:
 
         The streaming callback may be a coroutine function (or a plain function, which then runs on the loop).
         The worker thread gets a copy of the caller's context, so traces and tracing spans stay the caller's.
+        Cancelling the await (a pipeline's timeout, a closed request) stops the generation at its next token.
         """
         prompt, request = build_request(self, messages, generation_kwargs, tools, step_type, tools_strict)
         callback = select_streaming_callback(self.streaming_callback, streaming_callback, requires_async=True)
         await self.warm_up_async()
         model = self._routed_model or await asyncio.to_thread(self._load)  # closed meanwhile: load again
         if callback is None:
-            result = await asyncio.to_thread(model.generate, prompt, **request)
+            result = await generate_async(model.generate, prompt, **request)
             reply = reply_message(result, tools_offered=bool(request["tools"]))
         else:
             stream = self._chunk_stream(model, request)

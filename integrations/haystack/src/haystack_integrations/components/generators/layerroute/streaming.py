@@ -26,6 +26,7 @@ from haystack.dataclasses.streaming_chunk import ToolCallDelta, _invoke_streamin
 
 from agentroute import GenerationResult, RoutedModel, ToolCall
 from agentroute.decode.call_stream import CallScanner, spoiled, streamed_calls_agree
+from agentroute.decode.cancellation import generate_async
 from agentroute.steps.call_formats import HAND_WRITTEN, CallFormat
 
 from .convert import reply_message
@@ -164,7 +165,7 @@ async def generate_streaming(
 
     forwarder = asyncio.create_task(forward())
     try:
-        result = await asyncio.to_thread(model.generate, prompt, **request, on_text=on_text)
+        result = await generate_async(model.generate, prompt, **request, on_text=on_text)
     finally:
         # The thread's call_soon_threadsafe puts were all scheduled before its result came back,
         # so the end marker queues after the last text chunk.
