@@ -171,6 +171,37 @@ def test_sampling_keywords_reach_the_model():
     assert (second["top_p"], second["stop"], second["max_new_tokens"]) == (0.5, ["END"], 7)
 
 
+def test_transformers_sampling_keys_decode_as_transformers_would(loads):
+    # HuggingFaceLocalChatGenerator's generation_kwargs, moved over unchanged.
+    moved = {"max_new_tokens": 6, "do_sample": True, "temperature": 0.8, "seed": 3, "return_full_text": False}
+    sampled = LayerRouteGenerator(generation_kwargs=moved).run("tell me")["replies"][0].text
+    same = {"max_new_tokens": 6, "temperature": 0.8, "seed": 3}
+    assert sampled == LayerRouteGenerator(generation_kwargs=same).run("tell me")["replies"][0].text
+    greedy = LayerRouteGenerator(generation_kwargs={"max_new_tokens": 6}).run("tell me")["replies"][0].text
+    assert sampled != greedy  # (seeded: the tiny model's sampled reply differs from its greedy one)
+    # do_sample=False is greedy whatever the temperature, as in transformers' generate.
+    off = LayerRouteGenerator(generation_kwargs={**moved, "do_sample": False})
+    assert off.run("tell me")["replies"][0].text == greedy
+    # A call's do_sample applies to that call.
+    assert (
+        off.run("tell me", generation_kwargs={"do_sample": True, "temperature": 0.8, "seed": 3})["replies"][0].text
+        == sampled
+    )
+
+
+def test_sampling_keys_transformers_would_refuse_are_named():
+    generator, fake = fake_generator(["a"], generation_kwargs={"do_sample": True})
+    generator.run("x")
+    assert fake.calls[0]["temperature"] == 1.0  # transformers' default temperature when sampling
+    for kwargs, match in [
+        ({"do_sample": True, "temperature": 0}, "do_sample=True with temperature=0 cannot sample"),
+        ({"do_sample": "yes"}, "do_sample must be True or False"),
+        ({"return_full_text": True}, "return_full_text=True: a reply is always only the new text"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            LayerRouteGenerator(generation_kwargs=kwargs)
+
+
 # -- every init argument checked in __init__ ------------------------------------------------------
 
 

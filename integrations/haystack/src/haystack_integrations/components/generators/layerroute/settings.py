@@ -33,7 +33,14 @@ RESPONSE_FORMAT = "response_format"
 # OpenAI's tool_choice: "auto" (default: call, or say no offered tool fits), "none", "required" or
 # {"type": "function", "function": {"name": ...}}.
 STEP_KEYS = ("step_type", "budget", "tool_choice")
-KEYS = (*OPTIONS, MAX_TOKENS, *STOP_KEYS, RESPONSE_FORMAT, *STEP_KEYS)
+# Keys of HuggingFaceLocalChatGenerator's generation_kwargs (transformers' generate), read as
+# transformers reads them so that a pipeline moved over keeps its decoding: do_sample=False is
+# greedy whatever the temperature, do_sample=True samples at ``temperature`` (transformers' default
+# 1.0); return_full_text=False is what every reply already is (only the new text). A dict's
+# do_sample is read with that dict's temperature (init and call are each read, then merged).
+DO_SAMPLE, RETURN_FULL_TEXT = "do_sample", "return_full_text"
+MIGRATION_KEYS = (DO_SAMPLE, RETURN_FULL_TEXT)
+KEYS = (*OPTIONS, MAX_TOKENS, *STOP_KEYS, RESPONSE_FORMAT, *STEP_KEYS, *MIGRATION_KEYS)
 
 
 def check_init(
@@ -67,9 +74,10 @@ def canonical_generation_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(
                 f"unknown generation_kwargs key {key!r}; {hint}LayerRouteGenerator accepts "
-                f"{', '.join(OPTIONS + (MAX_TOKENS,) + STOP_KEYS + (RESPONSE_FORMAT,))} and the step overrides "
-                f"{', '.join(STEP_KEYS)}"
+                f"{', '.join(OPTIONS + (MAX_TOKENS,) + STOP_KEYS + (RESPONSE_FORMAT, *MIGRATION_KEYS))} and the step "
+                f"overrides {', '.join(STEP_KEYS)}"
             )
+    kwargs = _transformers_sampling(kwargs)
     out = {key: value for key, value in kwargs.items() if key != MAX_TOKENS and key not in STOP_KEYS}
     if MAX_TOKENS in kwargs and out.setdefault("max_new_tokens", kwargs[MAX_TOKENS]) != kwargs[MAX_TOKENS]:
         raise ValueError(
@@ -83,6 +91,30 @@ def canonical_generation_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     if stops:
         out["stop"] = list(
             dict.fromkeys(s for _, value in stops for s in ([value] if isinstance(value, str) else value))
+        )
+    return out
+
+
+def _transformers_sampling(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``do_sample`` and ``return_full_text`` (transformers' keys) as this generator's settings."""
+    full_text = kwargs.get(RETURN_FULL_TEXT)
+    if full_text not in (None, False):
+        raise ValueError(
+            f"generation_kwargs return_full_text={full_text!r}: a reply is always only the new text; "
+            "drop the key or set it to False"
+        )
+    out = {key: value for key, value in kwargs.items() if key not in MIGRATION_KEYS}
+    if DO_SAMPLE not in kwargs:
+        return out
+    sample = kwargs[DO_SAMPLE]
+    if not isinstance(sample, bool):
+        raise ValueError(f"generation_kwargs do_sample must be True or False, got {sample!r}")
+    if not sample:
+        out["temperature"] = 0.0  # greedy, as transformers decodes with do_sample=False
+    elif out.setdefault("temperature", 1.0) == 0:
+        raise ValueError(
+            "generation_kwargs do_sample=True with temperature=0 cannot sample; give a temperature above 0 "
+            "(or do_sample=False for greedy decoding)"
         )
     return out
 
