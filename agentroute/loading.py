@@ -17,9 +17,9 @@ import torch
 
 from agentroute.errors import AgentRouteError, ModelLoadError
 from agentroute.model.cpu_malloc import keep_freed_memory
-from agentroute.model.default_model import DEFAULT_NAME, default_gguf_path
+from agentroute.model.default_model import CONTEXT_LENGTH, DEFAULT_NAME, default_gguf_path
 from agentroute.model.dtype_choice import resolve_dtype
-from agentroute.model.gguf_convert import ensure_converted
+from agentroute.model.gguf_convert import converted_dir, ensure_converted
 from agentroute.model.hf_parts import check_supported, no_progress_bars
 from agentroute.model.quantization import (
     AUTO,
@@ -183,6 +183,20 @@ def load(
         if args.device == "cpu":
             keep_freed_memory()  # prefill's large temporaries stop paying page faults (``cpu_malloc``)
     return routed
+
+
+def context_length(model: str | Path = "default") -> int | None:
+    """Tokens of prompt and reply together ``model`` takes, read without loading it (small files
+    only): the embedded default's, a checkpoint's config.json, a .gguf file's once converted; None
+    where unknown (a .gguf file not loaded yet). Frameworks ask it before the first step."""
+    if str(model) == "default":
+        return CONTEXT_LENGTH
+    path = _model_path(model)
+    config_dir = converted_dir(path) if path.is_file() else path
+    if not (config_dir / "config.json").is_file():
+        return None
+    value = _read_config(config_dir).get("max_position_embeddings")
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def _check_model(model: str | Path) -> None:

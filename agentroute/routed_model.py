@@ -147,6 +147,11 @@ class RoutedModel:
         return self.parts.n_layers
 
     @property
+    def context_length(self) -> int | None:
+        """Tokens of prompt and reply together the model takes (its config's max_position_embeddings)."""
+        return getattr(self.hf_model.config, "max_position_embeddings", None)
+
+    @property
     def policy(self) -> DepthPolicy:
         return self.router.policy
 
@@ -361,7 +366,7 @@ class RoutedModel:
         ids = [int(i) for i in prompt_ids]
         if not ids:
             raise GenerationError("the prompt has no tokens")
-        limit = getattr(self.hf_model.config, "max_position_embeddings", None)
+        limit = self.context_length
         if limit and len(ids) + max_new_tokens > limit:
             raise GenerationError(
                 f"prompt ({len(ids)} tokens) + max_new_tokens ({max_new_tokens}) exceeds the model's "

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 import agentroute
+from agentroute.loading import context_length
 from agentroute.model import executor
-from agentroute.model.default_model import default_gguf_path
+from agentroute.model.default_model import CONTEXT_LENGTH, default_gguf_path
 from agentroute.model.gguf_convert import converted_dir
 from agentroute.model.int4_weights import int4_available
 from agentroute.model.kv_cache import ProgramKVCache
@@ -52,6 +53,16 @@ def _stock(model, prompt):
 def test_default_model_is_cached_as_safetensors(smol):
     assert smol.n_layers == 30 and smol.name == "SmolLM2-135M-Instruct"
     assert (converted_dir(default_gguf_path()) / "model.safetensors").is_file()
+
+
+def test_the_context_length_known_before_loading_is_the_models(smol):
+    import gguf
+
+    field = gguf.GGUFReader(default_gguf_path()).fields["llama.context_length"]
+    assert int(field.parts[field.data[0]][0]) == CONTEXT_LENGTH == smol.context_length
+    # Read from small files only: the constant for the default, the converted config for its GGUF.
+    assert context_length("default") == context_length(default_gguf_path()) == CONTEXT_LENGTH
+    assert context_length(converted_dir(default_gguf_path())) == CONTEXT_LENGTH
 
 
 def test_full_program_greedy_equals_stock_generate(smol):

@@ -152,3 +152,24 @@ def test_react_agent_on_the_demo_tasks_policy_and_full(capsys):
         assert trace.records
         with capsys.disabled():
             print(f"\n{label}: {correct}/{len(TASKS)} correct, {len(trace.records)} steps")
+
+
+def test_summarization_middleware_takes_the_context_from_the_profile(tiny):
+    from langchain.agents.middleware import SummarizationMiddleware
+
+    # The longest prompt a step takes: the context less the reply's tokens, known without loading.
+    assert ChatLayerRoute().profile["max_input_tokens"] == 8192 - 256  # the embedded default, not loaded
+    chat = ChatLayerRoute(routed_model=tiny, max_new_tokens=8)
+    assert chat.profile["max_input_tokens"] == tiny.context_length - 8 == 2048 - 8
+    # A fraction trigger needs max_input_tokens; past it, the model summarises the older messages.
+    # (A short summary prompt: the tiny model's bytes-as-tokens would overflow its context with the default.)
+    summarise = SummarizationMiddleware(
+        model=chat, trigger=("fraction", 0.05), keep=("messages", 1), summary_prompt="Summarise:\n{messages}"
+    )
+    agent = create_agent(chat, [add], middleware=[summarise])
+    long = "tell me more about the weather in Oslo " * 6
+    history = [HumanMessage(long), AIMessage("ok"), HumanMessage(long), AIMessage("ok"), HumanMessage("add 2 and 3")]
+    with Trace() as trace:
+        out = agent.invoke({"messages": history})
+    assert out["messages"][0].content.startswith("Here is a summary of the conversation to date")
+    assert len(trace.records) >= 2  # the summary and the agent's step, both traced

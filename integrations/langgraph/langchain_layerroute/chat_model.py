@@ -26,7 +26,7 @@ import agentroute
 from agentroute import AgentRouteError, GenerationError, GenerationResult, RoutedModel
 from agentroute.decode.cancellation import generate_async
 from agentroute.decode.options import framework_overrides, parse_options
-from agentroute.loading import COMPONENT_ARGUMENTS, check_load_arguments
+from agentroute.loading import COMPONENT_ARGUMENTS, check_load_arguments, context_length
 from agentroute.model.default_model import DEFAULT_NAME
 from agentroute.steps.step_types import parse_step_type
 
@@ -122,6 +122,8 @@ class ChatLayerRoute(BaseChatModel):
             except AgentRouteError as exc:
                 raise ValueError(str(exc)) from None
         self._routed = routed_model
+        if routed_model is not None and "profile" not in kwargs:  # LangChain resolved it before the model was set
+            self.profile = self._resolve_model_profile()
 
     @model_validator(mode="before")
     @classmethod
@@ -203,8 +205,17 @@ class ChatLayerRoute(BaseChatModel):
         return params
 
     def _resolve_model_profile(self) -> ModelProfile | None:
-        """Capabilities LangChain reads (``model.profile``): tools, and native structured output."""
-        return ModelProfile(**_PROFILE)
+        """Capabilities LangChain reads (``model.profile``): tools, native structured output, and
+        ``max_input_tokens`` (the context less ``max_new_tokens``: the longest prompt a step takes),
+        which ``SummarizationMiddleware``'s fraction triggers need. Read without loading the model."""
+        if self._routed is not None:
+            context = getattr(self._routed, "context_length", None)
+        else:
+            context = context_length(self.model)
+        limits = (
+            {"max_input_tokens": context - self.max_new_tokens} if context and context > self.max_new_tokens else {}
+        )
+        return ModelProfile(**_PROFILE, **limits)
 
     @property
     def routed_model(self) -> RoutedModel:
