@@ -16,6 +16,9 @@ from langgraph.prebuilt import create_react_agent
 from pydantic import ValidationError
 from scripted_model import ScriptedModel
 from test_langgraph import tiny_fixture  # noqa: F401 - the tiny fixture
+from tiny_models import tiny_model
+
+from agentroute import RoutedModel
 
 
 @tool
@@ -275,3 +278,43 @@ def test_an_orphan_tool_result_names_its_id(tiny):
     early = [HumanMessage("add"), ToolMessage("5", tool_call_id="call_1"), call]  # the result before its call
     with pytest.raises(ValueError, match=r"message 1 .* 'call_1'.*earlier call ids: none"):
         to_agentroute_messages(early)
+
+
+def test_dumpd_and_load_round_trip_the_settings(tiny):
+    from langchain_core.load import dumpd, dumps, load, loads
+
+    chat = ChatLayerRoute(max_tokens=32, temperature=0.5, node_step_types={"planner": "planning"}, mode="full")
+    allowed = {"allowed_objects": [ChatLayerRoute], "valid_namespaces": ["langchain_layerroute"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # load is marked beta
+        for copy in (load(dumpd(chat), **allowed), loads(dumps(chat), **allowed)):
+            assert isinstance(copy, ChatLayerRoute) and copy._routed is None  # nothing loaded
+            assert copy._identifying_params == chat._identifying_params
+        # A shared routed_model is not saved: the copy loads its own from the settings.
+        shared = load(dumpd(ChatLayerRoute(routed_model=tiny, max_new_tokens=4)), **allowed)
+    assert shared._routed is None and shared.model == "default" and shared.max_new_tokens == 4
+
+
+def test_configurable_fields_copies_share_the_model(tiny, monkeypatch):
+    from langchain_core.runnables import ConfigurableField
+
+    import agentroute
+    from agentroute import Trace
+
+    loads = []
+    monkeypatch.setattr(agentroute, "load", lambda **arguments: loads.append(arguments) or tiny)
+    # LangChain builds a fresh chat model from the fields on every configured call.
+    chat = ChatLayerRoute(max_new_tokens=3).configurable_fields(temperature=ConfigurableField(id="temperature"))
+    for temperature in (0.0, 0.7, 0.0):
+        chat.invoke("hi", config={"configurable": {"temperature": temperature, "seed": 1}})
+    assert len(loads) == 1  # loaded once, not once per call
+
+    # An injected model stays the one the copies run (not the default model loaded instead).
+    own = RoutedModel(*tiny_model("llama", 4), name="injected-tiny")
+    injected = ChatLayerRoute(routed_model=own, max_new_tokens=3).configurable_fields(
+        max_new_tokens=ConfigurableField(id="length")
+    )
+    with Trace() as trace:
+        reply = injected.invoke("hi", config={"configurable": {"length": 2}})
+    assert trace.records[0].model == "injected-tiny" and reply.usage_metadata["output_tokens"] == 2
+    assert len(loads) == 1

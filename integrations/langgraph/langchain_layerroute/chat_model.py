@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +39,7 @@ from .request import (
     parse_tool_choice,
     tool_specs,
 )
+from .shared_models import SharedModels
 from .streaming import ReplyChunks, astream_generation, stream_generation
 from .structured import METHODS, json_schema_of, request_schema, structured_runnable
 
@@ -105,11 +105,21 @@ class ChatLayerRoute(BaseChatModel):
         default_factory=dict, description="graph node name -> step type, e.g. {'planner': 'planning'}"
     )
 
+    shared_models: SharedModels | None = Field(
+        None,
+        exclude=True,
+        repr=False,
+        description="internal: the loaded or injected model, shared with the copies configurable_fields makes",
+    )
+
     _routed: RoutedModel | None = PrivateAttr(default=None)
-    _load_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, *, routed_model: RoutedModel | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if routed_model is not None or self.shared_models is None:
+            self.shared_models = SharedModels(routed_model)
+        # A copy made by configurable_fields gets the original's injected model through shared_models.
+        self._routed = routed_model = self.shared_models.injected
         configured = self.policy is not None or self.programs is not None or self.pack not in (None, "auto")
         if routed_model is not None and configured:
             # The injected model carries its own policy; silently ignoring these would mislead.
@@ -121,8 +131,7 @@ class ChatLayerRoute(BaseChatModel):
                 check_load_arguments(**self._load_arguments())
             except AgentRouteError as exc:
                 raise ValueError(str(exc)) from None
-        self._routed = routed_model
-        if routed_model is not None and "profile" not in kwargs:  # LangChain resolved it before the model was set
+        elif "profile" not in kwargs:  # LangChain resolved it before the model was set
             self.profile = self._resolve_model_profile()
 
     @model_validator(mode="before")
@@ -165,6 +174,16 @@ class ChatLayerRoute(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "layerroute"
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """``dumpd``/``load`` round-trip the settings (a model passed as ``routed_model`` is shared, not
+        saved: the loaded copy loads its own from ``model``, ``pack``, ...)."""
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return ["langchain_layerroute", "chat_model"]
 
     @property
     def model_name(self) -> str:
@@ -221,9 +240,8 @@ class ChatLayerRoute(BaseChatModel):
     def routed_model(self) -> RoutedModel:
         """The loaded RoutedModel; loads it on first access (once, even from several threads)."""
         if self._routed is None:
-            with self._load_lock:
-                if self._routed is None:
-                    self._routed = agentroute.load(**self._load_arguments()).warm_up()
+            arguments = self._load_arguments()
+            self._routed = self.shared_models.get(arguments, lambda: agentroute.load(**arguments).warm_up())
         return self._routed
 
     def _load_arguments(self) -> dict[str, Any]:
