@@ -9,7 +9,6 @@ depth policy turns it into a layer program. Every call leaves a ``StepRecord`` i
 from __future__ import annotations
 
 import asyncio
-import difflib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -22,19 +21,18 @@ from langchain_core.runnables import Runnable
 from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 
 import agentroute
-from agentroute import AgentRouteError, GenerationError, GenerationResult, RoutedModel
+from agentroute import AgentRouteError, GenerationResult, RoutedModel
 from agentroute.decode.cancellation import generate_async
-from agentroute.decode.options import framework_overrides, parse_options
+from agentroute.decode.options import parse_options
 from agentroute.loading import COMPONENT_ARGUMENTS, check_load_arguments, context_length
 from agentroute.model.default_model import DEFAULT_NAME
-from agentroute.steps.step_types import parse_step_type
 
+from .arguments import chat_profile, check_arguments, known_mode, known_step_types
 from .messages import PROVIDER, to_ai_message
 from .request import (
     Step,
     build_step,
     check_strict,
-    merge_max_tokens,
     parse_max_calls,
     parse_tool_choice,
     tool_specs,
@@ -42,20 +40,6 @@ from .request import (
 from .shared_models import SharedModels
 from .streaming import ReplyChunks, astream_generation, stream_generation
 from .structured import METHODS, json_schema_of, request_schema, structured_runnable
-
-# Fields that are generation options: agentroute's GenerationOptions checks them at construction.
-_OPTION_FIELDS = ("max_new_tokens", "temperature", "top_p", "top_k", "seed", "stop")
-# What create_agent and other LangChain code read to pick strategies: native structured output
-# (create_agent then uses ProviderStrategy: the reply is decoded under the schema's grammar).
-_PROFILE = ModelProfile(
-    text_inputs=True,
-    text_outputs=True,
-    tool_calling=True,
-    tool_choice=True,
-    tool_call_streaming=True,
-    structured_output=True,
-    temperature=True,
-)
 
 
 class ChatLayerRoute(BaseChatModel):
@@ -138,36 +122,17 @@ class ChatLayerRoute(BaseChatModel):
     @classmethod
     def _check_arguments(cls, data: Any) -> Any:
         """Unknown keywords and unusable generation values fail here; ``max_tokens`` becomes ``max_new_tokens``."""
-        if not isinstance(data, dict):
-            return data
-        known = {*cls.model_fields, "max_tokens"}
-        for name in data:
-            if name not in known:
-                close = difflib.get_close_matches(name, sorted(known), n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                raise ValueError(f"ChatLayerRoute got an unknown argument {name!r}; {hint}see help(ChatLayerRoute)")
-        data = merge_max_tokens(data)
-        try:
-            parse_options({k: data[k] for k in _OPTION_FIELDS if k in data})
-        except GenerationError as exc:  # not a ValueError to pydantic's eyes unless raised as one
-            raise ValueError(str(exc)) from None
-        return data
+        return check_arguments(data, {*cls.model_fields, "max_tokens"})
 
     @field_validator("mode", mode="before")
     @classmethod
     def _known_mode(cls, mode: Any) -> Any:
-        """The old ``mode="routed"`` (now ``"policy"``) gets an error naming the new word."""
-        if mode == "routed":
-            framework_overrides(mode)  # raises, naming "policy"
-        return mode
+        return known_mode(mode)
 
     @field_validator("node_step_types")
     @classmethod
     def _known_step_types(cls, mapping: dict[str, str]) -> dict[str, str]:
-        try:
-            return {node: parse_step_type(step).value for node, step in mapping.items()}
-        except AgentRouteError as exc:  # not a ValueError: pydantic would not report it as a field error
-            raise ValueError(str(exc)) from None
+        return known_step_types(mapping)
 
     # -- LangChain plumbing -----------------------------------------------------------------------
 
@@ -228,13 +193,8 @@ class ChatLayerRoute(BaseChatModel):
         ``max_input_tokens`` (the context less ``max_new_tokens``: the longest prompt a step takes),
         which ``SummarizationMiddleware``'s fraction triggers need. Read without loading the model."""
         if self._routed is not None:
-            context = getattr(self._routed, "context_length", None)
-        else:
-            context = context_length(self.model)
-        limits = (
-            {"max_input_tokens": context - self.max_new_tokens} if context and context > self.max_new_tokens else {}
-        )
-        return ModelProfile(**_PROFILE, **limits)
+            return chat_profile(getattr(self._routed, "context_length", None), self.max_new_tokens)
+        return chat_profile(context_length(self.model), self.max_new_tokens)
 
     @property
     def routed_model(self) -> RoutedModel:
