@@ -88,18 +88,29 @@ def test_run_async_streams_to_sync_and_async_callbacks(loads, async_callback):
 def test_cancelling_run_async_stops_the_generation(loads, tiny, streaming, monkeypatch):
     # No stop token: the cancelled reply would run its full 200 tokens (the random model may say EOS early).
     monkeypatch.setattr(type(tiny), "stop_token_ids", property(lambda self: set()))
+    # The generation's cancel check (asked before the prefill and at every token) first waits until
+    # the test has cancelled, so the cancel lands mid-generation however fast the tiny model decodes.
+    started, proceed = threading.Event(), threading.Event()
+    generate = tiny.generate
+
+    def generate_held(*args, cancelled=None, **kwargs):
+        def check() -> bool:
+            started.set()
+            proceed.wait(10)
+            return bool(cancelled and cancelled())
+
+        return generate(*args, cancelled=check, **kwargs)
+
+    monkeypatch.setattr(tiny, "generate", generate_held)
     generator = LayerRouteGenerator(generation_kwargs={"max_new_tokens": 200})
 
     async def main():
-        first = asyncio.Event()
-        callback = (lambda chunk: first.set()) if streaming else None
+        callback = (lambda chunk: None) if streaming else None
         async with Trace() as trace:
             task = asyncio.create_task(generator.run_async("Tell me a long story", streaming_callback=callback))
-            if streaming:
-                await first.wait()
-            else:
-                await asyncio.sleep(0.3)  # the worker has started decoding
+            assert await asyncio.to_thread(started.wait, 10)
             task.cancel()
+            proceed.set()
             with pytest.raises(asyncio.CancelledError):
                 await task
             # Had the cancelled generation run on, it would hold the model until its 200th token and
