@@ -9,6 +9,7 @@ depth policy turns it into a layer program. Every call leaves a ``StepRecord`` i
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -318,7 +319,7 @@ class ChatLayerRoute(BaseChatModel):
         step = self._step(messages, stop, run_manager, kwargs)
         model = self.routed_model
         reply = ReplyChunks(step, model.streamed_call_format, model.held_call_names(step.tools))
-        for item in stream_generation(lambda on_text: self._run(step, on_text=on_text)):
+        for item in stream_generation(functools.partial(self._run, step)):
             chunk = reply.chunk(item)
             if chunk is None:
                 continue
@@ -337,7 +338,7 @@ class ChatLayerRoute(BaseChatModel):
         # The first use loads the model: in a worker thread, so the event loop keeps serving.
         model = self._routed or await asyncio.to_thread(lambda: self.routed_model)
         reply = ReplyChunks(step, model.streamed_call_format, model.held_call_names(step.tools))
-        async for item in astream_generation(lambda on_text: self._run(step, on_text=on_text)):
+        async for item in astream_generation(functools.partial(self._run, step)):
             chunk = reply.chunk(item)
             if chunk is None:
                 continue

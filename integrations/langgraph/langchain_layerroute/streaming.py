@@ -5,8 +5,8 @@ helpers move that text through a queue so a (sync or async) generator can yield 
 arrive. The worker runs in a copy of the caller's context, so ``agentroute.Trace`` scopes and
 LangChain's run context reach the generation exactly as they would on the calling thread.
 
-Closing the stream early cancels the generation: the next ``on_text`` call raises inside the
-decode loop, which stops it and drops the half-written KV cache. ``ReplyChunks`` turns the text
+Closing the stream early cancels the generation: its ``cancelled`` check (asked at every token)
+turns true, which stops the decode loop and drops the half-written KV cache. ``ReplyChunks`` turns the text
 and the final result into LangChain chunks that add up to the message ``invoke`` returns.
 """
 
@@ -31,28 +31,23 @@ from .tool_stream import ToolCallStream
 if TYPE_CHECKING:
     from .request import Step
 
-Generate = Callable[[Callable[[str], None]], GenerationResult]
+# Called with the keywords ``on_text`` and ``cancelled`` (RoutedModel.generate's).
+Generate = Callable[..., GenerationResult]
 
 _TEXT, _DONE, _ERROR = "text", "done", "error"
 
 
-class _Cancelled(Exception):
-    """Raised inside the worker's decode loop once the consumer has gone away."""
-
-
 def stream_generation(generate: Generate) -> Iterator[str | GenerationResult]:
-    """Yield text pieces as ``generate(on_text)`` produces them, then its GenerationResult."""
+    """Yield text pieces as ``generate(on_text=..., cancelled=...)`` produces them, then its GenerationResult."""
     pieces: queue.SimpleQueue = queue.SimpleQueue()
     cancelled = threading.Event()
 
     def on_text(piece: str) -> None:
-        if cancelled.is_set():
-            raise _Cancelled
         pieces.put((_TEXT, piece))
 
     def work() -> None:
         try:
-            pieces.put((_DONE, generate(on_text)))
+            pieces.put((_DONE, generate(on_text=on_text, cancelled=cancelled.is_set)))
         except BaseException as exc:  # handed to the consumer, which re-raises it
             pieces.put((_ERROR, exc))
 
@@ -82,12 +77,10 @@ async def astream_generation(generate: Generate) -> AsyncIterator[str | Generati
     cancelled = threading.Event()
 
     def on_text(piece: str) -> None:
-        if cancelled.is_set():
-            raise _Cancelled
         loop.call_soon_threadsafe(pieces.put_nowait, (_TEXT, piece))
 
     # to_thread copies the context; its completion is scheduled after every text piece it queued.
-    task = asyncio.ensure_future(asyncio.to_thread(generate, on_text))
+    task = asyncio.ensure_future(asyncio.to_thread(generate, on_text=on_text, cancelled=cancelled.is_set))
     task.add_done_callback(lambda _: pieces.put_nowait((_DONE, None)))
     try:
         while True:
