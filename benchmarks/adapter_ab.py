@@ -45,6 +45,13 @@ if __name__ == "__main__":
         default=defaults.programs_per_example,
         help="cheaper programs trained beside full depth (default %(default)s)",
     )
+    parser.add_argument(
+        "--skip-below",
+        type=float,
+        default=defaults.skip_below,
+        help="skip the backward pass of examples whose loss is below this (default %(default)s: none)",
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile the decoder layers while training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--label", default=None, help="results name (default: STYLE-EXAMPLES)")
     args = parser.parse_args()
@@ -61,10 +68,12 @@ if __name__ == "__main__":
             prompt_grad=not args.detach_prompt,
             first_layer=args.lora_from,
             programs_per_example=args.programs_per_example,
+            skip_below=args.skip_below,
+            compile=args.compile,
         )
-        result = run_arm(model, Path(args.data), args.examples, args.tool_style, adapter, args.seed,
-                         log=Console(stderr=True).log)  # fmt: skip
         label = args.label or f"{args.tool_style}-{args.examples}"
+        result = run_arm(model, Path(args.data), args.examples, args.tool_style, adapter, args.seed,
+                         log=Console(stderr=True).log, keep_log=RESULTS / f"adapter-ab-{label}-log.jsonl")  # fmt: skip
     rows = "\n".join(f"| {key} | {value} |" for key, value in result.items())
     write_results(f"adapter-ab-{label}", result, f"| setting | value |\n|---|---|\n{rows}\n", RESULTS)
     print(result)

@@ -41,6 +41,29 @@ def test_train_refuses_a_negative_reply_store_size(tmp_path, capsys):
     assert "--reply-steps must be 0 (no reply store) or more, got -1" in capsys.readouterr().err
 
 
+def test_train_compiles_the_layers_unless_told_otherwise(tmp_path, monkeypatch):
+    from agentroute.training import pipeline
+
+    seen = []
+
+    def train_pack(model, data, out, config, *rest):
+        seen.append(config)
+        return {"training": {}, "metrics": {}}
+
+    monkeypatch.setattr(pipeline, "train_pack", train_pack)
+    (tmp_path / "train.jsonl").write_text("")
+    base = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack")]
+    for extra in ([], ["--no-compile"], ["--skip-below", "0.05"]):
+        main(base + extra)
+    assert [(c.adapter.compile, c.adapter.skip_below) for c in seen] == [(True, 0.0), (False, 0.0), (True, 0.05)]
+
+
+def test_train_refuses_a_negative_skip_below(tmp_path, capsys):
+    (tmp_path / "train.jsonl").write_text("")
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack"), "--skip-below", "-1"]) != 0
+    assert "--skip-below must be 0 (backpropagate every example) or a loss above 0, got -1.0" in capsys.readouterr().err
+
+
 def test_train_backpropagates_through_the_prompt_unless_told_otherwise(tmp_path, monkeypatch):
     """The adapter trains with gradients through the prompt by default; --detach-prompt encodes it
     without, and the two flags together are refused by the parser."""

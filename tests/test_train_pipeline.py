@@ -498,6 +498,66 @@ def test_lora_from_outside_the_model_names_the_range(first_layer):
         lora_config(replace(CONFIG, first_layer=first_layer), 4)
 
 
+def test_every_example_is_backpropagated_by_default(trained):
+    work, _, _, _ = trained
+    assert [row["backward"] for row in log_rows(work)] == [True] * 4
+
+
+def _whole_loss(row, gold: dict[str, bool]) -> float:
+    """An example's loss as ``objective.example_loss`` sums it (program cross-entropy for gold only)."""
+    return row["ce_full"] + row["kl"] + (row["ce_program"] if gold[row["id"]] else 0.0)
+
+
+def test_skip_below_skips_the_backward_of_examples_already_learnt(tmp_path, trained):
+    """Selective backprop: an example whose loss is under ``skip_below`` adds no gradient. The
+    threshold sits between the run's losses, so some examples are skipped and others train."""
+    work, _, _, _ = trained
+    model = fresh_model()
+    examples = hand_examples(model)
+    gold = {example.id: example.gold for example in examples}
+    losses = sorted(_whole_loss(row, gold) for row in log_rows(work))
+    every = tmp_path / "every"
+    every.mkdir()
+    peft_model = train_adapter(model, examples, LIBRARY, replace(CONFIG, skip_below=1e9), every, seed=0)
+    assert [row["backward"] for row in log_rows(every)] == [False] * 4
+    assert all(v.abs().sum() == 0 for n, v in lora_state(peft_model).items() if "lora_B" in n), "nothing trained"
+    middle = (losses[0] + losses[-1]) / 2
+    model = fresh_model()
+    some = tmp_path / "some"
+    some.mkdir()
+    train_adapter(model, hand_examples(model), LIBRARY, replace(CONFIG, skip_below=middle), some, seed=0)
+    rows = log_rows(some)
+    for row in rows:
+        assert row["backward"] == (_whole_loss(row, gold) >= middle)
+    assert {row["backward"] for row in rows} == {True, False}
+
+
+def test_a_negative_skip_below_is_refused():
+    with pytest.raises(AdapterSettingError, match=r"skip_below \(--skip-below\) is -0.5; give 0"):
+        lora_config(replace(CONFIG, skip_below=-0.5), 4)
+
+
+@pytest.mark.slow  # compiling four layers' forward and backward takes a minute on 2 cores
+def test_compiled_layers_train_as_eager_ones_do_and_are_eager_afterwards(tmp_path, trained):
+    from torch._dynamo.utils import counters
+
+    work, state, _, _ = trained
+    model = fresh_model()
+    counters.clear()
+    peft_model = train_adapter(model, hand_examples(model), LIBRARY, replace(CONFIG, compile=True), tmp_path, seed=0)
+    assert counters["stats"]["unique_graphs"] >= 1, "the layers ran compiled (one graph serves them all)"
+    eager, compiled = log_rows(work), log_rows(tmp_path)
+    for a, b in zip(eager, compiled, strict=True):
+        for key in ("ce_full", "ce_program", "kl"):
+            assert b[key] == pytest.approx(a[key], rel=2e-2, abs=2e-3)
+    # Adam steps each weight by about lr whatever its gradient's size, so an element whose gradient
+    # is near zero may step either way under another summation order: compare the updates as a whole.
+    compiled_b = torch.cat([v.flatten() for n, v in sorted(lora_state(peft_model).items()) if "lora_B" in n])
+    eager_b = torch.cat([v.flatten() for n, v in sorted(state.items()) if "lora_B" in n])  # lora_B starts at 0
+    assert torch.nn.functional.cosine_similarity(compiled_b, eager_b, dim=0) > 0.95
+    assert all(layer._compiled_call_impl is None for layer in model.parts.layers)
+
+
 # -- the whole pipeline, on a tiny checkpoint --------------------------------------------------------
 
 WORD_TOOL = {

@@ -12,6 +12,7 @@ then checked by training a pack with it and decoding the test split.
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
 import tempfile
@@ -44,10 +45,12 @@ def run_arm(
     max_distractors: int = 3,
     log: Callable[[str], None] = print,
     dev_limit: int | None = None,
+    keep_log: Path | None = None,
 ) -> dict[str, Any]:
     """Train on ``examples`` train tool calls in ``tool_style`` with ``adapter``'s settings (default
     the pipeline's) and score dev (its first ``dev_limit`` tool calls, default all); ``model`` is a
-    bare float32 model with plain kernels (as the pipeline loads it) and gains the adapter."""
+    bare float32 model with plain kernels (as the pipeline loads it) and gains the adapter.
+    ``keep_log``: where to copy the training loss log (one JSON row per example)."""
     adapter = adapter or AdapterConfig()
     torch.manual_seed(seed)
     model.tool_style = tool_style
@@ -62,12 +65,19 @@ def run_arm(
         began = time.perf_counter()
         train_adapter(model, chosen, library, adapter, Path(work), seed)
         seconds = time.perf_counter() - began
+        log_text = (Path(work) / "train_log.jsonl").read_text()
+        rows = [json.loads(line) for line in log_text.splitlines() if line]
+        if keep_log is not None:
+            keep_log.write_text(log_text)
     return {
         "tool_style": tool_style,
         "prompt_grad": adapter.prompt_grad,
         "lora_first_layer": adapter.first_layer,
         "programs_per_example": adapter.programs_per_example,
+        "skip_below": adapter.skip_below,
+        "compiled": adapter.compile,
         "examples": len(chosen),
+        "backward_skipped": sum(1 for row in rows if not row["backward"]),
         "seed": seed,
         "adapter_seconds": round(seconds, 1),
         "seconds_per_example": round(seconds / max(1, len(chosen)), 3),

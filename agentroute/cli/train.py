@@ -104,6 +104,21 @@ def add_train_commands(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="adapter training precision (default bf16 autocast; 'no' = fp32, for hardware without bf16)",
     )
+    train.add_argument(
+        "--skip-below",
+        type=float,
+        default=None,
+        metavar="LOSS",
+        help="skip the backward pass of an example whose loss is already below LOSS (selective backprop; "
+        "default 0: backpropagate every example)",
+    )
+    train.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="torch.compile the decoder layers while the adapter trains (default; about 40 s to compile, then "
+        "1.4x faster per example on a 2-core CPU; falls back to eager where compiling fails)",
+    )
     prompt = train.add_mutually_exclusive_group()
     prompt.add_argument(
         "--detach-prompt",
@@ -214,6 +229,13 @@ def _train(args) -> int:
         config.adapter.programs_per_example = args.programs_per_example
     if args.detach_prompt:
         config.adapter.prompt_grad = False
+    if args.skip_below is not None:
+        if args.skip_below < 0:
+            raise EvalError(
+                f"--skip-below must be 0 (backpropagate every example) or a loss above 0, got {args.skip_below}"
+            )
+        config.adapter.skip_below = args.skip_below
+    config.adapter.compile = args.compile
     if args.tool_style is not None:
         config.tool_style = args.tool_style
     if args.said_values is not None:

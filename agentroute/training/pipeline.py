@@ -182,6 +182,8 @@ def train_pack(
         for name, value in settings_before_recording(work).items():
             setattr(config, name, value)
     settings = {k: v for k, v in asdict(config).items() if k != "programs"}  # programs: the library check
+    # Compiling changes how the adapter's steps run, not what they compute: a run may resume either way.
+    settings["adapter"] = {k: v for k, v in settings["adapter"].items() if k != "compile"}
     # The train file's hash even for data without a manifest: the pack records it, `--store-only` checks it.
     version = {**data_version(data_dir), "train_sha256": sha256(data_dir / "train.jsonl")}
     data = {key: value for key, value in version.items() if key != "dir"}
@@ -356,7 +358,9 @@ def _read_log(path: Path) -> dict:
         return {}
     tail = rows[-50:]
     mean = {k: round(sum(r[k] for r in tail) / len(tail), 4) for k in ("ce_full", "ce_program", "kl")}
-    return {"train_loss_last50": mean, "train_log_rows": len(rows)}
+    # Rows before selective backprop existed carry no "backward" key: they were all backpropagated.
+    skipped = sum(1 for r in rows if not r.get("backward", True))
+    return {"train_loss_last50": mean, "train_log_rows": len(rows), "train_backward_skipped": skipped}
 
 
 def command_line() -> str:
