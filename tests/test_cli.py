@@ -41,18 +41,24 @@ def test_train_refuses_a_negative_reply_store_size(tmp_path, capsys):
     assert "--reply-steps must be 0 (no reply store) or more, got -1" in capsys.readouterr().err
 
 
-def test_train_compiles_the_layers_unless_told_otherwise(tmp_path, monkeypatch):
+@pytest.fixture
+def train_configs(tmp_path, monkeypatch):
+    """(the `train` command's arguments for an empty data folder, the TrainConfigs it passes on):
+    ``pipeline.train_pack`` only records its config, so no model loads."""
     from agentroute.training import pipeline
 
     seen = []
-
-    def train_pack(model, data, out, config, *rest):
-        seen.append(config)
-        return {"training": {}, "metrics": {}}
-
-    monkeypatch.setattr(pipeline, "train_pack", train_pack)
+    monkeypatch.setattr(
+        pipeline,
+        "train_pack",
+        lambda model, data, out, config, *rest: seen.append(config) or {"training": {}, "metrics": {}},
+    )
     (tmp_path / "train.jsonl").write_text("")
-    base = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack")]
+    return ["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack")], seen
+
+
+def test_train_compiles_the_layers_unless_told_otherwise(train_configs):
+    base, seen = train_configs
     for extra in ([], ["--no-compile"], ["--skip-below", "0.05"]):
         main(base + extra)
     assert [(c.adapter.compile, c.adapter.skip_below) for c in seen] == [(True, 0.0), (False, 0.0), (True, 0.05)]
@@ -64,20 +70,10 @@ def test_train_refuses_a_negative_skip_below(tmp_path, capsys):
     assert "--skip-below must be 0 (backpropagate every example) or a loss above 0, got -1.0" in capsys.readouterr().err
 
 
-def test_train_backpropagates_through_the_prompt_unless_told_otherwise(tmp_path, monkeypatch):
+def test_train_backpropagates_through_the_prompt_unless_told_otherwise(train_configs):
     """The adapter trains with gradients through the prompt by default; --detach-prompt encodes it
     without, and the two flags together are refused by the parser."""
-    from agentroute.training import pipeline
-
-    seen = []
-
-    def train_pack(model, data, out, config, *rest):
-        seen.append(config)
-        return {"training": {}, "metrics": {}}
-
-    monkeypatch.setattr(pipeline, "train_pack", train_pack)
-    (tmp_path / "train.jsonl").write_text("")
-    base = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack")]
+    base, seen = train_configs
     for extra in ([], ["--detach-prompt"], ["--prompt-grad"]):
         main(base + extra)
     assert [config.adapter.prompt_grad for config in seen] == [True, False, True]
@@ -85,17 +81,8 @@ def test_train_backpropagates_through_the_prompt_unless_told_otherwise(tmp_path,
         main([*base, "--detach-prompt", "--prompt-grad"])
 
 
-def test_train_passes_lora_from_and_programs_per_example_to_the_adapter(tmp_path, monkeypatch):
-    from agentroute.training import pipeline
-
-    seen = []
-    monkeypatch.setattr(
-        pipeline,
-        "train_pack",
-        lambda model, data, out, config, *rest: seen.append(config) or {"training": {}, "metrics": {}},
-    )
-    (tmp_path / "train.jsonl").write_text("")
-    base = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "pack")]
+def test_train_passes_lora_from_and_programs_per_example_to_the_adapter(train_configs):
+    base, seen = train_configs
     main(base)
     main([*base, "--lora-from", "15", "--programs-per-example", "1", "--question-call-examples", "200"])
     assert [(c.adapter.first_layer, c.adapter.programs_per_example) for c in seen] == [(0, 2), (15, 1)]
