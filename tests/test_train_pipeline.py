@@ -539,6 +539,7 @@ def test_a_negative_skip_below_is_refused():
 
 @pytest.mark.slow  # compiling four layers' forward and backward takes a minute on 2 cores
 def test_compiled_layers_train_as_eager_ones_do_and_are_eager_afterwards(tmp_path, trained):
+    """Compiling changes how the layers run, not what the adapter learns; inference runs eagerly after."""
     from torch._dynamo.utils import counters
 
     work, state, _, _ = trained
@@ -556,6 +557,15 @@ def test_compiled_layers_train_as_eager_ones_do_and_are_eager_afterwards(tmp_pat
     eager_b = torch.cat([v.flatten() for n, v in sorted(state.items()) if "lora_B" in n])  # lora_B starts at 0
     assert torch.nn.functional.cosine_similarity(compiled_b, eager_b, dim=0) > 0.95
     assert all(layer._compiled_call_impl is None for layer in model.parts.layers)
+
+    def stop_at_one(done, total, loss):
+        raise Stop
+
+    model, stopped = fresh_model(), tmp_path / "stopped"
+    stopped.mkdir()
+    with pytest.raises(Stop):
+        train_adapter(model, hand_examples(model), LIBRARY, replace(CONFIG, compile=True), stopped, 0, stop_at_one)
+    assert all(layer._compiled_call_impl is None for layer in model.parts.layers), "eager after a stopped run too"
 
 
 # -- the whole pipeline, on a tiny checkpoint --------------------------------------------------------

@@ -8,6 +8,7 @@ modules, not through a DDP wrapper, so DDP's own hooks would not fire.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -77,8 +78,9 @@ class AdapterConfig:
     compile: bool = False
 
 
-def check_first_layer(config: AdapterConfig, n_layers: int) -> None:
-    """Refuse a ``first_layer`` (``--lora-from``) outside a model of ``n_layers`` decoder layers."""
+def check_adapter_config(config: AdapterConfig, n_layers: int) -> None:
+    """Refuse settings that cannot train a model of ``n_layers`` decoder layers: a negative
+    ``skip_below`` (``--skip-below``), a ``first_layer`` (``--lora-from``) outside the layers."""
     if config.skip_below < 0:
         raise AdapterSettingError(
             f"skip_below (--skip-below) is {config.skip_below}; give 0 (backpropagate every example) or a loss above 0"
@@ -94,7 +96,7 @@ def lora_config(config: AdapterConfig, n_layers: int):
     """peft's LoraConfig for ``config`` on a model of ``n_layers`` decoder layers (checked first)."""
     from peft import LoraConfig
 
-    check_first_layer(config, n_layers)
+    check_adapter_config(config, n_layers)
     layers = list(range(config.first_layer, n_layers)) if config.first_layer else None
     return LoraConfig(
         r=config.rank,
@@ -128,7 +130,6 @@ def train_adapter(
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(config.warmup, total_steps))
         peft_model, optimizer, scheduler = accelerator.prepare(peft_model, optimizer, scheduler)
     parts = model.parts
-    compiled = _compile_layers(parts) if config.compile else []
     ckpt, state_file, log_file = work / "checkpoint", work / "checkpoint.json", work / "train_log.jsonl"
     start, seconds_before = 0, 0.0
     if state_file.is_file():
@@ -147,7 +148,7 @@ def train_adapter(
     full = LayerProgram.full(model.n_layers)
     peft_model.train()
     began = time.perf_counter()
-    with log_file.open("a", encoding="utf-8") as log:
+    with _compiled_layers(parts, config.compile), log_file.open("a", encoding="utf-8") as log:
         for done in range(start, len(examples)):
             example = examples[order[done]]
             programs = [full, *_draw(pick, library, example, config)]
@@ -192,22 +193,29 @@ def train_adapter(
             if progress is not None:
                 progress(done + 1, len(examples), parts_of_loss)
     peft_model.eval()
-    for layer in compiled:
-        layer._compiled_call_impl = None  # eager again for inference (KV caches, one-token passes)
     return accelerator.unwrap_model(peft_model)
 
 
-def _compile_layers(parts) -> list:
-    """torch.compile every decoder layer for training (``AdapterConfig.compile``); returns them."""
+@contextlib.contextmanager
+def _compiled_layers(parts, compile: bool):
+    """With ``compile``, every decoder layer runs through torch.compile inside the block and eagerly
+    again after it, however it ends (inference runs KV caches and one-token passes eagerly)."""
+    if not compile:
+        yield
+        return
     import torch._dynamo
 
-    # One compiled graph per layer module (30 here), each traced with a symbolic length.
+    # Dynamo may keep a graph per layer module (guards on the module): room for all of them.
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 2 * len(parts.layers))
     # Where compiling fails (no C++ compiler, an op inductor lacks), run that frame eagerly instead.
     torch._dynamo.config.suppress_errors = True
     for layer in parts.layers:
         layer.compile(dynamic=True)
-    return list(parts.layers)
+    try:
+        yield
+    finally:
+        for layer in parts.layers:
+            layer._compiled_call_impl = None
 
 
 def adapter_seconds(work: Path) -> float:

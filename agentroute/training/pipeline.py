@@ -41,7 +41,7 @@ from agentroute.pack import (
 from agentroute.steps.records import StepType
 from agentroute.steps.router_net import safety_columns
 from agentroute.steps.tools import check_tool_style
-from agentroute.training.adapter import AdapterConfig, adapter_seconds, check_first_layer, train_adapter
+from agentroute.training.adapter import AdapterConfig, adapter_seconds, check_adapter_config, train_adapter
 from agentroute.training.decline_fit import MIN_ROWS_PER_KIND, decline_layer, fit_decline_head
 from agentroute.training.decline_rows import decline_rows, foreign_rows, question_rows
 from agentroute.training.examples import full_prompt_example, has_gold, tool_call_example
@@ -176,7 +176,7 @@ def train_pack(
     model = load(model_name, dtype="float32", kernels="plain", pack=None)
     model.tool_style = check_tool_style(config.tool_style)
     model.said_values = config.said_values
-    check_first_layer(config.adapter, model.n_layers)  # a --lora-from past the model's layers fails before any work
+    check_adapter_config(config.adapter, model.n_layers)  # a --lora-from past the model's layers fails before any work
     fingerprint = model_fingerprint(model)
     if resume:
         for name, value in settings_before_recording(work).items():
