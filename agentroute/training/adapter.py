@@ -205,17 +205,18 @@ def _compiled_layers(parts, compile: bool):
         return
     import torch._dynamo
 
-    # Dynamo may keep a graph per layer module (guards on the module): room for all of them.
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 2 * len(parts.layers))
-    # Where compiling fails (no C++ compiler, an op inductor lacks), run that frame eagerly instead.
-    torch._dynamo.config.suppress_errors = True
-    for layer in parts.layers:
-        layer.compile(dynamic=True)
-    try:
-        yield
-    finally:
+    # Set for the block only, so the process's other compiled code keeps its own settings. Room for
+    # a graph per layer module, should dynamo guard on the module; where compiling fails (no C++
+    # compiler, an op inductor lacks), that frame runs eagerly instead.
+    limit = max(torch._dynamo.config.recompile_limit, 2 * len(parts.layers))
+    with torch._dynamo.config.patch(recompile_limit=limit, suppress_errors=True):
         for layer in parts.layers:
-            layer._compiled_call_impl = None
+            layer.compile(dynamic=True)
+        try:
+            yield
+        finally:
+            for layer in parts.layers:
+                layer._compiled_call_impl = None
 
 
 def adapter_seconds(work: Path) -> float:

@@ -176,7 +176,7 @@ def train_pack(
     model = load(model_name, dtype="float32", kernels="plain", pack=None)
     model.tool_style = check_tool_style(config.tool_style)
     model.said_values = config.said_values
-    check_adapter_config(config.adapter, model.n_layers)  # a --lora-from past the model's layers fails before any work
+    check_adapter_config(config.adapter, model.n_layers)  # bad adapter settings fail before any work
     fingerprint = model_fingerprint(model)
     if resume:
         for name, value in settings_before_recording(work).items():
